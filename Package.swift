@@ -1,0 +1,57 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Release numerics need AVX2/FMA code generation (see ../shared/PLATFORM.md):
+/// Swift targets baseline SSE2 on x86_64 otherwise.
+let numericSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-march=x86-64-v3", "-enforce-exclusivity=unchecked"]),
+]
+
+let package = Package(
+    name: "PiSSA",
+    products: [
+        .library(name: "PiSSAKit", targets: ["LinearAlgebra", "Formats", "Adapters"]),
+        .executable(name: "pissa", targets: ["pissa"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - System libraries
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+        ),
+
+        // MARK: - Library modules (dependencies point down only)
+        /// Float32 matrices, the one gemm wrapper, SVD / QR / randomized SVD, RNG, half precision.
+        .target(name: "LinearAlgebra", dependencies: ["COpenBLAS"], swiftSettings: numericSettings),
+        /// File formats: safetensors, Hugging Face config, PEFT adapters.
+        .target(name: "Formats", dependencies: ["LinearAlgebra"], swiftSettings: numericSettings),
+        /// PiSSA / LoRA adapter initialisation and model decomposition.
+        .target(name: "Adapters", dependencies: ["LinearAlgebra", "Formats"], swiftSettings: numericSettings),
+
+        // MARK: - Command-line tool
+        .executableTarget(
+            name: "pissa",
+            dependencies: [
+                "LinearAlgebra", "Formats", "Adapters",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: numericSettings
+        ),
+
+        // MARK: - Tests
+        .target(name: "TestSupport", dependencies: ["LinearAlgebra"], path: "Tests/TestSupport"),
+        .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra", "TestSupport"]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], resources: [.copy("Malformed")]),
+        .testTarget(
+            name: "AdaptersTests",
+            dependencies: ["Adapters", "Formats", "TestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        /// Model-level checks on real weights (needs `scripts/assets/fetch.sh`); run in release.
+        .testTarget(name: "RealModelTests", dependencies: ["Adapters", "Formats", "TestSupport"]),
+    ]
+)

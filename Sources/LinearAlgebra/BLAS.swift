@@ -1,0 +1,55 @@
+import COpenBLAS
+
+/// The project's one general matrix product: `C ← alpha · op(A) · op(B) + beta · C`, row-major,
+/// float32, through OpenBLAS `cblas_sgemm`. Every matrix product in the library goes through here.
+public enum BLAS {
+    /// Raw form. `op(A)` is m×k, `op(B)` is k×n, C is m×n; leading dimensions are row strides.
+    @inline(__always)
+    public static func gemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        cblas_sgemm(
+            CblasRowMajor,
+            transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// `C ← alpha · op(A) · op(B) + beta · C` on matrices; shapes are checked.
+    public static func gemm(
+        _ a: Matrix, transposeA: Bool = false, _ b: Matrix, transposeB: Bool = false,
+        into c: inout Matrix, alpha: Float = 1, beta: Float = 0
+    ) {
+        let m = transposeA ? a.cols : a.rows
+        let k = transposeA ? a.rows : a.cols
+        let kb = transposeB ? b.cols : b.rows
+        let n = transposeB ? b.rows : b.cols
+        precondition(k == kb && c.rows == m && c.cols == n,
+                     "gemm shape mismatch: op(A) \(m)×\(k), op(B) \(kb)×\(n), C \(c.rows)×\(c.cols)")
+        a.storage.withUnsafeBufferPointer { pa in
+            b.storage.withUnsafeBufferPointer { pb in
+                c.storage.withUnsafeMutableBufferPointer { pc in
+                    gemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                         a: pa.baseAddress!, lda: a.cols, b: pb.baseAddress!, ldb: b.cols,
+                         beta: beta, c: pc.baseAddress!, ldc: n)
+                }
+            }
+        }
+    }
+
+    /// `op(A) · op(B)` as a new matrix.
+    public static func matmul(_ a: Matrix, transposeA: Bool = false, _ b: Matrix, transposeB: Bool = false) -> Matrix {
+        var c = Matrix(rows: transposeA ? a.cols : a.rows, cols: transposeB ? b.rows : b.cols)
+        gemm(a, transposeA: transposeA, b, transposeB: transposeB, into: &c)
+        return c
+    }
+
+    /// OpenBLAS's own worker-thread count (1 when the caller runs its own parallel lanes).
+    public static var threadCount: Int {
+        get { Int(openblas_get_num_threads()) }
+        set { openblas_set_num_threads(Int32(max(1, newValue))) }
+    }
+}
