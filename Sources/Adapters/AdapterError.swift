@@ -1,0 +1,18 @@
+/// Errors of adapter initialisation and model decomposition, naming the model and module involved.
+public enum AdapterError: Error, CustomStringConvertible, Equatable {
+    case noTargetModules(targets: [String], model: String, sampleModules: [String])
+    case unsupportedWeights([String])
+    case outputInsideInput(String)
+
+    public var description: String {
+        switch self {
+        case let .noTargetModules(targets, model, sample):
+            return "\(model): no module matches the targets \(targets.joined(separator: ",")); "
+                + "modules with 2-D weights include: \(sample.prefix(8).joined(separator: ", "))"
+        case let .unsupportedWeights(problems):
+            return "cannot put an adapter on these weights:\n  " + problems.joined(separator: "\n  ")
+        case let .outputInsideInput(path):
+            return "the output directory \(path) is the model directory itself; choose another --out"
+        }
+    }
+}

@@ -1,0 +1,90 @@
+/// How the adapter's A and B start (PEFT's `init_lora_weights` names).
+public enum InitMethod: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
+    /// PiSSA with the exact SVD (`sgesdd`).
+    case pissa
+    /// PiSSA with a randomized SVD of `niter` subspace iterations (PEFT's `pissa_niter_K`).
+    case pissaNiter(Int)
+    /// PEFT's default LoRA: A Kaiming-uniform (a = √5, i.e. U(±1/√in)), B = 0.
+    case lora
+    /// A ~ N(0, (1/r)²) as PEFT's `gaussian` does (`std = 1 / r`), B = 0.
+    case gaussian
+
+    /// Parses PEFT's spelling: `pissa`, `pissa_niter_4`, `lora` (or `true`), `gaussian`.
+    public init?(peftName: String) {
+        switch peftName.lowercased() {
+        case "pissa": self = .pissa
+        case "lora", "true", "default": self = .lora
+        case "gaussian": self = .gaussian
+        default:
+            let prefix = "pissa_niter_"
+            guard peftName.hasPrefix(prefix), let k = Int(peftName.dropFirst(prefix.count)), k >= 0 else { return nil }
+            self = .pissaNiter(k)
+        }
+    }
+
+    public var peftName: String {
+        switch self {
+        case .pissa: "pissa"
+        case .pissaNiter(let k): "pissa_niter_\(k)"
+        case .lora: "lora"
+        case .gaussian: "gaussian"
+        }
+    }
+
+    public var description: String { peftName }
+
+    /// True when the adapter is taken out of the weight (the residual differs from the weight).
+    public var isPiSSA: Bool {
+        switch self {
+        case .pissa, .pissaNiter: true
+        case .lora, .gaussian: false
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let method = InitMethod(peftName: name) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "unknown init method '\(name)'"))
+        }
+        self = method
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(peftName)
+    }
+}
+
+/// Everything that decides an adapter's start, as a user gives it.
+public struct AdapterSettings: Sendable, Equatable, Codable {
+    public var rank: Int
+    public var alpha: Float
+    public var useRSLoRA: Bool
+    /// Module-name suffixes, matched as PEFT does (`name == t` or `name` ends with `.t`), or `all-linear`.
+    public var targets: [String]
+    public var initMethod: InitMethod
+    /// Extra sketch columns for the randomized SVD (PEFT uses 0). See BENCHMARKS.md for the default.
+    public var oversample: Int
+    public var seed: UInt64
+
+    public static let defaultOversample = 8
+
+    public init(rank: Int = 16, alpha: Float = 16, useRSLoRA: Bool = false,
+                targets: [String] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+                initMethod: InitMethod = .pissaNiter(4), oversample: Int = AdapterSettings.defaultOversample,
+                seed: UInt64 = 0) {
+        self.rank = rank
+        self.alpha = alpha
+        self.useRSLoRA = useRSLoRA
+        self.targets = targets
+        self.initMethod = initMethod
+        self.oversample = oversample
+        self.seed = seed
+    }
+
+    /// `lora_alpha / r`, or `lora_alpha / √r` with rsLoRA.
+    public var scale: Float {
+        useRSLoRA ? alpha / Float(rank).squareRoot() : alpha / Float(rank)
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Formats
+import LinearAlgebra
+
+/// Times the decomposition work alone (what PEFT's `get_peft_model` does to weights already in
+/// memory), for `pissa bench init` and BENCHMARKS.md: loading is timed separately.
+public enum DecompositionBenchmark {
+    public struct Weights: Sendable {
+        public var modules: [String]
+        public var matrices: [Matrix]
+        public var loadSeconds: Double
+    }
+
+    public struct ModeResult: Codable, Sendable {
+        public var mode: String
+        public var oversample: Int
+        public var lanes: Int
+        public var seconds: [Double]
+        public var medianSeconds: Double
+        /// Per module ‖scale·B·A − P_r‖/‖P_r‖ against the exact best rank-r product: median and max.
+        public var medianRankProductError: Double?
+        public var maxRankProductError: Double?
+    }
+
+    /// Reads every target weight of `model` into float32 matrices.
+    public static func load(model: URL, settings: AdapterSettings) throws -> Weights {
+        let t0 = Date()
+        let sharded = try ShardedSafeTensors(directory: model)
+        let plan = try DecompositionPlan(model: sharded, settings: settings)
+        let matrices = try plan.jobs.map { job in
+            Matrix(rows: job.info.shape[0], cols: job.info.shape[1],
+                   storage: try sharded.files[job.fileIndex].floats(job.info))
+        }
+        return Weights(modules: plan.jobs.map(\.module), matrices: matrices, loadSeconds: Date().timeIntervalSince(t0))
+    }
+
+    /// The exact best rank-r product of every matrix (the error reference), on `lanes` lanes.
+    public static func exactProducts(_ weights: Weights, rank: Int, lanes: Int) throws -> [Matrix] {
+        let slots = Slots<Matrix>(count: weights.matrices.count)
+        try withBLASLanes(lanes) {
+            try Parallel.forEach(weights.matrices.count, lanes: lanes) { i in
+                slots[i] = try SVD(exact: weights.matrices[i]).reconstruct(rank: rank)
+            }
+        }
+        return slots.values
+    }
+
+    /// Decomposes all matrices `repeats` times and reports the wall-clock seconds of each pass.
+    public static func run(_ weights: Weights, settings: AdapterSettings, lanes: Int, repeats: Int,
+                           reference: [Matrix]?) throws -> ModeResult {
+        var times: [Double] = []
+        let factors = Slots<LoRAFactors>(count: weights.matrices.count)
+        try withBLASLanes(lanes) {
+            for _ in 0..<max(1, repeats) {
+                let t0 = Date()
+                try Parallel.forEach(weights.matrices.count, lanes: lanes) { i in
+                    var w = weights.matrices[i]
+                    var rng = SeededGenerator(seed: settings.seed, stream: UInt64(i))
+                    factors[i] = try AdapterInitializer.initialize(&w, settings: settings, using: &rng)
+                }
+                times.append(Date().timeIntervalSince(t0))
+            }
+        }
+        var errors: [Double] = []
+        if let reference {
+            errors = zip(factors.values, reference).map { $0.delta(scale: settings.scale).relativeDifference(to: $1) }.sorted()
+        }
+        return ModeResult(
+            mode: settings.initMethod.peftName, oversample: settings.oversample, lanes: lanes,
+            seconds: times, medianSeconds: times.sorted()[times.count / 2],
+            medianRankProductError: errors.isEmpty ? nil : errors[errors.count / 2],
+            maxRankProductError: errors.last)
+    }
+
+    private static func withBLASLanes(_ lanes: Int, _ body: () throws -> Void) rethrows {
+        let saved = BLAS.threadCount
+        BLAS.threadCount = lanes > 1 ? 1 : 2
+        defer { BLAS.threadCount = saved }
+        try body()
+    }
+}
+
+/// Index-addressed results written by parallel workers, each index by exactly one worker.
+final class Slots<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [Value?]
+    init(count: Int) { storage = Array(repeating: nil, count: count) }
+    subscript(i: Int) -> Value {
+        get { lock.lock(); defer { lock.unlock() }; return storage[i]! }
+        set { lock.lock(); defer { lock.unlock() }; storage[i] = newValue }
+    }
+    var values: [Value] { lock.lock(); defer { lock.unlock() }; return storage.map { $0! } }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Formats
+import LinearAlgebra
+
+/// One target weight: where it is and which module it belongs to.
+struct DecompositionJob: Sendable {
+    var module: String
+    var fileIndex: Int
+    var info: TensorInfo
+}
+
+/// The validated list of target weights of a model, in file order. Every problem is collected
+/// (all unsupported dtypes, all ranks too large) and reported at once, before anything is written.
+struct DecompositionPlan: Sendable {
+    var jobs: [DecompositionJob]
+    private var targetNames: Set<String>   // "fileIndex/name"
+
+    init(model: ShardedSafeTensors, settings: AdapterSettings) throws {
+        var jobs: [DecompositionJob] = [], problems: [String] = [], twoD: [String] = []
+        for (f, file) in model.files.enumerated() {
+            for info in file.tensors {
+                guard let module = TargetModules.modulePath(ofTensor: info.name, shape: info.shape) else { continue }
+                twoD.append(module)
+                guard TargetModules.matches(module: module, targets: settings.targets) else { continue }
+                let (out, inFeatures) = (info.shape[0], info.shape[1])
+                if !info.dtype.isFloatConvertible {
+                    problems.append("\(file.url.lastPathComponent): \(info.name) has dtype \(info.dtype.rawValue); only F32, F16 and BF16 weights can be decomposed")
+                } else if settings.rank > min(out, inFeatures) {
+                    problems.append("\(info.name): rank \(settings.rank) exceeds min(\(out), \(inFeatures)) of its \(out)×\(inFeatures) weight")
+                }
+                jobs.append(DecompositionJob(module: module, fileIndex: f, info: info))
+            }
+        }
+        guard !jobs.isEmpty else {
+            throw AdapterError.noTargetModules(targets: settings.targets, model: model.directory.path, sampleModules: twoD)
+        }
+        guard problems.isEmpty else { throw AdapterError.unsupportedWeights(problems) }
+        self.jobs = jobs
+        self.targetNames = Set(jobs.map { "\($0.fileIndex)/\($0.info.name)" })
+    }
+
+    func isTarget(fileIndex: Int, name: String) -> Bool { targetNames.contains("\(fileIndex)/\(name)") }
+
+    /// What PEFT writes as `target_modules`: the matched modules' last name components.
+    var targetSuffixes: [String] { TargetModules.suffixes(of: jobs.map(\.module)) }
+
+    /// `CAUSAL_LM` when config.json names a `…ForCausalLM` architecture, else nil (PEFT's base model).
+    func taskType(modelDirectory: URL) -> String? {
+        struct Architectures: Decodable { var architectures: [String]? }
+        guard let data = try? Data(contentsOf: modelDirectory.appendingPathComponent("config.json")),
+              let config = try? JSONDecoder().decode(Architectures.self, from: data),
+              config.architectures?.contains(where: { $0.hasSuffix("ForCausalLM") }) == true
+        else { return nil }
+        return "CAUSAL_LM"
+    }
+}
+
+/// What happened to one module, for `--json` and the progress display.
+public struct ModuleReport: Codable, Sendable {
+    public var module: String
+    public var shape: [Int]
+    public var dtype: String
+    /// Seconds spent decomposing (SVD + residual), excluding reading and writing.
+    public var seconds: Double
+    /// ‖W_res + scale·B·A − W‖ / ‖W‖ in float32, before the residual is cast to its dtype (`--check`).
+    public var reconstructionError: Double?
+    /// ‖scale·B·A − P_r‖ / ‖P_r‖ against the exact SVD's best rank-r product P_r (`--check`, PiSSA only).
+    public var rankProductError: Double?
+
+    init(job: DecompositionJob, seconds: Double) {
+        module = job.module
+        shape = job.info.shape
+        dtype = job.info.dtype.rawValue
+        self.seconds = seconds
+    }
+
+    mutating func measure(original: Matrix, residual: Matrix, factors: LoRAFactors, settings: AdapterSettings) throws {
+        var rebuilt = residual
+        BLAS.gemm(factors.B, factors.A, into: &rebuilt, alpha: settings.scale, beta: 1)
+        reconstructionError = rebuilt.relativeDifference(to: original)
+        if settings.initMethod.isPiSSA {
+            let best = try SVD(exact: original).reconstruct(rank: settings.rank)
+            rankProductError = factors.delta(scale: settings.scale).relativeDifference(to: best)
+        }
+    }
+}
+
+/// The summary `pissa init --json` prints.
+public struct InitReport: Codable, Sendable {
+    public var model: String
+    public var output: String
+    public var adapter: String
+    public var settings: AdapterSettings
+    public var lanes: Int
+    public var modules: [ModuleReport]
+    /// Sum over modules of the decomposition time (CPU-lane seconds).
+    public var decompositionSeconds: Double
+    public var totalSeconds: Double
+}

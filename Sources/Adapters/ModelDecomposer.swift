@@ -1,0 +1,160 @@
+import Foundation
+import Formats
+import LinearAlgebra
+
+/// `pissa init` as a library call: decomposes every target weight of a Hugging Face safetensors
+/// model and writes, as the PiSSA reference code does,
+/// - `out/`: the residual model (every non-weight file copied; each target weight replaced by
+///   `W_res` in its original dtype; every other tensor byte-identical; same shard layout), and
+/// - `out/pissa_init/` (`out/lora_init/` for LoRA starts): the PEFT adapter, with `init_lora_weights: true`.
+///
+/// Memory stays near the largest target matrix per lane plus the adapters: tensors are read from
+/// the memory map one at a time, their pages released after use, and results written straight
+/// to their final offsets.
+public enum ModelDecomposer {
+    public struct Options: Sendable {
+        public var model: URL
+        public var output: URL
+        public var settings: AdapterSettings
+        /// Also measure each rank-r product against the exact SVD's (costs one exact SVD per module).
+        public var check: Bool
+        /// Matrices decomposed at once; with 2 lanes OpenBLAS runs single-threaded in each.
+        public var lanes: Int
+
+        public init(model: URL, output: URL, settings: AdapterSettings, check: Bool = false, lanes: Int = 2) {
+            self.model = model
+            self.output = output
+            self.settings = settings
+            self.check = check
+            self.lanes = lanes
+        }
+    }
+
+    public enum Progress: Sendable {
+        case planned(modules: Int)
+        case moduleDone(index: Int, of: Int, module: String, elapsed: Double)
+        case writingAdapter
+    }
+
+    public static func adapterDirectoryName(for method: InitMethod) -> String {
+        method.isPiSSA ? "pissa_init" : "lora_init"
+    }
+
+    public static func run(_ options: Options, progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws -> InitReport {
+        let started = Date()
+        let settings = options.settings
+        let model = try ShardedSafeTensors(directory: options.model)
+        guard options.model.standardizedFileURL != options.output.standardizedFileURL else {
+            throw AdapterError.outputInsideInput(options.output.path)
+        }
+        let plan = try DecompositionPlan(model: model, settings: settings)
+        progress(.planned(modules: plan.jobs.count))
+        try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
+
+        let results = (factors: Slots<LoRAFactors>(count: plan.jobs.count), reports: Slots<ModuleReport>(count: plan.jobs.count))
+        if settings.initMethod.isPiSSA {
+            try writeResidualModel(model: model, plan: plan, options: options, results: results, started: started, progress: progress)
+        } else {
+            for file in model.files {   // the residual is the weight itself: copy the files unchanged
+                try AtomicFile.copy(file.url, to: options.output.appendingPathComponent(file.url.lastPathComponent))
+            }
+            for (i, job) in plan.jobs.enumerated() {
+                var rng = SeededGenerator(seed: settings.seed, stream: UInt64(i))
+                var shapeOnly = Matrix(rows: job.info.shape[0], cols: job.info.shape[1])
+                let t0 = Date()
+                let factors = try AdapterInitializer.initialize(&shapeOnly, settings: settings, using: &rng)
+                results.factors[i] = factors
+                results.reports[i] = ModuleReport(job: job, seconds: Date().timeIntervalSince(t0))
+                progress(.moduleDone(index: i + 1, of: plan.jobs.count, module: job.module, elapsed: Date().timeIntervalSince(started)))
+            }
+        }
+        try copyOtherFiles(from: options.model, to: options.output)
+
+        progress(.writingAdapter)
+        let adapterDir = options.output.appendingPathComponent(adapterDirectoryName(for: settings.initMethod))
+        let factors = results.factors.values
+        try PEFTAdapter.write(
+            to: adapterDir,
+            modules: zip(plan.jobs, factors).map { ($0.module, $1) },
+            config: PEFTAdapterConfig(
+                r: settings.rank, loraAlpha: settings.alpha, targetModules: plan.targetSuffixes,
+                useRslora: settings.useRSLoRA, taskType: plan.taskType(modelDirectory: options.model),
+                baseModelNameOrPath: options.model.path))
+        let modules = results.reports.values
+        return InitReport(
+            model: options.model.path, output: options.output.path, adapter: adapterDir.path, settings: settings,
+            lanes: options.lanes, modules: modules,
+            decompositionSeconds: modules.reduce(0) { $0 + $1.seconds },
+            totalSeconds: Date().timeIntervalSince(started))
+    }
+
+    // MARK: - Residual model
+
+    private static func writeResidualModel(
+        model: ShardedSafeTensors, plan: DecompositionPlan, options: Options, results: (factors: Slots<LoRAFactors>, reports: Slots<ModuleReport>),
+        started: Date, progress: @escaping @Sendable (Progress) -> Void
+    ) throws {
+        let writers = try model.files.map { file in
+            try SafeTensorsWriter(
+                url: options.output.appendingPathComponent(file.url.lastPathComponent),
+                tensors: file.tensors.map { TensorSpec(name: $0.name, dtype: $0.dtype, shape: $0.shape) },
+                metadata: file.metadata.isEmpty ? ["format": "pt"] : file.metadata)
+        }
+        do {
+            // Everything that is not a target is copied byte for byte.
+            for (f, file) in model.files.enumerated() {
+                for info in file.tensors where !plan.isTarget(fileIndex: f, name: info.name) {
+                    try writers[f].write(info.name, bytes: file.rawBytes(info))
+                    file.release(info)
+                }
+            }
+            let savedThreads = BLAS.threadCount
+            BLAS.threadCount = options.lanes > 1 ? 1 : savedThreads
+            defer { BLAS.threadCount = savedThreads }
+            let done = Counter()
+            let settings = options.settings, check = options.check, jobs = plan.jobs
+            try Parallel.forEach(jobs.count, lanes: options.lanes) { i in
+                let job = jobs[i], file = model.files[job.fileIndex]
+                var w = Matrix(rows: job.info.shape[0], cols: job.info.shape[1], storage: try file.floats(job.info))
+                file.release(job.info)
+                let original = check ? w : nil
+                var rng = SeededGenerator(seed: settings.seed, stream: UInt64(i))
+                let t0 = Date()
+                let factors = try AdapterInitializer.initialize(&w, settings: settings, using: &rng)
+                var report = ModuleReport(job: job, seconds: Date().timeIntervalSince(t0))
+                try writers[job.fileIndex].write(job.info.name, floats: w.storage)
+                if let original {
+                    try report.measure(original: original, residual: w, factors: factors, settings: settings)
+                }
+                results.factors[i] = factors
+                results.reports[i] = report
+                let n = done.increment()
+                progress(.moduleDone(index: n, of: jobs.count, module: job.module, elapsed: Date().timeIntervalSince(started)))
+            }
+            for writer in writers { try writer.commit() }
+        } catch {
+            for writer in writers { writer.abandon() }
+            throw error
+        }
+    }
+
+    /// Copies config, tokenizer and every other top-level file that is not a weight file.
+    private static func copyOtherFiles(from source: URL, to destination: URL) throws {
+        let weightExtensions: Set<String> = ["safetensors", "bin", "pt", "pth", "ckpt", "h5", "msgpack", "onnx", "gguf"]
+        let fm = FileManager.default
+        for name in try fm.contentsOfDirectory(atPath: source.path).sorted() where !name.hasPrefix(".") {
+            let url = source.appendingPathComponent(name)
+            var isDirectory: ObjCBool = false
+            guard fm.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue,
+                  !weightExtensions.contains(url.pathExtension.lowercased()) || name.hasSuffix(".index.json")
+            else { continue }
+            try AtomicFile.copy(url, to: destination.appendingPathComponent(name))
+        }
+    }
+}
+
+private final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func increment() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value }
+}

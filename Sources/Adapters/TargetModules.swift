@@ -1,0 +1,39 @@
+/// Which weights get an adapter, decided from tensor names as PEFT decides from module names.
+public enum TargetModules {
+    /// The value that selects every linear layer except the output head and embeddings.
+    public static let allLinear = "all-linear"
+
+    /// The module path of a weight tensor (`model.layers.0.self_attn.q_proj.weight` →
+    /// `model.layers.0.self_attn.q_proj`), or nil for anything that is not a 2-D `.weight`.
+    public static func modulePath(ofTensor name: String, shape: [Int]) -> String? {
+        guard shape.count == 2, name.hasSuffix(".weight") else { return nil }
+        return String(name.dropLast(".weight".count))
+    }
+
+    /// PEFT's rule for a list of targets: the module name equals a target or ends with `.target`.
+    /// `all-linear` matches every 2-D weight that is not an embedding or the output head.
+    public static func matches(module: String, targets: [String]) -> Bool {
+        for t in targets {
+            if t == allLinear {
+                let last = module.split(separator: ".").last.map(String.init) ?? module
+                let isEmbedding = module.lowercased().contains("embed") || ["wte", "wpe"].contains(last)
+                let isHead = last == "lm_head" || last == "output" || last == "classifier"
+                if !isEmbedding && !isHead { return true }
+            } else if module == t || module.hasSuffix("." + t) {
+                return true
+            }
+        }
+        return false
+    }
+
+    /// The last path component of each matched module, deduplicated in first-seen order: what
+    /// PEFT writes as `target_modules` after expanding `all-linear`.
+    public static func suffixes(of modules: [String]) -> [String] {
+        var seen = Set<String>(), out: [String] = []
+        for m in modules {
+            let last = m.split(separator: ".").last.map(String.init) ?? m
+            if seen.insert(last).inserted { out.append(last) }
+        }
+        return out
+    }
+}

@@ -1,0 +1,81 @@
+import Adapters
+import ArgumentParser
+import Foundation
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure the numbers recorded in BENCHMARKS.md.",
+        subcommands: [BenchInit.self]
+    )
+}
+
+/// Times the decomposition alone on weights already in memory, as PEFT's `get_peft_model` is timed.
+struct BenchInit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Time PiSSA initialisation (decomposition only; loading reported separately).")
+
+    @Option(help: "Hugging Face model directory with *.safetensors.")
+    var model: String
+
+    @Option(help: "Comma-separated init methods to time, e.g. pissa,pissa_niter_4.")
+    var modes: String = "pissa,pissa_niter_4"
+
+    @Option(help: "Comma-separated oversampling values to time for the randomized modes.")
+    var oversample: String = "\(AdapterSettings.defaultOversample)"
+
+    @Option(help: "Comma-separated lane counts to time (each lane runs single-threaded BLAS; 1 lane = 2-thread BLAS).")
+    var lanes: String = "2"
+
+    @Option(help: "Passes per configuration; the median is reported.")
+    var repeats: Int = 3
+
+    @Option(help: "Adapter rank r.")
+    var rank: Int = 16
+
+    @Option(help: "Comma-separated module-name suffixes, or all-linear.")
+    var targets: String = "all-linear"
+
+    @Flag(help: "Print the results as JSON on standard output.")
+    var json = false
+
+    struct Output: Codable {
+        var model: String
+        var rank: Int
+        var modules: Int
+        var loadSeconds: Double
+        var results: [DecompositionBenchmark.ModeResult]
+    }
+
+    func run() throws {
+        let methods = try modes.split(separator: ",").map { name -> InitMethod in
+            guard let m = InitMethod(peftName: String(name)) else { throw ValidationError("unknown mode '\(name)'") }
+            return m
+        }
+        let oversamples = oversample.split(separator: ",").compactMap { Int($0) }
+        let laneCounts = lanes.split(separator: ",").compactMap { Int($0) }
+        let targetList = targets.split(separator: ",").map(String.init)
+        let base = AdapterSettings(rank: rank, alpha: Float(rank), targets: targetList)
+        let weights = try DecompositionBenchmark.load(model: URL(fileURLWithPath: model), settings: base)
+        printError(String(format: "loaded %d matrices in %.2f s; computing exact references…", weights.matrices.count, weights.loadSeconds))
+        let reference = try DecompositionBenchmark.exactProducts(weights, rank: rank, lanes: laneCounts.max() ?? 2)
+        var results: [DecompositionBenchmark.ModeResult] = []
+        for method in methods {
+            for p in (method.isPiSSA && method != .pissa ? oversamples : [0]) {
+                for l in laneCounts {
+                    var settings = base
+                    settings.initMethod = method
+                    settings.oversample = p
+                    let r = try DecompositionBenchmark.run(weights, settings: settings, lanes: l, repeats: repeats, reference: reference)
+                    printError(String(format: "%-16@ p=%-3d lanes=%d  median %.3f s  rank-r error median %.2e max %.2e",
+                                      r.mode as NSString, p, l, r.medianSeconds,
+                                      r.medianRankProductError ?? .nan, r.maxRankProductError ?? .nan))
+                    results.append(r)
+                }
+            }
+        }
+        let output = Output(model: model, rank: rank, modules: weights.matrices.count, loadSeconds: weights.loadSeconds, results: results)
+        if json { try printJSON(output) }
+    }
+}

@@ -1,0 +1,91 @@
+import Adapters
+import ArgumentParser
+import Foundation
+
+struct InitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Decompose a model: write the residual model and its PiSSA (or LoRA) start adapter.",
+        discussion: """
+        OUT receives the residual model (every target weight W replaced by W − scale·B·A in its \
+        original dtype, everything else copied unchanged) and OUT/pissa_init/ (OUT/lora_init/ for \
+        --init lora|gaussian), a Hugging Face PEFT adapter. Loading OUT with transformers and the \
+        adapter with PEFT gives the original model's outputs.
+        """
+    )
+
+    @Option(help: "Hugging Face model directory with *.safetensors (sharded models are read through their index).")
+    var model: String
+
+    @Option(help: "Output directory.")
+    var out: String
+
+    @OptionGroup var adapter: AdapterOptions
+
+    @Flag(help: "Also measure each rank-r product against the exact SVD's (one exact SVD per module).")
+    var check = false
+
+    @Flag(help: "Print a machine-readable summary on standard output.")
+    var json = false
+
+    @Option(help: "Matrices decomposed at once (each with single-threaded BLAS).")
+    var lanes: Int = 2
+
+    func validate() throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) else {
+            throw ValidationError("--model \(model) does not exist.")
+        }
+        guard isDirectory.boolValue else {
+            throw ValidationError("--model \(model) is a file; pass a Hugging Face model directory holding *.safetensors.")
+        }
+        guard lanes >= 1 else { throw ValidationError("--lanes must be at least 1.") }
+    }
+
+    func run() throws {
+        let settings = adapter.settings
+        let line = ProgressLine()
+        let options = ModelDecomposer.Options(
+            model: URL(fileURLWithPath: model), output: URL(fileURLWithPath: out),
+            settings: settings, check: check, lanes: lanes)
+        let report: InitReport
+        do {
+            report = try ModelDecomposer.run(options) { event in
+                switch event {
+                case .planned(let n):
+                    line.update("\(settings.initMethod) r=\(settings.rank): \(n) modules", force: true)
+                case let .moduleDone(i, n, module, elapsed):
+                    let eta = elapsed / Double(i) * Double(n - i)
+                    line.update("[\(i)/\(n)] \(module)  elapsed \(formatDuration(elapsed))  ETA \(formatDuration(eta))",
+                                force: i == n)
+                case .writingAdapter:
+                    line.update("writing adapter", force: true)
+                }
+            }
+        } catch {
+            line.finish()
+            throw error
+        }
+        line.finish()
+        if json {
+            try printJSON(report)
+        } else {
+            printSummary(report)
+        }
+    }
+
+    private func printSummary(_ report: InitReport) {
+        print("residual model: \(report.output)")
+        print("adapter:        \(report.adapter)")
+        print(String(format: "%d modules, decomposition %.2f s (lane-seconds), total %.2f s",
+                     report.modules.count, report.decompositionSeconds, report.totalSeconds))
+        if check {
+            let rec = report.modules.compactMap(\.reconstructionError).max() ?? 0
+            print(String(format: "max ‖W_res + sBA − W‖/‖W‖ = %.2e", rec))
+            let errs = report.modules.compactMap(\.rankProductError).sorted()
+            if !errs.isEmpty {
+                print(String(format: "rank-r product vs exact SVD: median %.2e, max %.2e", errs[errs.count / 2], errs.last!))
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Pissa: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pissa",
+        abstract: "PiSSA fine-tuning toolkit: principal-singular-value adapters for Llama-family models, on CPU.",
+        subcommands: [InitCommand.self, BenchCommand.self]
+    )
+}
