@@ -48,7 +48,7 @@ public enum AdapterInitializer {
             return LoRAFactors(A: .gaussian(rows: r, cols: inFeatures, std: 1 / Float(r), using: &rng),
                                B: Matrix(rows: out, cols: r))
         case .pissa:
-            return try pissa(&w, svd: SVD(exact: w), settings: settings)
+            return try pissa(&w, svd: SVD.top(r, of: w), settings: settings)
         case .pissaNiter(let niter):
             let svd = try RandomizedSVD.compute(w, rank: r, niter: niter, oversample: settings.oversample, using: &rng)
             return try pissa(&w, svd: svd, settings: settings)

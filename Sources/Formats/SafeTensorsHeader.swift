@@ -24,6 +24,8 @@ public struct TensorInfo: Sendable, Equatable {
 /// `end - begin` equal to that byte size. Sorted by offset, the tensors must tile the data section
 /// exactly: no overlaps, no gaps, nothing left over at the end. Zero-element tensors (span 0) are
 /// allowed anywhere a boundary is. Unknown fields inside an entry are ignored, as the reference does.
+/// Slightly more lenient than the reference: integers may be spelled `4.0` or `4e0` (Foundation's
+/// decoder reads any number that is exactly an integer as one); `4.5`, `1e30` and `-1` are refused.
 /// If a key appears twice in the header, Foundation's decoder keeps the first; the other copy's
 /// bytes then show up as a gap, so such a file is still rejected unless that tensor is empty.
 struct SafeTensorsHeader {
@@ -89,21 +91,21 @@ struct SafeTensorsHeader {
         }
         guard case let .string(dtypeName)? = fields["dtype"] else {
             throw .malformedEntry(path: path, tensor: name,
-                                  problem: "'dtype' must be a string, found \(fields["dtype"]?.rendered ?? "nothing")")
+                                  problem: "'dtype' must be a string, \(found(fields["dtype"]))")
         }
         guard let dtype = DType(rawValue: dtypeName) else {
             throw .unknownDType(path: path, tensor: name, dtype: dtypeName)
         }
         guard let shape = fields["shape"]?.nonNegativeIntegers else {
             throw .malformedEntry(path: path, tensor: name,
-                                  problem: "'shape' must be an array of non-negative integers, found \(fields["shape"]?.rendered ?? "nothing")")
+                                  problem: "'shape' must be an array of non-negative integers, \(found(fields["shape"]))")
         }
         guard let byteCount = dtype.byteCount(shape: shape) else {
             throw .shapeOverflow(path: path, tensor: name, shape: shape)
         }
         guard let offsets = fields["data_offsets"]?.nonNegativeIntegers, offsets.count == 2 else {
             throw .invalidOffsets(path: path, tensor: name,
-                                  problem: "must be two non-negative integers, found \(fields["data_offsets"]?.rendered ?? "nothing")")
+                                  problem: "must be two non-negative integers, \(found(fields["data_offsets"]))")
         }
         let (begin, end) = (offsets[0], offsets[1])
         guard begin <= end else {
@@ -116,6 +118,11 @@ struct SafeTensorsHeader {
             throw .spanOutOfRange(path: path, tensor: name, begin: begin, end: end, dataSize: dataSize)
         }
         return TensorInfo(name: name, dtype: dtype, shape: shape, dataRange: begin..<end)
+    }
+
+    /// "found <value>" or "but it is missing", for messages about a field.
+    private static func found(_ value: JSONValue?) -> String {
+        value.map { "found \($0.rendered)" } ?? "but it is missing"
     }
 
     /// Checks that the sorted spans cover `0..<dataSize` exactly once.
@@ -167,22 +174,24 @@ indirect enum JSONValue: Decodable, Sendable {
     case array([JSONValue])
     case object([String: JSONValue])
 
+    /// Tries the types in order of frequency in safetensors headers (integers in shapes and
+    /// offsets, then objects, arrays and strings): each failed attempt costs a thrown error.
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Int.self) {
+        if let value = try? container.decode(Int.self) {
             self = .integer(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
         } else if let value = try? container.decode([String: JSONValue].self) {
             self = .object(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if container.decodeNil() {
+            self = .null
         } else {
             throw DecodingError.dataCorrupted(.init(
                 codingPath: decoder.codingPath,

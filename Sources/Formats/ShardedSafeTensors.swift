@@ -131,6 +131,7 @@ public struct ShardedSafeTensors: Sendable {
             }
             map[tensor] = shard
         }
+        guard !map.isEmpty else { throw .invalidIndex(path: url.path, problem: "weight_map is empty") }
         return map
     }
 

@@ -32,6 +32,36 @@ public struct SVD: Sendable {
         self.init(U: Matrix(rows: m, cols: k, storage: uOfA), S: s, Vh: Matrix(rows: k, cols: n, storage: vhOfA))
     }
 
+    /// The top `rank` singular triplets, exact to LAPACK accuracy.
+    ///
+    /// For r well below min(m, n) this uses `sgesvdx` (bidiagonalisation, then only the selected
+    /// triplets by bisection and inverse iteration): ≈ 2.3× faster than `sgesdd` at r = 16 on
+    /// 576–1536-wide matrices. Otherwise it takes the full `sgesdd` and truncates. The same
+    /// row-major/column-major correspondence as `init(exact:)` applies.
+    public static func top(_ rank: Int, of a: Matrix) throws -> SVD {
+        let m = a.rows, n = a.cols, k = min(m, n)
+        guard rank >= 1, rank <= k else { throw LinearAlgebraError.invalidRank(rank: rank, rows: m, cols: n) }
+        if 4 * rank > k {
+            let full = try SVD(exact: a)
+            return SVD(U: full.U.leftColumns(rank), S: Array(full.S[0..<rank]), Vh: full.Vh.topRows(rank))
+        }
+        guard a.storage.allSatisfy({ $0.isFinite }) else { throw LinearAlgebraError.nonFinite(operation: "sgesvdx") }
+        var work = a.storage
+        var found: Int32 = 0
+        var s = [Float](repeating: 0, count: k)
+        var superb = [Int32](repeating: 0, count: 12 * k)
+        var vhOfA = [Float](repeating: 0, count: rank * n)   // = U of Aᵀ, column-major n×rank
+        var uOfA = [Float](repeating: 0, count: m * rank)    // = Vᵀ of Aᵀ, column-major rank×m
+        let v = Int8(UInt8(ascii: "V"))
+        let info = LAPACKE_sgesvdx(LAPACK_COL_MAJOR, v, v, Int8(UInt8(ascii: "I")), Int32(n), Int32(m), &work, Int32(n),
+                                   0, 0, 1, Int32(rank), &found, &s, &vhOfA, Int32(n), &uOfA, Int32(rank), &superb)
+        guard info == 0, found == rank else {
+            throw LinearAlgebraError.lapackFailure(routine: "sgesvdx", info: Int(info == 0 ? -99 : info), rows: m, cols: n)
+        }
+        return SVD(U: Matrix(rows: m, cols: rank, storage: uOfA), S: Array(s[0..<rank]),
+                   Vh: Matrix(rows: rank, cols: n, storage: vhOfA))
+    }
+
     /// `U[:, :r] · diag(S[:r]) · Vh[:r, :]`, the best rank-r approximation.
     public func reconstruct(rank r: Int) -> Matrix {
         var us = U.leftColumns(r)
@@ -41,6 +71,44 @@ public struct SVD: Sendable {
 }
 
 public enum QR {
+    /// The thin orthonormal factor of an m×k matrix (m ≥ k, k small) by CholeskyQR2: twice
+    /// `G = YᵀY` (one gemm), `G = RᵀR` (Cholesky in Double), `Y ← Y·R⁻¹` (`strsm`). About 10×
+    /// faster than Householder LQ for the tall-skinny sketches of the randomized SVD, and
+    /// orthonormal to float precision while cond(Y) ≲ 10³; when the Gram matrix is not
+    /// numerically positive definite it falls back to `orthonormalize` (Householder).
+    public static func orthonormalizeFast(_ y: inout Matrix) throws {
+        for _ in 0..<2 {
+            guard var r = choleskyFactorOfGram(y) else { return try orthonormalize(&y) }
+            let (m, k) = (y.rows, y.cols)
+            r.storage.withUnsafeBufferPointer { pr in
+                y.storage.withUnsafeMutableBufferPointer { py in
+                    cblas_strsm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit,
+                                Int32(m), Int32(k), 1, pr.baseAddress, Int32(k), py.baseAddress, Int32(k))
+                }
+            }
+        }
+    }
+
+    /// Upper-triangular R with RᵀR = YᵀY, or nil when YᵀY is not safely positive definite.
+    private static func choleskyFactorOfGram(_ y: Matrix) -> Matrix? {
+        let k = y.cols
+        let gram = BLAS.matmul(y, transposeA: true, y)
+        var r = [Double](repeating: 0, count: k * k)
+        for j in 0..<k {
+            var d = Double(gram[j, j])
+            for p in 0..<j { d -= r[p * k + j] * r[p * k + j] }
+            guard d > 1e-10 * Double(gram[j, j]) + Double.leastNormalMagnitude else { return nil }
+            let rjj = d.squareRoot()
+            r[j * k + j] = rjj
+            for i in (j + 1)..<max(j + 1, k) {
+                var x = Double(gram[j, i])
+                for p in 0..<j { x -= r[p * k + j] * r[p * k + i] }
+                r[j * k + i] = x / rjj
+            }
+        }
+        return Matrix(rows: k, cols: k, storage: r.map { Float($0) })
+    }
+
     /// The thin orthonormal factor Q (m×k) of an m×k matrix with m ≥ k, replacing `y` in place.
     ///
     /// Row-major Y is column-major Yᵀ (k×m); its LQ factorisation Yᵀ = L·Q₁ gives Y = Q₁ᵀ·Lᵀ, and
