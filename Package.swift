@@ -10,7 +10,7 @@ let numericSettings: [SwiftSetting] = [
 let package = Package(
     name: "PiSSA",
     products: [
-        .library(name: "PiSSAKit", targets: ["LinearAlgebra", "Formats", "Adapters"]),
+        .library(name: "PiSSAKit", targets: ["LinearAlgebra", "Formats", "Tokenizer", "Adapters"]),
         .executable(name: "pissa", targets: ["pissa"]),
     ],
     dependencies: [
@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "LinearAlgebra", dependencies: ["COpenBLAS"], swiftSettings: numericSettings),
         /// File formats: safetensors, Hugging Face config, PEFT adapters.
         .target(name: "Formats", dependencies: ["LinearAlgebra"], swiftSettings: numericSettings),
+        /// Byte-level BPE tokenizer (GGUF metadata or tokenizer.json), chat templates.
+        .target(name: "Tokenizer", dependencies: ["Formats"], swiftSettings: numericSettings),
         /// PiSSA / LoRA adapter initialisation and model decomposition.
         .target(name: "Adapters", dependencies: ["LinearAlgebra", "Formats"], swiftSettings: numericSettings),
 
@@ -36,7 +38,7 @@ let package = Package(
         .executableTarget(
             name: "pissa",
             dependencies: [
-                "LinearAlgebra", "Formats", "Adapters",
+                "LinearAlgebra", "Formats", "Tokenizer", "Adapters",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: numericSettings
@@ -46,6 +48,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["LinearAlgebra"], path: "Tests/TestSupport"),
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra", "TestSupport"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], resources: [.copy("Malformed")]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "AdaptersTests",
             dependencies: ["Adapters", "Formats", "TestSupport"],
