@@ -54,6 +54,8 @@ let package = Package(
             dependencies: ["Adapters", "Formats", "TestSupport"],
             resources: [.copy("Fixtures")]
         ),
+        /// Runs the built `pissa` binary: exit codes, messages, files.
+        .testTarget(name: "CLITests", dependencies: ["pissa"]),
         /// Model-level checks on real weights (needs `scripts/assets/fetch.sh`); run in release.
         .testTarget(name: "RealModelTests", dependencies: ["Adapters", "Formats", "TestSupport"]),
     ]

@@ -63,10 +63,23 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Codable, Equatab
 }
 
 extension Matrix {
-    /// Entries drawn i.i.d. from N(0, std²).
+    /// Entries drawn i.i.d. from N(0, std²): Box–Muller in float32, both outputs of each pair used.
     public static func gaussian(rows: Int, cols: Int, std: Float = 1, using rng: inout SeededGenerator) -> Matrix {
         var m = Matrix(rows: rows, cols: cols)
-        for i in 0..<m.count { m.storage[i] = std * rng.nextGaussian() }
+        let count = m.count
+        m.storage.withUnsafeMutableBufferPointer { p in
+            var i = 0
+            while i < count {
+                let bits = rng.next()
+                let u1 = (Float(bits >> 40) + 1) * 0x1p-24                  // (0, 1]
+                let u2 = Float((bits >> 16) & 0xFF_FFFF) * 0x1p-24           // [0, 1)
+                let radius = std * (-2 * logf(u1)).squareRoot()
+                let angle = 2 * Float.pi * u2
+                p[i] = radius * cosf(angle)
+                if i + 1 < count { p[i + 1] = radius * sinf(angle) }
+                i += 2
+            }
+        }
         return m
     }
 
