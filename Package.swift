@@ -10,7 +10,7 @@ let numericSettings: [SwiftSetting] = [
 let package = Package(
     name: "PiSSA",
     products: [
-        .library(name: "PiSSAKit", targets: ["LinearAlgebra", "Formats", "Tokenizer", "Adapters"]),
+        .library(name: "PiSSAKit", targets: ["LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters"]),
         .executable(name: "pissa", targets: ["pissa"]),
     ],
     dependencies: [
@@ -31,6 +31,8 @@ let package = Package(
         .target(name: "Formats", dependencies: ["LinearAlgebra"], swiftSettings: numericSettings),
         /// Byte-level BPE tokenizer (GGUF metadata or tokenizer.json), chat templates.
         .target(name: "Tokenizer", dependencies: ["Formats"], swiftSettings: numericSettings),
+        /// Llama-family transformer: weights, layers (forward and backward), KV cache, generation.
+        .target(name: "Model", dependencies: ["LinearAlgebra", "Formats", "Tokenizer"], swiftSettings: numericSettings),
         /// PiSSA / LoRA adapter initialisation and model decomposition.
         .target(name: "Adapters", dependencies: ["LinearAlgebra", "Formats"], swiftSettings: numericSettings),
 
@@ -38,7 +40,7 @@ let package = Package(
         .executableTarget(
             name: "pissa",
             dependencies: [
-                "LinearAlgebra", "Formats", "Tokenizer", "Adapters",
+                "LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: numericSettings
@@ -49,6 +51,7 @@ let package = Package(
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra", "TestSupport"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], resources: [.copy("Malformed")]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "AdaptersTests",
             dependencies: ["Adapters", "Formats", "TestSupport"],
@@ -57,6 +60,10 @@ let package = Package(
         /// Runs the built `pissa` binary: exit codes, messages, files.
         .testTarget(name: "CLITests", dependencies: ["pissa"]),
         /// Model-level checks on real weights (needs `scripts/assets/fetch.sh`); run in release.
-        .testTarget(name: "RealModelTests", dependencies: ["Adapters", "Formats", "TestSupport"]),
+        .testTarget(
+            name: "RealModelTests",
+            dependencies: ["Adapters", "Formats", "Model", "Tokenizer", "TestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
     ]
 )

@@ -1,25 +1,39 @@
 import Foundation
 
-/// Runs `body(i)` for i in 0..<count on up to `lanes` threads, handing out indices in order
+/// Runs `body` for indices 0..<count on up to `lanes` threads, handing out indices in order
 /// as lanes become free (a shared counter), so that uneven tasks balance themselves.
 /// The first error thrown stops new tasks from starting and is rethrown.
 public enum Parallel {
-    public static func forEach(
-        _ count: Int, lanes: Int, _ body: @Sendable (Int) throws -> Void
-    ) throws {
+    public static func forEach(_ count: Int, lanes: Int, _ body: @Sendable (Int) throws -> Void) throws {
+        try forEach(count, lanes: lanes) { index, _ in try body(index) }
+    }
+
+    /// As `forEach`, also passing the lane (0..<lanes) running the task: lanes never run two tasks
+    /// at once, so per-lane scratch buffers need no locking.
+    public static func forEach(_ count: Int, lanes: Int, _ body: @Sendable (_ index: Int, _ lane: Int) throws -> Void) throws {
         guard count > 0 else { return }
         let lanes = max(1, min(lanes, count))
         if lanes == 1 {
-            for i in 0..<count { try body(i) }
+            for i in 0..<count { try body(i, 0) }
             return
         }
         let state = SharedState()
-        DispatchQueue.concurrentPerform(iterations: lanes) { _ in
+        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
             while let i = state.take(below: count) {
-                do { try body(i) } catch { state.fail(error) }
+                do { try body(i, lane) } catch { state.fail(error) }
             }
         }
         if let error = state.error { throw error }
+    }
+
+    /// Splits 0..<count into `lanes` contiguous chunks and runs `body(range)` for each in parallel
+    /// (for row-split products and element-wise kernels). Runs inline when `count < minimumChunk · 2`.
+    public static func chunks(_ count: Int, lanes: Int, minimumChunk: Int = 1, _ body: @Sendable (Range<Int>) -> Void) {
+        let parts = max(1, min(lanes, count / max(1, minimumChunk)))
+        if parts == 1 { body(0..<count); return }
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            body((count * part / parts)..<(count * (part + 1) / parts))
+        }
     }
 
     private final class SharedState: @unchecked Sendable {

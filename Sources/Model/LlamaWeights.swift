@@ -1,0 +1,100 @@
+import Foundation
+import Formats
+import LinearAlgebra
+
+/// Where a model's tensors come from, by Hugging Face name (`model.layers.0.self_attn.q_proj.weight`).
+public protocol WeightSource {
+    var config: HFLlamaConfig { get }
+    func has(_ name: String) -> Bool
+    /// The tensor in float32, row-major, in Hugging Face layout (GGUF q/k rows un-permuted).
+    func tensor(_ name: String) throws -> (shape: [Int], floats: [Float])
+}
+
+/// Errors of model loading, naming the file and tensor.
+public enum ModelError: Error, CustomStringConvertible, Equatable {
+    case missingTensor(source: String, name: String)
+    case shapeMismatch(source: String, name: String, expected: [Int], found: [Int])
+    case unsupportedModel(source: String, problem: String)
+    case invalidConfig(path: String, problem: String)
+
+    public var description: String {
+        switch self {
+        case let .missingTensor(source, name): "\(source): tensor \(name) is missing"
+        case let .shapeMismatch(source, name, expected, found):
+            "\(source): tensor \(name) has shape \(found), the config implies \(expected)"
+        case let .unsupportedModel(source, problem): "\(source): \(problem)"
+        case let .invalidConfig(path, problem): "\(path): \(problem)"
+        }
+    }
+}
+
+/// One decoder layer's frozen weights. Linear weights are (out, in), used as `y = x·Wᵀ`.
+public struct LlamaLayerWeights: Sendable {
+    public var inputNorm: [Float]        // (C)
+    public var q: Matrix                 // (H·D, C)
+    public var k: Matrix                 // (KV·D, C)
+    public var v: Matrix                 // (KV·D, C)
+    public var o: Matrix                 // (C, H·D)
+    public var postAttentionNorm: [Float] // (C)
+    public var gate: Matrix              // (F, C)
+    public var up: Matrix                // (F, C)
+    public var down: Matrix              // (C, F)
+}
+
+/// All weights of a Llama-family causal LM in float32.
+public struct LlamaWeights: Sendable {
+    public var config: HFLlamaConfig
+    public var embedding: Matrix         // (V, C)
+    public var layers: [LlamaLayerWeights]
+    public var finalNorm: [Float]        // (C)
+    /// (V, C); nil when tied to `embedding`.
+    public var lmHead: Matrix?
+
+    public var outputHead: Matrix { lmHead ?? embedding }
+
+    /// Loads and shape-checks every tensor; all missing or mis-shaped tensors are reported together.
+    public init(source: WeightSource, sourceName: String) throws {
+        let c = source.config
+        let (C, F, V) = (c.hiddenSize, c.intermediateSize, c.vocabSize)
+        let (qRows, kvRows) = (c.numAttentionHeads * c.headDim, c.numKeyValueHeads * c.headDim)
+        var problems: [ModelError] = []
+        func load(_ name: String, _ shape: [Int]) -> [Float] {
+            do {
+                guard source.has(name) else { problems.append(.missingTensor(source: sourceName, name: name)); return [] }
+                let t = try source.tensor(name)
+                guard t.shape == shape else {
+                    problems.append(.shapeMismatch(source: sourceName, name: name, expected: shape, found: t.shape)); return []
+                }
+                return t.floats
+            } catch {
+                problems.append(.unsupportedModel(source: sourceName, problem: "\(name): \(error)")); return []
+            }
+        }
+        func matrix(_ name: String, _ rows: Int, _ cols: Int) -> Matrix {
+            let f = load(name, [rows, cols])
+            return f.isEmpty ? Matrix(rows: 0, cols: 0) : Matrix(rows: rows, cols: cols, storage: f)
+        }
+        config = c
+        embedding = matrix("model.embed_tokens.weight", V, C)
+        layers = (0..<c.numHiddenLayers).map { i in
+            let p = "model.layers.\(i)."
+            return LlamaLayerWeights(
+                inputNorm: load(p + "input_layernorm.weight", [C]),
+                q: matrix(p + "self_attn.q_proj.weight", qRows, C),
+                k: matrix(p + "self_attn.k_proj.weight", kvRows, C),
+                v: matrix(p + "self_attn.v_proj.weight", kvRows, C),
+                o: matrix(p + "self_attn.o_proj.weight", C, qRows),
+                postAttentionNorm: load(p + "post_attention_layernorm.weight", [C]),
+                gate: matrix(p + "mlp.gate_proj.weight", F, C),
+                up: matrix(p + "mlp.up_proj.weight", F, C),
+                down: matrix(p + "mlp.down_proj.weight", C, F))
+        }
+        finalNorm = load("model.norm.weight", [C])
+        lmHead = c.tieWordEmbeddings && !source.has("lm_head.weight") ? nil : matrix("lm_head.weight", V, C)
+        guard problems.isEmpty else {
+            throw problems.count == 1 ? problems[0]
+                : ModelError.unsupportedModel(source: sourceName, problem: "\(problems.count) tensor problems:\n  "
+                    + problems.map(\.description).joined(separator: "\n  "))
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import LinearAlgebra
+
+/// Token negative log-likelihood of texts, as transformers' perplexity recipe computes it.
+public enum Perplexity {
+    public struct Result: Sendable, Codable, Equatable {
+        /// Σ −log p(token | prefix) over scored tokens.
+        public var totalNLL: Double
+        public var tokens: Int
+        public var nll: Double { tokens == 0 ? .nan : totalNLL / Double(tokens) }
+        public var perplexity: Double { Foundation.exp(nll) }
+
+        public init(totalNLL: Double = 0, tokens: Int = 0) {
+            self.totalNLL = totalNLL
+            self.tokens = tokens
+        }
+
+        public static func + (a: Result, b: Result) -> Result {
+            Result(totalNLL: a.totalNLL + b.totalNLL, tokens: a.tokens + b.tokens)
+        }
+    }
+
+    /// Scores every token of `ids` after the first. A sequence of at most `window` tokens is one
+    /// forward pass; a longer one slides a `window`-token window by `stride` tokens, each window
+    /// scoring only the tokens the previous one did not (so every token is scored once, with up to
+    /// `window − stride` tokens of extra context).
+    public static func score(model: LlamaModel, ids: [Int], window: Int, stride: Int,
+                             progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) -> Result {
+        guard ids.count >= 2 else { return Result() }
+        var result = Result()
+        var previousEnd = 0
+        var begin = 0
+        while previousEnd < ids.count {
+            let end = min(begin + window, ids.count)
+            let scoredFrom = max(previousEnd, begin + 1)   // positions whose token is predicted here
+            let chunk = Array(ids[begin..<end])
+            let hidden = model.hiddenStates(tokens: chunk.map(Int32.init))
+            result = result + negativeLogLikelihood(model: model, hidden: hidden, targets: chunk,
+                                                    rows: (scoredFrom - begin - 1)..<(end - begin - 1))
+            progress(end, ids.count)
+            previousEnd = end
+            if end == ids.count { break }
+            begin += stride
+        }
+        return result
+    }
+
+    /// Σ over hidden rows r in `rows` of −log softmax(logits_r)[targets[r + 1]], computing the
+    /// output head in chunks of rows so that no (T, V) logits matrix is ever materialised.
+    public static func negativeLogLikelihood(model: LlamaModel, hidden: [Float], targets: [Int], rows: Range<Int>) -> Result {
+        let C = model.config.hiddenSize, V = model.config.vocabSize
+        var total = 0.0
+        let chunk = 64
+        hidden.withUnsafeBufferPointer { h in
+            var r = rows.lowerBound
+            while r < rows.upperBound {
+                let n = min(chunk, rows.upperBound - r)
+                let logits = model.logits(hidden: h.baseAddress! + r * C, rows: n)
+                logits.withUnsafeBufferPointer { l in
+                    for i in 0..<n {
+                        let row = UnsafeBufferPointer(rebasing: l[(i * V)..<((i + 1) * V)])
+                        total += logSumExp(row) - Double(row[targets[r + i + 1]])
+                    }
+                }
+                r += n
+            }
+        }
+        return Result(totalNLL: total, tokens: rows.count)
+    }
+
+    /// log Σ e^x, in Double.
+    static func logSumExp(_ x: UnsafeBufferPointer<Float>) -> Double {
+        let m = Double(x.max() ?? 0)
+        var s = 0.0
+        for v in x { s += Foundation.exp(Double(v) - m) }
+        return m + Foundation.log(s)
+    }
+}

@@ -1,0 +1,36 @@
+/// Added tokens ("<|im_start|>", "<|im_end|>", …) matched verbatim in the text before
+/// pre-tokenisation, leftmost-longest, as Hugging Face `tokenizers` does for added tokens
+/// (`normalized: false`, no lstrip / rstrip / single_word).
+struct AddedTokenMatcher: Sendable {
+    /// `candidates[firstByte]`: (content bytes, id), longest first.
+    private let candidates: [[(bytes: [UInt8], id: Int32)]]
+
+    init(_ tokens: [(content: String, id: Int32)]) {
+        var table = [[(bytes: [UInt8], id: Int32)]](repeating: [], count: 256)
+        for t in tokens where !t.content.isEmpty {
+            let bytes = Array(t.content.utf8)
+            table[Int(bytes[0])].append((bytes, t.id))
+        }
+        for i in 0..<256 { table[i].sort { $0.bytes.count > $1.bytes.count } }
+        candidates = table
+    }
+
+    var isEmpty: Bool { candidates.allSatisfy(\.isEmpty) }
+
+    /// The added token starting at `bytes[i]` (the longest when several do), and its length.
+    @inline(__always)
+    func match(_ bytes: UnsafeBufferPointer<UInt8>, at i: Int) -> (id: Int32, length: Int)? {
+        let list = candidates[Int(bytes[i])]
+        if list.isEmpty { return nil }
+        let remaining = bytes.count - i
+        for c in list where c.bytes.count <= remaining {
+            var equal = true
+            for k in 1..<c.bytes.count where bytes[i + k] != c.bytes[k] {
+                equal = false
+                break
+            }
+            if equal { return (c.id, c.bytes.count) }
+        }
+        return nil
+    }
+}

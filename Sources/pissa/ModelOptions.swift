@@ -1,0 +1,25 @@
+import ArgumentParser
+import Foundation
+import Model
+
+/// `--model`, shared by the commands that run a model.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "A GGUF file or a Hugging Face model directory (default: the fetched SmolLM2-135M-Instruct).")
+    var model: String?
+
+    var path: String { model ?? LanguageModel.defaultModelPath }
+
+    func validate() throws {
+        guard FileManager.default.fileExists(atPath: path) else {
+            if model == nil {
+                throw ValidationError("""
+                    The default model is not at \(path). Fetch it with `scripts/assets/fetch.sh smollm2` \
+                    (run from the repository; set PISSA_CACHE to use another cache), or pass --model.
+                    """)
+            }
+            throw ValidationError("--model \(path) does not exist.")
+        }
+    }
+
+    func load() throws -> LanguageModel { try LanguageModel.load(path: path) }
+}
