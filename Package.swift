@@ -47,7 +47,7 @@ let package = Package(
         ),
 
         // MARK: - Tests
-        .target(name: "TestSupport", dependencies: ["LinearAlgebra"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["LinearAlgebra", "Formats"], path: "Tests/TestSupport"),
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra", "TestSupport"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], resources: [.copy("Malformed")]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"], resources: [.copy("Fixtures")]),
