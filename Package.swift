@@ -10,7 +10,7 @@ let numericSettings: [SwiftSetting] = [
 let package = Package(
     name: "PiSSA",
     products: [
-        .library(name: "PiSSAKit", targets: ["LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters"]),
+        .library(name: "PiSSAKit", targets: ["LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters", "Training"]),
         .executable(name: "pissa", targets: ["pissa"]),
     ],
     dependencies: [
@@ -36,11 +36,18 @@ let package = Package(
         /// PiSSA / LoRA adapter initialisation and model decomposition.
         .target(name: "Adapters", dependencies: ["LinearAlgebra", "Formats"], swiftSettings: numericSettings),
 
+        /// Fine-tuning: data sets and formats, loss masking, AdamW, schedules, checkpoints, metrics.
+        .target(
+            name: "Training",
+            dependencies: ["LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters"],
+            swiftSettings: numericSettings
+        ),
+
         // MARK: - Command-line tool
         .executableTarget(
             name: "pissa",
             dependencies: [
-                "LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters",
+                "LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: numericSettings
@@ -51,6 +58,7 @@ let package = Package(
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra", "TestSupport"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], resources: [.copy("Malformed")]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "AdaptersTests",
