@@ -1,81 +1,100 @@
 import Formats
 import LinearAlgebra
 
-/// Activation buffers of one forward pass, reused by every layer.
-struct Workspace {
-    var h: [Float]      // (N, C) normed input
-    var q: [Float]      // (N, H·D)
-    var k: [Float]      // (N, KV·D)
-    var v: [Float]      // (N, KV·D)
-    var attn: [Float]   // (N, H·D)
-    var gate: [Float]   // (N, F)
-    var up: [Float]     // (N, F)
+/// Scratch activations of one pass, reused by every layer. Raw buffers, freed on deinit.
+final class Workspace {
+    let h, q, k, v, attn, gate, up, act: UnsafeMutablePointer<Float>
+    private let all: [UnsafeMutablePointer<Float>]
 
     init(rows N: Int, config c: HFLlamaConfig) {
         let qw = c.numAttentionHeads * c.headDim, kvw = c.numKeyValueHeads * c.headDim
-        h = [Float](repeating: 0, count: N * c.hiddenSize)
-        q = [Float](repeating: 0, count: N * qw)
-        k = [Float](repeating: 0, count: N * kvw)
-        v = k
-        attn = q
-        gate = [Float](repeating: 0, count: N * c.intermediateSize)
-        up = gate
+        func buffer(_ n: Int) -> UnsafeMutablePointer<Float> { .allocate(capacity: max(1, n)) }
+        h = buffer(N * c.hiddenSize)                 // (N, C) normed input
+        q = buffer(N * qw)                           // (N, H·D)
+        k = buffer(N * kvw)                          // (N, KV·D)
+        v = buffer(N * kvw)                          // (N, KV·D)
+        attn = buffer(N * qw)                        // (N, H·D)
+        gate = buffer(N * c.intermediateSize)        // (N, F)
+        up = buffer(N * c.intermediateSize)          // (N, F)
+        act = buffer(N * c.intermediateSize)         // (N, F) silu(gate)·up
+        all = [h, q, k, v, attn, gate, up, act]
     }
+
+    deinit { for b in all { b.deallocate() } }
+}
+
+/// What one layer's backward needs from its forward. Normed inputs and the MLP activation are
+/// recomputed from these (cheap, element-wise); attention probabilities are recomputed per head.
+final class LayerTape {
+    let xIn, xMid: UnsafeMutablePointer<Float>       // (N, C) residual stream before attention / before MLP
+    let rstd1, rstd2: UnsafeMutablePointer<Float>    // (N)
+    let q, k, v, attn: UnsafeMutablePointer<Float>   // q, attn (N, H·D); k, v (N, KV·D); q, k rotated
+    let gate, up: UnsafeMutablePointer<Float>        // (N, F) pre-activation
+    /// x·Aᵀ per projection (N, r ≤ maxRank); nil when no adapters are trained.
+    let xa: [UnsafeMutablePointer<Float>?]
+    private var owned: [UnsafeMutablePointer<Float>]
+
+    init(rows N: Int, config c: HFLlamaConfig, maxRank: Int) {
+        let qw = c.numAttentionHeads * c.headDim, kvw = c.numKeyValueHeads * c.headDim
+        var owned: [UnsafeMutablePointer<Float>] = []
+        func buffer(_ n: Int) -> UnsafeMutablePointer<Float> {
+            let b = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n)); owned.append(b); return b
+        }
+        xIn = buffer(N * c.hiddenSize); xMid = buffer(N * c.hiddenSize)
+        rstd1 = buffer(N); rstd2 = buffer(N)
+        q = buffer(N * qw); k = buffer(N * kvw); v = buffer(N * kvw); attn = buffer(N * qw)
+        gate = buffer(N * c.intermediateSize); up = buffer(N * c.intermediateSize)
+        xa = Projection.allCases.map { _ in maxRank > 0 ? buffer(N * maxRank) : nil }
+        self.owned = owned
+    }
+
+    deinit { for b in owned { b.deallocate() } }
 }
 
 extension LlamaModel {
     /// One decoder layer, in place on the residual stream x (N, C):
-    /// `x += o(attention(rope(q(norm(x))), rope(k(norm(x))), v(norm(x))))`, then
-    /// `x += down(silu(gate(norm(x))) · up(norm(x)))`.
-    func forwardLayer(_ layer: LlamaLayerWeights, x: inout [Float], work: inout Workspace, batch: Int,
-                      positions: [Int32], cache: KVCache.Layer?) {
-        let c = config
-        let N = positions.count, T = N / batch, C = c.hiddenSize
+    /// `x += o(attention(rope(q(norm₁(x))), rope(k(norm₁(x))), v(norm₁(x))))`, then
+    /// `x += down(silu(gate(norm₂(x))) · up(norm₂(x)))`, each projection with its adapter if any.
+    /// With a tape, what backward needs is kept there.
+    func forwardLayer(_ index: Int, x: UnsafeMutablePointer<Float>, work: Workspace, batch: Int,
+                      positions: UnsafePointer<Int32>, rows N: Int, cache: KVCache.Layer?,
+                      adapters: [LoRAAdapter?]?, tape: LayerTape?) {
+        let c = config, layer = weights.layers[index]
+        let T = N / batch, C = c.hiddenSize
         let (H, KV, D) = (c.numAttentionHeads, c.numKeyValueHeads, c.headDim)
         let eps = Float(c.rmsNormEps)
-        x.withUnsafeMutableBufferPointer { xb in
-            let xp = xb.baseAddress!
-            work.h.withUnsafeMutableBufferPointer { hb in
-                let hp = hb.baseAddress!
-                layer.inputNorm.withUnsafeBufferPointer { w in
-                    RMSNorm.forward(x: xp, weight: w.baseAddress!, y: hp, rstd: nil, rows: N, cols: C, eps: eps)
-                }
-                work.q.withUnsafeMutableBufferPointer { qb in
-                work.k.withUnsafeMutableBufferPointer { kb in
-                work.v.withUnsafeMutableBufferPointer { vb in
-                work.attn.withUnsafeMutableBufferPointer { ab in
-                    linear(hp, layer.q, qb.baseAddress!, rows: N)
-                    linear(hp, layer.k, kb.baseAddress!, rows: N)
-                    linear(hp, layer.v, vb.baseAddress!, rows: N)
-                    positions.withUnsafeBufferPointer { pos in
-                        rotary.apply(qb.baseAddress!, rows: N, heads: H, positions: pos.baseAddress!)
-                        rotary.apply(kb.baseAddress!, rows: N, heads: KV, positions: pos.baseAddress!)
-                    }
-                    if let cache {
-                        let start = Int(positions[0])
-                        cache.append(k: kb.baseAddress!, v: vb.baseAddress!, rows: N, at: start)
-                        Attention.forward(q: qb.baseAddress!, k: cache.k, v: cache.v, out: ab.baseAddress!, probabilities: nil,
-                                          shape: .init(batch: 1, queries: N, keys: start + N, heads: H, kvHeads: KV, headDim: D),
-                                          lanes: lanes)
-                    } else {
-                        Attention.forward(q: qb.baseAddress!, k: kb.baseAddress!, v: vb.baseAddress!, out: ab.baseAddress!,
-                                          probabilities: nil,
-                                          shape: .init(batch: batch, queries: T, keys: T, heads: H, kvHeads: KV, headDim: D),
-                                          lanes: lanes)
-                    }
-                    linear(ab.baseAddress!, layer.o, xp, rows: N, accumulate: true)
-                }}}}
-                layer.postAttentionNorm.withUnsafeBufferPointer { w in
-                    RMSNorm.forward(x: xp, weight: w.baseAddress!, y: hp, rstd: nil, rows: N, cols: C, eps: eps)
-                }
-                work.gate.withUnsafeMutableBufferPointer { gb in
-                work.up.withUnsafeMutableBufferPointer { ub in
-                    linear(hp, layer.gate, gb.baseAddress!, rows: N)
-                    linear(hp, layer.up, ub.baseAddress!, rows: N)
-                    SwiGLU.forward(gate: gb.baseAddress!, up: ub.baseAddress!, out: gb.baseAddress!, count: gb.count)
-                    linear(gb.baseAddress!, layer.down, xp, rows: N, accumulate: true)
-                }}
-            }
+        func adapter(_ p: Projection) -> LoRAAdapter? { adapters?[p.rawValue] }
+        func saved(_ p: Projection) -> UnsafeMutablePointer<Float>? { tape?.xa[p.rawValue] }
+
+        if let tape { tape.xIn.update(from: x, count: N * C) }
+        layer.inputNorm.withUnsafeBufferPointer { w in
+            RMSNorm.forward(x: x, weight: w.baseAddress!, y: work.h, rstd: tape?.rstd1, rows: N, cols: C, eps: eps)
         }
+        let q = tape?.q ?? work.q, k = tape?.k ?? work.k, v = tape?.v ?? work.v, attn = tape?.attn ?? work.attn
+        project(work.h, layer.q, adapter: adapter(.q), into: q, rows: N, xa: saved(.q))
+        project(work.h, layer.k, adapter: adapter(.k), into: k, rows: N, xa: saved(.k))
+        project(work.h, layer.v, adapter: adapter(.v), into: v, rows: N, xa: saved(.v))
+        rotary.apply(q, rows: N, heads: H, positions: positions)
+        rotary.apply(k, rows: N, heads: KV, positions: positions)
+        if let cache {
+            let start = Int(positions[0])
+            cache.append(k: k, v: v, rows: N, at: start)
+            Attention.forward(q: q, k: cache.k, v: cache.v, out: attn, probabilities: nil,
+                              shape: .init(batch: 1, queries: N, keys: start + N, heads: H, kvHeads: KV, headDim: D), lanes: lanes)
+        } else {
+            Attention.forward(q: q, k: k, v: v, out: attn, probabilities: nil,
+                              shape: .init(batch: batch, queries: T, keys: T, heads: H, kvHeads: KV, headDim: D), lanes: lanes)
+        }
+        project(attn, layer.o, adapter: adapter(.o), into: x, rows: N, accumulate: true, xa: saved(.o))
+
+        if let tape { tape.xMid.update(from: x, count: N * C) }
+        layer.postAttentionNorm.withUnsafeBufferPointer { w in
+            RMSNorm.forward(x: x, weight: w.baseAddress!, y: work.h, rstd: tape?.rstd2, rows: N, cols: C, eps: eps)
+        }
+        let gate = tape?.gate ?? work.gate, up = tape?.up ?? work.up
+        project(work.h, layer.gate, adapter: adapter(.gate), into: gate, rows: N, xa: saved(.gate))
+        project(work.h, layer.up, adapter: adapter(.up), into: up, rows: N, xa: saved(.up))
+        SwiGLU.forward(gate: gate, up: up, out: work.act, count: N * c.intermediateSize)
+        project(work.act, layer.down, adapter: adapter(.down), into: x, rows: N, accumulate: true, xa: saved(.down))
     }
 }

@@ -30,8 +30,8 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// Runs the decoder over `tokens` (B sequences of T, row-major, right-padded) and returns the
     /// final-normed hidden states (N, C). With a `cache` (B = 1) the tokens continue the cached
-    /// sequence and their keys/values are appended.
-    public func hiddenStates(tokens: [Int32], batch: Int = 1, cache: KVCache? = nil) -> [Float] {
+    /// sequence and their keys/values are appended. `adapters` add LoRA terms to the projections.
+    public func hiddenStates(tokens: [Int32], batch: Int = 1, cache: KVCache? = nil, adapters: LlamaAdapters? = nil) -> [Float] {
         let c = config
         let N = tokens.count, T = N / batch, C = c.hiddenSize
         precondition(N == batch * T && (cache == nil || batch == 1), "tokens must be B×T; a cache serves B = 1")
@@ -39,26 +39,43 @@ public final class LlamaModel: @unchecked Sendable {
         precondition(start + T <= maxPositions, "sequence of \(start + T) positions exceeds \(maxPositions)")
         BLAS.threadCount = 1
         let positions = (0..<N).map { Int32(start + $0 % T) }
-
-        var x = [Float](repeating: 0, count: N * C)             // (N, C) residual stream
-        weights.embedding.storage.withUnsafeBufferPointer { e in
-            x.withUnsafeMutableBufferPointer { xp in
-                for n in 0..<N {
-                    (xp.baseAddress! + n * C).update(from: e.baseAddress! + Int(tokens[n]) * C, count: C)
+        var x = embed(tokens)
+        let work = Workspace(rows: N, config: c)
+        x.withUnsafeMutableBufferPointer { xp in
+            positions.withUnsafeBufferPointer { pos in
+                for i in 0..<c.numHiddenLayers {
+                    forwardLayer(i, x: xp.baseAddress!, work: work, batch: batch, positions: pos.baseAddress!, rows: N,
+                                 cache: cache?.layers[i], adapters: adapters?.layers[i], tape: nil)
                 }
             }
         }
-        var work = Workspace(rows: N, config: c)
-        for (i, layer) in weights.layers.enumerated() {
-            forwardLayer(layer, x: &x, work: &work, batch: batch, positions: positions, cache: cache?.layers[i])
-        }
         cache?.length = start + T
+        return finalNorm(x, rows: N, rstd: nil)
+    }
+
+    /// Rows of the embedding table (N, C).
+    func embed(_ tokens: [Int32]) -> [Float] {
+        let C = config.hiddenSize
+        var x = [Float](repeating: 0, count: tokens.count * C)
+        weights.embedding.storage.withUnsafeBufferPointer { e in
+            x.withUnsafeMutableBufferPointer { xp in
+                for (n, t) in tokens.enumerated() {
+                    (xp.baseAddress! + n * C).update(from: e.baseAddress! + Int(t) * C, count: C)
+                }
+            }
+        }
+        return x
+    }
+
+    /// The final RMSNorm of the residual stream (N, C).
+    func finalNorm(_ x: [Float], rows N: Int, rstd: UnsafeMutablePointer<Float>?) -> [Float] {
+        let C = config.hiddenSize
         var out = [Float](repeating: 0, count: N * C)
         x.withUnsafeBufferPointer { xp in
             weights.finalNorm.withUnsafeBufferPointer { w in
                 out.withUnsafeMutableBufferPointer { o in
-                    RMSNorm.forward(x: xp.baseAddress!, weight: w.baseAddress!, y: o.baseAddress!, rstd: nil,
-                                    rows: N, cols: C, eps: Float(c.rmsNormEps))
+                    RMSNorm.forward(x: xp.baseAddress!, weight: w.baseAddress!, y: o.baseAddress!, rstd: rstd,
+                                    rows: N, cols: C, eps: Float(config.rmsNormEps))
                 }
             }
         }
@@ -70,42 +87,8 @@ public final class LlamaModel: @unchecked Sendable {
         let V = config.vocabSize, C = config.hiddenSize
         var out = [Float](repeating: 0, count: rows * V)
         out.withUnsafeMutableBufferPointer { o in
-            linear(hidden, weights.outputHead, o.baseAddress!, rows: rows)
+            project(hidden, weights.outputHead, adapter: nil, into: o.baseAddress!, rows: rows)
         }
         return out
     }
-
-    /// `y = x·Wᵀ` (+ y when `accumulate`) for x (rows, in), W (out, in), split across lanes by
-    /// rows, or by output columns when there are too few rows (decoding).
-    func linear(_ x: UnsafePointer<Float>, _ w: Matrix, _ y: UnsafeMutablePointer<Float>, rows: Int, accumulate: Bool = false) {
-        let (outF, inF) = (w.rows, w.cols)
-        let beta: Float = accumulate ? 1 : 0
-        let p = GemmPointers(x: x, y: y)
-        w.storage.withUnsafeBufferPointer { wp in
-            let wBase = SendableConstPointer(wp.baseAddress!)
-            if rows >= 32 {
-                Parallel.chunks(rows, lanes: lanes, minimumChunk: 16) { r in
-                    BLAS.gemm(transA: false, transB: true, m: r.count, n: outF, k: inF, alpha: 1,
-                              a: p.x + r.lowerBound * inF, lda: inF, b: wBase.pointer, ldb: inF,
-                              beta: beta, c: p.y + r.lowerBound * outF, ldc: outF)
-                }
-            } else {
-                Parallel.chunks(outF, lanes: lanes, minimumChunk: 256) { cols in
-                    BLAS.gemm(transA: false, transB: true, m: rows, n: cols.count, k: inF, alpha: 1,
-                              a: p.x, lda: inF, b: wBase.pointer + cols.lowerBound * inF, ldb: inF,
-                              beta: beta, c: p.y + cols.lowerBound, ldc: outF)
-                }
-            }
-        }
-    }
-}
-
-struct GemmPointers: @unchecked Sendable {
-    var x: UnsafePointer<Float>
-    var y: UnsafeMutablePointer<Float>
-}
-
-struct SendableConstPointer: @unchecked Sendable {
-    var pointer: UnsafePointer<Float>
-    init(_ p: UnsafePointer<Float>) { pointer = p }
 }

@@ -18,3 +18,31 @@ enum RMSNorm {
         }
     }
 }
+
+extension RMSNorm {
+    /// Backward with frozen weight: dx (+)= r·(w⊙dy) − x·(r³/C)·Σ(x⊙w⊙dy), per row, where r is the
+    /// saved rstd. dy (N, C), x (N, C), dx (N, C).
+    static func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                         rstd: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, rows: Int, cols: Int, accumulate: Bool) {
+        for n in 0..<rows {
+            let xr = x + n * cols, dyr = dy + n * cols, dxr = dx + n * cols
+            let r = rstd[n]
+            var acc = Vec8(), i = 0
+            while i + 8 <= cols { acc.addProduct(load8(xr + i) * load8(weight + i), load8(dyr + i)); i += 8 }
+            var dot = acc.sum()
+            while i < cols { dot += xr[i] * weight[i] * dyr[i]; i += 1 }
+            let c = r * r * r * dot / Float(cols)
+            i = 0
+            while i + 8 <= cols {
+                let g = r * load8(weight + i) * load8(dyr + i) - c * load8(xr + i)
+                store8(accumulate ? load8(dxr + i) + g : g, dxr + i)
+                i += 8
+            }
+            while i < cols {
+                let g = r * weight[i] * dyr[i] - c * xr[i]
+                dxr[i] = accumulate ? dxr[i] + g : g
+                i += 1
+            }
+        }
+    }
+}

@@ -16,3 +16,26 @@ enum SwiGLU {
         }
     }
 }
+
+extension SwiGLU {
+    /// Backward of h = silu(g)·u: dg = dh·u·σ(g)·(1 + g·(1 − σ(g))), du = dh·silu(g).
+    /// dg and du may alias neither input.
+    static func backward(dh: UnsafePointer<Float>, gate g: UnsafePointer<Float>, up u: UnsafePointer<Float>,
+                         dGate dg: UnsafeMutablePointer<Float>, dUp du: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            let x = load8(g + i), d = load8(dh + i)
+            let sig = 1 / (1 + exp8(-x))
+            let silu = x * sig
+            store8(d * load8(u + i) * sig * (1 + x * (1 - sig)), dg + i)
+            store8(d * silu, du + i)
+            i += 8
+        }
+        while i < count {
+            let x = g[i], sig = 1 / (1 + exp1(-x))
+            dg[i] = dh[i] * u[i] * sig * (1 + x * (1 - sig))
+            du[i] = dh[i] * x * sig
+            i += 1
+        }
+    }
+}
