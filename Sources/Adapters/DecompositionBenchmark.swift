@@ -20,6 +20,10 @@ public enum DecompositionBenchmark {
         /// Per module ‖scale·B·A − P_r‖/‖P_r‖ against the exact best rank-r product: median and max.
         public var medianRankProductError: Double?
         public var maxRankProductError: Double?
+        /// Per module ‖W − scale·B·A‖/‖W − P_r‖ − 1: how much more of W the residual keeps than the
+        /// optimum (what matters for PiSSA: the adapter should hold the principal part).
+        public var medianResidualExcess: Double?
+        public var maxResidualExcess: Double?
     }
 
     /// Reads every target weight of `model` into float32 matrices.
@@ -61,15 +65,23 @@ public enum DecompositionBenchmark {
                 times.append(Date().timeIntervalSince(t0))
             }
         }
-        var errors: [Double] = []
+        var errors: [Double] = [], excess: [Double] = []
         if let reference {
-            errors = zip(factors.values, reference).map { $0.delta(scale: settings.scale).relativeDifference(to: $1) }.sorted()
+            for (i, (f, best)) in zip(factors.values, reference).enumerated() {
+                let delta = f.delta(scale: settings.scale)
+                errors.append(delta.relativeDifference(to: best))
+                let w = weights.matrices[i]
+                excess.append(Double((w - delta).frobeniusNorm) / Double((w - best).frobeniusNorm) - 1)
+            }
+            errors.sort()
+            excess.sort()
         }
         return ModeResult(
             mode: settings.initMethod.peftName, oversample: settings.oversample, lanes: lanes,
             seconds: times, medianSeconds: times.sorted()[times.count / 2],
             medianRankProductError: errors.isEmpty ? nil : errors[errors.count / 2],
-            maxRankProductError: errors.last)
+            maxRankProductError: errors.last,
+            medianResidualExcess: excess.isEmpty ? nil : excess[excess.count / 2], maxResidualExcess: excess.last)
     }
 
     private static func withBLASLanes(_ lanes: Int, _ body: () throws -> Void) rethrows {

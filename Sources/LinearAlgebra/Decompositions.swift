@@ -76,8 +76,11 @@ public enum QR {
     /// faster than Householder LQ for the tall-skinny sketches of the randomized SVD, and
     /// orthonormal to float precision while cond(Y) ≲ 10³; when the Gram matrix is not
     /// numerically positive definite it falls back to `orthonormalize` (Householder).
-    public static func orthonormalizeFast(_ y: inout Matrix) throws {
-        for _ in 0..<2 {
+    ///
+    /// - Parameter passes: 2 (CholeskyQR2) for a basis that must be orthonormal to float precision;
+    ///   1 is enough to keep subspace iterations from collapsing onto the top direction.
+    public static func orthonormalizeFast(_ y: inout Matrix, passes: Int = 2) throws {
+        for _ in 0..<passes {
             guard var r = choleskyFactorOfGram(y) else { return try orthonormalize(&y) }
             let (m, k) = (y.rows, y.cols)
             r.storage.withUnsafeBufferPointer { pr in

@@ -7,7 +7,7 @@
 /// B = Qᵀ·A (k×n);  B = Û·Σ·Vh;  U = Q·Û;  keep the first r
 /// ```
 /// PEFT's `pissa_niter_K` is this with `oversample = 0` (`torch.svd_lowrank(W, q=r, niter=K)`).
-/// Orthonormalisation is CholeskyQR2 (`QR.orthonormalizeFast`). Deterministic for a given generator state. Cost: (2 + 2·niter) products of A with a k-column
+/// Orthonormalisation is CholeskyQR (`QR.orthonormalizeFast`): one pass between iterations, two for the final basis. Deterministic for a given generator state. Cost: (2 + 2·niter) products of A with a k-column
 /// matrix, plus QR of m×k / n×k and an SVD of k×n.
 public enum RandomizedSVD {
     public static func compute(
@@ -20,13 +20,15 @@ public enum RandomizedSVD {
         let omega = Matrix.gaussian(rows: n, cols: k, using: &rng)
         var q = Matrix(rows: m, cols: k)                // basis of the range of A
         BLAS.gemm(a, omega, into: &q)
-        try QR.orthonormalizeFast(&q)
+        // Intermediate bases only need to stay well conditioned (one CholeskyQR pass); the last
+        // one, which B = Qᵀ·A is projected on, must be orthonormal (two passes).
+        try QR.orthonormalizeFast(&q, passes: niter > 0 ? 1 : 2)
         var z = Matrix(rows: n, cols: k)                // basis of the range of Aᵀ
-        for _ in 0..<max(0, niter) {
+        for iteration in 0..<max(0, niter) {
             BLAS.gemm(a, transposeA: true, q, into: &z)
-            try QR.orthonormalizeFast(&z)
+            try QR.orthonormalizeFast(&z, passes: 1)
             BLAS.gemm(a, z, into: &q)
-            try QR.orthonormalizeFast(&q)
+            try QR.orthonormalizeFast(&q, passes: iteration == niter - 1 ? 2 : 1)
         }
 
         var b = Matrix(rows: k, cols: n)                // B = Qᵀ·A, small

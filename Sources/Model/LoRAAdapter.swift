@@ -1,3 +1,5 @@
+import LinearAlgebra
+
 /// The seven linear projections of a Llama decoder layer, with their Hugging Face names.
 public enum Projection: Int, CaseIterable, Sendable, Codable {
     case q, k, v, o, gate, up, down
@@ -58,4 +60,52 @@ public struct LlamaAdapters: @unchecked Sendable {
 
     /// The largest rank present (sizes the scratch buffers).
     public var maxRank: Int { layers.joined().compactMap { $0?.rank }.max() ?? 0 }
+}
+
+extension LlamaLayerWeights {
+    /// The frozen weight of a projection.
+    public subscript(projection: Projection) -> Matrix {
+        get {
+            switch projection {
+            case .q: q
+            case .k: k
+            case .v: v
+            case .o: o
+            case .gate: gate
+            case .up: up
+            case .down: down
+            }
+        }
+        set {
+            switch projection {
+            case .q: q = newValue
+            case .k: k = newValue
+            case .v: v = newValue
+            case .o: o = newValue
+            case .gate: gate = newValue
+            case .up: up = newValue
+            case .down: down = newValue
+            }
+        }
+    }
+}
+
+extension Projection {
+    /// The projections whose module name matches PEFT-style targets (`q_proj`, `self_attn.q_proj`,
+    /// `all-linear`).
+    public static func matching(_ targets: [String]) -> [Projection] {
+        allCases.filter { p in
+            targets.contains { t in t == "all-linear" || p.moduleName == t || p.moduleName.hasSuffix("." + t) }
+        }
+    }
+
+    /// Parses a PEFT module path `…model.layers.<i>.<module>` into (layer, projection).
+    public static func parse(modulePath: String) -> (layer: Int, projection: Projection)? {
+        guard let range = modulePath.range(of: "layers.") else { return nil }
+        let rest = modulePath[range.upperBound...]
+        guard let dot = rest.firstIndex(of: "."), let layer = Int(rest[..<dot]) else { return nil }
+        let module = String(rest[rest.index(after: dot)...])
+        guard let p = allCases.first(where: { $0.moduleName == module }) else { return nil }
+        return (layer, p)
+    }
 }

@@ -76,3 +76,36 @@ public enum Perplexity {
         return m + Foundation.log(s)
     }
 }
+
+extension Perplexity {
+    /// Σ NLL over rows whose target is ≥ 0 (targets[n] is the token row n predicts, −1 = none),
+    /// for a right-padded batch, optionally through adapters.
+    public static func maskedNLL(model: LlamaModel, tokens: [Int32], targets: [Int32], batch: Int,
+                                 adapters: LlamaAdapters? = nil) -> Result {
+        let hidden = model.hiddenStates(tokens: tokens, batch: batch, adapters: adapters)
+        let C = model.config.hiddenSize, V = model.config.vocabSize
+        let rows = targets.indices.filter { targets[$0] >= 0 }
+        var total = 0.0
+        hidden.withUnsafeBufferPointer { h in
+            var gathered = [Float](repeating: 0, count: 64 * C)
+            var i = 0
+            while i < rows.count {
+                let chunk = Array(rows[i..<min(rows.count, i + 64)])
+                for (j, r) in chunk.enumerated() {
+                    gathered.withUnsafeMutableBufferPointer { g in
+                        (g.baseAddress! + j * C).update(from: h.baseAddress! + r * C, count: C)
+                    }
+                }
+                let logits = gathered.withUnsafeBufferPointer { model.logits(hidden: $0.baseAddress!, rows: chunk.count) }
+                logits.withUnsafeBufferPointer { l in
+                    for (j, r) in chunk.enumerated() {
+                        let row = UnsafeBufferPointer(rebasing: l[(j * V)..<((j + 1) * V)])
+                        total += logSumExp(row) - Double(row[Int(targets[r])])
+                    }
+                }
+                i += 64
+            }
+        }
+        return Result(totalNLL: total, tokens: rows.count)
+    }
+}

@@ -23,6 +23,17 @@ struct MergeTable: Sendable {
         }
     }
 
+    /// The pairs in rank order (a pair listed twice appears once, at the rank it kept): the
+    /// merge list that builds an equal table. Used to export the tokenizer.
+    func pairsByRank() -> [(left: Int32, right: Int32)] {
+        var ranked: [(rank: UInt64, left: Int32, right: Int32)] = []
+        for (key, value) in zip(keys, values) where key != Self.empty {
+            ranked.append((value >> 32, Int32(bitPattern: UInt32(key >> 32)), Int32(bitPattern: UInt32(key & 0xFFFF_FFFF))))
+        }
+        ranked.sort { $0.rank < $1.rank }
+        return ranked.map { ($0.left, $0.right) }
+    }
+
     @inline(__always)
     private func slot(for key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift) }
 

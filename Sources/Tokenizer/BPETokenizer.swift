@@ -11,21 +11,23 @@ public final class BPETokenizer: Sendable {
     /// The Jinja chat template shipped with the model, as text (`chatTemplate()` interprets it).
     public let chatTemplateSource: String?
 
+    // Internal (not private) where `BPETokenizer+Export.swift` reads them back.
+
     /// id → the token as the vocabulary spells it (byte-level spelling; added tokens verbatim).
     private let tokens: [String]
     /// id → the bytes it decodes to: `tokenBytes[tokenOffsets[id] ..< tokenOffsets[id + 1]]`.
     private let tokenBytes: [UInt8]
     private let tokenOffsets: [Int32]
-    private let isSpecialToken: [Bool]
+    let isSpecialToken: [Bool]
     /// Vocabulary (model) tokens by spelling; added tokens by content (they win, as in HF).
-    private let modelIDs: [String: Int32]
-    private let addedIDs: [String: Int32]
+    let modelIDs: [String: Int32]
+    let addedIDs: [String: Int32]
     /// byte → the id of its one-character token, or -1 when the vocabulary lacks it.
     private let byteIDs: [Int32]
     /// Emitted for a byte without a token; nil drops the byte (HF BPE without `unk_token`).
-    private let missingByteID: Int32?
+    let missingByteID: Int32?
     let merges: MergeTable
-    private let ignoreMerges: Bool
+    let ignoreMerges: Bool
     private let added: AddedTokenMatcher
     private let cache = Mutex(ChunkCache())
 

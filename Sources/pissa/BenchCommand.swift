@@ -68,9 +68,10 @@ struct BenchInit: ParsableCommand {
                     settings.initMethod = method
                     settings.oversample = p
                     let r = try DecompositionBenchmark.run(weights, settings: settings, lanes: l, repeats: repeats, reference: reference)
-                    printError(String(format: "%-16@ p=%-3d lanes=%d  median %.3f s  rank-r error median %.2e max %.2e",
+                    printError(String(format: "%-16@ p=%-3d lanes=%d  median %.3f s  rank-r product error median %.2e max %.2e  residual excess median %.2e max %.2e",
                                       r.mode as NSString, p, l, r.medianSeconds,
-                                      r.medianRankProductError ?? .nan, r.maxRankProductError ?? .nan))
+                                      r.medianRankProductError ?? .nan, r.maxRankProductError ?? .nan,
+                                      r.medianResidualExcess ?? .nan, r.maxResidualExcess ?? .nan))
                     results.append(r)
                 }
             }

@@ -1,0 +1,213 @@
+import Foundation
+
+extension BPETokenizer {
+    /// The Hugging Face `tokenizer.json` of this tokenizer, laid out as `tokenizers` saves
+    /// SmolLM2's (Tests/TokenizerTests/Fixtures/smollm2_tokenizer.json):
+    ///
+    /// - `added_tokens`: every added token by id, `special` as here (GGUF token type 3 control →
+    ///   true, 4 user-defined → false), `normalized`/`lstrip`/`rstrip`/`single_word` false;
+    /// - no normalizer; the pre-tokenizer of `preTokenizer` (`.smolLM`:
+    ///   `Sequence[Digits(individual_digits), ByteLevel]`, `.gpt2`: `ByteLevel`, `.llama3`:
+    ///   `Sequence[Split(regex, Isolated), ByteLevel(use_regex: false)]`);
+    /// - a `TemplateProcessing` post-processor that adds BOS / EOS exactly when `special.addBOS` /
+    ///   `addEOS` say so (with neither it is `$A` alone, as SmolLM2's);
+    /// - a ByteLevel decoder;
+    /// - model BPE: `vocab` in id order, `merges` as `[left, right]` pairs in rank order,
+    ///   `unk_token` only when this tokenizer emits one for bytes it lacks, `ignore_merges` as here.
+    ///
+    /// `BPETokenizer(tokenizerJSON:tokenizerConfig:)` and Hugging Face `tokenizers` both read it
+    /// back to a tokenizer that encodes every text as this one does.
+    public func huggingFaceTokenizerJSON() -> Data {
+        let tokenByID = modelTokensByID()
+        var out = "{\n"
+        out += "  \"version\": \"1.0\",\n"
+        out += "  \"truncation\": null,\n"
+        out += "  \"padding\": null,\n"
+        let added = addedIDs.sorted { $0.value < $1.value }.map { content, id -> ExportJSON in
+            .object([
+                ("id", .int(Int(id))), ("content", .string(content)), ("single_word", .bool(false)),
+                ("lstrip", .bool(false)), ("rstrip", .bool(false)), ("normalized", .bool(false)),
+                ("special", .bool(isSpecial(Int(id)))),
+            ])
+        }
+        out += "  \"added_tokens\": [" + (added.isEmpty ? "" : "\n    " + added.map(\.text).joined(separator: ",\n    ") + "\n  ") + "],\n"
+        out += "  \"normalizer\": null,\n"
+        out += "  \"pre_tokenizer\": \(preTokenizer.huggingFaceJSON.text),\n"
+        out += "  \"post_processor\": \(postProcessorJSON().text),\n"
+        out += "  \"decoder\": \(ExportJSON.byteLevel(addPrefixSpace: true, useRegex: true).text),\n"
+        out += "  \"model\": {\n"
+        out += "    \"type\": \"BPE\",\n"
+        out += "    \"dropout\": null,\n"
+        let unk = missingByteID.flatMap { token(Int($0)) }
+        out += "    \"unk_token\": \(unk.map { ExportJSON.string($0) }?.text ?? "null"),\n"
+        out += "    \"continuing_subword_prefix\": \"\",\n"
+        out += "    \"end_of_word_suffix\": \"\",\n"
+        out += "    \"fuse_unk\": false,\n"
+        out += "    \"byte_fallback\": false,\n"
+        out += "    \"ignore_merges\": \(ignoreMerges),\n"
+        let vocab = tokenByID.enumerated().compactMap { id, token in
+            token.map { "      \(ExportJSON.quote($0)): \(id)" }
+        }
+        out += "    \"vocab\": {\n" + vocab.joined(separator: ",\n") + "\n    },\n"
+        let pairs = merges.pairsByRank().map { pair in
+            "      [\(ExportJSON.quote(tokenByID[Int(pair.left)] ?? "")), \(ExportJSON.quote(tokenByID[Int(pair.right)] ?? ""))]"
+        }
+        out += "    \"merges\": [\n" + pairs.joined(separator: ",\n") + "\n    ]\n"
+        out += "  }\n}\n"
+        return Data(out.utf8)
+    }
+
+    /// The Hugging Face `tokenizer_config.json`: the special tokens by content (`bos_token`,
+    /// `eos_token`, `unk_token`, `pad_token`; absent ones omitted), `add_bos_token` /
+    /// `add_eos_token`, `added_tokens_decoder`, `chat_template`, `model_max_length` and
+    /// `tokenizer_class`.
+    ///
+    /// The default class, `PreTrainedTokenizerFast` (transformers 5: `TokenizersBackend`), takes
+    /// `tokenizer.json` as it is. SmolLM2's own `GPT2Tokenizer` does not in transformers 5: that
+    /// class rebuilds the pre-tokenizer as a plain ByteLevel, dropping the digit splitting, so
+    /// " 1 2  3" or " ½" would encode differently.
+    public func huggingFaceTokenizerConfig(modelMaxLength: Int, tokenizerClass: String = "PreTrainedTokenizerFast") -> Data {
+        func content(_ id: Int?) -> ExportJSON? { id.flatMap { token($0) }.map(ExportJSON.string) }
+        let decoderEntries = addedIDs.sorted { $0.value < $1.value }.map { text, id -> (String, ExportJSON) in
+            (String(id), .object([
+                ("content", .string(text)), ("lstrip", .bool(false)), ("normalized", .bool(false)),
+                ("rstrip", .bool(false)), ("single_word", .bool(false)), ("special", .bool(isSpecial(Int(id)))),
+            ]))
+        }
+        // Keys sorted, as transformers writes them.
+        let entries: [(String, ExportJSON?)] = [
+            ("add_bos_token", .bool(special.addBOS)),
+            ("add_eos_token", .bool(special.addEOS)),
+            ("add_prefix_space", .bool(false)),
+            ("added_tokens_decoder", .object(decoderEntries)),
+            ("bos_token", content(special.bos)),
+            ("chat_template", chatTemplateSource.map(ExportJSON.string)),
+            ("clean_up_tokenization_spaces", .bool(false)),
+            ("eos_token", content(special.eos)),
+            ("model_max_length", .int(modelMaxLength)),
+            ("pad_token", content(special.pad)),
+            ("tokenizer_class", .string(tokenizerClass)),
+            ("unk_token", content(special.unk)),
+        ]
+        let lines = entries.compactMap { key, value in value.map { "  \(ExportJSON.quote(key)): \($0.pretty(indent: 2))" } }
+        return Data(("{\n" + lines.joined(separator: ",\n") + "\n}\n").utf8)
+    }
+
+    /// id → the vocabulary's (model's) spelling of the token; nil for ids only an added token has.
+    private func modelTokensByID() -> [String?] {
+        var byID = [String?](repeating: nil, count: vocabularySize)
+        for (token, id) in modelIDs where byID.indices.contains(Int(id)) { byID[Int(id)] = token }
+        return byID
+    }
+
+    /// `TemplateProcessing` that adds BOS / EOS as `special` says (SmolLM2: neither, so `$A`).
+    private func postProcessorJSON() -> ExportJSON {
+        let bos = special.addBOS ? special.bos.flatMap { id in token(id).map { (content: $0, id: id) } } : nil
+        let eos = special.addEOS ? special.eos.flatMap { id in token(id).map { (content: $0, id: id) } } : nil
+        func item(_ kind: String, _ id: String, _ typeID: Int) -> ExportJSON {
+            .object([(kind, .object([("id", .string(id)), ("type_id", .int(typeID))]))])
+        }
+        func sequence(_ id: String, _ typeID: Int) -> [ExportJSON] {
+            [bos.map { item("SpecialToken", $0.content, typeID) }, item("Sequence", id, typeID),
+             eos.map { item("SpecialToken", $0.content, typeID) }].compactMap { $0 }
+        }
+        var table: [(String, ExportJSON)] = []
+        for t in [bos, eos].compactMap({ $0 }) where !table.contains(where: { $0.0 == t.content }) {
+            table.append((t.content, .object([
+                ("id", .string(t.content)), ("ids", .array([.int(t.id)])), ("tokens", .array([.string(t.content)])),
+            ])))
+        }
+        return .object([
+            ("type", .string("TemplateProcessing")),
+            ("single", .array(sequence("A", 0))),
+            ("pair", .array(sequence("A", 0) + sequence("B", 1))),
+            ("special_tokens", .object(table)),
+        ])
+    }
+}
+
+extension PreTokenizer {
+    /// The `pre_tokenizer` of `tokenizer.json` that `init(huggingFace:source:)` reads back as this case.
+    fileprivate var huggingFaceJSON: ExportJSON {
+        switch self {
+        case .gpt2:
+            return .byteLevel(addPrefixSpace: false, useRegex: true)
+        case .smolLM:
+            return .object([
+                ("type", .string("Sequence")),
+                ("pretokenizers", .array([
+                    .object([("type", .string("Digits")), ("individual_digits", .bool(true))]),
+                    .byteLevel(addPrefixSpace: false, useRegex: true),
+                ])),
+            ])
+        case .llama3:
+            return .object([
+                ("type", .string("Sequence")),
+                ("pretokenizers", .array([
+                    .object([
+                        ("type", .string("Split")), ("pattern", .object([("Regex", .string(Self.llama3Regex))])),
+                        ("behavior", .string("Isolated")), ("invert", .bool(false)),
+                    ]),
+                    .byteLevel(addPrefixSpace: false, useRegex: false),
+                ])),
+            ])
+        }
+    }
+}
+
+/// A JSON value whose objects keep their key order (`tokenizer.json` is read by people too).
+private indirect enum ExportJSON {
+    case bool(Bool)
+    case int(Int)
+    case string(String)
+    case array([ExportJSON])
+    case object([(String, ExportJSON)])
+
+    static func byteLevel(addPrefixSpace: Bool, useRegex: Bool) -> ExportJSON {
+        .object([
+            ("type", .string("ByteLevel")), ("add_prefix_space", .bool(addPrefixSpace)),
+            ("trim_offsets", .bool(true)), ("use_regex", .bool(useRegex)),
+        ])
+    }
+
+    /// On one line, with `", "` and `": "` separators.
+    var text: String {
+        switch self {
+        case .bool(let b): "\(b)"
+        case .int(let i): "\(i)"
+        case .string(let s): Self.quote(s)
+        case .array(let items): "[" + items.map(\.text).joined(separator: ", ") + "]"
+        case .object(let pairs): "{" + pairs.map { "\(Self.quote($0.0)): \($0.1.text)" }.joined(separator: ", ") + "}"
+        }
+    }
+
+    /// Objects one key per line, nested `indent` spaces deeper; arrays and scalars on one line.
+    func pretty(indent: Int) -> String {
+        guard case .object(let pairs) = self, !pairs.isEmpty else { return text }
+        let pad = String(repeating: " ", count: indent + 2)
+        let body = pairs.map { "\(pad)\(Self.quote($0.0)): \($0.1.pretty(indent: indent + 2))" }
+        return "{\n" + body.joined(separator: ",\n") + "\n" + String(repeating: " ", count: indent) + "}"
+    }
+
+    /// A JSON string literal as serde_json writes it: `"` `\` and controls escaped (short forms
+    /// where they exist, else `\u00XX`), everything else as UTF-8.
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            case "\u{00}"..."\u{1F}":
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}

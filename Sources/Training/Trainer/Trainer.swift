@@ -1,0 +1,208 @@
+import Adapters
+import Foundation
+import Formats
+import LinearAlgebra
+import Model
+import Tokenizer
+
+/// Fine-tunes LoRA-style adapters (PiSSA, LoRA, …) on a frozen model.
+///
+/// A run directory holds `config.json`, `pissa_init/` (or `lora_init/`: the initial adapter,
+/// needed to convert a PiSSA adapter to a LoRA on the original model), `adapter/` (the trained
+/// adapter, valid on the residual model), `metrics.jsonl`, `loss.svg` and
+/// `checkpoints/step-N/` (adapter, optimiser state, trainer state). Every step is a pure function
+/// of (weights, adapter, batch), so a resumed run reproduces an uninterrupted one bit for bit.
+public final class Trainer {
+    public enum Event: Sendable {
+        case loaded(examples: Int, supervisedTokens: Int, truncated: Int, skipped: Int, totalSteps: Int, initSeconds: Double)
+        case resumed(step: Int)
+        case step(StepMetrics, totalSteps: Int)
+        case evaluated(step: Int, loss: Double)
+        case checkpoint(step: Int, path: String)
+        case finished(step: Int, path: String)
+    }
+
+    public enum Control: Sendable { case proceed, stop }
+
+    public let config: TrainConfig
+    public let model: LlamaModel
+    public let tokenizer: BPETokenizer
+    public let trainable: TrainableAdapters
+    let train: [Example]
+    let valid: [Example]
+    public let totalSteps: Int
+    let schedule: LRSchedule
+    let optimizer: AdamW
+    var sampler: BatchSampler
+    let run: RunDirectory
+    let initialAdapterName: String
+
+    /// Loads the model and data, initialises (or reads) the adapter and prepares the run
+    /// directory. With `resume`, continues from the newest complete checkpoint in `config.output`.
+    public init(config: TrainConfig, resume: Bool = false, progress: (Event) -> Void = { _ in }) throws {
+        self.config = config
+        let t0 = Date()
+        run = RunDirectory(URL(fileURLWithPath: config.output))
+        if resume { try run.checkResumable(config) }
+        let lm = try LanguageModel.load(path: config.model, lanes: config.lanes)
+        tokenizer = lm.tokenizer
+        var weights = lm.model.weights
+        let (initial, adapterConfig) = try Self.initialAdapters(config: config, weights: &weights)
+        model = LlamaModel(weights: weights, lanes: config.lanes, maxPositions: lm.model.maxPositions)
+        trainable = try TrainableAdapters(initial: initial, layerCount: weights.config.numHiddenLayers)
+        initialAdapterName = config.adapterPath == nil ? ModelDecomposer.adapterDirectoryName(for: config.adapter.initMethod) : "initial_adapter"
+        self.adapterConfig = adapterConfig
+
+        let loader = DatasetLoader(tokenizer: tokenizer, maxSeqLen: config.maxSeqLen, skipBadLines: config.skipBadLines)
+        let loaded = try loader.load(path: config.data)
+        train = loaded.examples
+        valid = try config.valid.map { try loader.load(path: $0).examples } ?? []
+        guard !train.isEmpty else { throw TrainerError.noExamples(path: config.data) }
+        totalSteps = config.totalSteps(examples: train.count)
+        schedule = config.lrSchedule(totalSteps: totalSteps)
+        optimizer = AdamW(weightDecay: config.weightDecay)
+        sampler = BatchSampler(count: train.count, batchSize: config.batchSize, seed: config.seed)
+        progress(.loaded(examples: train.count, supervisedTokens: loaded.report.supervisedTokens,
+                         truncated: loaded.report.truncated, skipped: loaded.report.skippedLines,
+                         totalSteps: totalSteps, initSeconds: Date().timeIntervalSince(t0)))
+
+        if resume, let step = try run.restoreLatest(into: self) {
+            progress(.resumed(step: step))
+        } else {
+            try run.create(config: config)
+            try trainable.writePEFT(to: run.url.appendingPathComponent(initialAdapterName), config: adapterConfig)
+        }
+    }
+
+    let adapterConfig: PEFTAdapterConfig
+
+    /// Trains to `totalSteps`, checkpointing every `saveEvery` steps and at the end; `progress`
+    /// may return `.stop` (e.g. on Ctrl-C), which saves a checkpoint and returns.
+    @discardableResult
+    public func fit(progress: (Event) -> Control = { _ in .proceed }) throws -> [StepMetrics] {
+        let store = trainable.store
+        let log = try MetricsLog(url: run.metricsURL, mode: .resume(afterStep: store.step))
+        defer { log.close() }
+        let scratch = TrainingScratch(model: model, capacityRows: config.batchSize * config.maxSeqLen, maxRank: trainable.maxRank)
+        let padID = Int32(tokenizer.special.pad ?? tokenizer.special.eos ?? 0)
+        let started = Date()
+        var logged: [StepMetrics] = []
+        let previous = (try? MetricsLog.read(from: run.metricsURL)) ?? []
+        let elapsedBefore = previous.last(where: { $0.step <= store.step })?.elapsedSeconds ?? 0
+        while store.step < totalSteps {
+            let t0 = Date()
+            store.zeroGradients()
+            let batches = (0..<config.gradientAccumulation).map { _ in sampler.next(from: train, padID: padID) }
+            let supervised = batches.reduce(0) { $0 + $1.supervisedCount }
+            var lossSum = 0.0, tokens = 0
+            for b in batches where b.supervisedCount > 0 {
+                lossSum += model.lossAndGradients(tokens: b.tokens, targets: b.targets, batch: b.batch,
+                                                  adapters: trainable.adapters, normalizer: Float(supervised), scratch: scratch)
+                tokens += b.tokens.count
+            }
+            let loss = lossSum / Double(max(1, supervised))
+            guard loss.isFinite else {
+                throw TrainerError.nonFiniteLoss(step: store.step + 1, lastCheckpoint: run.latestCheckpointPath())
+            }
+            let gradNorm = store.clipGradients(maxNorm: config.maxGradNorm)
+            let lr = optimizer.step(store, schedule: schedule)
+            let dt = Date().timeIntervalSince(t0)
+            var metrics = StepMetrics(step: store.step, loss: loss, learningRate: lr, gradNorm: gradNorm,
+                                      tokensPerSecond: Double(tokens) / dt,
+                                      elapsedSeconds: elapsedBefore + Date().timeIntervalSince(started),
+                                      supervisedTokens: supervised,
+                                      epoch: Double(sampler.state.epoch) + Double(sampler.state.position) / Double(train.count))
+            if let every = config.evalEvery, !valid.isEmpty, store.step % every == 0 || store.step == totalSteps {
+                metrics.evalLoss = evaluate(valid)
+                _ = progress(.evaluated(step: store.step, loss: metrics.evalLoss!))
+            }
+            try log.append(metrics)
+            logged.append(metrics)
+            let control = progress(.step(metrics, totalSteps: totalSteps))
+            let due = config.saveEvery.map { store.step % $0 == 0 } ?? false
+            if due || control == .stop || store.step == totalSteps {
+                let path = try run.saveCheckpoint(self)
+                _ = progress(.checkpoint(step: store.step, path: path))
+            }
+            if control == .stop { break }
+        }
+        try trainable.writePEFT(to: run.url.appendingPathComponent("adapter"), config: adapterConfig)
+        try LossCurves.write(metrics: MetricsLog.read(from: run.metricsURL), to: run.url.appendingPathComponent(LossCurves.fileName))
+        _ = progress(.finished(step: store.step, path: run.url.path))
+        return logged
+    }
+
+    /// Mean NLL over the supervised tokens of `examples` (no gradients).
+    public func evaluate(_ examples: [Example]) -> Double {
+        let padID = Int32(tokenizer.special.pad ?? tokenizer.special.eos ?? 0)
+        var total = Perplexity.Result()
+        var i = 0
+        while i < examples.count {
+            let b = Batch(examples: examples[i..<min(examples.count, i + config.batchSize)], padID: padID)
+            total = total + Perplexity.maskedNLL(model: model, tokens: b.tokens, targets: b.targets, batch: b.batch,
+                                                  adapters: trainable.adapters)
+            i += config.batchSize
+        }
+        return total.nll
+    }
+
+    /// The adapter's starting factors: an existing PEFT adapter, or an initialiser applied to the
+    /// weights (PiSSA replaces each target weight by its residual, in `weights`).
+    static func initialAdapters(config: TrainConfig, weights: inout LlamaWeights)
+        throws -> ([(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)], PEFTAdapterConfig) {
+        var out: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)] = []
+        if let path = config.adapterPath {
+            let loaded = try PEFTAdapter.read(directory: URL(fileURLWithPath: path))
+            var problems: [String] = []
+            for (module, f) in loaded.modules {
+                guard let (layer, p) = Projection.parse(modulePath: module), layer < weights.layers.count else {
+                    problems.append("\(module): not a projection of this model"); continue
+                }
+                let w = weights.layers[layer][p]
+                guard f.A.cols == w.cols, f.B.rows == w.rows else {
+                    problems.append("\(module): adapter \(f.B.rows)×\(f.A.cols) does not fit the weight \(w.rows)×\(w.cols)"); continue
+                }
+                out.append((layer, p, f, loaded.scale(rank: f.rank, module: module)))
+            }
+            guard problems.isEmpty else { throw AdapterFileError.inconsistent(path: path, problems: problems) }
+            var cfg = loaded.config
+            cfg.initLoraWeights = .bool(true)
+            return (out, cfg)
+        }
+        let s = config.adapter
+        let projections = Projection.matching(s.targets)
+        guard !projections.isEmpty else {
+            throw AdapterError.noTargetModules(targets: s.targets, model: config.model,
+                                               sampleModules: Projection.allCases.map { $0.modulePath(layer: 0) })
+        }
+        var index: UInt64 = 0
+        for layer in 0..<weights.layers.count {
+            for p in projections {
+                var w = weights.layers[layer][p]
+                var rng = SeededGenerator(seed: s.seed, stream: index)
+                index += 1
+                let f = try AdapterInitializer.initialize(&w, settings: s, using: &rng)
+                weights.layers[layer][p] = w
+                out.append((layer, p, f, s.scale))
+            }
+        }
+        let cfg = PEFTAdapterConfig(r: s.rank, loraAlpha: s.alpha, targetModules: TargetModules.suffixes(of: projections.map(\.moduleName)),
+                                    useRslora: s.useRSLoRA, taskType: "CAUSAL_LM", baseModelNameOrPath: config.model)
+        return (out, cfg)
+    }
+}
+
+public enum TrainerError: Error, CustomStringConvertible, Equatable {
+    case noExamples(path: String)
+    case nonFiniteLoss(step: Int, lastCheckpoint: String?)
+    case notResumable(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .noExamples(path): "\(path): no training examples"
+        case let .nonFiniteLoss(step, last):
+            "the loss became NaN or infinite at step \(step); try a lower --lr. " + (last.map { "The last good checkpoint is \($0)." } ?? "No checkpoint was saved yet.")
+        case let .notResumable(path, reason): "cannot resume \(path): \(reason)"
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import Formats
+import Foundation
+import Model
+import Tokenizer
+
+struct ConvertModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert-model",
+        abstract: "Convert a Llama GGUF file into a Hugging Face model directory.",
+        discussion: """
+        OUT receives config.json, generation_config.json, model.safetensors (every tensor \
+        dequantised, in Hugging Face names and layout), tokenizer.json and tokenizer_config.json \
+        (built from the GGUF's tokenizer metadata, chat template included). transformers loads OUT \
+        with AutoModelForCausalLM and AutoTokenizer and computes the same logits as from the GGUF \
+        (check: scripts/reference/check_converted_model.py OUT GGUF).
+        """
+    )
+
+    /// `--dtype`: the element type of model.safetensors.
+    enum ExportDType: String, ExpressibleByArgument, CaseIterable {
+        case f32, bf16, f16
+
+        var dtype: DType {
+            switch self {
+            case .f32: .f32
+            case .bf16: .bf16
+            case .f16: .f16
+            }
+        }
+    }
+
+    @Option(help: "The GGUF file to convert (Llama architecture, byte-level BPE tokenizer).")
+    var model: String
+
+    @Option(help: "Output directory (created if needed; files of the same names are replaced).")
+    var out: String
+
+    @Option(help: "Element type of the weights: f32 (exact), bf16 or f16 (rounded to nearest even).")
+    var dtype: ExportDType = .f32
+
+    @Flag(help: "Print a machine-readable summary on standard output.")
+    var json = false
+
+    func validate() throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) else {
+            throw ValidationError("--model \(model) does not exist.")
+        }
+        guard !isDirectory.boolValue else {
+            throw ValidationError("--model \(model) is a directory; pass a GGUF file (a Hugging Face directory needs no conversion).")
+        }
+        if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw ValidationError("--out \(out) is a file; pass a directory (it is created if needed).")
+        }
+    }
+
+    func run() throws {
+        let started = Date()
+        let gguf = try LlamaGGUFModel(url: URL(fileURLWithPath: model))
+        let tokenizer = try BPETokenizer(gguf: gguf.file)
+        let line = ProgressLine()
+        let summary: HuggingFaceExport.Summary
+        do {
+            summary = try HuggingFaceExport.write(
+                gguf: gguf, tokenizer: tokenizer, to: URL(fileURLWithPath: out), dtype: dtype.dtype
+            ) { p in
+                line.update("[\(p.completed)/\(p.total)] \(p.tensor)", force: p.completed == p.total)
+            }
+        } catch {
+            line.finish()
+            throw error
+        }
+        line.finish()
+        if !summary.skippedTensors.isEmpty {
+            printError("warning: no Hugging Face counterpart, not written: \(summary.skippedTensors.joined(separator: ", "))")
+        }
+        if json {
+            try printJSON(summary)
+        } else {
+            print("wrote \(summary.directory): \(summary.files.joined(separator: ", "))")
+            print("\(summary.tensors) tensors, \(summary.parameters) parameters as \(summary.dtype.rawValue), "
+                + "\(formatDuration(Date().timeIntervalSince(started)))")
+        }
+    }
+}

@@ -1,0 +1,190 @@
+import Formats
+import Foundation
+@testable import Model
+
+/// Straightforward Double implementations of the model's forward pass, transcribed from the
+/// mathematics with naive loops (no shared code with the kernels): what the finite
+/// differences differentiate. Row-major layouts as in the kernels.
+extension GradientCheck {
+    enum Reference {
+        /// y = x / √(mean(x²) + ε) ⊙ w per row. x (N, C), w (C).
+        static func rmsNorm(_ x: [Double], weight w: [Double], eps: Double) -> [Double] {
+            let C = w.count
+            var y = x
+            for n in 0..<(x.count / C) {
+                var squares = 0.0
+                for i in 0..<C { squares += x[n * C + i] * x[n * C + i] }
+                let r = 1 / (squares / Double(C) + eps).squareRoot()
+                for i in 0..<C { y[n * C + i] = x[n * C + i] * r * w[i] }
+            }
+            return y
+        }
+
+        /// h = g·σ(g)·u elementwise.
+        static func swiGLU(gate g: [Double], up u: [Double]) -> [Double] {
+            g.indices.map { g[$0] / (1 + exp(-g[$0])) * u[$0] }
+        }
+
+        /// Half-split rotary embedding: in each head, (x_i, x_{i+D/2}) rotates by pos·θ^(−2i/D).
+        /// x (N, heads, D), row n at position `positions[n]`.
+        static func rotary(_ x: [Double], heads: Int, headDim D: Int, positions: [Int], theta: Double) -> [Double] {
+            var y = x
+            let half = D / 2
+            for (n, p) in positions.enumerated() {
+                for h in 0..<heads {
+                    let base = (n * heads + h) * D
+                    for i in 0..<half {
+                        let angle = Double(p) * pow(theta, -Double(2 * i) / Double(D))
+                        let (c, s) = (cos(angle), sin(angle))
+                        let (x1, x2) = (x[base + i], x[base + i + half])
+                        y[base + i] = x1 * c - x2 * s
+                        y[base + i + half] = x2 * c + x1 * s
+                    }
+                }
+            }
+            return y
+        }
+
+        /// Causal GQA attention softmax(q·kᵀ/√D)·v; query head h reads KV head h / (H / KV).
+        /// q, out (B, T, H, D); k, v (B, T, KV, D).
+        static func attention(q: [Double], k: [Double], v: [Double], batch B: Int, time T: Int,
+                              heads H: Int, kvHeads KV: Int, headDim D: Int) -> [Double] {
+            var out = [Double](repeating: 0, count: B * T * H * D)
+            func qi(_ b: Int, _ t: Int, _ h: Int, _ d: Int) -> Int { ((b * T + t) * H + h) * D + d }
+            func ki(_ b: Int, _ t: Int, _ h: Int, _ d: Int) -> Int { ((b * T + t) * KV + h) * D + d }
+            for b in 0..<B {
+                for h in 0..<H {
+                    let kvh = h / (H / KV)
+                    for t in 0..<T {
+                        var scores = [Double](repeating: 0, count: t + 1)
+                        for s in 0...t {
+                            for d in 0..<D { scores[s] += q[qi(b, t, h, d)] * k[ki(b, s, kvh, d)] }
+                            scores[s] /= Double(D).squareRoot()
+                        }
+                        let m = scores.max()!
+                        let e = scores.map { exp($0 - m) }
+                        let sum = e.reduce(0, +)
+                        for s in 0...t {
+                            for d in 0..<D { out[qi(b, t, h, d)] += e[s] / sum * v[ki(b, s, kvh, d)] }
+                        }
+                    }
+                }
+            }
+            return out
+        }
+
+        /// A LoRA factor pair: A (r, in), B (out, r).
+        struct LoRA {
+            var a: ArraySlice<Double>, b: ArraySlice<Double>
+            var rank: Int, scale: Double
+        }
+
+        /// y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ. x (N, in), W (out, in).
+        static func linear(_ x: [Double], weight w: [Double], outF: Int, inF: Int, lora: LoRA?) -> [Double] {
+            let N = x.count / inF
+            var y = [Double](repeating: 0, count: N * outF)
+            for n in 0..<N {
+                for o in 0..<outF {
+                    for i in 0..<inF { y[n * outF + o] += x[n * inF + i] * w[o * inF + i] }
+                }
+            }
+            guard let lora else { return y }
+            let r = lora.rank, a = lora.a, b = lora.b, a0 = a.startIndex, b0 = b.startIndex
+            for n in 0..<N {
+                var xa = [Double](repeating: 0, count: r)
+                for j in 0..<r {
+                    for i in 0..<inF { xa[j] += x[n * inF + i] * a[a0 + j * inF + i] }
+                }
+                for o in 0..<outF {
+                    for j in 0..<r { y[n * outF + o] += lora.scale * xa[j] * b[b0 + o * r + j] }
+                }
+            }
+            return y
+        }
+
+        /// Σ over rows with target ≥ 0 of logsumexp(z_n·Eᵀ) − z_n·E_target. z (N, C), E (V, C).
+        static func crossEntropySum(z: [Double], head e: [Double], vocab V: Int, targets: [Int32]) -> Double {
+            let C = e.count / V
+            var total = 0.0
+            for (n, target) in targets.enumerated() where target >= 0 {
+                var logits = [Double](repeating: 0, count: V)
+                for j in 0..<V {
+                    for c in 0..<C { logits[j] += z[n * C + c] * e[j * C + c] }
+                }
+                let m = logits.max()!
+                let lse = m + log(logits.reduce(0) { $0 + exp($1 - m) })
+                total += lse - logits[Int(target)]
+            }
+            return total
+        }
+    }
+}
+
+// MARK: - The whole tiny Llama in Double
+
+extension GradientCheck {
+    /// The model's weights in Double, with LoRA factors read from a flat parameter vector laid
+    /// out as `FlatAdapters`: a straight transcription of the Llama forward.
+    struct ReferenceLlama {
+        struct Linear { let w: [Double]; let outF: Int; let inF: Int }
+        struct Layer { let inputNorm: [Double]; let postNorm: [Double]; let projections: [Linear] }
+
+        let config: HFLlamaConfig
+        let embedding: [Double]           // (V, C), also the tied head
+        let layers: [Layer]
+        let finalNorm: [Double]
+        let slots: [FlatAdapters.Slot]
+        let rank: Int, scale: Double
+
+        init(weights: LlamaWeights, adapters: FlatAdapters) {
+            func d(_ f: [Float]) -> [Double] { f.map(Double.init) }
+            config = weights.config
+            embedding = d(weights.embedding.storage)
+            layers = weights.layers.map { l in
+                Layer(inputNorm: d(l.inputNorm), postNorm: d(l.postAttentionNorm),
+                      projections: [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].map { Linear(w: d($0.storage), outF: $0.rows, inF: $0.cols) })
+            }
+            finalNorm = d(weights.finalNorm)
+            slots = adapters.slots
+            rank = adapters.rank
+            scale = Double(adapters.scale)
+        }
+
+        private func project(_ x: [Double], layer: Int, _ p: Projection, parameters θ: [Double]) -> [Double] {
+            let lin = layers[layer].projections[p.rawValue]
+            let s = slots.first { $0.layer == layer && $0.projection == p }!
+            let lora = Reference.LoRA(a: θ[s.a..<(s.a + rank * s.inF)], b: θ[s.b..<(s.b + s.outF * rank)], rank: rank, scale: scale)
+            return Reference.linear(x, weight: lin.w, outF: lin.outF, inF: lin.inF, lora: lora)
+        }
+
+        /// One decoder layer on the residual stream x (B·T, C).
+        func layer(_ i: Int, x: [Double], batch: Int, parameters θ: [Double]) -> [Double] {
+            let c = config, L = layers[i]
+            let T = x.count / c.hiddenSize / batch
+            let positions = (0..<(batch * T)).map { $0 % T }
+            let h1 = Reference.rmsNorm(x, weight: L.inputNorm, eps: c.rmsNormEps)
+            var q = project(h1, layer: i, .q, parameters: θ)
+            var k = project(h1, layer: i, .k, parameters: θ)
+            let v = project(h1, layer: i, .v, parameters: θ)
+            q = Reference.rotary(q, heads: c.numAttentionHeads, headDim: c.headDim, positions: positions, theta: c.ropeTheta)
+            k = Reference.rotary(k, heads: c.numKeyValueHeads, headDim: c.headDim, positions: positions, theta: c.ropeTheta)
+            let a = Reference.attention(q: q, k: k, v: v, batch: batch, time: T, heads: c.numAttentionHeads,
+                                        kvHeads: c.numKeyValueHeads, headDim: c.headDim)
+            let o = project(a, layer: i, .o, parameters: θ)
+            let mid = x.indices.map { x[$0] + o[$0] }
+            let h2 = Reference.rmsNorm(mid, weight: L.postNorm, eps: c.rmsNormEps)
+            let act = Reference.swiGLU(gate: project(h2, layer: i, .gate, parameters: θ), up: project(h2, layer: i, .up, parameters: θ))
+            let down = project(act, layer: i, .down, parameters: θ)
+            return mid.indices.map { mid[$0] + down[$0] }
+        }
+
+        /// Σ NLL over supervised targets (embed → layers → final norm → tied head → CE).
+        func lossSum(tokens: [Int32], targets: [Int32], batch: Int, parameters θ: [Double]) -> Double {
+            let C = config.hiddenSize
+            var x = tokens.flatMap { embedding[(Int($0) * C)..<(Int($0) * C + C)] }
+            for i in layers.indices { x = layer(i, x: x, batch: batch, parameters: θ) }
+            let z = Reference.rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps)
+            return Reference.crossEntropySum(z: z, head: embedding, vocab: config.vocabSize, targets: targets)
+        }
+    }
+}

@@ -1,0 +1,230 @@
+import Foundation
+import LinearAlgebra
+@testable import Model
+import XCTest
+
+/// Every kernel's backward against central differences of a Double reference forward
+/// (GradientReference.swift) on tiny shapes. The scalar loss is L = Σ y ⊙ R for a fixed random
+/// R (so dL/dy = R is what the backward receives), or the cross-entropy itself.
+///
+/// Inputs are float32 values; the reference sees the same values widened to Double. Errors are
+/// entrywise relative (GradientCheck.maxRelativeError). Tolerances: forwards 1e-5 and kernel
+/// gradients 1e-4. The finite differences are good to ~1e-9, so what is measured is the
+/// float32 rounding of the kernels (observed 1e-7…1e-5).
+final class GradientTests: XCTestCase {
+    private typealias G = GradientCheck
+    private typealias Ref = GradientCheck.Reference
+    private let forwardTolerance = 1e-5
+    private let gradientTolerance = 1e-4
+
+    // MARK: RMSNorm
+
+    func testRMSNormBackward() {
+        var rng = SeededGenerator(seed: 1)
+        let (N, C) = (3, 19)                    // 19 = two SIMD blocks and a tail of 3
+        let eps: Float = 1e-5
+        let x = G.randomFloats(N * C, mean: 0.3, using: &rng), w = G.randomFloats(C, std: 0.2, mean: 1, using: &rng)
+        let r = G.randomFloats(N * C, using: &rng)
+        let (xd, wd, rd) = (x.map(Double.init), w.map(Double.init), r.map(Double.init))
+
+        var y = [Float](repeating: 0, count: N * C), rstd = [Float](repeating: 0, count: N)
+        RMSNorm.forward(x: x, weight: w, y: &y, rstd: &rstd, rows: N, cols: C, eps: eps)
+        G.check("RMSNorm forward", y, Ref.rmsNorm(xd, weight: wd, eps: Double(eps)), tolerance: forwardTolerance)
+
+        let fd = G.centralDifferences(at: xd) { G.weightedSum(Ref.rmsNorm($0, weight: wd, eps: Double(eps)), rd) }
+        var dx = [Float](repeating: .nan, count: N * C)
+        RMSNorm.backward(dy: r, x: x, weight: w, rstd: rstd, dx: &dx, rows: N, cols: C, accumulate: false)
+        G.check("RMSNorm dx", dx, fd, tolerance: gradientTolerance)
+
+        var accumulated = [Float](repeating: 1, count: N * C)
+        RMSNorm.backward(dy: r, x: x, weight: w, rstd: rstd, dx: &accumulated, rows: N, cols: C, accumulate: true)
+        G.check("RMSNorm dx (accumulate: true, onto 1)", accumulated.map { Double($0) - 1 }, fd, tolerance: gradientTolerance)
+    }
+
+    // MARK: SwiGLU
+
+    func testSwiGLUBackward() {
+        var rng = SeededGenerator(seed: 2)
+        let n = 13                              // one SIMD block and a tail of 5
+        let g = G.randomFloats(n, std: 3, using: &rng), u = G.randomFloats(n, using: &rng), r = G.randomFloats(n, using: &rng)
+        let (gd, ud, rd) = (g.map(Double.init), u.map(Double.init), r.map(Double.init))
+
+        var h = [Float](repeating: 0, count: n)
+        SwiGLU.forward(gate: g, up: u, out: &h, count: n)
+        G.check("SwiGLU forward", h, Ref.swiGLU(gate: gd, up: ud), tolerance: forwardTolerance)
+
+        var dg = [Float](repeating: .nan, count: n), du = dg
+        SwiGLU.backward(dh: r, gate: g, up: u, dGate: &dg, dUp: &du, count: n)
+        G.check("SwiGLU dgate", dg, G.centralDifferences(at: gd) { G.weightedSum(Ref.swiGLU(gate: $0, up: ud), rd) },
+                tolerance: gradientTolerance)
+        G.check("SwiGLU dup", du, G.centralDifferences(at: ud) { G.weightedSum(Ref.swiGLU(gate: gd, up: $0), rd) },
+                tolerance: gradientTolerance)
+    }
+
+    // MARK: Rotary
+
+    /// The rotation is linear, so its backward is its transpose: ⟨R x, y⟩ = ⟨x, Rᵀ y⟩, and
+    /// d Σ y ⊙ R x / dx = Rᵀ y, which `apply(inverse: true)` must compute.
+    func testRotaryInverseIsTranspose() {
+        var rng = SeededGenerator(seed: 3)
+        let positions: [Int32] = [0, 1, 5, 15]
+        for D in [4, 20] {                      // D/2 = 2 (tail only) and 10 (SIMD block and tail)
+            let heads = 3, N = positions.count
+            let table = RotaryTable(headDim: D, maxPositions: 16, theta: 10000)
+            let x = G.randomFloats(N * heads * D, using: &rng), y = G.randomFloats(N * heads * D, using: &rng)
+            let (xd, yd) = (x.map(Double.init), y.map(Double.init))
+            func reference(_ v: [Double]) -> [Double] {
+                Ref.rotary(v, heads: heads, headDim: D, positions: positions.map(Int.init), theta: 10000)
+            }
+
+            var rx = x, rty = y
+            table.apply(&rx, rows: N, heads: heads, positions: positions)
+            table.apply(&rty, rows: N, heads: heads, positions: positions, inverse: true)
+            G.check("rotary forward (D \(D))", rx, reference(xd), tolerance: forwardTolerance)
+            let lhs = G.weightedSum(rx.map(Double.init), yd), rhs = G.weightedSum(xd, rty.map(Double.init))
+            G.check("rotary ⟨R x, y⟩ = ⟨x, inverse(y)⟩ (D \(D))", [rhs], [lhs], tolerance: forwardTolerance)
+            G.check("rotary dx = inverse(dy) (D \(D))", rty, G.centralDifferences(at: xd) { G.weightedSum(reference($0), yd) },
+                    tolerance: gradientTolerance)
+        }
+    }
+
+    // MARK: Attention
+
+    func testAttentionBackwardGQA() {
+        // The brief's shape (batch 2, T 5, 4 heads on 2 KV heads, D 4), then one long enough for
+        // the SIMD path of the dS rows (T 9) with 3 query heads per KV head.
+        let shapes = [Attention.Shape(batch: 2, queries: 5, keys: 5, heads: 4, kvHeads: 2, headDim: 4),
+                      Attention.Shape(batch: 1, queries: 9, keys: 9, heads: 6, kvHeads: 2, headDim: 8)]
+        var rng = SeededGenerator(seed: 4)
+        for s in shapes {
+            let (B, T, H, KV, D) = (s.batch, s.queries, s.heads, s.kvHeads, s.headDim)
+            let label = "B\(B) T\(T) H\(H) KV\(KV) D\(D)"
+            let q = G.randomFloats(B * T * H * D, using: &rng), r = G.randomFloats(B * T * H * D, using: &rng)
+            let k = G.randomFloats(B * T * KV * D, using: &rng), v = G.randomFloats(B * T * KV * D, using: &rng)
+            let (qd, kd, vd, rd) = (q.map(Double.init), k.map(Double.init), v.map(Double.init), r.map(Double.init))
+            func loss(_ q: [Double], _ k: [Double], _ v: [Double]) -> Double {
+                G.weightedSum(Ref.attention(q: q, k: k, v: v, batch: B, time: T, heads: H, kvHeads: KV, headDim: D), rd)
+            }
+            let expected = Ref.attention(q: qd, k: kd, v: vd, batch: B, time: T, heads: H, kvHeads: KV, headDim: D)
+            let fdQ = G.centralDifferences(at: qd) { loss($0, kd, vd) }
+            let fdK = G.centralDifferences(at: kd) { loss(qd, $0, vd) }
+            let fdV = G.centralDifferences(at: vd) { loss(qd, kd, $0) }
+
+            for lanes in [1, 2] {
+                var out = [Float](repeating: 0, count: q.count)
+                Attention.forward(q: q, k: k, v: v, out: &out, probabilities: nil, shape: s, lanes: lanes)
+                G.check("attention forward \(label), \(lanes) lanes", out, expected, tolerance: forwardTolerance)
+
+                // Garbage in the outputs: backward must overwrite, not accumulate.
+                var dq = [Float](repeating: 7, count: q.count), dk = [Float](repeating: 7, count: k.count), dv = dk
+                Attention.backward(dOut: r, q: q, k: k, v: v, dq: &dq, dk: &dk, dv: &dv, shape: s, lanes: lanes)
+                G.check("attention dq \(label), \(lanes) lanes", dq, fdQ, tolerance: gradientTolerance)
+                G.check("attention dk \(label), \(lanes) lanes", dk, fdK, tolerance: gradientTolerance)
+                G.check("attention dv \(label), \(lanes) lanes", dv, fdV, tolerance: gradientTolerance)
+            }
+        }
+    }
+
+    // MARK: Adapted linear
+
+    /// y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ, rank 3, s = 0.75: dx, dA, dB. 5 rows take the small path; 37
+    /// rows take the row-split path (two chunks on two lanes).
+    func testProjectBackward() throws {
+        try checkProject(rows: 5, inF: 9, outF: 11, seed: 5)
+        try checkProject(rows: 37, inF: 9, outF: 11, seed: 6)
+    }
+
+    /// 130 inputs and 129 outputs: dA and dB are split across lanes by columns (chunks of ≥ 64);
+    /// finite differences on 24 sampled entries of each of dx, dA, dB.
+    func testProjectBackwardWide() throws {
+        try checkProject(rows: 3, inF: 130, outF: 129, seed: 7, sampled: 24)
+    }
+
+    private func checkProject(rows: Int, inF: Int, outF: Int, seed: UInt64, sampled: Int? = nil,
+                              file: StaticString = #filePath, line: UInt = #line) throws {
+        var rng = SeededGenerator(seed: seed)
+        let (rank, scale): (Int, Float) = (3, 0.75)
+        let w = Matrix(rows: outF, cols: inF, storage: G.randomFloats(outF * inF, std: 1 / Float(inF).squareRoot(), using: &rng))
+        let a = G.FloatBuffer(G.randomFloats(rank * inF, std: 0.5, using: &rng))
+        let b = G.FloatBuffer(G.randomFloats(outF * rank, std: 0.5, using: &rng))
+        let gradA = G.FloatBuffer(zeros: rank * inF), gradB = G.FloatBuffer(zeros: outF * rank)
+        let adapter = LoRAAdapter(a: a.pointer, b: b.pointer, gradA: gradA.pointer, gradB: gradB.pointer, rank: rank, scale: scale)
+        let x = G.randomFloats(rows * inF, using: &rng), r = G.randomFloats(rows * outF, using: &rng)
+        let (wd, ad, bd, xd, rd) = (w.storage.map(Double.init), a.doubles, b.doubles, x.map(Double.init), r.map(Double.init))
+        func loss(x: [Double], a: [Double], b: [Double]) -> Double {
+            let lora = Ref.LoRA(a: a[...], b: b[...], rank: rank, scale: Double(scale))
+            return G.weightedSum(Ref.linear(x, weight: wd, outF: outF, inF: inF, lora: lora), rd)
+        }
+        func pick(_ count: Int) -> [Int] {
+            guard let sampled, sampled < count else { return Array(0..<count) }
+            var chosen = Set<Int>()
+            while chosen.count < sampled { chosen.insert(Int(rng.next() % UInt64(count))) }
+            return chosen.sorted()
+        }
+        let (iX, iA, iB) = (pick(x.count), pick(ad.count), pick(bd.count))
+        let fdX = G.centralDifferences(at: xd, indices: iX) { loss(x: $0, a: ad, b: bd) }
+        let fdA = G.centralDifferences(at: ad, indices: iA) { loss(x: xd, a: $0, b: bd) }
+        let fdB = G.centralDifferences(at: bd, indices: iB) { loss(x: xd, a: ad, b: $0) }
+        let expected = Ref.linear(xd, weight: wd, outF: outF, inF: inF,
+                                  lora: Ref.LoRA(a: ad[...], b: bd[...], rank: rank, scale: Double(scale)))
+        let weights = try G.tinyWeights()
+
+        for lanes in [1, 2] {
+            let model = LlamaModel(weights: weights, lanes: lanes)
+            let label = "\(rows)×\(inF)→\(outF), \(lanes) lanes"
+            var y = [Float](repeating: 0, count: rows * outF), xa = [Float](repeating: 0, count: rows * rank)
+            model.project(x, w, adapter: adapter, into: &y, rows: rows, xa: &xa)
+            G.check("project forward \(label)", y, expected, tolerance: forwardTolerance, file: file, line: line)
+
+            // Gradients are added: start from random values and subtract them.
+            let startA = G.randomFloats(gradA.count, std: 0.01, using: &rng)
+            let startB = G.randomFloats(gradB.count, std: 0.01, using: &rng)
+            gradA.pointer.update(from: startA, count: gradA.count)
+            gradB.pointer.update(from: startB, count: gradB.count)
+            var dx = [Float](repeating: 7, count: rows * inF)
+            model.projectBackward(dy: r, x: x, w, adapter: adapter, xa: xa, dx: &dx, rows: rows, accumulate: false)
+            let (dA, dB) = (gradA.values, gradB.values)
+            G.check("projectBackward dx \(label)", iX.map { Double(dx[$0]) }, fdX, tolerance: gradientTolerance, file: file, line: line)
+            G.check("projectBackward dA \(label)", iA.map { Double(dA[$0]) - Double(startA[$0]) }, fdA,
+                    tolerance: gradientTolerance, file: file, line: line)
+            G.check("projectBackward dB \(label)", iB.map { Double(dB[$0]) - Double(startB[$0]) }, fdB,
+                    tolerance: gradientTolerance, file: file, line: line)
+
+            // accumulate: true adds dy·W + s·(dy·B)·A onto what dx holds.
+            var accumulated = [Float](repeating: 1, count: rows * inF)
+            model.projectBackward(dy: r, x: x, w, adapter: adapter, xa: xa, dx: &accumulated, rows: rows, accumulate: true)
+            G.check("projectBackward dx (accumulate: true) \(label)", iX.map { Double(accumulated[$0]) - 1 }, fdX,
+                    tolerance: gradientTolerance, file: file, line: line)
+        }
+    }
+
+    // MARK: Head and cross-entropy
+
+    /// dz of Σ NLL / normalizer over the tied head, with ignored (−1) targets; 35 supervised rows
+    /// make two chunks of the head (32 + 3), which two lanes run in parallel.
+    func testHeadLossAndBackward() throws {
+        var rng = SeededGenerator(seed: 6)
+        let weights = try G.tinyWeights()
+        let (C, V) = (weights.config.hiddenSize, weights.config.vocabSize)
+        let N = 40, normalizer: Float = 12.5
+        let ignored: Set = [0, 7, 13, 21, 39]
+        let targets = (0..<N).map { ignored.contains($0) ? Int32(-1) : Int32(rng.next() % UInt64(V)) }
+        let z = G.randomFloats(N * C, using: &rng)
+        let (zd, e) = (z.map(Double.init), weights.outputHead.storage.map(Double.init))
+        let expectedLoss = Ref.crossEntropySum(z: zd, head: e, vocab: V, targets: targets)
+        let fd = G.centralDifferences(at: zd) {
+            Ref.crossEntropySum(z: $0, head: e, vocab: V, targets: targets) / Double(normalizer)
+        }
+        for lanes in [1, 2] {
+            let model = LlamaModel(weights: weights, lanes: lanes)
+            var dz = [Float](repeating: 7, count: N * C)
+            let loss = model.headLossAndBackward(z: z, targets: targets, normalizer: normalizer, dz: &dz)
+            G.check("head Σ NLL, \(lanes) lanes", [loss], [expectedLoss], tolerance: forwardTolerance)
+            G.check("head dz (normalizer 12.5, 5 targets −1), \(lanes) lanes", dz, fd, tolerance: gradientTolerance)
+
+            var none = [Float](repeating: 7, count: 3 * C)
+            XCTAssertEqual(model.headLossAndBackward(z: z, targets: [-1, -1, -1], normalizer: 1, dz: &none), 0)
+            XCTAssertEqual(none, [Float](repeating: 0, count: 3 * C), "no supervised rows: dz must be zero")
+        }
+    }
+}
