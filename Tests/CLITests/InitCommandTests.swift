@@ -14,33 +14,7 @@ final class InitCommandTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
 
-    /// `.build/<configuration>/`, where SwiftPM puts both the test bundle and the executables.
-    private static var productsDirectory: URL {
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            return bundle.bundleURL.deletingLastPathComponent()
-        }
-        return Bundle.main.bundleURL
-    }
-
-    private struct Result { var status: Int32; var stdout: String; var stderr: String; var signaled: Bool }
-
-    private func pissa(_ arguments: [String]) throws -> Result {
-        // The test bundle sits beside the products in .build/<configuration>/.
-        let binary = Self.productsDirectory.appendingPathComponent("pissa")
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else { throw XCTSkip("\(binary.path) not built") }
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self), signaled: process.terminationReason == .uncaughtSignal)
-    }
+    private func pissa(_ arguments: [String]) throws -> PissaProcess.Result { try PissaProcess.run(arguments) }
 
     func testHelpListsTheOptions() throws {
         let r = try pissa(["init", "--help"])

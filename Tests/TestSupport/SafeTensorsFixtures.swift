@@ -18,3 +18,13 @@ extension SafeTensorsFile {
         return (0..<info.elementCount).map { Int(raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
     }
 }
+
+extension SafeTensorsFile {
+    /// An F64 tensor as Doubles.
+    public func doubles(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws -> [Double] {
+        let info = try XCTUnwrap(self.info(name), "\(name) missing", file: file, line: line)
+        XCTAssertEqual(info.dtype, .f64, file: file, line: line)
+        let raw = rawBytes(info)
+        return (0..<info.elementCount).map { raw.loadUnaligned(fromByteOffset: 8 * $0, as: Double.self) }
+    }
+}

@@ -105,6 +105,9 @@ public final class Trainer {
                 throw TrainerError.nonFiniteLoss(step: store.step + 1, lastCheckpoint: run.latestCheckpointPath())
             }
             let gradNorm = store.clipGradients(maxNorm: config.maxGradNorm)
+            guard gradNorm.isFinite else {
+                throw TrainerError.nonFiniteLoss(step: store.step + 1, lastCheckpoint: run.latestCheckpointPath())
+            }
             let lr = optimizer.step(store, schedule: schedule)
             let dt = Date().timeIntervalSince(t0)
             var metrics = StepMetrics(step: store.step, loss: loss, learningRate: lr, gradNorm: gradNorm,
@@ -201,7 +204,7 @@ public enum TrainerError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .noExamples(path): "\(path): no training examples"
         case let .nonFiniteLoss(step, last):
-            "the loss became NaN or infinite at step \(step); try a lower --lr. " + (last.map { "The last good checkpoint is \($0)." } ?? "No checkpoint was saved yet.")
+            "the loss or gradient became NaN or infinite at step \(step); try a lower --lr. " + (last.map { "The last good checkpoint is \($0)." } ?? "No checkpoint was saved yet.")
         case let .notResumable(path, reason): "cannot resume \(path): \(reason)"
         }
     }
