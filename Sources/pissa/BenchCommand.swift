@@ -1,4 +1,5 @@
 import Adapters
+import Model
 import ArgumentParser
 import Foundation
 
@@ -6,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the numbers recorded in BENCHMARKS.md.",
-        subcommands: [BenchInit.self]
+        subcommands: [BenchInit.self, BenchForward.self]
     )
 }
 
@@ -78,5 +79,63 @@ struct BenchInit: ParsableCommand {
         }
         let output = Output(model: model, rank: rank, modules: weights.matrices.count, loadSeconds: weights.loadSeconds, results: results)
         if json { try printJSON(output) }
+    }
+}
+
+/// Prefill and greedy-decoding speed on the default model, as transformers is timed by
+/// scripts/bench/transformers_forward_bench.py.
+struct BenchForward: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forward", abstract: "Time model loading, prefill (all logits) and greedy decoding.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Prefill length (batch 1).")
+    var tokens: Int = 512
+
+    @Option(help: "Tokens to decode after a 5-token prompt.")
+    var new: Int = 128
+
+    @Option(help: "Repetitions; medians are reported.")
+    var repeats: Int = 3
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    struct Output: Codable {
+        var loadSeconds: Double
+        var prefillTokens: Int
+        var prefillSeconds: Double
+        var prefillTokensPerSecond: Double
+        var decodeTokens: Int
+        var decodeSeconds: Double
+        var decodeTokensPerSecond: Double
+    }
+
+    func run() throws {
+        let lm = try modelOptions.load()
+        let ids = (0..<tokens).map { Int32(($0 * 7919 + 13) % 49149 + 3) }
+        let C = lm.model.config.hiddenSize
+        func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
+        var prefill: [Double] = [], decode: [Double] = []
+        _ = lm.model.hiddenStates(tokens: Array(ids.prefix(16)))
+        for _ in 0..<repeats {
+            let t0 = Date()
+            let hidden = lm.model.hiddenStates(tokens: ids)
+            _ = hidden.withUnsafeBufferPointer { lm.model.logits(hidden: $0.baseAddress!, rows: ids.count) }
+            prefill.append(Date().timeIntervalSince(t0))
+            _ = C
+            let (_, stats) = Generation.run(model: lm.model, prompt: ids.prefix(5).map(Int.init), maxTokens: new,
+                                            sampling: .greedy, stopTokens: [])
+            decode.append(stats.decodeSeconds / Double(max(1, stats.generatedTokens - 1)) * Double(new))
+        }
+        let out = Output(loadSeconds: lm.loadSeconds, prefillTokens: tokens, prefillSeconds: median(prefill),
+                         prefillTokensPerSecond: Double(tokens) / median(prefill), decodeTokens: new,
+                         decodeSeconds: median(decode), decodeTokensPerSecond: Double(new) / median(decode))
+        if json { try printJSON(out) } else {
+            print(String(format: "load %.2f s · prefill %d tokens %.3f s (%.1f tok/s) · decode %d tokens %.3f s (%.1f tok/s)",
+                         out.loadSeconds, tokens, out.prefillSeconds, out.prefillTokensPerSecond, new, out.decodeSeconds,
+                         out.decodeTokensPerSecond))
+        }
     }
 }

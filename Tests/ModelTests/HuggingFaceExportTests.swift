@@ -1,6 +1,6 @@
 import Formats
 import Foundation
-@testable import Model
+import Model
 import TestSupport
 import Tokenizer
 import XCTest
@@ -171,7 +171,7 @@ final class HuggingFaceExportTests: XCTestCase {
         XCTAssertEqual(source.config.torchDtype, "bfloat16")
         let file = try SafeTensorsFile(url: dir.appendingPathComponent("model.safetensors"))
         XCTAssertEqual(Set(file.tensors.map(\.dtype)), [.bf16])
-        for name in ["model.embed_tokens.weight", "model.layers.0.self_attn.k_proj.weight", "model.norm.weight"] {
+        for name in ["model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight", "model.norm.weight"] {
             let expected = try gguf.huggingFaceTensor(named: name).floats
             let observed = try source.tensor(name).floats
             // Round to nearest: within half a unit in the last place of bf16's 8-bit significand.
