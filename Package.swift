@@ -34,7 +34,7 @@ let package = Package(
         /// Llama-family transformer: weights, layers (forward and backward), KV cache, generation.
         .target(name: "Model", dependencies: ["LinearAlgebra", "Formats", "Tokenizer"], swiftSettings: numericSettings),
         /// PiSSA / LoRA adapter initialisation and model decomposition.
-        .target(name: "Adapters", dependencies: ["LinearAlgebra", "Formats"], swiftSettings: numericSettings),
+        .target(name: "Adapters", dependencies: ["LinearAlgebra", "Formats", "Tokenizer", "Model"], swiftSettings: numericSettings),
 
         /// Fine-tuning: data sets and formats, loss masking, AdamW, schedules, checkpoints, metrics.
         .target(

@@ -14,7 +14,7 @@ struct InitCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "Hugging Face model directory with *.safetensors (sharded models are read through their index).")
+    @Option(help: "Hugging Face model directory with *.safetensors (sharded models through their index), or a Llama GGUF file (its residual is written in float32).")
     var model: String
 
     @Option(help: "Output directory.")
@@ -36,8 +36,8 @@ struct InitCommand: ParsableCommand {
         guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) else {
             throw ValidationError("--model \(model) does not exist.")
         }
-        guard isDirectory.boolValue else {
-            throw ValidationError("--model \(model) is a file; pass a Hugging Face model directory holding *.safetensors.")
+        guard isDirectory.boolValue || model.lowercased().hasSuffix(".gguf") else {
+            throw ValidationError("--model \(model) is a file but not a .gguf; pass a GGUF file or a Hugging Face model directory.")
         }
         guard lanes >= 1 else { throw ValidationError("--lanes must be at least 1.") }
     }
@@ -50,7 +50,10 @@ struct InitCommand: ParsableCommand {
             settings: settings, check: check, lanes: lanes)
         let report: InitReport
         do {
-            report = try ModelDecomposer.run(options) { event in
+            let isGGUF = model.lowercased().hasSuffix(".gguf")
+            let run = isGGUF ? ModelDecomposer.runOnGGUF : ModelDecomposer.run
+            if isGGUF { line.update("converting \(model) to float32 before decomposing", force: true) }
+            report = try run(options) { event in
                 switch event {
                 case .planned(let n):
                     line.update("\(settings.initMethod) r=\(settings.rank): \(n) modules", force: true)

@@ -1,0 +1,31 @@
+import Foundation
+import Formats
+import Model
+import Tokenizer
+
+extension ModelDecomposer {
+    /// `pissa init` on a GGUF file: the model is first written as a float32 Hugging Face directory
+    /// beside the output (`.OUT.source-…`, removed afterwards), then decomposed as usual. The
+    /// residual is stored in float32: a quantised block format cannot hold W − scale·B·A, and
+    /// decomposing at full precision is the point (PISSA.md §6).
+    public static func runOnGGUF(_ options: Options, progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws -> InitReport {
+        let gguf = try LlamaGGUFModel(url: options.model)
+        let tokenizer = try BPETokenizer(gguf: gguf.file)
+        let parent = options.output.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
+        let staging = parent.appendingPathComponent(".\(options.output.lastPathComponent).source-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: staging) }
+        _ = try HuggingFaceExport.write(gguf: gguf, tokenizer: tokenizer, to: staging, dtype: .f32)
+        var staged = options
+        staged.model = staging
+        var report = try run(staged, progress: progress)
+        report.model = options.model.path
+        // The adapter config should name the model the user gave, not the staging copy.
+        let adapter = URL(fileURLWithPath: report.adapter).appendingPathComponent(PEFTAdapterConfig.configFileName)
+        if var config = try? JSONDecoder().decode(PEFTAdapterConfig.self, from: Data(contentsOf: adapter)) {
+            config.baseModelNameOrPath = options.model.path
+            try AtomicFile.write(config.jsonData(), to: adapter)
+        }
+        return report
+    }
+}
