@@ -16,7 +16,8 @@ public enum Generation {
     /// Prefills `prompt`, then samples up to `maxTokens` tokens, stopping after any of
     /// `stopTokens`. `onToken` sees each new token as it is chosen and may stop the loop.
     public static func run(model: LlamaModel, prompt: [Int], maxTokens: Int, sampling: SamplingSettings,
-                           stopTokens: Set<Int>, onToken: (Int) -> Control = { _ in .proceed }) -> (tokens: [Int], statistics: Statistics) {
+                           stopTokens: Set<Int>, adapters: LlamaAdapters? = nil,
+                           onToken: (Int) -> Control = { _ in .proceed }) -> (tokens: [Int], statistics: Statistics) {
         precondition(!prompt.isEmpty, "generation needs at least one prompt token")
         let capacity = min(model.maxPositions, prompt.count + maxTokens)
         let cache = KVCache(config: model.config, capacity: capacity)
@@ -31,13 +32,13 @@ public enum Generation {
         }
 
         let t0 = Date()
-        var token = nextToken(model.hiddenStates(tokens: prompt.map(Int32.init), cache: cache))
+        var token = nextToken(model.hiddenStates(tokens: prompt.map(Int32.init), cache: cache, adapters: adapters))
         let t1 = Date()
         while generated.count < maxTokens {
             generated.append(token)
             if stopTokens.contains(token) || onToken(token) == .stop || cache.length >= capacity { break }
             if generated.count == maxTokens { break }
-            token = nextToken(model.hiddenStates(tokens: [Int32(token)], cache: cache))
+            token = nextToken(model.hiddenStates(tokens: [Int32(token)], cache: cache, adapters: adapters))
         }
         let stats = Statistics(promptTokens: prompt.count, generatedTokens: generated.count,
                                prefillSeconds: t1.timeIntervalSince(t0), decodeSeconds: Date().timeIntervalSince(t1))

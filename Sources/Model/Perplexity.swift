@@ -24,7 +24,7 @@ public enum Perplexity {
     /// forward pass; a longer one slides a `window`-token window by `stride` tokens, each window
     /// scoring only the tokens the previous one did not (so every token is scored once, with up to
     /// `window − stride` tokens of extra context).
-    public static func score(model: LlamaModel, ids: [Int], window: Int, stride: Int,
+    public static func score(model: LlamaModel, ids: [Int], window: Int, stride: Int, adapters: LlamaAdapters? = nil,
                              progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) -> Result {
         guard ids.count >= 2 else { return Result() }
         var result = Result()
@@ -34,7 +34,7 @@ public enum Perplexity {
             let end = min(begin + window, ids.count)
             let scoredFrom = max(previousEnd, begin + 1)   // positions whose token is predicted here
             let chunk = Array(ids[begin..<end])
-            let hidden = model.hiddenStates(tokens: chunk.map(Int32.init))
+            let hidden = model.hiddenStates(tokens: chunk.map(Int32.init), adapters: adapters)
             result = result + negativeLogLikelihood(model: model, hidden: hidden, targets: chunk,
                                                     rows: (scoredFrom - begin - 1)..<(end - begin - 1))
             progress(end, ids.count)

@@ -1,22 +1,47 @@
 import ArgumentParser
 import Foundation
 import Model
+import Training
+
+enum EvalTask: String, ExpressibleByArgument, CaseIterable {
+    /// Loss and perplexity on the supervised tokens.
+    case lm
+    /// Greedy answers to {"prompt", "completion"} math problems, exact match on the final number.
+    case math
+}
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Mean token negative log-likelihood and perplexity of a text or JSONL file.",
         discussion: """
-        A .txt file is one document; a .jsonl file holds one {"text": ...} document per line. Each \
-        document is scored as one sequence when it fits in --max-seq-len tokens (no BOS is added \
-        unless the tokenizer's configuration says so); a longer one slides a window of \
-        --max-seq-len tokens by --stride tokens, scoring each token once.
+        A .txt file is one document, scored as one sequence when it fits in --max-seq-len tokens \
+        (no BOS is added unless the tokenizer's configuration says so); a longer one slides a \
+        window of --max-seq-len tokens by --stride tokens, scoring each token once. A .jsonl file \
+        (chat, prompt/completion, Alpaca or text records, as `pissa train` reads them) is scored \
+        on its supervised tokens only. --task math greedy-generates an answer to each \
+        prompt/completion record and reports exact-match accuracy on the final number.
         """)
 
     @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "A .txt or .jsonl file.")
     var data: String
+
+    @Option(help: "A PEFT LoRA adapter directory to apply (e.g. RUN/adapter on the residual model).")
+    var adapter: String?
+
+    @Option(help: "What to measure: lm (loss, perplexity) or math (exact-match accuracy).")
+    var task: EvalTask = .lm
+
+    @Option(help: "Only the first N records (math) or examples (jsonl).")
+    var limit: Int?
+
+    @Option(help: "Most tokens generated per answer (math).")
+    var maxNewTokens: Int = 128
+
+    @Option(help: "Sequences per forward pass (jsonl).")
+    var batchSize: Int = 4
 
     @Option(help: "Window length in tokens.")
     var maxSeqLen: Int = 512
@@ -39,33 +64,77 @@ struct EvalCommand: ParsableCommand {
         var tokens: Int
         var documents: Int
         var maxSeqLen: Int
-        var stride: Int
+        var stride: Int?
         var seconds: Double
     }
 
     func run() throws {
         let lm = try modelOptions.load()
-        let documents = try TextDocuments.read(path: data)
-        let window = min(maxSeqLen, lm.model.maxPositions), step = stride ?? window
+        let adapters = try adapter.map { try AdapterLoading.inference(path: $0, model: lm.model) }
+        if task == .math { return try runMath(lm, adapters: adapters) }
+        let window = min(maxSeqLen, lm.model.maxPositions)
         let line = ProgressLine()
         let t0 = Date()
         var total = Perplexity.Result()
-        for (i, doc) in documents.enumerated() {
-            let ids = lm.tokenizer.encode(doc, addSpecialTokens: true)
-            total = total + Perplexity.score(model: lm.model, ids: ids, window: window, stride: step) { done, all in
-                let elapsed = Date().timeIntervalSince(t0)
-                line.update("document \(i + 1)/\(documents.count) · \(done)/\(all) tokens · "
-                    + String(format: "%.0f tok/s", Double(total.tokens + done) / max(elapsed, 1e-9)))
+        var documents = 0
+        var stepUsed: Int?
+        if data.hasSuffix(".jsonl") {
+            let loaded = try DatasetLoader(tokenizer: lm.tokenizer, maxSeqLen: window).load(path: data)
+            let examples = Array(loaded.examples.prefix(limit ?? .max))
+            documents = examples.count
+            total = Evaluation.loss(model: lm.model, adapters: adapters?.adapters, examples: examples, batchSize: batchSize,
+                                    padID: Int32(lm.tokenizer.special.pad ?? lm.tokenizer.special.eos ?? 0)) { done in
+                line.update("\(done)/\(examples.count) examples")
+            }
+        } else {
+            let step = stride ?? window
+            stepUsed = step
+            let text = try TextDocuments.read(path: data)
+            documents = text.count
+            for (i, doc) in text.enumerated() {
+                let ids = lm.tokenizer.encode(doc, addSpecialTokens: true)
+                total = total + Perplexity.score(model: lm.model, ids: ids, window: window, stride: step,
+                                                 adapters: adapters?.adapters) { done, all in
+                    let elapsed = Date().timeIntervalSince(t0)
+                    line.update("document \(i + 1)/\(text.count) · \(done)/\(all) tokens · "
+                        + String(format: "%.0f tok/s", Double(total.tokens + done) / max(elapsed, 1e-9)))
+                }
             }
         }
         line.finish()
-        let out = Output(nll: total.nll, perplexity: total.perplexity, tokens: total.tokens, documents: documents.count,
-                         maxSeqLen: window, stride: step, seconds: Date().timeIntervalSince(t0))
+        let out = Output(nll: total.nll, perplexity: total.perplexity, tokens: total.tokens, documents: documents,
+                         maxSeqLen: window, stride: stepUsed, seconds: Date().timeIntervalSince(t0))
         if json {
             try printJSON(out)
         } else {
-            print(String(format: "nll %.4f · perplexity %.3f · %d tokens scored in %d document(s) · window %d, stride %d",
-                         out.nll, out.perplexity, out.tokens, out.documents, window, step))
+            print(String(format: "nll %.4f · perplexity %.3f · %d tokens scored in %d document(s) · window %d",
+                         out.nll, out.perplexity, out.tokens, out.documents, window)
+                  + (stepUsed.map { ", stride \($0)" } ?? ", supervised tokens only"))
+        }
+    }
+
+    private func runMath(_ lm: LanguageModel, adapters: TrainableAdapters?) throws {
+        struct Record: Decodable { var prompt: String; var completion: String }
+        guard let content = try? String(contentsOfFile: data, encoding: .utf8) else {
+            throw ValidationError("\(data) cannot be read as UTF-8 text.")
+        }
+        var records: [(prompt: String, completion: String)] = []
+        for (n, line) in content.split(separator: "\n").enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            guard let r = try? JSONDecoder().decode(Record.self, from: Data(line.utf8)) else {
+                throw ValidationError("\(data):\(n + 1): --task math needs {\"prompt\", \"completion\"} records.")
+            }
+            records.append((r.prompt, r.completion))
+        }
+        records = Array(records.prefix(limit ?? .max))
+        let line = ProgressLine()
+        let result = Evaluation.mathAccuracy(model: lm.model, adapters: adapters?.adapters, tokenizer: lm.tokenizer,
+                                             records: records, maxTokens: maxNewTokens) { done, correct in
+            line.update("\(done)/\(records.count) answered, \(correct) correct", force: done == records.count)
+        }
+        line.finish()
+        if json { try printJSON(result) } else {
+            print(String(format: "exact match %.1f%% (%d of %d)", 100 * result.accuracy, result.correct, result.total))
+            if let s = result.samples.first { print("example: \(s.prompt)\(s.generated)") }
         }
     }
 }

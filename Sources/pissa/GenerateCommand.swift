@@ -2,12 +2,16 @@ import ArgumentParser
 import Foundation
 import Model
 import Tokenizer
+import Training
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate", abstract: "Continue a prompt, streaming tokens as they are chosen.")
 
     @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "A PEFT LoRA adapter directory to apply.")
+    var adapter: String?
 
     @Option(help: "The prompt.")
     var prompt: String
@@ -48,6 +52,7 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         let lm = try modelOptions.load()
+        let adapters = try adapter.map { try AdapterLoading.inference(path: $0, model: lm.model) }
         let tokenizer = lm.tokenizer
         var text = prompt
         if chat {
@@ -64,7 +69,7 @@ struct GenerateCommand: ParsableCommand {
         var decoder = tokenizer.makeStreamingDecoder(skipSpecialTokens: true)
         let result = Generation.run(model: lm.model, prompt: ids, maxTokens: maxTokens,
                                     sampling: SamplingSettings(temperature: temperature, topP: topP, seed: seed),
-                                    stopTokens: stops) { token in
+                                    stopTokens: stops, adapters: adapters?.adapters) { token in
             if !json {
                 FileHandle.standardOutput.write(Data(decoder.append(token).utf8))
             }

@@ -137,40 +137,18 @@ public final class Trainer {
 
     /// Mean NLL over the supervised tokens of `examples` (no gradients).
     public func evaluate(_ examples: [Example]) -> Double {
-        let padID = Int32(tokenizer.special.pad ?? tokenizer.special.eos ?? 0)
-        var total = Perplexity.Result()
-        var i = 0
-        while i < examples.count {
-            let b = Batch(examples: examples[i..<min(examples.count, i + config.batchSize)], padID: padID)
-            total = total + Perplexity.maskedNLL(model: model, tokens: b.tokens, targets: b.targets, batch: b.batch,
-                                                  adapters: trainable.adapters)
-            i += config.batchSize
-        }
-        return total.nll
+        Evaluation.loss(model: model, adapters: trainable.adapters, examples: examples, batchSize: config.batchSize,
+                        padID: Int32(tokenizer.special.pad ?? tokenizer.special.eos ?? 0)).nll
     }
 
     /// The adapter's starting factors: an existing PEFT adapter, or an initialiser applied to the
     /// weights (PiSSA replaces each target weight by its residual, in `weights`).
     static func initialAdapters(config: TrainConfig, weights: inout LlamaWeights)
         throws -> ([(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)], PEFTAdapterConfig) {
-        var out: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)] = []
         if let path = config.adapterPath {
-            let loaded = try PEFTAdapter.read(directory: URL(fileURLWithPath: path))
-            var problems: [String] = []
-            for (module, f) in loaded.modules {
-                guard let (layer, p) = Projection.parse(modulePath: module), layer < weights.layers.count else {
-                    problems.append("\(module): not a projection of this model"); continue
-                }
-                let w = weights.layers[layer][p]
-                guard f.A.cols == w.cols, f.B.rows == w.rows else {
-                    problems.append("\(module): adapter \(f.B.rows)×\(f.A.cols) does not fit the weight \(w.rows)×\(w.cols)"); continue
-                }
-                out.append((layer, p, f, loaded.scale(rank: f.rank, module: module)))
-            }
-            guard problems.isEmpty else { throw AdapterFileError.inconsistent(path: path, problems: problems) }
-            var cfg = loaded.config
+            var (modules, cfg) = try AdapterLoading.peft(path: path, weights: weights)
             cfg.initLoraWeights = .bool(true)
-            return (out, cfg)
+            return (modules, cfg)
         }
         let s = config.adapter
         let projections = Projection.matching(s.targets)
@@ -178,6 +156,7 @@ public final class Trainer {
             throw AdapterError.noTargetModules(targets: s.targets, model: config.model,
                                                sampleModules: Projection.allCases.map { $0.modulePath(layer: 0) })
         }
+        var out: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)] = []
         var index: UInt64 = 0
         for layer in 0..<weights.layers.count {
             for p in projections {

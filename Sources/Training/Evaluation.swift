@@ -1,0 +1,83 @@
+import Adapters
+import Formats
+import Foundation
+import Model
+import Tokenizer
+
+/// Held-out metrics: masked loss over supervised tokens, and exact-match accuracy on math problems.
+public enum Evaluation {
+    /// Σ NLL over the supervised tokens of `examples`, in batches of `batchSize` (no gradients).
+    public static func loss(model: LlamaModel, adapters: LlamaAdapters?, examples: [Example], batchSize: Int, padID: Int32,
+                            progress: (Int) -> Void = { _ in }) -> Perplexity.Result {
+        var total = Perplexity.Result()
+        var i = 0
+        while i < examples.count {
+            let b = Batch(examples: examples[i..<min(examples.count, i + batchSize)], padID: padID)
+            total = total + Perplexity.maskedNLL(model: model, tokens: b.tokens, targets: b.targets, batch: b.batch, adapters: adapters)
+            i += batchSize
+            progress(min(i, examples.count))
+        }
+        return total
+    }
+
+    public struct MathResult: Codable, Sendable {
+        public var correct: Int
+        public var total: Int
+        public var accuracy: Double { total == 0 ? 0 : Double(correct) / Double(total) }
+        /// The first few (prompt, generated, reference) triples, for a look at what the model does.
+        public var samples: [Sample]
+        public struct Sample: Codable, Sendable {
+            public var prompt: String
+            public var generated: String
+            public var reference: String
+        }
+    }
+
+    /// Greedy-generates an answer to each `{"prompt", "completion"}` record and compares the final
+    /// number (`#### N`, else the last number) with the completion's.
+    public static func mathAccuracy(model: LlamaModel, adapters: LlamaAdapters?, tokenizer: BPETokenizer,
+                                    records: [(prompt: String, completion: String)], maxTokens: Int = 128,
+                                    progress: (_ done: Int, _ correct: Int) -> Void = { _, _ in }) -> MathResult {
+        var correct = 0, samples: [MathResult.Sample] = []
+        var stops = Set<Int>()
+        if let eos = tokenizer.special.eos { stops.insert(eos) }
+        for (i, r) in records.enumerated() {
+            let prompt = tokenizer.encode(r.prompt, addSpecialTokens: true)
+            let (tokens, _) = Generation.run(model: model, prompt: prompt, maxTokens: maxTokens, sampling: .greedy,
+                                             stopTokens: stops, adapters: adapters)
+            let text = tokenizer.decode(tokens, skipSpecialTokens: true)
+            if MathAnswer.isCorrect(generated: text, reference: r.completion) { correct += 1 }
+            if samples.count < 5 { samples.append(.init(prompt: r.prompt, generated: text, reference: r.completion)) }
+            progress(i + 1, correct)
+        }
+        return MathResult(correct: correct, total: records.count, samples: samples)
+    }
+}
+
+/// Adapters loaded for inference from a PEFT directory, owning their buffers.
+public enum AdapterLoading {
+    /// Each module of a PEFT adapter, checked against the model's weights.
+    public static func peft(path: String, weights: LlamaWeights) throws
+        -> (modules: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)], config: PEFTAdapterConfig) {
+        let loaded = try PEFTAdapter.read(directory: URL(fileURLWithPath: path))
+        var out: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)] = [], problems: [String] = []
+        for (module, f) in loaded.modules {
+            guard let (layer, p) = Projection.parse(modulePath: module), layer < weights.layers.count else {
+                problems.append("\(module): not a projection of this model"); continue
+            }
+            let w = weights.layers[layer][p]
+            guard f.A.cols == w.cols, f.B.rows == w.rows else {
+                problems.append("\(module): adapter \(f.B.rows)×\(f.A.cols) does not fit the weight \(w.rows)×\(w.cols)"); continue
+            }
+            out.append((layer, p, f, loaded.scale(rank: f.rank, module: module)))
+        }
+        guard problems.isEmpty else { throw AdapterFileError.inconsistent(path: path, problems: problems) }
+        return (out, loaded.config)
+    }
+
+    /// The adapters of a PEFT directory, ready to pass to the model.
+    public static func inference(path: String, model: LlamaModel) throws -> TrainableAdapters {
+        let (modules, _) = try peft(path: path, weights: model.weights)
+        return try TrainableAdapters(initial: modules, layerCount: model.config.numHiddenLayers)
+    }
+}
