@@ -1,5 +1,6 @@
 import Adapters
 import Model
+import Training
 import ArgumentParser
 import Foundation
 
@@ -7,7 +8,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the numbers recorded in BENCHMARKS.md.",
-        subcommands: [BenchInit.self, BenchForward.self]
+        subcommands: [BenchInit.self, BenchForward.self, BenchTrain.self]
     )
 }
 
@@ -136,6 +137,43 @@ struct BenchForward: ParsableCommand {
             print(String(format: "load %.2f s · prefill %d tokens %.3f s (%.1f tok/s) · decode %d tokens %.3f s (%.1f tok/s)",
                          out.loadSeconds, tokens, out.prefillSeconds, out.prefillTokensPerSecond, new, out.decodeSeconds,
                          out.decodeTokensPerSecond))
+        }
+    }
+}
+
+/// Training-step speed, as scripts/bench/peft_train_bench.py measures PyTorch + PEFT.
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train", abstract: "Time training steps (forward + backward + AdamW) and peak memory.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .customLong("init"), help: "lora or pissa_niter_K (rank 16, alpha 16, all seven projections).")
+    var initMethod: InitMethod = .lora
+
+    @Option(help: "text (loss on every token) or a math JSONL file (prompt masked).")
+    var data: String = "text"
+
+    @Option(help: "Sequences per batch.")
+    var batch: Int = 4
+
+    @Option(help: "Sequence length for text.")
+    var seq: Int = 256
+
+    @Option(help: "Timed steps (after one warm-up step).")
+    var steps: Int = 5
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let settings = AdapterSettings(rank: 16, alpha: 16, targets: ["all-linear"], initMethod: initMethod, oversample: 0)
+        let r = try TrainingBenchmark.run(model: modelOptions.path, settings: settings,
+                                          data: data == "text" ? .text(length: seq) : .jsonl(path: data),
+                                          batch: batch, steps: steps)
+        if json { try printJSON(r) } else {
+            print(String(format: "%@ on %@: median step %.2f s · %.1f tokens/s · peak RSS %.0f MB",
+                         r.initMethod as NSString, r.data as NSString, r.medianStepSeconds, r.tokensPerSecond, r.peakRSSMegabytes))
         }
     }
 }

@@ -1,0 +1,80 @@
+import Adapters
+import Foundation
+import LinearAlgebra
+import Model
+
+/// Training-step speed on a real model, measured the way scripts/bench/peft_train_bench.py
+/// measures PyTorch + PEFT: each step is forward + backward + AdamW on one batch.
+public enum TrainingBenchmark {
+    public enum Data: Sendable {
+        /// `batch` sequences of `length` tokens, ids (i·7919 + 13) mod 49149 + 3, loss on every token.
+        case text(length: Int)
+        /// Records of a math JSONL, prompt masked, padded to the longest in each batch.
+        case jsonl(path: String)
+    }
+
+    public struct Result: Codable, Sendable {
+        public var initMethod: String
+        public var data: String
+        public var batch: Int
+        public var steps: Int
+        public var medianStepSeconds: Double
+        public var tokensPerSecond: Double
+        public var peakRSSMegabytes: Double
+        public var initSeconds: Double
+    }
+
+    public static func run(model path: String, settings: AdapterSettings, data: Data, batch: Int, steps: Int,
+                           lanes: Int = 2) throws -> Result {
+        let lm = try LanguageModel.load(path: path, lanes: lanes)
+        var config = TrainConfig(model: path, data: "", output: "", adapter: settings)
+        config.lanes = lanes
+        var weights = lm.model.weights
+        let t0 = Date()
+        let (initial, _) = try Trainer.initialAdapters(config: config, weights: &weights)
+        let initSeconds = Date().timeIntervalSince(t0)
+        let model = LlamaModel(weights: weights, lanes: lanes)
+        let trainable = try TrainableAdapters(initial: initial, layerCount: weights.config.numHiddenLayers)
+        let padID = Int32(lm.tokenizer.special.pad ?? lm.tokenizer.special.eos ?? 0)
+        var batches: [Batch] = []
+        switch data {
+        case .text(let length):
+            let examples = (0..<batch).map { b in
+                Example(tokens: (0..<length).map { Int32(((b * length + $0) * 7919 + 13) % 49149 + 3) },
+                        supervised: (0..<length).map { $0 > 0 })
+            }
+            batches = Array(repeating: Batch(examples: examples, padID: padID), count: steps + 1)
+        case .jsonl(let file):
+            let examples = try DatasetLoader(tokenizer: lm.tokenizer, maxSeqLen: 512).load(path: file).examples
+            for i in 0...steps {
+                let slice = examples[(i * batch) % examples.count ..< min(examples.count, (i * batch) % examples.count + batch)]
+                batches.append(Batch(examples: slice, padID: padID))
+            }
+        }
+        let capacity = batches.map(\.tokens.count).max() ?? 1
+        let scratch = TrainingScratch(model: model, capacityRows: capacity, maxRank: trainable.maxRank)
+        let optimizer = AdamW()
+        var times: [Double] = [], tokens = 0
+        for (i, b) in batches.enumerated() {
+            let start = Date()
+            trainable.store.zeroGradients()
+            _ = model.lossAndGradients(tokens: b.tokens, targets: b.targets, batch: b.batch, adapters: trainable.adapters,
+                                       normalizer: Float(max(1, b.supervisedCount)), scratch: scratch)
+            optimizer.step(trainable.store, learningRate: 2e-5)
+            if i > 0 {
+                times.append(Date().timeIntervalSince(start))
+                tokens += b.lengths.reduce(0, +)
+            }
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let description: String
+        switch data {
+        case .text(let length): description = "text \(batch)×\(length)"
+        case .jsonl(let file): description = file
+        }
+        return Result(initMethod: settings.initMethod.peftName, data: description, batch: batch, steps: times.count,
+                      medianStepSeconds: times.sorted()[times.count / 2], tokensPerSecond: Double(tokens) / times.reduce(0, +),
+                      peakRSSMegabytes: Double(usage.ru_maxrss) / 1024, initSeconds: initSeconds)
+    }
+}
