@@ -20,13 +20,18 @@ func max8(_ a: Vec8, _ b: Vec8) -> Vec8 { a.replacing(with: b, where: a .< b) }
 /// e^x for 8 lanes: range reduction x = n·ln2 + r, |r| ≤ ln2/2, degree-6 polynomial for e^r,
 /// 2^n through the exponent bits. Max relative error ≈ 2e-7 on [−87, 88]; inputs below −87
 /// give 0 (as softmax wants), above 88 are clamped.
+///
+/// n is rounded with the 1.5·2²³ trick (adding it leaves n in the low mantissa bits), so no
+/// float→int conversion is needed: Swift's generic SIMD conversions compile to scalar code.
 @inline(__always)
 func exp8(_ x: Vec8) -> Vec8 {
     let lo = Vec8(repeating: -87.0), hi = Vec8(repeating: 88.0)
     var v = x.replacing(with: hi, where: x .> hi)
     let underflow = v .< lo
     v = v.replacing(with: lo, where: underflow)
-    let n = (v * 1.442_695_04).rounded(.toNearestOrEven)
+    let magic = Vec8(repeating: 12_582_912)                    // 1.5 · 2²³
+    let shifted = v * 1.442_695_04 + magic
+    let n = shifted - magic                                    // round(v / ln2), exactly
     let r = v - n * 0.693_145_75 - n * 1.428_606_8e-6
     var p = Vec8(repeating: 1.0 / 720)
     p = p * r + 1.0 / 120
@@ -35,9 +40,9 @@ func exp8(_ x: Vec8) -> Vec8 {
     p = p * r + 0.5
     p = p * r + 1
     p = p * r + 1
-    let bits = (SIMD8<Int32>(n) &+ 127) &<< 23
-    let scale = Vec8(bitPattern: SIMD8<UInt32>(truncatingIfNeeded: bits))
-    return (p * scale).replacing(with: 0, where: underflow)
+    // bits(shifted) = 0x4B40_0000 + n, so (bits − 0x4B40_0000 + 127) << 23 is 2ⁿ.
+    let bits = (unsafeBitCast(shifted, to: SIMD8<UInt32>.self) &- 0x4B3F_FF81) &<< 23
+    return (p * unsafeBitCast(bits, to: Vec8.self)).replacing(with: 0, where: underflow)
 }
 
 extension SIMD8 where Scalar == Float {
