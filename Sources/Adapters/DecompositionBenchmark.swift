@@ -56,13 +56,17 @@ public enum DecompositionBenchmark {
         let factors = Slots<LoRAFactors>(count: weights.matrices.count)
         try withBLASLanes(lanes) {
             for _ in 0..<max(1, repeats) {
-                let t0 = Date()
-                try Parallel.forEach(weights.matrices.count, lanes: lanes) { i in
-                    var w = weights.matrices[i]
-                    var rng = SeededGenerator(seed: settings.seed, stream: UInt64(i))
-                    factors[i] = try AdapterInitializer.initialize(&w, settings: settings, using: &rng)
+                // Fresh copies outside the timed region: PEFT, too, overwrites the weight in place.
+                var work = weights.matrices.map { Matrix(rows: $0.rows, cols: $0.cols, storage: Array($0.storage)) }
+                try work.withUnsafeMutableBufferPointer { buffer in
+                    let matrices = MatrixSlots(buffer)
+                    let t0 = Date()
+                    try Parallel.forEach(weights.matrices.count, lanes: lanes) { i in
+                        var rng = SeededGenerator(seed: settings.seed, stream: UInt64(i))
+                        factors[i] = try AdapterInitializer.initialize(&matrices.buffer[i], settings: settings, using: &rng)
+                    }
+                    times.append(Date().timeIntervalSince(t0))
                 }
-                times.append(Date().timeIntervalSince(t0))
             }
         }
         var errors: [Double] = [], excess: [Double] = []
@@ -90,6 +94,12 @@ public enum DecompositionBenchmark {
         defer { BLAS.threadCount = saved }
         try body()
     }
+}
+
+/// Matrices that parallel lanes update in place, each index by exactly one lane.
+struct MatrixSlots: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<Matrix>
+    init(_ buffer: UnsafeMutableBufferPointer<Matrix>) { self.buffer = buffer }
 }
 
 /// Index-addressed results written by parallel workers, each index by exactly one worker.

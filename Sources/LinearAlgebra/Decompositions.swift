@@ -92,6 +92,30 @@ public enum QR {
         }
     }
 
+    /// Orthonormalises `y` (m×k, m ≥ k) in place and returns Rᵀ (k×k, lower triangular) with
+    /// y_before = Q·R: CholeskyQR2 with the two triangular factors multiplied, or Householder LQ
+    /// (then R = Qᵀ·y_before) when the Gram matrix is not safely positive definite.
+    public static func orthonormalizeReturningFactor(_ y: inout Matrix) throws -> Matrix {
+        let original = y
+        var total: Matrix?
+        for _ in 0..<2 {
+            guard let r = choleskyFactorOfGram(y) else {
+                y = original
+                try orthonormalize(&y)
+                return BLAS.matmul(original, transposeA: true, y)   // (Qᵀ·Y)ᵀ = Yᵀ·Q = Rᵀ
+            }
+            let (m, k) = (y.rows, y.cols)
+            r.storage.withUnsafeBufferPointer { pr in
+                y.storage.withUnsafeMutableBufferPointer { py in
+                    cblas_strsm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit,
+                                Int32(m), Int32(k), 1, pr.baseAddress, Int32(k), py.baseAddress, Int32(k))
+                }
+            }
+            total = total.map { BLAS.matmul(r, $0) } ?? r          // R = R₂·R₁
+        }
+        return total!.transposed
+    }
+
     /// Upper-triangular R with RᵀR = YᵀY, or nil when YᵀY is not safely positive definite.
     private static func choleskyFactorOfGram(_ y: Matrix) -> Matrix? {
         let k = y.cols

@@ -26,16 +26,21 @@ public enum RandomizedSVD {
         var z = Matrix(rows: n, cols: k)                // basis of the range of Aᵀ
         for iteration in 0..<max(0, niter) {
             BLAS.gemm(a, transposeA: true, q, into: &z)
-            try QR.orthonormalizeFast(&z, passes: 1)
             BLAS.gemm(a, z, into: &q)
             try QR.orthonormalizeFast(&q, passes: iteration == niter - 1 ? 2 : 1)
         }
 
-        var b = Matrix(rows: k, cols: n)                // B = Qᵀ·A, small
-        BLAS.gemm(q, transposeA: true, a, into: &b)
-        let small = try SVD(exact: b)                   // B = Û Σ Vh, Û is k×k
+        var bt = Matrix(rows: n, cols: k)               // Bᵀ = Aᵀ·Q (n×k), B = Qᵀ·A small
+        BLAS.gemm(a, transposeA: true, q, into: &bt)
+        // SVD of the wide k×n B through Bᵀ = Q_b·R_b (CholeskyQR2) and the SVD of the k×k R_bᵀ:
+        // B = R_bᵀ·Q_bᵀ = Û·Σ·(Q_b·W)ᵀ. Far cheaper than sgesdd on k×n for k ≪ n.
+        var rbt = try QR.orthonormalizeReturningFactor(&bt)   // bt ← Q_b, returns R_bᵀ
+        let small = try SVD(exact: rbt)                 // R_bᵀ = Û Σ Wᵀ, all k×k
+        rbt = small.Vh                                  // Wᵀ
+        var vh = Matrix(rows: k, cols: n)
+        BLAS.gemm(rbt, bt, transposeB: true, into: &vh) // Vh = Wᵀ·Q_bᵀ
         var u = Matrix(rows: m, cols: k)
         BLAS.gemm(q, small.U, into: &u)
-        return SVD(U: u.leftColumns(r), S: Array(small.S[0..<r]), Vh: small.Vh.topRows(r))
+        return SVD(U: u.leftColumns(r), S: Array(small.S[0..<r]), Vh: vh.topRows(r))
     }
 }
