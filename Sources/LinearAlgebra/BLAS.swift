@@ -4,6 +4,7 @@ import COpenBLAS
 /// float32, through OpenBLAS `cblas_sgemm`. Every matrix product in the library goes through here.
 public enum BLAS {
     /// Raw form. `op(A)` is m×k, `op(B)` is k×n, C is m×n; leading dimensions are row strides.
+    /// A one-row product goes to `sgemv`.
     @inline(__always)
     public static func gemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
@@ -12,6 +13,12 @@ public enum BLAS {
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         guard m > 0, n > 0 else { return }
+        if m == 1 && !transA {
+            // A single row (decoding): a matrix-vector product reads op(B) once, with no packing.
+            cblas_sgemv(CblasRowMajor, transB ? CblasNoTrans : CblasTrans,
+                        Int32(transB ? n : k), Int32(transB ? k : n), alpha, b, Int32(ldb), a, 1, beta, c, 1)
+            return
+        }
         cblas_sgemm(
             CblasRowMajor,
             transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,

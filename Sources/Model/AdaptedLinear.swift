@@ -4,6 +4,10 @@ import LinearAlgebra
 /// (out, in), A (r, in), B (out, r). Work is split across the model's lanes by rows; OpenBLAS
 /// runs single-threaded inside each lane.
 extension LlamaModel {
+    /// Below this many output columns a few-row product (decoding) stays on one lane: handing a
+    /// sub-millisecond product to two threads costs more than it saves (PLATFORM.md).
+    static let decodeSplitColumns = 64
+
     /// y (+)= x·Wᵀ + s·(x·Aᵀ)·Bᵀ for x (rows, in), y (rows, out). When `xa` is given it receives
     /// x·Aᵀ (rows, r), which backward needs for dB.
     func project(_ x: UnsafePointer<Float>, _ w: Matrix, adapter: LoRAAdapter?, into y: UnsafeMutablePointer<Float>,
@@ -21,7 +25,7 @@ extension LlamaModel {
                     if let adapter { Self.addAdapter(adapter, x: x0, y: y0, rows: m, inF: inF, outF: outF, xa: p.xa.map { $0 + r.lowerBound * adapter.rank }) }
                 }
             } else {
-                Parallel.chunks(outF, lanes: lanes, minimumChunk: 256) { cols in
+                Parallel.chunks(outF, lanes: lanes, minimumChunk: Self.decodeSplitColumns) { cols in
                     BLAS.gemm(transA: false, transB: true, m: rows, n: cols.count, k: inF, alpha: 1,
                               a: p.x, lda: inF, b: wBase.pointer + cols.lowerBound * inF, ldb: inF,
                               beta: beta, c: p.y + cols.lowerBound, ldc: outF)

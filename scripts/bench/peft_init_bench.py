@@ -153,6 +153,8 @@ def main():
     if any("_niter_" in m for m in modes) or args.oversample:
         m, _ = load()
         W = target_weights(m, targets)
+        if args.wait_idle:
+            wait_idle(args.wait_idle)
         t0 = time.perf_counter()
         exact, tail = {}, {}
         for name, w in W.items():

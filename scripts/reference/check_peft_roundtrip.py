@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Check that a PiSSA (or plain LoRA) start written by our Swift tool reproduces the original model in PEFT.
 
-    python3 scripts/reference/check_peft_roundtrip.py ORIGINAL_DIR OUT_DIR [--adapter OUT_DIR/pissa_init]
+    python3 scripts/reference/check_peft_roundtrip.py ORIGINAL_DIR OUT_DIR [--adapter DIR]
                                                       [--tol T] [--batch 2] [--seq 16] [--seed 0]
 
 ORIGINAL_DIR: the Hugging Face model the tool started from.
 OUT_DIR:      what the tool wrote: the residual model (config + safetensors) and OUT_DIR/pissa_init/ with
-              adapter_config.json + adapter_model.safetensors (PEFT layout). For a plain LoRA start the
-              weights in OUT_DIR are the unchanged originals and lora_B = 0.
+              adapter_config.json + adapter_model.safetensors (PEFT layout); OUT_DIR/lora_init/ is used
+              when there is no pissa_init/. For a plain LoRA start the weights in OUT_DIR are the
+              unchanged originals and lora_B = 0.
 
 Both are loaded with transformers in their stored dtype (dtype="auto"): AutoModelForCausalLM when the
 config's architectures name a *ForCausalLM class, AutoModel otherwise (e.g. BERT / MiniLM encoders; force
@@ -51,7 +52,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("original_dir")
     ap.add_argument("out_dir")
-    ap.add_argument("--adapter", help="adapter directory (default OUT_DIR/pissa_init)")
+    ap.add_argument("--adapter", help="adapter directory (default OUT_DIR/pissa_init, else OUT_DIR/lora_init)")
     ap.add_argument("--tol", type=float, help="relative tolerance on rel_fro_diff (default 1e-4 f32, 2e-2 bf16/f16)")
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--causal", action="store_true", help="force AutoModelForCausalLM")
@@ -68,6 +69,8 @@ def main():
     from peft import PeftModel
 
     adapter = args.adapter or os.path.join(args.out_dir, "pissa_init")
+    if args.adapter is None and not os.path.isdir(adapter) and os.path.isdir(os.path.join(args.out_dir, "lora_init")):
+        adapter = os.path.join(args.out_dir, "lora_init")  # our tool's directory for --init lora|gaussian
     with open(os.path.join(adapter, "adapter_config.json")) as f:
         acfg = json.load(f)
     init = acfg.get("init_lora_weights")

@@ -2,7 +2,10 @@
 """Reference fixtures for the Swift PiSSA implementation, produced with Hugging Face PEFT.
 
 Run from anywhere:  python3 scripts/reference/make_pissa_fixtures.py
-Writes into Tests/AdaptersTests/Fixtures/ (deterministic: torch.manual_seed(0), fixed seeds below).
+Writes into Tests/AdaptersTests/Fixtures/. Deterministic, byte for byte on one machine: fixed torch
+seeds, PYTHONHASHSEED=0 (the script re-executes itself with it, because PEFT keeps target_modules in a
+set), and the expected_* files go through a small safetensors writer with sorted names (the safetensors
+library's header order varies between runs).
 
 Models
 ------
@@ -33,11 +36,14 @@ __metadata__ (all strings): r, lora_alpha, use_rslora, scale, init, dtype, peft_
       (scale * (sqrt(S/scale))^2 = S), so they equal case (a)'s; omitted to keep fixtures < 2 MB.
       What (b) tests is the rsLoRA scale: |A_i|^2 = S_i / 2 here (non-rsLoRA alpha 4 would give S_i / 1).
   expected_c_bf16_pissa.safetensors       bf16, r=4, alpha=8,  'pissa' (exact), residual in bfloat16
+      delta + residual only (PEFT's bf16-rounded factors are left out; see below).
   expected_d_f32_pissa_niter_4.safetensors f32, r=4, alpha=8,  'pissa_niter_4'
       Only P.delta = the EXACT-SVD best rank-r product U_r S_r V_r^T (float32), because a randomized
       run cannot be reproduced bit-for-bit. Metadata peft_niter_rel_fro_{median,max} and
       peft_niter_rel_fro_per_module (JSON) give ||delta_peft_niter - delta_exact||_F / ||delta_exact||_F
-      for PEFT's own niter_4 run (torch seed 1234 before get_peft_model).
+      for PEFT's own niter_4 run (torch seed 1234 before get_peft_model), and
+      peft_niter_excess_residual_{median,max} = ||W - P_niter||_F / ||W - P_exact||_F - 1 (how much
+      worse than optimal the rank-r approximation is; more robust than the product difference).
   expected_lora_shapes.json     plain LoRA (init_lora_weights=True, r=4, alpha=8) on tiny_llama_f32:
       names / dtypes / shapes of adapter_model.safetensors exactly as PeftModel.save_pretrained
       writes them, plus that file's __metadata__.
@@ -228,8 +234,9 @@ def main():
             delta = scale * (B @ A)
             tensors[f"{path}.delta"] = delta.contiguous()
             tensors[f"{path}.residual"] = res.contiguous()
-            tensors[f"{path}.lora_A"] = A.contiguous()
-            tensors[f"{path}.lora_B"] = B.contiguous()
+            if dtype == torch.float32:  # bf16 case: PEFT's factors are bf16-rounded; omitted (size)
+                tensors[f"{path}.lora_A"] = A.contiguous()
+                tensors[f"{path}.lora_B"] = B.contiguous()
             W = orig_mods[path].weight.detach().to(torch.float32)
             if dtype == torch.bfloat16:
                 # un-rounded float32 factors, exactly as pissa_init computes them before the cast
@@ -271,17 +278,22 @@ def main():
     alpha = 8
     model = load(f32_dir, torch.float32)
     exact = exact_deltas(model, r)
+    weights = {n: m.weight.detach() for n, m in model.named_modules() if n in exact}
     pm = peft_case(f32_dir, torch.float32, r, alpha, "pissa_niter_4", False, seed=1234)
-    errs = {}
+    errs, excess = {}, {}
     for path, mod in targeted(pm):
         scale = mod.scaling["default"]
         d = scale * mod.lora_B["default"].weight.detach() @ mod.lora_A["default"].weight.detach()
         errs[path] = rel_fro(d, exact[path])
+        excess[path] = (torch.linalg.norm(weights[path] - d) / torch.linalg.norm(weights[path] - exact[path])).item() - 1
+    xs = sorted(excess.values())
     vals = sorted(errs.values())
     meta = meta_for(r, alpha, False, scale, "pissa_niter_4", "float32")
     meta["peft_niter_rel_fro_median"] = repr(vals[len(vals) // 2])
     meta["peft_niter_rel_fro_max"] = repr(vals[-1])
     meta["peft_niter_rel_fro_per_module"] = json.dumps(errs, sort_keys=True)
+    meta["peft_niter_excess_residual_median"] = repr(xs[len(xs) // 2])
+    meta["peft_niter_excess_residual_max"] = repr(xs[-1])
     meta["peft_torch_seed"] = "1234"
     meta["note"] = "P.delta is the exact-SVD best rank-r product, not PEFT's randomized one"
     save_file({f"{p}.delta": exact[p].contiguous() for p in sorted(exact)},
@@ -317,9 +329,12 @@ def main():
         "safetensors_metadata": st_meta,
         "tensors": shapes,
     }
+    text = json.dumps({k: v for k, v in doc.items() if k != "tensors"}, indent=1, sort_keys=True)
+    rows = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, sort_keys=True)}" for k, v in shapes.items())
+    text = text[:-2] + ',\n "tensors": {\n' + rows + "\n }\n}\n"
+    json.loads(text)
     with open(os.path.join(FIX, "expected_lora_shapes.json"), "w") as f:
-        json.dump(doc, f, indent=1, sort_keys=True)
-        f.write("\n")
+        f.write(text)
     total = 0
     for root, _, fs in os.walk(FIX):
         total += sum(os.path.getsize(os.path.join(root, x)) for x in fs)
