@@ -19,6 +19,14 @@ public struct LanguageModel: Sendable {
 
     public static func load(path: String, lanes: Int = 2) throws -> LanguageModel {
         let t0 = Date()
+        let (weights, tokenizer) = try loadParts(path: path)
+        return LanguageModel(model: LlamaModel(weights: weights, lanes: lanes), tokenizer: tokenizer, path: path,
+                             loadSeconds: Date().timeIntervalSince(t0))
+    }
+
+    /// The weights and tokenizer without a model around them, for callers that change the
+    /// weights first (PiSSA replaces each target weight by its residual): no second copy is made.
+    public static func loadParts(path: String) throws -> (weights: LlamaWeights, tokenizer: BPETokenizer) {
         let (source, name) = try openWeightSource(path)
         let weights = try LlamaWeights(source: source, sourceName: name)
         let tokenizer: BPETokenizer
@@ -30,7 +38,6 @@ public struct LanguageModel: Sendable {
             tokenizer = try BPETokenizer(tokenizerJSON: dir.appendingPathComponent("tokenizer.json"),
                                          tokenizerConfig: FileManager.default.fileExists(atPath: config.path) ? config : nil)
         }
-        return LanguageModel(model: LlamaModel(weights: weights, lanes: lanes), tokenizer: tokenizer, path: path,
-                             loadSeconds: Date().timeIntervalSince(t0))
+        return (weights, tokenizer)
     }
 }

@@ -13,8 +13,12 @@ public struct GGUFWeightSource: WeightSource {
 
     public func has(_ name: String) -> Bool { model.huggingFaceTensorNames.contains(name) }
 
+    /// Dequantises the tensor, then releases its pages of the memory map so that the quantised
+    /// file does not stay resident beside the float32 weights.
     public func tensor(_ name: String) throws -> (shape: [Int], floats: [Float]) {
-        try model.huggingFaceTensor(named: name)
+        let t = try model.huggingFaceTensor(named: name)
+        if let gguf = LlamaGGUF.ggufName(forHuggingFace: name), let info = model.file.info(gguf) { model.file.release(info) }
+        return t
     }
 }
 
@@ -41,7 +45,9 @@ public struct SafeTensorsWeightSource: WeightSource {
         guard let (file, info) = files.locate(name) else {
             throw ModelError.missingTensor(source: files.directory.path, name: name)
         }
-        return (info.shape, try file.floats(info))
+        let floats = try file.floats(info)
+        file.release(info)
+        return (info.shape, floats)
     }
 }
 

@@ -26,16 +26,15 @@ public enum TrainingBenchmark {
 
     public static func run(model path: String, settings: AdapterSettings, data: Data, batch: Int, steps: Int,
                            lanes: Int = 2) throws -> Result {
-        let lm = try LanguageModel.load(path: path, lanes: lanes)
+        var (weights, tokenizer) = try LanguageModel.loadParts(path: path)
         var config = TrainConfig(model: path, data: "", output: "", adapter: settings)
         config.lanes = lanes
-        var weights = lm.model.weights
         let t0 = Date()
         let (initial, _) = try Trainer.initialAdapters(config: config, weights: &weights)
         let initSeconds = Date().timeIntervalSince(t0)
         let model = LlamaModel(weights: weights, lanes: lanes)
         let trainable = try TrainableAdapters(initial: initial, layerCount: weights.config.numHiddenLayers)
-        let padID = Int32(lm.tokenizer.special.pad ?? lm.tokenizer.special.eos ?? 0)
+        let padID = Int32(tokenizer.special.pad ?? tokenizer.special.eos ?? 0)
         var batches: [Batch] = []
         switch data {
         case .text(let length):
@@ -45,7 +44,7 @@ public enum TrainingBenchmark {
             }
             batches = Array(repeating: Batch(examples: examples, padID: padID), count: steps + 1)
         case .jsonl(let file):
-            let examples = try DatasetLoader(tokenizer: lm.tokenizer, maxSeqLen: 512).load(path: file).examples
+            let examples = try DatasetLoader(tokenizer: tokenizer, maxSeqLen: 512).load(path: file).examples
             for i in 0...steps {
                 let slice = examples[(i * batch) % examples.count ..< min(examples.count, (i * batch) % examples.count + batch)]
                 batches.append(Batch(examples: slice, padID: padID))

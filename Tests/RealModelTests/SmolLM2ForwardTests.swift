@@ -64,3 +64,20 @@ final class SmolLM2ForwardTests: XCTestCase {
         XCTAssertTrue(lm.tokenizer.decode(tokens).hasPrefix(" Paris"))
     }
 }
+
+/// `pissa eval`'s scoring of a Shakespeare passage against transformers' on the same tokens.
+final class SmolLM2PerplexityTests: XCTestCase {
+    func testShakespearePerplexityMatchesTransformers() throws {
+        let lm = try LanguageModel.load(path: try Assets.require(Assets.smolLM2GGUF).path)
+        let ref = try SafeTensorsFile(url: Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
+            .appendingPathComponent("smollm2_shakespeare.safetensors"))
+        let passage = try XCTUnwrap(ref.metadata["passage"])
+        let ids = lm.tokenizer.encode(passage)
+        XCTAssertEqual(ids, try ref.integers("ids"), "token ids equal the Hugging Face tokenizer's")
+        let expected = try ref.matrix("nll").storage.reduce(0.0) { $0 + Double($1) } / Double(ids.count - 1)
+        let result = Perplexity.score(model: lm.model, ids: ids, window: 1024, stride: 1024)
+        XCTAssertEqual(result.tokens, ids.count - 1)
+        print("Shakespeare passage: \(result.tokens) tokens, perplexity \(result.perplexity) vs transformers \(Foundation.exp(expected))")
+        XCTAssertEqual(result.perplexity, Foundation.exp(expected), accuracy: 1e-3 * Foundation.exp(expected), "±0.1 %")
+    }
+}

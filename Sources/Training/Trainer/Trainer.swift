@@ -44,11 +44,10 @@ public final class Trainer {
         let t0 = Date()
         run = RunDirectory(URL(fileURLWithPath: config.output))
         if resume { try run.checkResumable(config) }
-        let lm = try LanguageModel.load(path: config.model, lanes: config.lanes)
-        tokenizer = lm.tokenizer
-        var weights = lm.model.weights
+        var (weights, tokenizer) = try LanguageModel.loadParts(path: config.model)
+        self.tokenizer = tokenizer
         let (initial, adapterConfig) = try Self.initialAdapters(config: config, weights: &weights)
-        model = LlamaModel(weights: weights, lanes: config.lanes, maxPositions: lm.model.maxPositions)
+        model = LlamaModel(weights: weights, lanes: config.lanes)
         trainable = try TrainableAdapters(initial: initial, layerCount: weights.config.numHiddenLayers)
         initialAdapterName = config.adapterPath == nil ? ModelDecomposer.adapterDirectoryName(for: config.adapter.initMethod) : "initial_adapter"
         self.adapterConfig = adapterConfig
