@@ -14,8 +14,11 @@ struct InitCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "Hugging Face model directory with *.safetensors (sharded models through their index), or a Llama GGUF file (its residual is written in float32).")
-    var model: String
+    @OptionGroup var modelOptions: ModelOptions
+
+    /// A Hugging Face directory with *.safetensors (sharded through their index) or a Llama GGUF
+    /// file (its residual is written in float32).
+    var model: String { modelOptions.path }
 
     @Option(help: "Output directory.")
     var out: String
@@ -34,7 +37,7 @@ struct InitCommand: ParsableCommand {
     func validate() throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) else {
-            throw ValidationError("--model \(model) does not exist.")
+            throw ValidationError("--model \(model) does not exist.")   // ModelOptions.validate explains the default
         }
         guard isDirectory.boolValue || model.lowercased().hasSuffix(".gguf") else {
             throw ValidationError("--model \(model) is a file but not a .gguf; pass a GGUF file or a Hugging Face model directory.")
