@@ -31,50 +31,31 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// Byte offset of the data section in the file, `8 + headerLength`.
     public var dataOffset: Int { 8 + headerLength }
 
-    private let mapping: UnsafeMutableRawPointer
+    private let map: MemoryMap
     private let indexByName: [String: Int]
 
     /// Opens, maps and validates the file at `url`. Throws `SafeTensorsError` naming the file and,
     /// for a bad header entry, the tensor.
     public init(url: URL) throws(SafeTensorsError) {
         let path = url.path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .io(path: path, operation: "open for reading", errno: errno) }
-        defer { _ = close(fd) }
-
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { throw .io(path: path, operation: "stat", errno: errno) }
-        guard (status.st_mode & S_IFMT) == S_IFREG else {
-            throw .io(path: path, operation: "read as a safetensors file", errno: (status.st_mode & S_IFMT) == S_IFDIR ? EISDIR : EINVAL)
+        let map: MemoryMap
+        do { map = try MemoryMap(path: path, kind: "safetensors") } catch {
+            throw .io(path: path, operation: error.operation, errno: error.errno)
         }
-        let size = Int(status.st_size)
-        guard size >= 8 else { throw .fileTooShort(path: path, size: size) }
-
-        guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0),
-              Int(bitPattern: mapped) != -1 else {
-            throw .io(path: path, operation: "map into memory", errno: errno)
-        }
-        let header: SafeTensorsHeader
-        let length: Int
-        do {
-            length = try Self.headerLength(mapped, fileSize: size, path: path)
-            header = try SafeTensorsHeader.parse(
-                UnsafeRawBufferPointer(start: mapped + 8, count: length), dataSize: size - 8 - length, path: path)
-        } catch {
-            _ = munmap(mapped, size)
-            throw error
-        }
+        let size = map.size
+        guard size >= 8, let mapped = map.base else { throw .fileTooShort(path: path, size: size) }
+        let length = try Self.headerLength(mapped, fileSize: size, path: path)
+        let header = try SafeTensorsHeader.parse(
+            UnsafeRawBufferPointer(start: mapped + 8, count: length), dataSize: size - 8 - length, path: path)
 
         self.url = url
         self.tensors = header.tensors
         self.metadata = header.metadata
         self.headerLength = length
         self.fileSize = size
-        self.mapping = mapped
+        self.map = map
         self.indexByName = Dictionary(header.tensors.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
     }
-
-    deinit { _ = munmap(mapping, fileSize) }
 
     /// Reads and checks N: not 0, not past the end of the file, at most 100 MB.
     private static func headerLength(_ mapped: UnsafeRawPointer, fileSize: Int, path: String) throws(SafeTensorsError) -> Int {
@@ -100,7 +81,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
     public func rawBytes(_ info: TensorInfo) -> UnsafeRawBufferPointer {
         precondition(info.dataRange.upperBound <= fileSize - dataOffset,
                      "\(url.lastPathComponent): tensor '\(info.name)' does not belong to this file")
-        return UnsafeRawBufferPointer(start: mapping + dataOffset + info.dataRange.lowerBound, count: info.dataRange.count)
+        return UnsafeRawBufferPointer(start: map.base! + dataOffset + info.dataRange.lowerBound, count: info.dataRange.count)
     }
 
     /// The tensor's values as `Float`: F32 copied, F16 and BF16 widened exactly.
@@ -129,11 +110,6 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// readable: the pages of this read-only private mapping are read from the file again on next
     /// access. Neighbouring tensors sharing a boundary page lose that page the same way.
     public func release(_ info: TensorInfo) {
-        guard !info.dataRange.isEmpty, info.dataRange.upperBound <= fileSize - dataOffset else { return }
-        let page = max(Int(sysconf(Int32(_SC_PAGESIZE))), 1)
-        let start = dataOffset + info.dataRange.lowerBound
-        let end = dataOffset + info.dataRange.upperBound
-        let alignedStart = start - start % page
-        _ = madvise(mapping + alignedStart, end - alignedStart, MADV_DONTNEED)
+        map.release((dataOffset + info.dataRange.lowerBound)..<(dataOffset + info.dataRange.upperBound))
     }
 }

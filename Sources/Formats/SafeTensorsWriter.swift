@@ -237,35 +237,14 @@ public final class SafeTensorsWriter: @unchecked Sendable {
     static func headerJSON(_ layout: [TensorInfo], metadata: [String: String]) -> String {
         var entries: [String] = []
         if !metadata.isEmpty {
-            let pairs = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0] ?? ""))" }
+            let pairs = metadata.keys.sorted().map { "\(JSONText.quote($0)):\(JSONText.quote(metadata[$0] ?? ""))" }
             entries.append("\"__metadata__\":{\(pairs.joined(separator: ","))}")
         }
         for info in layout {
             let shape = info.shape.map(String.init).joined(separator: ",")
-            entries.append("\(jsonString(info.name)):{\"dtype\":\"\(info.dtype.rawValue)\",\"shape\":[\(shape)],"
+            entries.append("\(JSONText.quote(info.name)):{\"dtype\":\"\(info.dtype.rawValue)\",\"shape\":[\(shape)],"
                 + "\"data_offsets\":[\(info.dataRange.lowerBound),\(info.dataRange.upperBound)]}")
         }
         return "{" + entries.joined(separator: ",") + "}"
-    }
-
-    /// A JSON string literal, escaped as serde_json does (short escapes, other controls `\u00xx`).
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case "\u{00}"..."\u{1F}":
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

@@ -32,39 +32,20 @@ public final class GGUFFile: @unchecked Sendable {
     public let dataOffset: Int
     public let fileSize: Int
 
-    private let mapping: UnsafeMutableRawPointer?
+    private let map: MemoryMap
     private let indexByName: [String: Int]
 
     /// Opens, maps and validates the file at `url`. Throws `GGUFError` naming the file and, where
     /// there is one, the metadata key or tensor at fault.
     public init(url: URL) throws(GGUFError) {
         let path = url.path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .io(path: path, operation: "open for reading", errno: errno) }
-        defer { _ = close(fd) }
-
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { throw .io(path: path, operation: "stat", errno: errno) }
-        guard (status.st_mode & S_IFMT) == S_IFREG else {
-            throw .io(path: path, operation: "read as a GGUF file",
-                      errno: (status.st_mode & S_IFMT) == S_IFDIR ? EISDIR : EINVAL)
+        let map: MemoryMap
+        do { map = try MemoryMap(path: path, kind: "GGUF") } catch {
+            throw .io(path: path, operation: error.operation, errno: error.errno)
         }
-        let size = Int(status.st_size)
-
-        var mapped: UnsafeMutableRawPointer? = nil
-        if size > 0 {
-            guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), Int(bitPattern: address) != -1 else {
-                throw .io(path: path, operation: "map into memory", errno: errno)
-            }
-            mapped = address
-        }
+        let size = map.size
         let header: GGUFHeader
-        do {
-            header = try GGUFHeader.parse(UnsafeRawBufferPointer(start: mapped, count: size), path: path)
-        } catch {
-            if let mapped { _ = munmap(mapped, size) }
-            throw error
-        }
+        header = try GGUFHeader.parse(map.bytes, path: path)
 
         self.url = url
         self.version = header.version
@@ -74,12 +55,8 @@ public final class GGUFFile: @unchecked Sendable {
         self.alignment = header.alignment
         self.dataOffset = header.dataOffset
         self.fileSize = size
-        self.mapping = mapped
+        self.map = map
         self.indexByName = Dictionary(header.tensors.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
-    }
-
-    deinit {
-        if let mapping { _ = munmap(mapping, fileSize) }
     }
 
     /// `general.architecture`, e.g. `llama`.
@@ -95,8 +72,8 @@ public final class GGUFFile: @unchecked Sendable {
     public func rawBytes(_ info: GGUFTensorInfo) -> UnsafeRawBufferPointer {
         precondition(indexByName[info.name].map { tensors[$0] == info } ?? false,
                      "\(url.lastPathComponent): tensor '\(info.name)' does not belong to this file")
-        guard info.byteCount > 0, let mapping else { return UnsafeRawBufferPointer(start: nil, count: 0) }
-        return UnsafeRawBufferPointer(start: mapping + dataOffset + info.offset, count: info.byteCount)
+        guard info.byteCount > 0, let base = map.base else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: base + dataOffset + info.offset, count: info.byteCount)
     }
 
     /// The tensor's values as `Float`, in storage order (ne0 fastest, i.e. row-major in `shape`),
@@ -127,10 +104,6 @@ public final class GGUFFile: @unchecked Sendable {
     /// pages) to keep resident memory low while streaming through a model; they are read from
     /// the file again on next access.
     public func release(_ info: GGUFTensorInfo) {
-        guard info.byteCount > 0, let mapping, info.offset + info.byteCount <= fileSize - dataOffset else { return }
-        let page = max(Int(sysconf(Int32(_SC_PAGESIZE))), 1)
-        let start = dataOffset + info.offset
-        let alignedStart = start - start % page
-        _ = madvise(mapping + alignedStart, start + info.byteCount - alignedStart, MADV_DONTNEED)
+        map.release((dataOffset + info.offset)..<(dataOffset + info.offset + info.byteCount))
     }
 }
