@@ -81,7 +81,7 @@ public enum QR {
     ///   1 is enough to keep subspace iterations from collapsing onto the top direction.
     public static func orthonormalizeFast(_ y: inout Matrix, passes: Int = 2) throws {
         for _ in 0..<passes {
-            guard var r = choleskyFactorOfGram(y) else { return try orthonormalize(&y) }
+            guard let r = choleskyFactorOfGram(y) else { return try orthonormalize(&y) }
             let (m, k) = (y.rows, y.cols)
             r.storage.withUnsafeBufferPointer { pr in
                 y.storage.withUnsafeMutableBufferPointer { py in

@@ -33,7 +33,7 @@ public final class LlamaModel: @unchecked Sendable {
     /// sequence and their keys/values are appended. `adapters` add LoRA terms to the projections.
     public func hiddenStates(tokens: [Int32], batch: Int = 1, cache: KVCache? = nil, adapters: LlamaAdapters? = nil) -> [Float] {
         let c = config
-        let N = tokens.count, T = N / batch, C = c.hiddenSize
+        let N = tokens.count, T = N / batch
         precondition(N == batch * T && (cache == nil || batch == 1), "tokens must be B×T; a cache serves B = 1")
         let start = cache?.length ?? 0
         precondition(start + T <= maxPositions, "sequence of \(start + T) positions exceeds \(maxPositions)")
@@ -84,7 +84,7 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// Logits (rows, V) of `rows` hidden rows (each C wide).
     public func logits(hidden: UnsafePointer<Float>, rows: Int) -> [Float] {
-        let V = config.vocabSize, C = config.hiddenSize
+        let V = config.vocabSize
         var out = [Float](repeating: 0, count: rows * V)
         out.withUnsafeMutableBufferPointer { o in
             project(hidden, weights.outputHead, adapter: nil, into: o.baseAddress!, rows: rows)

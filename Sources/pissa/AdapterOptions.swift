@@ -3,7 +3,6 @@ import ArgumentParser
 
 extension InitMethod: ExpressibleByArgument {
     public init?(argument: String) { self.init(peftName: argument) }
-    public static var defaultValueDescription: String { "pissa_niter_4" }
 }
 
 /// The options that decide an adapter's start, shared by the commands that create one.

@@ -116,7 +116,6 @@ struct BenchForward: ParsableCommand {
     func run() throws {
         let lm = try modelOptions.load()
         let ids = (0..<tokens).map { Int32(($0 * 7919 + 13) % 49149 + 3) }
-        let C = lm.model.config.hiddenSize
         func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
         var prefill: [Double] = [], decode: [Double] = []
         _ = lm.model.hiddenStates(tokens: Array(ids.prefix(16)))
@@ -125,7 +124,6 @@ struct BenchForward: ParsableCommand {
             let hidden = lm.model.hiddenStates(tokens: ids)
             _ = hidden.withUnsafeBufferPointer { lm.model.logits(hidden: $0.baseAddress!, rows: ids.count) }
             prefill.append(Date().timeIntervalSince(t0))
-            _ = C
             let (_, stats) = Generation.run(model: lm.model, prompt: ids.prefix(5).map(Int.init), maxTokens: new,
                                             sampling: .greedy, stopTokens: [])
             decode.append(stats.decodeSeconds / Double(max(1, stats.generatedTokens - 1)) * Double(new))
