@@ -6,6 +6,9 @@ import LinearAlgebra
 /// (B, H, T, T). Query head h reads key/value head h / (H / KV). With right padding no extra
 /// mask is needed: a real position t only sees keys 0…t, which are all real.
 enum Attention {
+    /// Query rows per causal block: each block multiplies only the keys its last row sees.
+    static let blockRows = 64
+
     /// `queries` new positions per sequence attend to `keys` positions (the first
     /// `keys − queries` of them cached earlier): query i sits at position `keys − queries + i`.
     struct Shape {
@@ -33,15 +36,19 @@ enum Attention {
             let vh = pointers.v + b * Tk * kvStride + kvh * D
             let oh = pointers.out + b * Tq * qStride + h * D
             let p = pointers.probabilities.map { $0 + task * Tq * Tk } ?? scratch!.buffer(lane)
-            BLAS.gemm(transA: false, transB: true, m: Tq, n: Tk, k: D, alpha: scale, a: qh, lda: qStride,
-                      b: kh, ldb: kvStride, beta: 0, c: p, ldc: Tk)
-            for t in 0..<Tq {
-                let row = p + t * Tk, visible = s.offset + t + 1
-                Softmax.forwardRow(row, count: visible)
-                (row + visible).update(repeating: 0, count: Tk - visible)
+            // Query blocks only multiply the keys they can see (causal): about half the work.
+            for q0 in stride(from: 0, to: Tq, by: blockRows) {
+                let m = min(blockRows, Tq - q0), visibleKeys = s.offset + q0 + m
+                BLAS.gemm(transA: false, transB: true, m: m, n: visibleKeys, k: D, alpha: scale, a: qh + q0 * qStride, lda: qStride,
+                          b: kh, ldb: kvStride, beta: 0, c: p + q0 * Tk, ldc: Tk)
+                for t in q0..<(q0 + m) {
+                    let row = p + t * Tk, visible = s.offset + t + 1
+                    Softmax.forwardRow(row, count: visible)
+                    (row + visible).update(repeating: 0, count: Tk - visible)
+                }
+                BLAS.gemm(transA: false, transB: false, m: m, n: D, k: visibleKeys, alpha: 1, a: p + q0 * Tk, lda: Tk,
+                          b: vh, ldb: kvStride, beta: 0, c: oh + q0 * qStride, ldc: qStride)
             }
-            BLAS.gemm(transA: false, transB: false, m: Tq, n: D, k: Tk, alpha: 1, a: p, lda: Tk,
-                      b: vh, ldb: kvStride, beta: 0, c: oh, ldc: qStride)
         }
     }
 }
@@ -93,34 +100,39 @@ extension Attention {
             let p = scratch.buffer(lane), dp = p + T * T
             for h in (kvh * s.group)..<((kvh + 1) * s.group) {
                 let qh = io.q + b * T * qStride + h * D, doh = io.dOut + b * T * qStride + h * D
-                let dqh = io.dq + b * T * qStride + h * D
-                BLAS.gemm(transA: false, transB: true, m: T, n: T, k: D, alpha: scale, a: qh, lda: qStride,
-                          b: kh, ldb: kvStride, beta: 0, c: p, ldc: T)
-                for t in 0..<T {
-                    Softmax.forwardRow(p + t * T, count: t + 1)
-                    (p + t * T + t + 1).update(repeating: 0, count: T - t - 1)
+                for q0 in stride(from: 0, to: T, by: blockRows) {
+                    let m = min(blockRows, T - q0), keys = q0 + m   // keys visible to this block
+                    let pb = p + q0 * T, db = dp + q0 * T
+                    let qb = qh + q0 * qStride, dob = doh + q0 * qStride
+                    BLAS.gemm(transA: false, transB: true, m: m, n: keys, k: D, alpha: scale, a: qb, lda: qStride,
+                              b: kh, ldb: kvStride, beta: 0, c: pb, ldc: T)
+                    for t in q0..<(q0 + m) {
+                        let row = p + t * T
+                        Softmax.forwardRow(row, count: t + 1)
+                        (row + t + 1).update(repeating: 0, count: keys - t - 1)
+                    }
+                    // dV += Pᵀ·dO
+                    BLAS.gemm(transA: true, transB: false, m: keys, n: D, k: m, alpha: 1, a: pb, lda: T,
+                              b: dob, ldb: qStride, beta: 1, c: dvh, ldc: kvStride)
+                    // dP = dO·Vᵀ, then dS in place (scaled by 1/√D for both dQ and dK)
+                    BLAS.gemm(transA: false, transB: true, m: m, n: keys, k: D, alpha: 1, a: dob, lda: qStride,
+                              b: vh, ldb: kvStride, beta: 0, c: db, ldc: T)
+                    for t in q0..<(q0 + m) {
+                        let pr = p + t * T, dr = dp + t * T
+                        let n = t + 1
+                        let rowDot = dot(pr, dr, n)
+                        var i = 0
+                        let rd = Vec8(repeating: rowDot)
+                        while i + 8 <= n { store8(load8(pr + i) * (load8(dr + i) - rd) * scale, dr + i); i += 8 }
+                        while i < n { dr[i] = pr[i] * (dr[i] - rowDot) * scale; i += 1 }
+                        (dr + n).update(repeating: 0, count: keys - n)
+                    }
+                    // dQ = dS·K, dK += dSᵀ·Q
+                    BLAS.gemm(transA: false, transB: false, m: m, n: D, k: keys, alpha: 1, a: db, lda: T,
+                              b: kh, ldb: kvStride, beta: 0, c: io.dq + b * T * qStride + h * D + q0 * qStride, ldc: qStride)
+                    BLAS.gemm(transA: true, transB: false, m: keys, n: D, k: m, alpha: 1, a: db, lda: T,
+                              b: qb, ldb: qStride, beta: 1, c: dkh, ldc: kvStride)
                 }
-                // dV += Pᵀ·dO
-                BLAS.gemm(transA: true, transB: false, m: T, n: D, k: T, alpha: 1, a: p, lda: T,
-                          b: doh, ldb: qStride, beta: 1, c: dvh, ldc: kvStride)
-                // dP = dO·Vᵀ, then dS in place (scaled by 1/√D for both dQ and dK)
-                BLAS.gemm(transA: false, transB: true, m: T, n: T, k: D, alpha: 1, a: doh, lda: qStride,
-                          b: vh, ldb: kvStride, beta: 0, c: dp, ldc: T)
-                for t in 0..<T {
-                    let pr = p + t * T, dr = dp + t * T
-                    let n = t + 1
-                    let rowDot = dot(pr, dr, n)
-                    var i = 0
-                    let rd = Vec8(repeating: rowDot)
-                    while i + 8 <= n { store8(load8(pr + i) * (load8(dr + i) - rd) * scale, dr + i); i += 8 }
-                    while i < n { dr[i] = pr[i] * (dr[i] - rowDot) * scale; i += 1 }
-                    (dr + n).update(repeating: 0, count: T - n)
-                }
-                // dQ = dS·K, dK += dSᵀ·Q
-                BLAS.gemm(transA: false, transB: false, m: T, n: D, k: T, alpha: 1, a: dp, lda: T,
-                          b: kh, ldb: kvStride, beta: 0, c: dqh, ldc: qStride)
-                BLAS.gemm(transA: true, transB: false, m: T, n: D, k: T, alpha: 1, a: dp, lda: T,
-                          b: qh, ldb: qStride, beta: 1, c: dkh, ldc: kvStride)
             }
         }
     }
