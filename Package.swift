@@ -56,13 +56,15 @@ let package = Package(
         // MARK: - Tests
         .target(name: "TestSupport", dependencies: ["LinearAlgebra", "Formats"], path: "Tests/TestSupport"),
         .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra", "TestSupport"]),
-        .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], resources: [.copy("Malformed")]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "LinearAlgebra", "TestSupport"], resources: [.copy("Malformed")]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "Formats", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "TrainingTests",
+            dependencies: ["Training", "Model", "Adapters", "Tokenizer", "Formats", "LinearAlgebra", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Tokenizer", "Formats", "LinearAlgebra", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "AdaptersTests",
-            dependencies: ["Adapters", "Formats", "TestSupport"],
+            dependencies: ["Adapters", "Formats", "LinearAlgebra", "TestSupport"],
             resources: [.copy("Fixtures")]
         ),
         /// Runs the built `pissa` binary: exit codes, messages, files.
@@ -70,7 +72,7 @@ let package = Package(
         /// Model-level checks on real weights (needs `scripts/assets/fetch.sh`); run in release.
         .testTarget(
             name: "RealModelTests",
-            dependencies: ["Adapters", "Formats", "Model", "Tokenizer", "TestSupport"],
+            dependencies: ["Training", "Adapters", "Formats", "Model", "Tokenizer", "LinearAlgebra", "TestSupport"],
             resources: [.copy("Fixtures")]
         ),
     ]
