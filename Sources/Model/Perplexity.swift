@@ -45,24 +45,30 @@ public enum Perplexity {
         return result
     }
 
-    /// Σ over hidden rows r in `rows` of −log softmax(logits_r)[targets[r + 1]], computing the
-    /// output head in chunks of rows so that no (T, V) logits matrix is ever materialised.
+    /// Σ over hidden rows r in `rows` of −log softmax(logits_r)[targets[r + 1]].
     public static func negativeLogLikelihood(model: LlamaModel, hidden: [Float], targets: [Int], rows: Range<Int>) -> Result {
-        let C = model.config.hiddenSize, V = model.config.vocabSize
+        nll(model: model, hidden: hidden, rows: Array(rows)) { targets[$0 + 1] }
+    }
+
+    /// Σ over the given hidden rows of −log softmax(logits_r)[target(r)], computing the output head
+    /// on 64 gathered rows at a time so that no (T, V) logits matrix is ever materialised.
+    static func nll(model: LlamaModel, hidden: [Float], rows: [Int], target: (Int) -> Int) -> Result {
+        let C = model.config.hiddenSize, V = model.config.vocabSize, chunk = 64
         var total = 0.0
-        let chunk = 64
+        var gathered = [Float](repeating: 0, count: chunk * C)
         hidden.withUnsafeBufferPointer { h in
-            var r = rows.lowerBound
-            while r < rows.upperBound {
-                let n = min(chunk, rows.upperBound - r)
-                let logits = model.logits(hidden: h.baseAddress! + r * C, rows: n)
+            for start in stride(from: 0, to: rows.count, by: chunk) {
+                let block = rows[start..<min(rows.count, start + chunk)]
+                gathered.withUnsafeMutableBufferPointer { g in
+                    for (j, r) in block.enumerated() { (g.baseAddress! + j * C).update(from: h.baseAddress! + r * C, count: C) }
+                }
+                let logits = gathered.withUnsafeBufferPointer { model.logits(hidden: $0.baseAddress!, rows: block.count) }
                 logits.withUnsafeBufferPointer { l in
-                    for i in 0..<n {
-                        let row = UnsafeBufferPointer(rebasing: l[(i * V)..<((i + 1) * V)])
-                        total += logSumExp(row) - Double(row[targets[r + i + 1]])
+                    for (j, r) in block.enumerated() {
+                        let row = UnsafeBufferPointer(rebasing: l[(j * V)..<((j + 1) * V)])
+                        total += logSumExp(row) - Double(row[target(r)])
                     }
                 }
-                r += n
             }
         }
         return Result(totalNLL: total, tokens: rows.count)
@@ -83,29 +89,6 @@ extension Perplexity {
     public static func maskedNLL(model: LlamaModel, tokens: [Int32], targets: [Int32], batch: Int,
                                  adapters: LlamaAdapters? = nil) -> Result {
         let hidden = model.hiddenStates(tokens: tokens, batch: batch, adapters: adapters)
-        let C = model.config.hiddenSize, V = model.config.vocabSize
-        let rows = targets.indices.filter { targets[$0] >= 0 }
-        var total = 0.0
-        hidden.withUnsafeBufferPointer { h in
-            var gathered = [Float](repeating: 0, count: 64 * C)
-            var i = 0
-            while i < rows.count {
-                let chunk = Array(rows[i..<min(rows.count, i + 64)])
-                for (j, r) in chunk.enumerated() {
-                    gathered.withUnsafeMutableBufferPointer { g in
-                        (g.baseAddress! + j * C).update(from: h.baseAddress! + r * C, count: C)
-                    }
-                }
-                let logits = gathered.withUnsafeBufferPointer { model.logits(hidden: $0.baseAddress!, rows: chunk.count) }
-                logits.withUnsafeBufferPointer { l in
-                    for (j, r) in chunk.enumerated() {
-                        let row = UnsafeBufferPointer(rebasing: l[(j * V)..<((j + 1) * V)])
-                        total += logSumExp(row) - Double(row[Int(targets[r])])
-                    }
-                }
-                i += 64
-            }
-        }
-        return Result(totalNLL: total, tokens: rows.count)
+        return nll(model: model, hidden: hidden, rows: targets.indices.filter { targets[$0] >= 0 }) { Int(targets[$0]) }
     }
 }
