@@ -102,14 +102,3 @@ struct MatrixSlots: @unchecked Sendable {
     init(_ buffer: UnsafeMutableBufferPointer<Matrix>) { self.buffer = buffer }
 }
 
-/// Index-addressed results written by parallel workers, each index by exactly one worker.
-final class Slots<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var storage: [Value?]
-    init(count: Int) { storage = Array(repeating: nil, count: count) }
-    subscript(i: Int) -> Value {
-        get { lock.lock(); defer { lock.unlock() }; return storage[i]! }
-        set { lock.lock(); defer { lock.unlock() }; storage[i] = newValue }
-    }
-    var values: [Value] { lock.lock(); defer { lock.unlock() }; return storage.map { $0! } }
-}

@@ -54,3 +54,20 @@ public enum Parallel {
         }
     }
 }
+
+/// One result per task, written by parallel lanes into distinct indices (`Parallel.forEach`)
+/// and read once all have finished.
+public final class Slots<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [Value?]
+
+    public init(count: Int) { storage = Array(repeating: nil, count: count) }
+
+    public subscript(i: Int) -> Value {
+        get { lock.lock(); defer { lock.unlock() }; return storage[i]! }
+        set { lock.lock(); defer { lock.unlock() }; storage[i] = newValue }
+    }
+
+    /// Every slot's value; each must have been written.
+    public var values: [Value] { lock.lock(); defer { lock.unlock() }; return storage.map { $0! } }
+}

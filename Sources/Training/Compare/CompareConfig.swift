@@ -1,0 +1,108 @@
+import Adapters
+import Foundation
+
+/// A fine-tuning method as `pissa compare` names it. Every method trains with the same
+/// hyperparameters; only the start (and what is frozen, and how) differs.
+public enum CompareMethod: String, Codable, Sendable, CaseIterable {
+    /// LoRA: Kaiming-uniform A, B = 0 on the frozen float32 weights.
+    case lora
+    /// PiSSA: A, B from the weight's principal singular triplets, the residual frozen.
+    case pissa
+    /// Full fine-tuning: every weight trained.
+    case full
+    /// QLoRA: LoRA on NF4(W).
+    case qlora
+    /// QPiSSA: PiSSA with the residual in NF4.
+    case qpissa
+
+    /// Methods a build of this tool can run; the others need the parts of the trainer that are
+    /// not built yet and are refused before anything runs.
+    public static var available: [CompareMethod] { [.lora, .pissa] }
+
+    public var isAvailable: Bool { Self.available.contains(self) }
+
+    public var label: String {
+        switch self {
+        case .lora: "LoRA"
+        case .pissa: "PiSSA"
+        case .full: "Full FT"
+        case .qlora: "QLoRA"
+        case .qpissa: "QPiSSA"
+        }
+    }
+}
+
+/// Everything that defines a comparison; saved as `REPORT/config.json` and printed in the report.
+public struct CompareConfig: Codable, Sendable, Equatable {
+    public var model: String
+    public var data: String
+    /// Held-out data: loss on its supervised tokens and, for prompt/completion math records,
+    /// exact-match accuracy.
+    public var test: String?
+    public var output: String
+    public var methods: [CompareMethod]
+    public var seeds: [UInt64]
+    public var rank: Int = 16
+    /// lora_alpha; the paper's choice, alpha = r, when nil.
+    public var alpha: Float?
+    public var targets: [String] = ["all-linear"]
+    /// The SVD the PiSSA-family methods use.
+    public var pissaInit: InitMethod = .pissaNiter(4)
+    public var steps: Int = 100
+    public var learningRate: Double = 2e-4
+    public var warmupRatio: Double = 0.03
+    public var batchSize: Int = 4
+    public var gradientAccumulation: Int = 1
+    public var maxSeqLen: Int = 512
+    /// Evaluate the held-out loss every N steps (and at the end); nil: at the end only.
+    public var evalEvery: Int?
+    /// Held-out records answered by greedy generation for exact-match accuracy (0: none).
+    public var accuracyLimit: Int = 64
+    public var maxNewTokens: Int = 96
+    /// The initialisations timed for the Table-6-style table (empty: no table).
+    public var initModes: [InitMethod] = [.pissa, .pissaNiter(1), .pissaNiter(4), .pissaNiter(16)]
+    public var lanes: Int = 2
+    /// The command line that started the comparison, for the report.
+    public var commandLine: String = ""
+
+    public init(model: String, data: String, test: String?, output: String, methods: [CompareMethod], seeds: [UInt64]) {
+        self.model = model
+        self.data = data
+        self.test = test
+        self.output = output
+        self.methods = methods
+        self.seeds = seeds
+    }
+
+    public var effectiveAlpha: Float { alpha ?? Float(rank) }
+
+    /// The training run of one method and seed: the paper's settings (dropout 0, AdamW, cosine,
+    /// warmup ratio 0.03, weight decay 0, loss on responses only), identical across methods.
+    public func trainConfig(method: CompareMethod, seed: UInt64) -> TrainConfig {
+        let initMethod: InitMethod = switch method {
+        case .pissa, .qpissa: pissaInit
+        case .lora, .qlora, .full: .lora
+        }
+        let settings = AdapterSettings(rank: rank, alpha: effectiveAlpha, targets: targets, initMethod: initMethod, seed: seed)
+        var c = TrainConfig(model: model, data: data, output: runDirectory(method: method, seed: seed).path, adapter: settings)
+        c.valid = test
+        c.learningRate = learningRate
+        c.schedule = .cosine
+        c.warmupRatio = warmupRatio
+        c.weightDecay = 0
+        c.batchSize = batchSize
+        c.gradientAccumulation = gradientAccumulation
+        c.maxSeqLen = maxSeqLen
+        c.steps = steps
+        c.seed = seed
+        c.evalEvery = test == nil ? nil : (evalEvery ?? steps)
+        c.saveEvery = nil
+        c.keepCheckpoints = 1
+        c.lanes = lanes
+        return c
+    }
+
+    public func runDirectory(method: CompareMethod, seed: UInt64) -> URL {
+        URL(fileURLWithPath: output).appendingPathComponent("runs/\(method.rawValue)-seed\(seed)")
+    }
+}

@@ -1,0 +1,162 @@
+import Adapters
+import ArgumentParser
+import Foundation
+import Training
+
+extension CompareMethod: ExpressibleByArgument {}
+
+struct CompareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "Train several methods with identical hyperparameters and write a report with figures.",
+        discussion: """
+        Every method × seed is a full `pissa train` run (REPORT/runs/METHOD-seedS/). The settings are \
+        the paper's: alpha = r, dropout 0, AdamW, cosine schedule, warmup ratio 0.03, weight decay 0, \
+        loss on response tokens only; only the start differs. REPORT receives report.md, loss.svg, \
+        loss_first20.svg, grad_norm.svg (and heldout_loss.svg when evaluated more than once), \
+        results.json (every measurement, from which the report is made) and config.json.
+        """)
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Training data (.jsonl or .txt, as `pissa train` reads it).")
+    var data: String
+
+    @Option(help: "Held-out data: loss on its supervised tokens; exact-match accuracy for prompt/completion math records.")
+    var test: String?
+
+    @Option(help: "Comma-separated methods: \(CompareMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var methods: String = "lora,pissa"
+
+    @Option(help: "Comma-separated seeds; each method runs once per seed.")
+    var seeds: String = "0,1,2"
+
+    @Option(help: "Adapter rank r (alpha = r unless --alpha).")
+    var rank: Int = 16
+
+    @Option(help: "lora_alpha (default: the rank, as in the paper).")
+    var alpha: Float?
+
+    @Option(name: .customLong("pissa-init"), help: "SVD for the PiSSA-family methods: pissa or pissa_niter_K.")
+    var pissaInit: InitMethod = .pissaNiter(4)
+
+    @Option(help: "Optimiser steps per run.")
+    var steps: Int = 100
+
+    @Option(help: "Peak learning rate, the same for every method.")
+    var lr: Double = 2e-4
+
+    @Option(help: "Sequences per micro-batch.")
+    var batchSize: Int = 4
+
+    @Option(help: "Micro-batches per optimiser step.")
+    var gradAccum: Int = 1
+
+    @Option(help: "Longest sequence in tokens.")
+    var maxSeqLen: Int = 512
+
+    @Option(help: "Evaluate the held-out loss every N steps (default: at the end only).")
+    var evalEvery: Int?
+
+    @Option(help: "Held-out math problems answered per run for exact-match accuracy (0: none).")
+    var accuracyLimit: Int = 64
+
+    @Option(help: "Most tokens generated per answer.")
+    var maxNewTokens: Int = 96
+
+    @Option(help: "Comma-separated inits for the initialisation table (empty string: no table).")
+    var initModes: String = "pissa,pissa_niter_1,pissa_niter_4,pissa_niter_16"
+
+    @Option(help: "Report directory.")
+    var out: String
+
+    @Option(help: "Parallel lanes (cores) to use.")
+    var lanes: Int = 2
+
+    var methodList: [CompareMethod] { methods.split(separator: ",").compactMap { CompareMethod(rawValue: $0.trimmingCharacters(in: .whitespaces)) } }
+    var seedList: [UInt64] { seeds.split(separator: ",").compactMap { UInt64($0.trimmingCharacters(in: .whitespaces)) } }
+    var initModeList: [InitMethod] { initModes.split(separator: ",").compactMap { InitMethod(peftName: String($0)) } }
+
+    func validate() throws {
+        let names = methods.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let unknown = names.filter { CompareMethod(rawValue: $0) == nil }
+        guard unknown.isEmpty, !names.isEmpty else {
+            throw ValidationError("--methods: unknown \(unknown.joined(separator: ", ")); choose from \(CompareMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        let missing = methodList.filter { !$0.isAvailable }
+        guard missing.isEmpty else {
+            throw ValidationError("--methods: \(missing.map(\.rawValue).joined(separator: ", ")) not available in this build (available: \(CompareMethod.available.map(\.rawValue).joined(separator: ", "))).")
+        }
+        guard Set(names).count == names.count else { throw ValidationError("--methods names a method twice.") }
+        guard seedList.count == seeds.split(separator: ",").count, !seedList.isEmpty else {
+            throw ValidationError("--seeds must be comma-separated non-negative integers (got \(seeds)).")
+        }
+        guard Set(seedList).count == seedList.count else { throw ValidationError("--seeds names a seed twice.") }
+        guard initModeList.count == initModes.split(separator: ",").count else {
+            throw ValidationError("--init-modes: use pissa or pissa_niter_K names (got \(initModes)).")
+        }
+        guard initModeList.allSatisfy(\.isPiSSA) else { throw ValidationError("--init-modes times PiSSA initialisations only.") }
+        guard rank >= 1 else { throw ValidationError("--rank must be at least 1.") }
+        guard pissaInit.isPiSSA else { throw ValidationError("--pissa-init must be pissa or pissa_niter_K.") }
+        guard steps >= 1, lr > 0, batchSize >= 1, gradAccum >= 1, maxSeqLen >= 2 else {
+            throw ValidationError("--steps, --batch-size and --grad-accum must be at least 1, --max-seq-len at least 2, --lr positive.")
+        }
+        for path in [data] + (test.map { [$0] } ?? []) where !FileManager.default.fileExists(atPath: path) {
+            throw ValidationError("\(path) does not exist.")
+        }
+    }
+
+    func run() throws {
+        var config = CompareConfig(model: modelOptions.path, data: data, test: test, output: out,
+                                   methods: methodList, seeds: seedList)
+        config.rank = rank
+        config.alpha = alpha
+        config.pissaInit = pissaInit
+        config.steps = steps
+        config.learningRate = lr
+        config.batchSize = batchSize
+        config.gradientAccumulation = gradAccum
+        config.maxSeqLen = maxSeqLen
+        config.evalEvery = evalEvery
+        config.accuracyLimit = accuracyLimit
+        config.maxNewTokens = maxNewTokens
+        config.initModes = initModeList
+        config.lanes = lanes
+        config.commandLine = CommandLine.arguments.map(shellQuoted).joined(separator: " ")
+
+        let line = ProgressLine()
+        let interrupt = InterruptFlag.install()
+        let started = Date()
+        var current = ""
+        let results = try Comparison.run(config) { event in
+            switch event {
+            case let .runStarted(method, seed, index, total):
+                current = "[\(index)/\(total)] \(method.rawValue) seed \(seed)"
+                line.update("\(current): loading and initialising", force: true)
+            case let .step(_, _, m, totalSteps):
+                line.update(String(format: "%@  step %d/%d  loss %.4f  grad %.3f  %.0f tok/s  elapsed %@",
+                                   current, m.step, totalSteps, m.loss ?? .nan, m.gradNorm ?? 0, m.tokensPerSecond ?? 0,
+                                   formatDuration(Date().timeIntervalSince(started))),
+                            force: m.step == totalSteps)
+            case let .measuring(_, _, what):
+                line.update("\(current): \(what)", force: true)
+            case let .runFinished(run):
+                line.update(String(format: "%@: final train loss %.4f, held-out %.4f%@", current, run.finalTrainLoss,
+                                   run.heldOutLoss ?? .nan, run.accuracy.map { String(format: ", exact match %.1f %%", $0 * 100) } ?? ""),
+                            force: true)
+            case .initTiming(let what):
+                line.update("initialisation table: \(what)", force: true)
+            case .wrote: break
+            }
+            return interrupt.isSet ? .stop : .proceed
+        }
+        line.finish()
+        print("report: \((out as NSString).appendingPathComponent(CompareReport.fileName)) (\(results.runs.count) runs, \(formatDuration(Date().timeIntervalSince(started))))")
+    }
+}
+
+/// An argument as a POSIX shell would need it written.
+func shellQuoted(_ s: String) -> String {
+    let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=,:@%+")
+    return !s.isEmpty && s.allSatisfy(safe.contains) ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}
