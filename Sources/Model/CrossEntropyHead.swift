@@ -7,6 +7,9 @@ import LinearAlgebra
 /// (and, when the head is trained, dE += dlogitsᵀ·z).
 extension LlamaModel {
     static let headChunkRows = 32
+    /// Rows per chunk when the head is trained: each chunk's dE += dlogitsᵀ·z reads and writes
+    /// all of dE (V × C, 113 MB for SmolLM2), so fewer, larger chunks move less memory.
+    static let trainedHeadChunkRows = 128
 
     /// Returns Σ NLL over rows whose target is ≥ 0 and writes dz (N, C) for d(Σ NLL / normalizer)
     /// (zero on unsupervised rows). z (N, C) is the final-normed hidden state.
@@ -21,7 +24,7 @@ extension LlamaModel {
         dz.update(repeating: 0, count: N * C)
         let rows = targets.indices.filter { targets[$0] >= 0 }
         guard !rows.isEmpty else { return 0 }
-        let chunk = Self.headChunkRows
+        let chunk = dHead == nil ? Self.headChunkRows : Self.trainedHeadChunkRows
         let chunks = (rows.count + chunk - 1) / chunk
         let scratch = LaneScratch(lanes: lanes, count: chunk * (V + 2 * C))
         let losses = UnsafeMutablePointer<Double>.allocate(capacity: chunks)

@@ -132,17 +132,21 @@ final class WeightGradientTests: XCTestCase {
         G.check("embedding dE (repeated tokens)", zip(dE, start).map { Double($0) - Double($1) }, fd, tolerance: 1e-5)
     }
 
-    /// dE of Σ NLL / normalizer over the head: 70 supervised rows make 3 chunks, which two lanes
-    /// run in two rounds; dz must be the same bits as without dE.
+    /// dE of Σ NLL / normalizer over the head: 290 supervised rows make 3 chunks of ≤ 128, which
+    /// two lanes run in two rounds; dz must equal the untrained head's (whose chunks differ) to
+    /// float32 rounding, and the loss too.
     func testHeadWeightGradient() throws {
         var rng = SeededGenerator(seed: 45)
         let weights = try G.tinyWeights()
         let (C, V) = (weights.config.hiddenSize, weights.config.vocabSize)
-        let N = 74, normalizer: Float = 9.5
-        let ignored: Set = [0, 9, 33, 73]
+        let N = 294, normalizer: Float = 9.5
+        let ignored: Set = [0, 9, 33, 293]
         let targets = (0..<N).map { ignored.contains($0) ? Int32(-1) : Int32(rng.next() % UInt64(V)) }
         let z = G.randomFloats(N * C, using: &rng)
         let (zd, e) = (z.map(Double.init), weights.outputHead.storage.map(Double.init))
+        let fdZ = G.centralDifferences(at: zd, indices: Array(stride(from: 0, to: N * C, by: 37))) {
+            Ref.crossEntropySum(z: $0, head: e, vocab: V, targets: targets) / Double(normalizer)
+        }
         let fd = G.centralDifferences(at: e) {
             Ref.crossEntropySum(z: zd, head: $0, vocab: V, targets: targets) / Double(normalizer)
         }
@@ -155,9 +159,9 @@ final class WeightGradientTests: XCTestCase {
             let loss = dE.withUnsafeMutableBufferPointer { d in
                 model.headLossAndBackward(z: z, targets: targets, normalizer: normalizer, dz: &dz, dHead: d.baseAddress!)
             }
-            XCTAssertEqual(loss, plainLoss)
-            XCTAssertEqual(dz, plain, "dz must not change when the head is trained")
-            G.check("head dE (3 chunks), \(lanes) lanes", zip(dE, start).map { Double($0) - Double($1) }, fd, tolerance: 1e-4)
+            G.check("head Σ NLL with dE vs without, \(lanes) lanes", [loss], [plainLoss], tolerance: 1e-12)
+            G.check("head dz with dE, \(lanes) lanes", stride(from: 0, to: N * C, by: 37).map { Double(dz[$0]) }, fdZ, tolerance: 1e-4)
+            G.check("head dE (3 chunks of ≤ 128), \(lanes) lanes", zip(dE, start).map { Double($0) - Double($1) }, fd, tolerance: 1e-4)
         }
     }
 

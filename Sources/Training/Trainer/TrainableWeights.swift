@@ -24,6 +24,13 @@ public final class TrainableWeights: @unchecked Sendable {
     public init(moving weights: inout LlamaWeights) throws {
         let c = weights.config
         let store = ParameterStore()
+        var total = ParameterStore.paddedCount(weights.embedding.count) + ParameterStore.paddedCount(weights.finalNorm.count)
+            + ParameterStore.paddedCount(weights.lmHead?.count ?? 0)
+        for layer in weights.layers {
+            total += ParameterStore.paddedCount(layer.inputNorm.count) + ParameterStore.paddedCount(layer.postAttentionNorm.count)
+            for p in Projection.allCases { total += ParameterStore.paddedCount(layer[p].count) }
+        }
+        store.reserveCapacity(total)   // one allocation of the exact size: no doubling, no move
         var entries: [(view: ParameterView, rows: Int, cols: Int)] = []
         func register(_ name: String, _ rows: Int, _ cols: Int, _ shape: [Int]) throws -> Int {
             entries.append((try store.register(name: name, shape: shape), rows, cols))
