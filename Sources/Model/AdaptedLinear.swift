@@ -10,13 +10,13 @@ extension LlamaModel {
 
     /// y (+)= x·Wᵀ + s·(x·Aᵀ)·Bᵀ for x (rows, in), y (rows, out). When `xa` is given it receives
     /// x·Aᵀ (rows, r), which backward needs for dB.
-    func project(_ x: UnsafePointer<Float>, _ w: Matrix, adapter: LoRAAdapter?, into y: UnsafeMutablePointer<Float>,
+    func project(_ x: UnsafePointer<Float>, _ w: some DenseWeight, adapter: LoRAAdapter?, into y: UnsafeMutablePointer<Float>,
                  rows: Int, accumulate: Bool = false, xa: UnsafeMutablePointer<Float>? = nil) {
         let (outF, inF) = (w.rows, w.cols)
         let beta: Float = accumulate ? 1 : 0
         let p = Pointers(x: x, y: y, xa: xa)
-        w.storage.withUnsafeBufferPointer { wp in
-            let wBase = ConstPointer(wp.baseAddress!)
+        w.withValues { wp in
+            let wBase = ConstPointer(wp)
             if rows >= 32 {
                 Parallel.chunks(rows, lanes: lanes, minimumChunk: 16) { r in
                     let m = r.count, x0 = p.x + r.lowerBound * inF, y0 = p.y + r.lowerBound * outF
@@ -49,8 +49,10 @@ extension LlamaModel {
 
     /// Backward of `project`: dx (+)= dy·W + s·(dy·B)·A, and into the adapter's gradients
     /// dB += s·dyᵀ·(x·Aᵀ), dA += (s·dy·B)ᵀ·x. dy (rows, out), x (rows, in), xa (rows, r).
-    func projectBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, _ w: Matrix, adapter: LoRAAdapter?,
-                         xa: UnsafePointer<Float>?, dx: UnsafeMutablePointer<Float>, rows: Int, accumulate: Bool) {
+    /// With `dW` (out, in), the weight is trained too: dW += dyᵀ·x.
+    func projectBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, _ w: some DenseWeight, adapter: LoRAAdapter?,
+                         xa: UnsafePointer<Float>?, dx: UnsafeMutablePointer<Float>, rows: Int, accumulate: Bool,
+                         dW: UnsafeMutablePointer<Float>? = nil) {
         let (outF, inF) = (w.rows, w.cols)
         let beta: Float = accumulate ? 1 : 0
         let r = adapter?.rank ?? 0
@@ -58,8 +60,8 @@ extension LlamaModel {
         defer { dxa.deallocate() }
         let p = Pointers(x: x, y: dx, xa: dxa)
         let dyp = ConstPointer(dy)
-        w.storage.withUnsafeBufferPointer { wp in
-            let wBase = ConstPointer(wp.baseAddress!)
+        w.withValues { wp in
+            let wBase = ConstPointer(wp)
             Parallel.chunks(rows, lanes: lanes, minimumChunk: 16) { rr in
                 let m = rr.count, dy0 = dyp.pointer + rr.lowerBound * outF, dx0 = p.y + rr.lowerBound * inF
                 BLAS.gemm(transA: false, transB: false, m: m, n: inF, k: outF, alpha: 1, a: dy0, lda: outF,
@@ -73,6 +75,7 @@ extension LlamaModel {
                 }
             }
         }
+        if let dW { addWeightGradient(dy: dy, x: x, dW: dW, rows: rows, outF: outF, inF: inF) }
         guard let ad = adapter, let xa else { return }
         let xap = ConstPointer(xa)
         if let gradB = ad.gradB {   // dB (out, r) += s · dyᵀ (out, rows) · xa (rows, r), split over out

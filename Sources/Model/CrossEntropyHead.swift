@@ -3,31 +3,41 @@ import LinearAlgebra
 
 /// The output head and cross-entropy, forward and backward, over supervised rows only and in
 /// chunks, so that no (N, V) logits matrix exists: per chunk of rows, logits = z·Eᵀ,
-/// loss += logsumexp − logit[target], dlogits = (softmax − onehot) / normalizer, dz = dlogits·E.
+/// loss += logsumexp − logit[target], dlogits = (softmax − onehot) / normalizer, dz = dlogits·E
+/// (and, when the head is trained, dE += dlogitsᵀ·z).
 extension LlamaModel {
     static let headChunkRows = 32
+    /// Rows per chunk when the head is trained: each chunk's dE += dlogitsᵀ·z reads and writes
+    /// all of dE (V × C, 113 MB for SmolLM2), so fewer, larger chunks move less memory.
+    static let trainedHeadChunkRows = 128
 
     /// Returns Σ NLL over rows whose target is ≥ 0 and writes dz (N, C) for d(Σ NLL / normalizer)
     /// (zero on unsupervised rows). z (N, C) is the final-normed hidden state.
+    ///
+    /// With `dHead` (V, C) the head's weight is trained too: dE += dlogitsᵀ·z per chunk. Chunks
+    /// then run in rounds of `lanes` (one per lane), each round's dlogits kept and added into dE
+    /// split over the vocabulary rows, chunk by chunk in order, so that lanes never write the same
+    /// row and the sum's order does not depend on timing.
     func headLossAndBackward(z: UnsafePointer<Float>, targets: [Int32], normalizer: Float,
-                             dz: UnsafeMutablePointer<Float>) -> Double {
+                             dz: UnsafeMutablePointer<Float>, dHead: UnsafeMutablePointer<Float>? = nil) -> Double {
         let C = config.hiddenSize, V = config.vocabSize, N = targets.count
         dz.update(repeating: 0, count: N * C)
         let rows = targets.indices.filter { targets[$0] >= 0 }
         guard !rows.isEmpty else { return 0 }
-        let chunk = Self.headChunkRows
+        let chunk = dHead == nil ? Self.headChunkRows : Self.trainedHeadChunkRows
         let chunks = (rows.count + chunk - 1) / chunk
         let scratch = LaneScratch(lanes: lanes, count: chunk * (V + 2 * C))
         let losses = UnsafeMutablePointer<Double>.allocate(capacity: chunks)
         defer { losses.deallocate() }
         let io = HeadPointers(z: z, dz: dz, losses: losses)
         let inv = 1 / normalizer
-        weights.outputHead.storage.withUnsafeBufferPointer { ep in
-            let e = ConstPointer(ep.baseAddress!)
-            try? Parallel.forEach(chunks, lanes: lanes) { ci, lane in
+        outputHeadWeight.withValues { ep in
+            let e = ConstPointer(ep)
+            /// Chunk ci in scratch slot `slot`: logits, loss, dlogits (left in the slot), dz rows.
+            let run: @Sendable (Int, Int) -> Void = { ci, slot in
                 let mine = rows[(ci * chunk)..<min(rows.count, (ci + 1) * chunk)]
                 let n = mine.count
-                let zc = scratch.buffer(lane), dzc = zc + chunk * C, logits = dzc + chunk * C
+                let zc = scratch.buffer(slot), dzc = zc + chunk * C, logits = dzc + chunk * C
                 for (i, r) in mine.enumerated() { (zc + i * C).update(from: io.z + r * C, count: C) }
                 BLAS.gemm(transA: false, transB: true, m: n, n: V, k: C, alpha: 1, a: zc, lda: C,
                           b: e.pointer, ldb: C, beta: 0, c: logits, ldc: V)
@@ -43,6 +53,25 @@ extension LlamaModel {
                 BLAS.gemm(transA: false, transB: false, m: n, n: C, k: V, alpha: 1, a: logits, lda: V,
                           b: e.pointer, ldb: C, beta: 0, c: dzc, ldc: C)
                 for (i, r) in mine.enumerated() { (io.dz + r * C).update(from: dzc + i * C, count: C) }
+            }
+            guard let dHead else {
+                try? Parallel.forEach(chunks, lanes: lanes) { ci, lane in run(ci, lane) }
+                return
+            }
+            let g = MutablePointer(dHead)
+            for start in stride(from: 0, to: chunks, by: lanes) {
+                let round = start..<min(chunks, start + lanes)
+                try? Parallel.forEach(round.count, lanes: lanes) { i, _ in run(start + i, i) }
+                // dE (V, C) += dlogitsᵀ (V, n) · z_chunk (n, C) for each chunk of the round, in order.
+                Parallel.chunks(V, lanes: lanes, minimumChunk: 256) { vr in
+                    for (i, ci) in round.enumerated() {
+                        let n = min(rows.count, (ci + 1) * chunk) - ci * chunk
+                        let zc = scratch.buffer(i), logits = zc + 2 * chunk * C
+                        BLAS.gemm(transA: true, transB: false, m: vr.count, n: C, k: n, alpha: 1,
+                                  a: logits + vr.lowerBound, lda: V, b: zc, ldb: C,
+                                  beta: 1, c: g.pointer + vr.lowerBound * C, ldc: C)
+                    }
+                }
             }
         }
         return (0..<chunks).reduce(0.0) { $0 + losses[$1] }

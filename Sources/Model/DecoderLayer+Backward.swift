@@ -24,12 +24,13 @@ final class BackwardWorkspace {
 
 extension LlamaModel {
     /// Backward of `forwardLayer`, read backwards: on entry dx (N, C) is the gradient of the
-    /// layer's output, on exit of its input. Adapter gradients are added to their buffers;
-    /// frozen weights get none.
+    /// layer's output, on exit of its input. Adapter gradients are added to their buffers, and
+    /// so are the weights' when the model reads them from `buffers` with gradients (full
+    /// fine-tuning); frozen weights get none.
     func backwardLayer(_ index: Int, dx: UnsafeMutablePointer<Float>, tape: LayerTape, work: Workspace,
                        grad: BackwardWorkspace, batch: Int, positions: UnsafePointer<Int32>, rows N: Int,
                        adapters: [LoRAAdapter?]?) {
-        let c = config, layer = weights.layers[index]
+        let c = config, layer = layerWeights(index)
         let T = N / batch, C = c.hiddenSize, F = c.intermediateSize
         let (H, KV, D) = (c.numAttentionHeads, c.numKeyValueHeads, c.headDim)
         let eps = Float(c.rmsNormEps)
@@ -37,32 +38,38 @@ extension LlamaModel {
         func saved(_ p: Projection) -> UnsafePointer<Float>? { tape.xa[p.rawValue].map { UnsafePointer($0) } }
 
         // MLP: x_out = x_mid + down(silu(gate(h₂))·up(h₂)), h₂ = norm₂(x_mid)
-        layer.postAttentionNorm.withUnsafeBufferPointer { w in
-            RMSNorm.forward(x: tape.xMid, weight: w.baseAddress!, y: work.h, rstd: nil, rows: N, cols: C, eps: eps)
+        layer.postAttentionNorm.withValues { w in
+            RMSNorm.forward(x: tape.xMid, weight: w, y: work.h, rstd: nil, rows: N, cols: C, eps: eps)
         }
         SwiGLU.forward(gate: tape.gate, up: tape.up, out: work.act, count: N * F)
-        projectBackward(dy: dx, x: work.act, layer.down, adapter: adapter(.down), xa: saved(.down), dx: grad.dAct, rows: N, accumulate: false)
+        projectBackward(dy: dx, x: work.act, layer.down, adapter: adapter(.down), xa: saved(.down), dx: grad.dAct, rows: N, accumulate: false, dW: layer.down.gradient)
         SwiGLU.backward(dh: grad.dAct, gate: tape.gate, up: tape.up, dGate: grad.dGate, dUp: grad.dUp, count: N * F)
-        projectBackward(dy: grad.dGate, x: work.h, layer.gate, adapter: adapter(.gate), xa: saved(.gate), dx: grad.dh, rows: N, accumulate: false)
-        projectBackward(dy: grad.dUp, x: work.h, layer.up, adapter: adapter(.up), xa: saved(.up), dx: grad.dh, rows: N, accumulate: true)
-        layer.postAttentionNorm.withUnsafeBufferPointer { w in
-            RMSNorm.backward(dy: grad.dh, x: tape.xMid, weight: w.baseAddress!, rstd: tape.rstd2, dx: dx, rows: N, cols: C, accumulate: true)
+        projectBackward(dy: grad.dGate, x: work.h, layer.gate, adapter: adapter(.gate), xa: saved(.gate), dx: grad.dh, rows: N, accumulate: false, dW: layer.gate.gradient)
+        projectBackward(dy: grad.dUp, x: work.h, layer.up, adapter: adapter(.up), xa: saved(.up), dx: grad.dh, rows: N, accumulate: true, dW: layer.up.gradient)
+        layer.postAttentionNorm.withValues { w in
+            RMSNorm.backward(dy: grad.dh, x: tape.xMid, weight: w, rstd: tape.rstd2, dx: dx, rows: N, cols: C, accumulate: true)
+        }
+        if let dw = layer.postAttentionNorm.gradient {
+            RMSNorm.backwardWeight(dy: grad.dh, x: tape.xMid, rstd: tape.rstd2, dWeight: dw, rows: N, cols: C)
         }
 
         // Attention: x_mid = x_in + o(attention(rope(q(h₁)), rope(k(h₁)), v(h₁))), h₁ = norm₁(x_in)
-        projectBackward(dy: dx, x: tape.attn, layer.o, adapter: adapter(.o), xa: saved(.o), dx: grad.dAttn, rows: N, accumulate: false)
+        projectBackward(dy: dx, x: tape.attn, layer.o, adapter: adapter(.o), xa: saved(.o), dx: grad.dAttn, rows: N, accumulate: false, dW: layer.o.gradient)
         Attention.backward(dOut: grad.dAttn, q: tape.q, k: tape.k, v: tape.v, dq: grad.dq, dk: grad.dk, dv: grad.dv,
                            shape: .init(batch: batch, queries: T, keys: T, heads: H, kvHeads: KV, headDim: D), lanes: lanes)
         rotary.apply(grad.dq, rows: N, heads: H, positions: positions, inverse: true)
         rotary.apply(grad.dk, rows: N, heads: KV, positions: positions, inverse: true)
-        layer.inputNorm.withUnsafeBufferPointer { w in
-            RMSNorm.forward(x: tape.xIn, weight: w.baseAddress!, y: work.h, rstd: nil, rows: N, cols: C, eps: eps)
+        layer.inputNorm.withValues { w in
+            RMSNorm.forward(x: tape.xIn, weight: w, y: work.h, rstd: nil, rows: N, cols: C, eps: eps)
         }
-        projectBackward(dy: grad.dq, x: work.h, layer.q, adapter: adapter(.q), xa: saved(.q), dx: grad.dh, rows: N, accumulate: false)
-        projectBackward(dy: grad.dk, x: work.h, layer.k, adapter: adapter(.k), xa: saved(.k), dx: grad.dh, rows: N, accumulate: true)
-        projectBackward(dy: grad.dv, x: work.h, layer.v, adapter: adapter(.v), xa: saved(.v), dx: grad.dh, rows: N, accumulate: true)
-        layer.inputNorm.withUnsafeBufferPointer { w in
-            RMSNorm.backward(dy: grad.dh, x: tape.xIn, weight: w.baseAddress!, rstd: tape.rstd1, dx: dx, rows: N, cols: C, accumulate: true)
+        projectBackward(dy: grad.dq, x: work.h, layer.q, adapter: adapter(.q), xa: saved(.q), dx: grad.dh, rows: N, accumulate: false, dW: layer.q.gradient)
+        projectBackward(dy: grad.dk, x: work.h, layer.k, adapter: adapter(.k), xa: saved(.k), dx: grad.dh, rows: N, accumulate: true, dW: layer.k.gradient)
+        projectBackward(dy: grad.dv, x: work.h, layer.v, adapter: adapter(.v), xa: saved(.v), dx: grad.dh, rows: N, accumulate: true, dW: layer.v.gradient)
+        layer.inputNorm.withValues { w in
+            RMSNorm.backward(dy: grad.dh, x: tape.xIn, weight: w, rstd: tape.rstd1, dx: dx, rows: N, cols: C, accumulate: true)
+        }
+        if let dw = layer.inputNorm.gradient {
+            RMSNorm.backwardWeight(dy: grad.dh, x: tape.xIn, rstd: tape.rstd1, dWeight: dw, rows: N, cols: C)
         }
     }
 }

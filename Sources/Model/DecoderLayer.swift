@@ -59,7 +59,7 @@ extension LlamaModel {
     func forwardLayer(_ index: Int, x: UnsafeMutablePointer<Float>, work: Workspace, batch: Int,
                       positions: UnsafePointer<Int32>, rows N: Int, cache: KVCache.Layer?,
                       adapters: [LoRAAdapter?]?, tape: LayerTape?) {
-        let c = config, layer = weights.layers[index]
+        let c = config, layer = layerWeights(index)
         let T = N / batch, C = c.hiddenSize
         let (H, KV, D) = (c.numAttentionHeads, c.numKeyValueHeads, c.headDim)
         let eps = Float(c.rmsNormEps)
@@ -67,8 +67,8 @@ extension LlamaModel {
         func saved(_ p: Projection) -> UnsafeMutablePointer<Float>? { tape?.xa[p.rawValue] }
 
         if let tape { tape.xIn.update(from: x, count: N * C) }
-        layer.inputNorm.withUnsafeBufferPointer { w in
-            RMSNorm.forward(x: x, weight: w.baseAddress!, y: work.h, rstd: tape?.rstd1, rows: N, cols: C, eps: eps)
+        layer.inputNorm.withValues { w in
+            RMSNorm.forward(x: x, weight: w, y: work.h, rstd: tape?.rstd1, rows: N, cols: C, eps: eps)
         }
         let q = tape?.q ?? work.q, k = tape?.k ?? work.k, v = tape?.v ?? work.v, attn = tape?.attn ?? work.attn
         project(work.h, layer.q, adapter: adapter(.q), into: q, rows: N, xa: saved(.q))
@@ -88,8 +88,8 @@ extension LlamaModel {
         project(attn, layer.o, adapter: adapter(.o), into: x, rows: N, accumulate: true, xa: saved(.o))
 
         if let tape { tape.xMid.update(from: x, count: N * C) }
-        layer.postAttentionNorm.withUnsafeBufferPointer { w in
-            RMSNorm.forward(x: x, weight: w.baseAddress!, y: work.h, rstd: tape?.rstd2, rows: N, cols: C, eps: eps)
+        layer.postAttentionNorm.withValues { w in
+            RMSNorm.forward(x: x, weight: w, y: work.h, rstd: tape?.rstd2, rows: N, cols: C, eps: eps)
         }
         let gate = tape?.gate ?? work.gate, up = tape?.up ?? work.up
         project(work.h, layer.gate, adapter: adapter(.gate), into: gate, rows: N, xa: saved(.gate))

@@ -12,12 +12,18 @@ import LinearAlgebra
 /// worker threads (PLATFORM.md).
 public final class LlamaModel: @unchecked Sendable {
     public let weights: LlamaWeights
+    /// Where the weights are read from instead of `weights`' tensors (full fine-tuning: the
+    /// trainer's store, with gradient buffers); nil: the model's own `weights`.
+    public let buffers: LlamaWeightBuffers?
     public var config: HFLlamaConfig { weights.config }
     public let lanes: Int
     let rotary: RotaryTable
 
-    public init(weights: LlamaWeights, lanes: Int = 2, maxPositions: Int? = nil) {
+    /// With `buffers`, every weight is read from them (the caller keeps them alive and may have
+    /// emptied the tensors of `weights`, whose `config` is still used).
+    public init(weights: LlamaWeights, lanes: Int = 2, maxPositions: Int? = nil, buffers: LlamaWeightBuffers? = nil) {
         self.weights = weights
+        self.buffers = buffers
         self.lanes = max(1, lanes)
         let c = weights.config
         rotary = RotaryTable(headDim: c.headDim, maxPositions: maxPositions ?? min(c.maxPositionEmbeddings, 8192),
@@ -57,10 +63,10 @@ public final class LlamaModel: @unchecked Sendable {
     func embed(_ tokens: [Int32]) -> [Float] {
         let C = config.hiddenSize
         var x = [Float](repeating: 0, count: tokens.count * C)
-        weights.embedding.storage.withUnsafeBufferPointer { e in
+        embeddingWeight.withValues { e in
             x.withUnsafeMutableBufferPointer { xp in
                 for (n, t) in tokens.enumerated() {
-                    (xp.baseAddress! + n * C).update(from: e.baseAddress! + Int(t) * C, count: C)
+                    (xp.baseAddress! + n * C).update(from: e + Int(t) * C, count: C)
                 }
             }
         }
@@ -72,9 +78,9 @@ public final class LlamaModel: @unchecked Sendable {
         let C = config.hiddenSize
         var out = [Float](repeating: 0, count: N * C)
         x.withUnsafeBufferPointer { xp in
-            weights.finalNorm.withUnsafeBufferPointer { w in
+            finalNormWeight.withValues { w in
                 out.withUnsafeMutableBufferPointer { o in
-                    RMSNorm.forward(x: xp.baseAddress!, weight: w.baseAddress!, y: o.baseAddress!, rstd: rstd,
+                    RMSNorm.forward(x: xp.baseAddress!, weight: w, y: o.baseAddress!, rstd: rstd,
                                     rows: N, cols: C, eps: Float(config.rmsNormEps))
                 }
             }
@@ -87,7 +93,7 @@ public final class LlamaModel: @unchecked Sendable {
         let V = config.vocabSize
         var out = [Float](repeating: 0, count: rows * V)
         out.withUnsafeMutableBufferPointer { o in
-            project(hidden, weights.outputHead, adapter: nil, into: o.baseAddress!, rows: rows)
+            project(hidden, outputHeadWeight, adapter: nil, into: o.baseAddress!, rows: rows)
         }
         return out
     }

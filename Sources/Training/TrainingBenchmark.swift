@@ -14,6 +14,9 @@ public enum TrainingBenchmark {
     }
 
     public struct Result: Codable, Sendable {
+        /// `adapter` or `full` (every weight trained; `initMethod` is then irrelevant).
+        public var method: String
+        public var gradientCheckpointing: Bool
         public var initMethod: String
         public var data: String
         public var batch: Int
@@ -24,16 +27,28 @@ public enum TrainingBenchmark {
         public var initSeconds: Double
     }
 
+    /// With `method: .full` every weight is trained (moved into a `TrainableWeights` store);
+    /// `checkpointing` recomputes each layer's forward in backward.
     public static func run(model path: String, settings: AdapterSettings, data: Data, batch: Int, steps: Int,
-                           lanes: Int = 2) throws -> Result {
+                           lanes: Int = 2, method: TrainConfig.Method = .adapter, checkpointing: Bool = false) throws -> Result {
         var (weights, tokenizer) = try LanguageModel.loadParts(path: path)
         var config = TrainConfig(model: path, data: "", output: "", adapter: settings)
         config.lanes = lanes
         let t0 = Date()
-        let (initial, _) = try Trainer.initialAdapters(config: config, weights: &weights)
+        let model: LlamaModel, store: ParameterStore, adapters: LlamaAdapters, maxRank: Int
+        let keepAlive: AnyObject
+        switch method {
+        case .adapter:
+            let (initial, _) = try Trainer.initialAdapters(config: config, weights: &weights)
+            model = LlamaModel(weights: weights, lanes: lanes)
+            let trainable = try TrainableAdapters(initial: initial, layerCount: weights.config.numHiddenLayers)
+            (store, adapters, maxRank, keepAlive) = (trainable.store, trainable.adapters, trainable.maxRank, trainable)
+        case .full:
+            let full = try TrainableWeights(moving: &weights)
+            model = LlamaModel(weights: weights, lanes: lanes, buffers: full.buffers)
+            (store, adapters, maxRank, keepAlive) = (full.store, LlamaAdapters(layerCount: weights.config.numHiddenLayers), 0, full)
+        }
         let initSeconds = Date().timeIntervalSince(t0)
-        let model = LlamaModel(weights: weights, lanes: lanes)
-        let trainable = try TrainableAdapters(initial: initial, layerCount: weights.config.numHiddenLayers)
         let padID = Int32(tokenizer.special.pad ?? tokenizer.special.eos ?? 0)
         var batches: [Batch] = []
         switch data {
@@ -51,15 +66,15 @@ public enum TrainingBenchmark {
             }
         }
         let capacity = batches.map(\.tokens.count).max() ?? 1
-        let scratch = TrainingScratch(model: model, capacityRows: capacity, maxRank: trainable.maxRank)
+        let scratch = TrainingScratch(model: model, capacityRows: capacity, maxRank: maxRank, checkpointing: checkpointing)
         let optimizer = AdamW()
         var times: [Double] = [], tokens = 0
         for (i, b) in batches.enumerated() {
             let start = Date()
-            trainable.store.zeroGradients()
-            _ = model.lossAndGradients(tokens: b.tokens, targets: b.targets, batch: b.batch, adapters: trainable.adapters,
+            store.zeroGradients()
+            _ = model.lossAndGradients(tokens: b.tokens, targets: b.targets, batch: b.batch, adapters: adapters,
                                        normalizer: Float(max(1, b.supervisedCount)), scratch: scratch)
-            optimizer.step(trainable.store, learningRate: 2e-5)
+            optimizer.step(store, learningRate: 2e-5)
             if i > 0 {
                 times.append(Date().timeIntervalSince(start))
                 tokens += b.lengths.reduce(0, +)
@@ -72,7 +87,8 @@ public enum TrainingBenchmark {
         case .text(let length): description = "text \(batch)×\(length)"
         case .jsonl(let file): description = file
         }
-        return Result(initMethod: settings.initMethod.peftName, data: description, batch: batch, steps: times.count,
+        withExtendedLifetime(keepAlive) {}
+        return Result(method: method.rawValue, gradientCheckpointing: checkpointing, initMethod: settings.initMethod.peftName, data: description, batch: batch, steps: times.count,
                       medianStepSeconds: times.sorted()[times.count / 2], tokensPerSecond: Double(tokens) / times.reduce(0, +),
                       peakRSSMegabytes: Double(usage.ru_maxrss) / 1024, initSeconds: initSeconds)
     }

@@ -161,6 +161,12 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Timed steps (after one warm-up step).")
     var steps: Int = 5
 
+    @Option(help: "What to train: adapter (--init) or full (every weight).")
+    var method: TrainConfig.Method = .adapter
+
+    @Flag(help: "Gradient checkpointing: recompute each layer's forward in backward.")
+    var gradCheckpoint = false
+
     @Flag(help: "Print JSON.")
     var json = false
 
@@ -168,10 +174,11 @@ struct BenchTrain: ParsableCommand {
         let settings = AdapterSettings(rank: 16, alpha: 16, targets: ["all-linear"], initMethod: initMethod, oversample: 0)
         let r = try TrainingBenchmark.run(model: modelOptions.path, settings: settings,
                                           data: data == "text" ? .text(length: seq) : .jsonl(path: data),
-                                          batch: batch, steps: steps)
+                                          batch: batch, steps: steps, method: method, checkpointing: gradCheckpoint)
         if json { try printJSON(r) } else {
+            let what = (r.method == "full" ? "full fine-tuning" : r.initMethod) + (r.gradientCheckpointing ? " (grad checkpoint)" : "")
             print(String(format: "%@ on %@: median step %.2f s · %.1f tokens/s · peak RSS %.0f MB",
-                         r.initMethod as NSString, r.data as NSString, r.medianStepSeconds, r.tokensPerSecond, r.peakRSSMegabytes))
+                         what as NSString, r.data as NSString, r.medianStepSeconds, r.tokensPerSecond, r.peakRSSMegabytes))
         }
     }
 }

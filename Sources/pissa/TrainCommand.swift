@@ -5,6 +5,7 @@ import Model
 import Training
 
 extension LRSchedule.Kind: ExpressibleByArgument {}
+extension TrainConfig.Method: ExpressibleByArgument {}
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,7 +15,7 @@ struct TrainCommand: ParsableCommand {
         RUN (--out) receives config.json, the initial adapter (pissa_init/ or lora_init/), the trained \
         adapter (adapter/, PEFT format, valid on the residual model), metrics.jsonl, loss.svg and \
         checkpoints/step-N/. Ctrl-C saves a checkpoint and stops; `pissa train --resume RUN` continues \
-        from the newest checkpoint and reproduces an uninterrupted run exactly.
+        from the newest checkpoint and reproduces an uninterrupted run exactly. With --method full every         weight is trained instead (the full fine-tuning baseline): RUN/model/ is a Hugging Face model         directory and each checkpoint holds the whole weights with their AdamW moments.
         """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -30,6 +31,12 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "Continue the run in this directory from its newest checkpoint (its config.json supplies the settings).")
     var resume: String?
+
+    @Option(help: "What to train: adapter (PiSSA / LoRA factors on the frozen model) or full (every weight).")
+    var method: TrainConfig.Method = .adapter
+
+    @Flag(help: "Gradient checkpointing: keep only each layer's input and recompute its forward in backward (less memory, same gradients).")
+    var gradCheckpoint = false
 
     @OptionGroup var adapter: AdapterOptions
 
@@ -95,6 +102,12 @@ struct TrainCommand: ParsableCommand {
         if let steps { guard steps >= 1 else { throw ValidationError("--steps must be at least 1.") } }
         guard warmupRatio >= 0 && warmupRatio < 1 else { throw ValidationError("--warmup-ratio must be in [0, 1).") }
         guard maxGradNorm > 0 else { throw ValidationError("--max-grad-norm must be positive.") }
+        if method == .full, adapterPath != nil {
+            throw ValidationError("--adapter-path starts an adapter; it cannot be combined with --method full.")
+        }
+        if resume != nil, method != .adapter {
+            throw ValidationError("--method comes from the run's config.json when resuming; drop it.")
+        }
     }
 
     func makeConfig() throws -> TrainConfig {
@@ -107,6 +120,7 @@ struct TrainCommand: ParsableCommand {
             if let saveEvery { config.saveEvery = saveEvery }
             if let evalEvery { config.evalEvery = evalEvery }
             config.lanes = lanes
+            if gradCheckpoint { config.gradientCheckpointing = true }
             return config
         }
         var c = TrainConfig(model: modelOptions.path, data: data!, output: out!, adapter: adapter.settings)
@@ -129,6 +143,8 @@ struct TrainCommand: ParsableCommand {
         c.keepCheckpoints = keepCheckpoints
         c.skipBadLines = skipBadLines
         c.lanes = lanes
+        c.method = method
+        c.gradientCheckpointing = gradCheckpoint ? true : nil
         return c
     }
 
@@ -163,7 +179,7 @@ struct TrainCommand: ParsableCommand {
                 line.update("checkpoint step \(step): \(path)", force: true)
             case let .finished(step, path):
                 line.finish()
-                print("trained \(step) steps; adapter in \(path)/adapter, metrics in \(path)/metrics.jsonl, curve in \(path)/loss.svg")
+                print("trained \(step) steps; \(config.method == .full ? "model" : "adapter") in \(trainer.outputURL.path), metrics in \(path)/metrics.jsonl, curve in \(path)/loss.svg")
             default: break
             }
             if interrupt.isSet {

@@ -126,13 +126,13 @@ extension GradientCheck {
     /// The model's weights in Double, with LoRA factors read from a flat parameter vector laid
     /// out as `FlatAdapters`: a straight transcription of the Llama forward.
     struct ReferenceLlama {
-        struct Linear { let w: [Double]; let outF: Int; let inF: Int }
-        struct Layer { let inputNorm: [Double]; let postNorm: [Double]; let projections: [Linear] }
+        struct Linear { var w: [Double]; let outF: Int; let inF: Int }
+        struct Layer { var inputNorm: [Double]; var postNorm: [Double]; var projections: [Linear] }
 
         let config: HFLlamaConfig
-        let embedding: [Double]           // (V, C), also the tied head
-        let layers: [Layer]
-        let finalNorm: [Double]
+        var embedding: [Double]           // (V, C), also the tied head
+        var layers: [Layer]
+        var finalNorm: [Double]
         let slots: [FlatAdapters.Slot]
         let rank: Int, scale: Double
 

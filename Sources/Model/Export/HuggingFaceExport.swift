@@ -128,13 +128,13 @@ public enum HuggingFaceExport {
         }
     }
 
-    private static func encodeJSON<T: Encodable>(_ value: T) throws -> Data {
+    static func encodeJSON<T: Encodable>(_ value: T) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(value) + Data("\n".utf8)
     }
 
-    private static func createDirectory(_ url: URL) throws {
+    static func createDirectory(_ url: URL) throws {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else {

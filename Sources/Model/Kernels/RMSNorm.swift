@@ -46,3 +46,18 @@ extension RMSNorm {
         }
     }
 }
+
+extension RMSNorm {
+    /// The weight's gradient: dWeight[i] += Σ_n dy[n, i] · x[n, i] · r[n], r the saved rstd
+    /// (y = x·r ⊙ weight). dy (N, C), x (N, C), dWeight (C).
+    static func backwardWeight(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+                               dWeight: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+        for n in 0..<rows {
+            let xr = x + n * cols, dyr = dy + n * cols
+            let r = Vec8(repeating: rstd[n])
+            var i = 0
+            while i + 8 <= cols { store8(load8(dWeight + i).addingProduct(load8(dyr + i) * load8(xr + i), r), dWeight + i); i += 8 }
+            while i < cols { dWeight[i] += dyr[i] * xr[i] * rstd[n]; i += 1 }
+        }
+    }
+}

@@ -89,13 +89,26 @@ public final class ParameterStore: @unchecked Sendable {
             elements = product
         }
         let offset = count
-        let padded = (elements + Self.alignment - 1) / Self.alignment * Self.alignment
+        let padded = Self.paddedCount(elements)
         reserve(offset + padded)
         let view = ParameterView(name: name, shape: shape, offset: offset, count: elements)
         indexByName[name] = views.count
         views.append(view)
         count = offset + padded
         return view
+    }
+
+    /// Allocates room for `elements` elements (padding included) in each buffer at once, so that
+    /// registering a known layout (e.g. every weight of a model) neither grows the buffers by
+    /// doubling, which would hold two copies for a moment and leave up to twice the room, nor
+    /// moves them. Invalidates pointers taken before.
+    public func reserveCapacity(_ elements: Int) {
+        if elements > capacity { grow(to: elements) }
+    }
+
+    /// The padded length a tensor of `count` elements takes in the buffers.
+    public static func paddedCount(_ count: Int) -> Int {
+        (count + alignment - 1) / alignment * alignment
     }
 
     /// The view registered as `name`.
@@ -213,7 +226,11 @@ public final class ParameterStore: @unchecked Sendable {
     /// Grows the four buffers (doubling) to hold at least `needed` elements, keeping their contents.
     private func reserve(_ needed: Int) {
         guard needed > capacity else { return }
-        let newCapacity = max(needed, 2 * capacity)
+        grow(to: max(needed, 2 * capacity))
+    }
+
+    /// Moves the four buffers into new ones of `newCapacity` elements, keeping their contents.
+    private func grow(to newCapacity: Int) {
         func grow(_ old: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
             let new = Self.allocate(newCapacity)
             new.update(from: old, count: count)

@@ -53,13 +53,15 @@ struct RunDirectory {
     func saveCheckpoint(_ trainer: Trainer) throws -> String {
         let fm = FileManager.default
         try fm.createDirectory(at: checkpointsURL, withIntermediateDirectories: true)
-        let step = trainer.trainable.store.step
+        let step = trainer.store.step
         let final = checkpointsURL.appendingPathComponent("step-\(step)")
         let temporary = checkpointsURL.appendingPathComponent(".step-\(step).tmp-\(UUID().uuidString)")
         do {
             try fm.createDirectory(at: temporary, withIntermediateDirectories: false)
-            try trainer.trainable.writePEFT(to: temporary.appendingPathComponent("adapter"), config: trainer.adapterConfig)
-            try trainer.trainable.store.save(to: temporary, adamW: trainer.optimizer, schedule: trainer.schedule)
+            if let adapters = trainer.trainable, let config = trainer.adapterConfig {
+                try adapters.writePEFT(to: temporary.appendingPathComponent("adapter"), config: config)
+            }
+            try trainer.store.save(to: temporary, adamW: trainer.optimizer, schedule: trainer.schedule)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try AtomicFile.write(encoder.encode(TrainerState(step: step, sampler: trainer.sampler.state)),
@@ -81,9 +83,9 @@ struct RunDirectory {
         guard let latest = checkpoints().last else { return nil }
         let stateURL = latest.url.appendingPathComponent("trainer_state.json")
         let state = try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: stateURL))
-        try trainer.trainable.store.load(from: latest.url)
-        guard trainer.trainable.store.step == state.step else {
-            throw TrainerError.notResumable(path: latest.url.path, reason: "optimizer step \(trainer.trainable.store.step) ≠ trainer step \(state.step)")
+        try trainer.store.load(from: latest.url)
+        guard trainer.store.step == state.step else {
+            throw TrainerError.notResumable(path: latest.url.path, reason: "optimizer step \(trainer.store.step) ≠ trainer step \(state.step)")
         }
         trainer.sampler.state = state.sampler
         return state.step

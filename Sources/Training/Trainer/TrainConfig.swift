@@ -6,6 +6,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public enum Method: String, Codable, Sendable, CaseIterable {
         /// Train LoRA factors on frozen weights (PiSSA, LoRA, … by `initMethod` or `adapterPath`).
         case adapter
+        /// Train every weight (the embedding, tied to the head, every projection and norm): the
+        /// paper's full fine-tuning baseline. The run's output is a Hugging Face model directory.
+        case full
     }
 
     public var model: String
@@ -35,6 +38,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var keepCheckpoints: Int = 2
     public var skipBadLines: Bool = false
     public var lanes: Int = 2
+    /// Recompute each layer's forward during backward, keeping only its input (less memory,
+    /// identical gradients). Optional so that configs written before it existed still load.
+    public var gradientCheckpointing: Bool?
 
     public init(model: String, data: String, output: String, adapter: AdapterSettings) {
         self.model = model
@@ -62,6 +68,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         a.saveEvery = nil; b.saveEvery = nil
         a.evalEvery = nil; b.evalEvery = nil
         a.lanes = 0; b.lanes = 0
+        a.gradientCheckpointing = nil; b.gradientCheckpointing = nil
         return a == b
     }
 }

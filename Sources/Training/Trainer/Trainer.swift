@@ -5,7 +5,9 @@ import LinearAlgebra
 import Model
 import Tokenizer
 
-/// Fine-tunes LoRA-style adapters (PiSSA, LoRA, …) on a frozen model.
+/// Fine-tunes LoRA-style adapters (PiSSA, LoRA, …) on a frozen model, or with `method: .full`
+/// every weight of the model (then `model/`, a Hugging Face directory, replaces `adapter/` and
+/// the initial adapter, and each checkpoint holds the whole weights with their AdamW moments).
 ///
 /// A run directory holds `config.json`, `pissa_init/` (or `lora_init/`: the initial adapter,
 /// needed to convert a PiSSA adapter to a LoRA on the original model), `adapter/` (the trained
@@ -27,7 +29,14 @@ public final class Trainer {
     public let config: TrainConfig
     public let model: LlamaModel
     public let tokenizer: BPETokenizer
-    public let trainable: TrainableAdapters
+    /// The adapters being trained (method `.adapter`), else nil.
+    public let trainable: TrainableAdapters?
+    /// Every weight being trained (method `.full`), else nil.
+    public let fullWeights: TrainableWeights?
+    /// The store the optimiser updates: the adapters' or the full weights'.
+    public let store: ParameterStore
+    /// What the model adds to its projections: the trained adapters, or none.
+    let adapters: LlamaAdapters
     let train: [Example]
     let valid: [Example]
     public let totalSteps: Int
@@ -46,11 +55,26 @@ public final class Trainer {
         if resume { try run.checkResumable(config) }
         var (weights, tokenizer) = try LanguageModel.loadParts(path: config.model)
         self.tokenizer = tokenizer
-        let (initial, adapterConfig) = try Self.initialAdapters(config: config, weights: &weights)
-        model = LlamaModel(weights: weights, lanes: config.lanes)
-        trainable = try TrainableAdapters(initial: initial, layerCount: weights.config.numHiddenLayers)
+        switch config.method {
+        case .adapter:
+            let (initial, adapterConfig) = try Self.initialAdapters(config: config, weights: &weights)
+            model = LlamaModel(weights: weights, lanes: config.lanes)
+            let trainable = try TrainableAdapters(initial: initial, layerCount: weights.config.numHiddenLayers)
+            self.trainable = trainable
+            fullWeights = nil
+            store = trainable.store
+            adapters = trainable.adapters
+            self.adapterConfig = adapterConfig
+        case .full:
+            let full = try TrainableWeights(moving: &weights)
+            model = LlamaModel(weights: weights, lanes: config.lanes, buffers: full.buffers)
+            trainable = nil
+            fullWeights = full
+            store = full.store
+            adapters = LlamaAdapters(layerCount: weights.config.numHiddenLayers)
+            adapterConfig = nil
+        }
         initialAdapterName = config.adapterPath == nil ? ModelDecomposer.adapterDirectoryName(for: config.adapter.initMethod) : "initial_adapter"
-        self.adapterConfig = adapterConfig
 
         let loader = DatasetLoader(tokenizer: tokenizer, maxSeqLen: config.maxSeqLen, skipBadLines: config.skipBadLines)
         let loaded = try loader.load(path: config.data)
@@ -69,20 +93,35 @@ public final class Trainer {
             progress(.resumed(step: step))
         } else {
             try run.create(config: config)
-            try trainable.writePEFT(to: run.url.appendingPathComponent(initialAdapterName), config: adapterConfig)
+            if let trainable, let adapterConfig {
+                try trainable.writePEFT(to: run.url.appendingPathComponent(initialAdapterName), config: adapterConfig)
+            }
         }
     }
 
-    let adapterConfig: PEFTAdapterConfig
+    /// The adapters' PEFT configuration (nil in full fine-tuning).
+    let adapterConfig: PEFTAdapterConfig?
+
+    /// Where the trained result goes: `adapter/` (PEFT) or, in full fine-tuning, `model/`.
+    public var outputURL: URL {
+        run.url.appendingPathComponent(config.method == .full ? "model" : "adapter")
+    }
+
+    /// Writes the current adapter (PEFT) or, in full fine-tuning, the whole model (Hugging Face).
+    func writeOutput(to url: URL) throws {
+        if let trainable, let adapterConfig { try trainable.writePEFT(to: url, config: adapterConfig) }
+        if let fullWeights { try fullWeights.writeModel(to: url, tokenizer: tokenizer) }
+    }
 
     /// Trains to `totalSteps`, checkpointing every `saveEvery` steps and at the end; `progress`
     /// may return `.stop` (e.g. on Ctrl-C), which saves a checkpoint and returns.
     @discardableResult
     public func fit(progress: (Event) -> Control = { _ in .proceed }) throws -> [StepMetrics] {
-        let store = trainable.store
+        let store = self.store
         let log = try MetricsLog(url: run.metricsURL, mode: .resume(afterStep: store.step))
         defer { log.close() }
-        let scratch = TrainingScratch(model: model, capacityRows: config.batchSize * config.maxSeqLen, maxRank: trainable.maxRank)
+        let scratch = TrainingScratch(model: model, capacityRows: config.batchSize * config.maxSeqLen, maxRank: trainable?.maxRank ?? 0,
+                                      checkpointing: config.gradientCheckpointing ?? false)
         let padID = Int32(tokenizer.special.pad ?? tokenizer.special.eos ?? 0)
         let started = Date()
         var logged: [StepMetrics] = []
@@ -96,7 +135,7 @@ public final class Trainer {
             var lossSum = 0.0, tokens = 0
             for b in batches where b.supervisedCount > 0 {
                 lossSum += model.lossAndGradients(tokens: b.tokens, targets: b.targets, batch: b.batch,
-                                                  adapters: trainable.adapters, normalizer: Float(supervised), scratch: scratch)
+                                                  adapters: adapters, normalizer: Float(supervised), scratch: scratch)
                 tokens += b.tokens.count
             }
             let loss = lossSum / Double(max(1, supervised))
@@ -128,7 +167,7 @@ public final class Trainer {
             }
             if control == .stop { break }
         }
-        try trainable.writePEFT(to: run.url.appendingPathComponent("adapter"), config: adapterConfig)
+        try writeOutput(to: outputURL)
         try LossCurves.write(metrics: MetricsLog.read(from: run.metricsURL), to: run.url.appendingPathComponent(LossCurves.fileName))
         _ = progress(.finished(step: store.step, path: run.url.path))
         return logged
@@ -136,7 +175,7 @@ public final class Trainer {
 
     /// Mean NLL over the supervised tokens of `examples` (no gradients).
     public func evaluate(_ examples: [Example]) -> Double {
-        Evaluation.loss(model: model, adapters: trainable.adapters, examples: examples, batchSize: config.batchSize,
+        Evaluation.loss(model: model, adapters: adapters, examples: examples, batchSize: config.batchSize,
                         padID: Int32(tokenizer.special.pad ?? tokenizer.special.eos ?? 0)).nll
     }
 

@@ -1,0 +1,118 @@
+import LinearAlgebra
+
+/// A dense row-major float32 weight that kernels read in place: the model's own `Matrix` /
+/// `[Float]`, or a tensor in buffers owned elsewhere (`WeightBuffer`, the trainer's flat store
+/// in full fine-tuning), which also carries the gradient buffer backward adds into.
+protocol DenseWeight {
+    var rows: Int { get }
+    var cols: Int { get }
+    /// dL/dW (rows, cols), added into by backward; nil for a frozen weight.
+    var gradient: UnsafeMutablePointer<Float>? { get }
+    func withValues<R>(_ body: (UnsafePointer<Float>) throws -> R) rethrows -> R
+}
+
+extension Matrix: DenseWeight {
+    var gradient: UnsafeMutablePointer<Float>? { nil }
+    func withValues<R>(_ body: (UnsafePointer<Float>) throws -> R) rethrows -> R {
+        try storage.withUnsafeBufferPointer { try body($0.baseAddress!) }
+    }
+}
+
+extension Array: DenseWeight where Element == Float {
+    var rows: Int { 1 }
+    var cols: Int { count }
+    var gradient: UnsafeMutablePointer<Float>? { nil }
+    func withValues<R>(_ body: (UnsafePointer<Float>) throws -> R) rethrows -> R {
+        try withUnsafeBufferPointer { try body($0.baseAddress!) }
+    }
+}
+
+/// One tensor in external buffers: `values` (rows, cols) the forward reads, and `gradient` of the
+/// same shape into which backward *adds* (nil: not trained). The owner keeps both alive for as
+/// long as a model uses them.
+public struct WeightBuffer: @unchecked Sendable, DenseWeight {
+    public var values: UnsafeMutablePointer<Float>
+    public var gradient: UnsafeMutablePointer<Float>?
+    public var rows: Int
+    public var cols: Int
+
+    public init(values: UnsafeMutablePointer<Float>, gradient: UnsafeMutablePointer<Float>?, rows: Int, cols: Int) {
+        self.values = values
+        self.gradient = gradient
+        self.rows = rows
+        self.cols = cols
+    }
+
+    func withValues<R>(_ body: (UnsafePointer<Float>) throws -> R) rethrows -> R { try body(values) }
+}
+
+/// Every weight of a Llama in external buffers (full fine-tuning: the trainer's `ParameterStore`
+/// holds the values, gradients and moments in one flat layout). A model built with these reads
+/// its weights only from here and ignores the tensors of its `LlamaWeights` (which the owner may
+/// empty, so that no second copy exists).
+public struct LlamaWeightBuffers: @unchecked Sendable {
+    public struct Layer: Sendable {
+        public var inputNorm: WeightBuffer            // (1, C)
+        public var postAttentionNorm: WeightBuffer    // (1, C)
+        /// By `Projection.rawValue`: q (H·D, C), k, v (KV·D, C), o (C, H·D), gate, up (F, C), down (C, F).
+        public var projections: [WeightBuffer]
+
+        public init(inputNorm: WeightBuffer, postAttentionNorm: WeightBuffer, projections: [WeightBuffer]) {
+            self.inputNorm = inputNorm
+            self.postAttentionNorm = postAttentionNorm
+            self.projections = projections
+        }
+    }
+
+    /// (V, C); also the output head when `lmHead` is nil (tied): its gradient then receives the
+    /// embedding-lookup gradient plus the head's.
+    public var embedding: WeightBuffer
+    public var lmHead: WeightBuffer?                  // (V, C), untied head
+    public var finalNorm: WeightBuffer                // (1, C)
+    public var layers: [Layer]
+
+    public init(embedding: WeightBuffer, lmHead: WeightBuffer?, finalNorm: WeightBuffer, layers: [Layer]) {
+        self.embedding = embedding
+        self.lmHead = lmHead
+        self.finalNorm = finalNorm
+        self.layers = layers
+    }
+}
+
+/// The weights of one decoder layer as the kernels read them, from either source.
+struct LayerWeightsView {
+    let inputNorm: any DenseWeight           // (C)
+    let postAttentionNorm: any DenseWeight   // (C)
+    let projections: [any DenseWeight]       // by Projection.rawValue
+
+    subscript(_ p: Projection) -> any DenseWeight { projections[p.rawValue] }
+    var q: any DenseWeight { projections[0] }
+    var k: any DenseWeight { projections[1] }
+    var v: any DenseWeight { projections[2] }
+    var o: any DenseWeight { projections[3] }
+    var gate: any DenseWeight { projections[4] }
+    var up: any DenseWeight { projections[5] }
+    var down: any DenseWeight { projections[6] }
+}
+
+extension LlamaModel {
+    /// Layer `index`'s weights: the external buffers when the model has them, else its own.
+    func layerWeights(_ index: Int) -> LayerWeightsView {
+        if let b = buffers?.layers[index] {
+            return LayerWeightsView(inputNorm: b.inputNorm, postAttentionNorm: b.postAttentionNorm, projections: b.projections)
+        }
+        let l = weights.layers[index]
+        return LayerWeightsView(inputNorm: l.inputNorm, postAttentionNorm: l.postAttentionNorm,
+                                projections: [l.q, l.k, l.v, l.o, l.gate, l.up, l.down])
+    }
+
+    /// The token embedding (V, C).
+    var embeddingWeight: any DenseWeight { buffers?.embedding ?? weights.embedding }
+    /// The output head (V, C): the untied head, else the embedding.
+    var outputHeadWeight: any DenseWeight {
+        if let b = buffers { return b.lmHead ?? b.embedding }
+        return weights.outputHead
+    }
+    /// The final norm's weight (C).
+    var finalNormWeight: any DenseWeight { buffers?.finalNorm ?? weights.finalNorm }
+}

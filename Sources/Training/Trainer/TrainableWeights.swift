@@ -1,0 +1,96 @@
+import Foundation
+import Formats
+import LinearAlgebra
+import Model
+import Tokenizer
+
+/// Full fine-tuning: every weight of the model trainable, held once, in one flat
+/// `ParameterStore` (values, gradients and AdamW moments in the same layout), under its Hugging
+/// Face name. The model reads its weights from the store through `buffers`; the tensors of the
+/// `LlamaWeights` they were copied from are emptied, so no second copy exists.
+///
+/// Registered in order: `model.embed_tokens.weight` (V, C); per layer `input_layernorm.weight`
+/// (C), the seven projections (out, in), `post_attention_layernorm.weight` (C); `model.norm.weight`
+/// (C); `lm_head.weight` (V, C) only when the head is untied. A tied head has no tensor of its
+/// own: the embedding's gradient receives the lookup's and the head's.
+public final class TrainableWeights: @unchecked Sendable {
+    public let store: ParameterStore
+    public let config: HFLlamaConfig
+    /// Pointers into `store` for `LlamaModel(weights:buffers:)`; valid while this object lives.
+    public let buffers: LlamaWeightBuffers
+
+    /// Moves every tensor of `weights` into a new store (the tensors of `weights` are left empty;
+    /// its config is kept).
+    public init(moving weights: inout LlamaWeights) throws {
+        let c = weights.config
+        let store = ParameterStore()
+        var total = ParameterStore.paddedCount(weights.embedding.count) + ParameterStore.paddedCount(weights.finalNorm.count)
+            + ParameterStore.paddedCount(weights.lmHead?.count ?? 0)
+        for layer in weights.layers {
+            total += ParameterStore.paddedCount(layer.inputNorm.count) + ParameterStore.paddedCount(layer.postAttentionNorm.count)
+            for p in Projection.allCases { total += ParameterStore.paddedCount(layer[p].count) }
+        }
+        store.reserveCapacity(total)   // one allocation of the exact size: no doubling, no move
+        var entries: [(view: ParameterView, rows: Int, cols: Int)] = []
+        func register(_ name: String, _ rows: Int, _ cols: Int, _ shape: [Int]) throws -> Int {
+            entries.append((try store.register(name: name, shape: shape), rows, cols))
+            return entries.count - 1
+        }
+        let embedding = try register("model.embed_tokens.weight", c.vocabSize, c.hiddenSize, [c.vocabSize, c.hiddenSize])
+        var layerSlots: [(input: Int, post: Int, projections: [Int])] = []
+        for (i, layer) in weights.layers.enumerated() {
+            let p = "model.layers.\(i)."
+            let input = try register(p + "input_layernorm.weight", 1, c.hiddenSize, [c.hiddenSize])
+            let projections = try Projection.allCases.map { proj in
+                let w = layer[proj]
+                return try register(p + proj.moduleName + ".weight", w.rows, w.cols, [w.rows, w.cols])
+            }
+            let post = try register(p + "post_attention_layernorm.weight", 1, c.hiddenSize, [c.hiddenSize])
+            layerSlots.append((input, post, projections))
+        }
+        let norm = try register("model.norm.weight", 1, c.hiddenSize, [c.hiddenSize])
+        let head = try weights.lmHead.map { try register("lm_head.weight", $0.rows, $0.cols, [$0.rows, $0.cols]) }
+
+        // Copy in (all registrations done: the buffers no longer move), releasing each source.
+        func fill(_ slot: Int, _ values: [Float]) {
+            precondition(values.count == entries[slot].view.count, "\(entries[slot].view.name): size mismatch")
+            _ = store.parameters(of: entries[slot].view).update(fromContentsOf: values)
+        }
+        fill(embedding, weights.embedding.storage)
+        weights.embedding = Matrix(rows: 0, cols: 0)
+        for (i, slots) in layerSlots.enumerated() {
+            fill(slots.input, weights.layers[i].inputNorm)
+            fill(slots.post, weights.layers[i].postAttentionNorm)
+            weights.layers[i].inputNorm = []
+            weights.layers[i].postAttentionNorm = []
+            for (proj, slot) in zip(Projection.allCases, slots.projections) {
+                fill(slot, weights.layers[i][proj].storage)
+                weights.layers[i][proj] = Matrix(rows: 0, cols: 0)
+            }
+        }
+        fill(norm, weights.finalNorm)
+        weights.finalNorm = []
+        if let head, let m = weights.lmHead { fill(head, m.storage); weights.lmHead = Matrix(rows: 0, cols: 0) }
+        store.zeroGradients()
+
+        func buffer(_ slot: Int) -> WeightBuffer {
+            let e = entries[slot]
+            return WeightBuffer(values: store.parameters + e.view.offset, gradient: store.gradients + e.view.offset, rows: e.rows, cols: e.cols)
+        }
+        buffers = LlamaWeightBuffers(
+            embedding: buffer(embedding), lmHead: head.map(buffer), finalNorm: buffer(norm),
+            layers: layerSlots.map { .init(inputNorm: buffer($0.input), postAttentionNorm: buffer($0.post), projections: $0.projections.map(buffer)) })
+        self.store = store
+        self.config = c
+    }
+
+    /// Writes the current weights as a Hugging Face model directory (float32 safetensors, config,
+    /// tokenizer), loadable by this package and by transformers.
+    @discardableResult
+    public func writeModel(to directory: URL, tokenizer: BPETokenizer) throws -> HuggingFaceExport.Summary {
+        let tensors = store.views.map { v in
+            HuggingFaceExport.Tensor(name: v.name, shape: v.shape, values: UnsafeBufferPointer(store.parameters(of: v)))
+        }
+        return try HuggingFaceExport.write(tensors: tensors, config: config, tokenizer: tokenizer, to: directory)
+    }
+}
