@@ -17,7 +17,7 @@ public enum CompareMethod: String, Codable, Sendable, CaseIterable {
 
     /// Methods a build of this tool can run; the others need the parts of the trainer that are
     /// not built yet and are refused before anything runs.
-    public static var available: [CompareMethod] { [.lora, .pissa] }
+    public static var available: [CompareMethod] { [.lora, .pissa, .full] }
 
     public var isAvailable: Bool { Self.available.contains(self) }
 
@@ -86,6 +86,7 @@ public struct CompareConfig: Codable, Sendable, Equatable {
         let settings = AdapterSettings(rank: rank, alpha: effectiveAlpha, targets: targets, initMethod: initMethod, seed: seed)
         var c = TrainConfig(model: model, data: data, output: runDirectory(method: method, seed: seed).path, adapter: settings)
         c.valid = test
+        c.method = method == .full ? .full : .adapter
         c.learningRate = learningRate
         c.schedule = .cosine
         c.warmupRatio = warmupRatio
