@@ -114,6 +114,11 @@ public enum AdapterMerge {
         throw ModelError.unsupportedModel(source: name, problem: "cannot list the tensors of this kind of model")
     }
 
+    /// The files of a Hugging Face directory that travel with the weights: config, generation
+    /// config, tokenizer (fast or sentencepiece), chat template.
+    static let sideFilePrefixes = ["config.json", "generation_config.json", "tokenizer", "special_tokens_map.json", "added_tokens.json",
+                                   "vocab", "merges.txt", "chat_template", "preprocessor_config.json"]
+
     /// The directory's other files: copied from a Hugging Face directory, made from a GGUF's metadata.
     static func writeSideFiles(source: WeightSource, modelPath: String, dtype: DType, to directory: URL) throws -> [String] {
         if let g = source as? GGUFWeightSource {
@@ -135,7 +140,7 @@ public enum AdapterMerge {
         let input = URL(fileURLWithPath: modelPath)
         let names = try FileManager.default.contentsOfDirectory(atPath: input.path).sorted()
         var copied: [String] = []
-        for n in names where !n.contains(".safetensors") && !n.hasPrefix(".") && !n.hasSuffix(".bin") && !n.hasSuffix(".pt") {
+        for n in names where sideFilePrefixes.contains(where: n.hasPrefix) && !n.contains(".safetensors") {
             var isDirectory: ObjCBool = false
             let from = input.appendingPathComponent(n)
             guard FileManager.default.fileExists(atPath: from.path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
