@@ -2,6 +2,7 @@
 """Check a `pissa export --format gguf-lora` file with the `gguf` Python package (llama.cpp's gguf-py).
 
     python3 scripts/reference/check_gguf_lora.py ADAPTER_DIR ADAPTER.gguf [--base BASE.gguf] [--heads H --kv-heads K]
+                                                 [--reference REF.gguf]
 
 Reads ADAPTER.gguf with gguf.GGUFReader and checks what llama.cpp's llama_adapter_lora_init checks
 (general.type = adapter, adapter.type = lora, general.architecture, a lora_a / lora_b pair per
@@ -9,7 +10,9 @@ module with lora_a ne = [in, r], lora_b ne = [r, out]); then, for every module o
 ADAPTER_DIR, rebuilds the update llama.cpp applies, (alpha / r) * lora_b @ lora_a in GGUF row order,
 undoes llama.cpp's q/k row permutation (convert_hf_to_gguf.py LlamaModel.permute) and compares with
 PEFT's s * B @ A. With --base, the heads come from the base GGUF and every lora tensor must name a
-base tensor of matching shape. Exits 1 on any mismatch.
+base tensor of matching shape. With --reference (the file llama.cpp's own converter writes from the same
+adapter: `python3 convert_lora_to_gguf.py --base HF_DIR --outtype f32 --outfile REF.gguf ADAPTER_DIR`), every
+tensor must have the same name, ne and values, and adapter.lora.alpha must agree. Exits 1 on any mismatch.
 """
 import argparse
 import json
@@ -42,6 +45,7 @@ def main():
     ap.add_argument("--base")
     ap.add_argument("--heads", type=int)
     ap.add_argument("--kv-heads", type=int)
+    ap.add_argument("--reference")
     args = ap.parse_args()
     r = GGUFReader(args.gguf_file)
     meta = {k: field(r, k) for k in ["general.architecture", "general.type", "adapter.type", "adapter.lora.alpha"]}
@@ -94,7 +98,26 @@ def main():
         err = np.linalg.norm(delta_gguf - expected) / max(np.linalg.norm(expected), 1e-30)
         worst, n = max(worst, err), n + 1
     print(f"{n} modules compared; worst relative difference of (alpha/r)*lora_b@lora_a vs PEFT s*B@A (permuted): {worst:.3e}")
-    if worst > 1e-6:
+    if args.reference:
+        ref = GGUFReader(args.reference)
+        ref_tensors = {t.name: t for t in ref.tensors}
+        if set(ref_tensors) != set(tensors):
+            problems.append(f"tensor names differ from the reference: only here {sorted(set(tensors) - set(ref_tensors))[:4]}, "
+                            f"only in the reference {sorted(set(ref_tensors) - set(tensors))[:4]}")
+        worst_ref = 0.0
+        for name in set(ref_tensors) & set(tensors):
+            a, b = ref_tensors[name], tensors[name]
+            if list(a.shape) != list(b.shape):
+                problems.append(f"{name}: ne {list(b.shape)}, reference {list(a.shape)}")
+                continue
+            x, y = np.asarray(a.data, dtype=np.float32), np.asarray(b.data, dtype=np.float32)
+            worst_ref = max(worst_ref, float(np.abs(x - y).max()))
+        if field(ref, "adapter.lora.alpha") != meta["adapter.lora.alpha"]:
+            problems.append(f"alpha {meta['adapter.lora.alpha']}, reference {field(ref, 'adapter.lora.alpha')}")
+        print(f"against llama.cpp's convert_lora_to_gguf.py output: {len(ref_tensors)} tensors, max |difference| {worst_ref:.3e}")
+        if worst_ref != 0.0:
+            problems.append("values differ from the reference")
+    if worst > 1e-5:
         problems.append(f"update differs: {worst:.3e}")
     for p in problems:
         print("PROBLEM:", p)
