@@ -1,5 +1,6 @@
 import Adapters
 import ArgumentParser
+import Formats
 import Foundation
 import Model
 
@@ -88,5 +89,20 @@ extension ConvertCommand {
         } catch let error as ConversionError {
             printError("--convert: \(error)")
         }
+    }
+}
+
+/// Warns when `adapter` looks like an unconverted PiSSA adapter (RUN/adapter beside RUN/pissa_init,
+/// or a PEFT config with init_lora_weights "pissa…"): it belongs to the residual model.
+func warnIfUnconvertedPiSSA(adapter: String) {
+    let url = URL(fileURLWithPath: adapter).standardizedFileURL
+    let sibling = url.deletingLastPathComponent().appendingPathComponent("pissa_init/adapter_config.json")
+    let named: Bool
+    if let config = try? PEFTAdapter.read(directory: url).config, case let .named(name) = config.initLoraWeights {
+        named = name.lowercased().hasPrefix("pissa")
+    } else { named = false }
+    if named || (url.lastPathComponent == "adapter" && FileManager.default.fileExists(atPath: sibling.path)) {
+        printError("warning: \(adapter) looks like a trained PiSSA adapter; it applies to the residual model it was trained on. "
+            + "For the original model, `pissa convert` it first.")
     }
 }

@@ -46,6 +46,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         let loaded = try PEFTAdapter.read(directory: URL(fileURLWithPath: adapter))
+        warnIfUnconvertedPiSSA(adapter: adapter)
         let (source, name) = try openWeightSource(model)
         let modules = loaded.scaledModules
         try AdapterMerge.checkFit(modules, layout: try AdapterMerge.tensorLayout(source, name: name), model: name)

@@ -41,6 +41,7 @@ struct MergeCommand: ParsableCommand {
 
     func run() throws {
         let loaded = try PEFTAdapter.read(directory: URL(fileURLWithPath: adapter))
+        warnIfUnconvertedPiSSA(adapter: adapter)
         let line = ProgressLine()
         let summary: AdapterMerge.Summary
         do {
