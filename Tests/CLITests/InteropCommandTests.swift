@@ -117,4 +117,13 @@ final class InteropCommandTests: XCTestCase {
         XCTAssertEqual(wrongOut.status, 64)
         XCTAssertTrue(wrongOut.stderr.contains("is a directory"), wrongOut.stderr)
     }
+
+    func testTrainConvertWritesTheConvertedLoRA() throws {
+        let r = try pissa(["train", "--model", tiny, "--data", tiny + "/train.jsonl", "--out", path("run"), "--steps", "2", "--batch-size", "2",
+                           "--lr", "1e-2", "--rank", "2", "--init", "pissa", "--convert"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("converted for the original model: \(path("run"))/lora_converted (r = 4, lora_alpha = 4.0)"), r.stdout)
+        let config = try String(contentsOfFile: path("run/lora_converted/adapter_config.json"), encoding: .utf8)
+        XCTAssertTrue(config.contains("\"init_lora_weights\" : true"), config)
+    }
 }
