@@ -6,9 +6,11 @@ import LinearAlgebra
 /// (`adapter_config.json` + `adapter_model.safetensors`, factors in float32).
 public enum PEFTAdapter {
     /// Writes `directory/adapter_model.safetensors` (tensors `base_model.model.<module>.lora_A.weight`
-    /// [r, in] and `…lora_B.weight` [out, r]) and `directory/adapter_config.json`, each atomically.
+    /// [r, in] and `…lora_B.weight` [out, r]) and `directory/adapter_config.json`, each atomically; a directory
+    /// this call created is removed again if writing fails.
     public static func write(to directory: URL, modules: [(path: String, factors: LoRAFactors)],
                              config: PEFTAdapterConfig) throws {
+        let created = !FileManager.default.fileExists(atPath: directory.path)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var tensors: [(spec: TensorSpec, floats: [Float])] = []
         for (path, f) in modules {
@@ -17,9 +19,14 @@ public enum PEFTAdapter {
             tensors.append((TensorSpec(name: PEFTAdapterConfig.tensorName(module: path, factor: .loraB), dtype: .f32,
                                        shape: [f.B.rows, f.B.cols]), f.B.storage))
         }
-        try SafeTensorsWriter.write(url: directory.appendingPathComponent(PEFTAdapterConfig.weightsFileName),
-                                    tensors: tensors, metadata: ["format": "pt"])
-        try AtomicFile.write(config.jsonData(), to: directory.appendingPathComponent(PEFTAdapterConfig.configFileName))
+        do {
+            try SafeTensorsWriter.write(url: directory.appendingPathComponent(PEFTAdapterConfig.weightsFileName),
+                                        tensors: tensors, metadata: ["format": "pt"])
+            try AtomicFile.write(config.jsonData(), to: directory.appendingPathComponent(PEFTAdapterConfig.configFileName))
+        } catch {
+            if created { try? FileManager.default.removeItem(at: directory) }   // no half-written adapter left behind
+            throw error
+        }
     }
 }
 
@@ -39,21 +46,65 @@ public enum AdapterFileError: Error, CustomStringConvertible, Equatable {
 }
 
 extension PEFTAdapter {
-    /// A LoRA adapter read from a PEFT directory: its config and each module's factors.
+    /// A LoRA adapter read from a PEFT directory: its config and each module's factors (float32,
+    /// whatever the dtype on disk), in file order.
     public struct Loaded: Sendable {
         public var config: PEFTAdapterConfig
         public var modules: [(path: String, factors: LoRAFactors)]
-        /// `lora_alpha / r` (or `/ √r` with rsLoRA) for a module of rank r, honouring rank/alpha patterns.
+
+        public init(config: PEFTAdapterConfig, modules: [(path: String, factors: LoRAFactors)]) {
+            self.config = config
+            self.modules = modules
+        }
+
+        /// The rank PEFT gives `module`: its `rank_pattern` entry, else `r`.
+        public func configuredRank(module: String) -> Int {
+            PEFTAdapter.patternKey(config.rankPattern.keys, module: module).flatMap { config.rankPattern[$0] } ?? config.r
+        }
+
+        /// The lora_alpha PEFT gives `module`: its `alpha_pattern` entry, else `lora_alpha`.
+        public func alpha(module: String) -> Float {
+            PEFTAdapter.patternKey(config.alphaPattern.keys, module: module).flatMap { config.alphaPattern[$0] } ?? config.loraAlpha
+        }
+
+        /// `lora_alpha / r` (or `/ √r` with rsLoRA) for a module of rank r, honouring the alpha pattern.
         public func scale(rank: Int, module: String) -> Float {
-            let alpha = config.alphaPattern.first(where: { module.hasSuffix($0.key) })?.value ?? config.loraAlpha
+            let alpha = alpha(module: module)
             return config.useRslora ? alpha / Float(rank).squareRoot() : alpha / Float(rank)
+        }
+
+        /// Each module's factors and scale.
+        public var scaledModules: [(path: String, factors: LoRAFactors, scale: Float)] {
+            modules.map { ($0.path, $0.factors, scale(rank: $0.factors.rank, module: $0.path)) }
         }
     }
 
-    /// Reads `adapter_config.json` + `adapter_model.safetensors` (a `.bin` adapter is refused).
+    /// PEFT's `get_pattern_key`: the first key for which `(.*\.)?(key)$` matches the whole module
+    /// name (keys are regular expressions; one that is not valid matches as a literal suffix).
+    static func patternKey(_ keys: Dictionary<String, some Any>.Keys, module: String) -> String? {
+        keys.sorted().first { key in
+            if let re = try? NSRegularExpression(pattern: "^(.*\\.)?(\(key))$") {
+                return re.firstMatch(in: module, range: NSRange(module.startIndex..., in: module)) != nil
+            }
+            return module == key || module.hasSuffix("." + key)
+        }
+    }
+
+    static let loraASuffix = ".lora_A.weight", loraBSuffix = ".lora_B.weight", modelPrefix = "base_model.model."
+
+    /// Reads `adapter_config.json` + `adapter_model.safetensors` as PEFT (or this package) writes
+    /// them: tensors `base_model.model.<module>.lora_A.weight` [r, in] / `lora_B.weight` [out, r]
+    /// in F32, F16 or BF16. Refused with an `AdapterFileError` naming the file: a `.bin`-only
+    /// adapter, non-LoRA or DoRA adapters, `fan_in_fan_out`, tensors other than LoRA factors
+    /// (`modules_to_save`, embeddings, biases), a factor without its partner, factors that do not
+    /// fit together, and ranks that disagree with `r` / `rank_pattern`. Every problem is listed.
     public static func read(directory: URL) throws -> Loaded {
         let configURL = directory.appendingPathComponent(PEFTAdapterConfig.configFileName)
         let weightsURL = directory.appendingPathComponent(PEFTAdapterConfig.weightsFileName)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw AdapterFileError.unreadable(path: directory.path, reason: "no such adapter directory")
+        }
         guard let data = try? Data(contentsOf: configURL) else {
             throw AdapterFileError.unreadable(path: configURL.path, reason: "missing or unreadable (is this a PEFT adapter directory?)")
         }
@@ -65,27 +116,50 @@ extension PEFTAdapter {
             throw AdapterFileError.unsupported(path: configURL.path, reason: "peft_type \(config.peftType); only LORA adapters are supported")
         }
         guard !config.useDora else { throw AdapterFileError.unsupported(path: configURL.path, reason: "DoRA adapters are not supported") }
+        guard !config.fanInFanOut else {
+            throw AdapterFileError.unsupported(path: configURL.path, reason: "fan_in_fan_out adapters (GPT-2 Conv1D layout) are not supported")
+        }
         guard FileManager.default.fileExists(atPath: weightsURL.path) else {
             let bin = directory.appendingPathComponent("adapter_model.bin")
             if FileManager.default.fileExists(atPath: bin.path) {
-                throw AdapterFileError.unsupported(path: bin.path, reason: "pickled .bin adapters are not supported; save with safe_serialization=True")
+                throw AdapterFileError.unsupported(
+                    path: bin.path, reason: "pickled .bin adapters are not supported (they can run code when loaded); "
+                        + "save with safe_serialization=True or convert to adapter_model.safetensors")
             }
             throw AdapterFileError.unreadable(path: weightsURL.path, reason: "missing")
         }
-        let file = try SafeTensorsFile(url: weightsURL)
+        let file: SafeTensorsFile
+        do { file = try SafeTensorsFile(url: weightsURL) } catch {
+            throw AdapterFileError.unreadable(path: weightsURL.path, reason: "\(error)")
+        }
         var problems: [String] = [], modules: [(String, LoRAFactors)] = []
-        for info in file.tensors where info.name.hasSuffix(".lora_A.weight") {
-            let stem = String(info.name.dropLast(".lora_A.weight".count))
-            let path = stem.hasPrefix("base_model.model.") ? String(stem.dropFirst("base_model.model.".count)) : stem
-            guard let b = file.info(stem + ".lora_B.weight") else { problems.append("\(stem): lora_B missing"); continue }
+        let loraBNames = Set(file.tensors.map(\.name).filter { $0.hasSuffix(loraBSuffix) })
+        for info in file.tensors where !info.name.hasSuffix(loraASuffix) && !info.name.hasSuffix(loraBSuffix) {
+            problems.append("\(info.name): not a LoRA factor (modules_to_save, embedding, bias or DoRA tensors are not supported)")
+        }
+        for info in file.tensors where info.name.hasSuffix(loraASuffix) {
+            let stem = String(info.name.dropLast(loraASuffix.count))
+            let path = stem.hasPrefix(modelPrefix) ? String(stem.dropFirst(modelPrefix.count)) : stem
+            guard let b = file.info(stem + loraBSuffix) else { problems.append("\(stem): lora_B missing"); continue }
             guard info.shape.count == 2, b.shape.count == 2, b.shape[1] == info.shape[0] else {
                 problems.append("\(stem): lora_A \(info.shape) and lora_B \(b.shape) do not fit together"); continue
             }
-            modules.append((path, LoRAFactors(A: Matrix(rows: info.shape[0], cols: info.shape[1], storage: try file.floats(info)),
-                                              B: Matrix(rows: b.shape[0], cols: b.shape[1], storage: try file.floats(b)))))
+            do {
+                modules.append((path, LoRAFactors(A: Matrix(rows: info.shape[0], cols: info.shape[1], storage: try file.floats(info)),
+                                                  B: Matrix(rows: b.shape[0], cols: b.shape[1], storage: try file.floats(b)))))
+            } catch {
+                problems.append("\(stem): \(error)")
+            }
         }
-        if modules.isEmpty { problems.append("no lora_A / lora_B tensors") }
-        guard problems.isEmpty else { throw AdapterFileError.inconsistent(path: weightsURL.path, problems: problems) }
-        return Loaded(config: config, modules: modules)
+        for name in loraBNames where file.info(String(name.dropLast(loraBSuffix.count)) + loraASuffix) == nil {
+            problems.append("\(name.dropLast(loraBSuffix.count)): lora_A missing")
+        }
+        let loaded = Loaded(config: config, modules: modules)
+        for (path, f) in modules where f.rank != loaded.configuredRank(module: path) {
+            problems.append("\(path): rank \(f.rank) in the tensors, but the config gives \(loaded.configuredRank(module: path)) (r / rank_pattern)")
+        }
+        if modules.isEmpty && problems.isEmpty { problems.append("no lora_A / lora_B tensors") }
+        guard problems.isEmpty else { throw AdapterFileError.inconsistent(path: weightsURL.path, problems: problems.sorted()) }
+        return loaded
     }
 }

@@ -91,6 +91,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Parallel lanes (cores) to use.")
     var lanes: Int = 2
 
+    @Flag(help: "At the end, also write RUN/lora_converted: the trained adapter as a LoRA on the original model (`pissa convert`).")
+    var convert = false
+
     func validate() throws {
         if resume == nil {
             guard data != nil else { throw ValidationError("--data is required (or --resume RUN).") }
@@ -188,6 +191,7 @@ struct TrainCommand: ParsableCommand {
             }
             return .proceed
         }
+        if convert { try ConvertCommand.convertAfterTraining(run: config.output, steps: trainer.totalSteps) }
     }
 }
 

@@ -1,0 +1,61 @@
+import Adapters
+import ArgumentParser
+import Foundation
+import Model
+
+struct MergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Fold a LoRA adapter into a model and write a Hugging Face model directory.",
+        discussion: """
+        Every adapted weight becomes W + s·B·A (float32), every other tensor is copied; OUT gets \
+        model.safetensors, config.json and the tokenizer files (copied from a Hugging Face \
+        directory, made from the metadata of a GGUF file). Use the adapter with the model it \
+        applies to: a trained PiSSA adapter with its residual model, or first `pissa convert` it \
+        to a LoRA on the original model.
+        """)
+
+    @Option(help: "The model: a GGUF file or a Hugging Face directory.")
+    var model: String
+
+    @Option(help: "The PEFT LoRA adapter directory to fold in.")
+    var adapter: String
+
+    @Option(help: "Output directory (created if needed).")
+    var out: String
+
+    @Option(help: "Element type of the merged weights: f32, bf16 or f16 (rounded to nearest even).")
+    var dtype: ConvertModelCommand.ExportDType = .f32
+
+    @Flag(help: "Print a machine-readable summary on standard output.")
+    var json = false
+
+    func validate() throws {
+        guard FileManager.default.fileExists(atPath: model) else { throw ValidationError("--model \(model) does not exist.") }
+        guard FileManager.default.fileExists(atPath: adapter) else { throw ValidationError("--adapter \(adapter) does not exist.") }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw ValidationError("--out \(out) is a file; pass a directory.")
+        }
+    }
+
+    func run() throws {
+        let loaded = try PEFTAdapter.read(directory: URL(fileURLWithPath: adapter))
+        warnIfUnconvertedPiSSA(adapter: adapter)
+        let line = ProgressLine()
+        let summary: AdapterMerge.Summary
+        do {
+            summary = try AdapterMerge.write(modelPath: model, adapters: loaded.scaledModules, to: URL(fileURLWithPath: out),
+                                             dtype: dtype.dtype) { p in
+                line.update("[\(p.completed)/\(p.total)] \(p.tensor)", force: p.completed == p.total)
+            }
+        } catch {
+            line.finish()
+            throw error
+        }
+        line.finish()
+        if json { return try printJSON(summary) }
+        print("wrote \(summary.directory): \(summary.files.joined(separator: ", "))")
+        print("\(summary.tensors) tensors as \(summary.dtype.rawValue), \(summary.mergedModules) with the adapter folded in")
+    }
+}
