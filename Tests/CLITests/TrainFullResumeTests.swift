@@ -54,7 +54,8 @@ final class TrainFullResumeTests: XCTestCase {
         process.waitUntilExit()
         let steps = checkpointSteps(run)
         XCTAssertFalse(steps.isEmpty, "a complete checkpoint survives the kill")
-        let resumed = try PissaProcess.run(["train", "--resume", run.path, "--grad-checkpoint"])
+        // --model only satisfies the option check (the run's config.json names the model).
+        let resumed = try PissaProcess.run(["train", "--resume", run.path, "--grad-checkpoint", "--model", fixture.path])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertTrue(resumed.stderr.contains("resumed from the checkpoint of step"), resumed.stderr)
         XCTAssertEqual(try modelBytes(run), expected, "killed after step ≥ \(killAfter) (checkpoints \(steps)), resumed with --grad-checkpoint")

@@ -105,4 +105,21 @@ final class FullFineTuningTests: XCTestCase {
         XCTAssertEqual(Array(UnsafeBufferPointer(start: store.gradients, count: store.count)), expected,
                        "checkpointed gradients must equal the taped ones bit for bit")
     }
+
+    /// The same for adapter training (PiSSA on the PEFT fixture): the recomputed forward also
+    /// refills each projection's x·Aᵀ.
+    func testGradientCheckpointingIsBitIdenticalForAdapters() throws {
+        var results: [(Double, [String: [Float]])] = []
+        for checkpointing in [false, true] {
+            let c = try PEFTGradientTests.Case("pissa")
+            let scratch = TrainingScratch(model: c.model, capacityRows: c.tokens.count, maxRank: 4, checkpointing: checkpointing)
+            let loss = c.withAdapters { ads in
+                c.model.lossAndGradients(tokens: c.tokens, targets: c.targets, batch: c.batch, adapters: ads,
+                                         normalizer: Float(c.supervised), scratch: scratch)
+            }
+            results.append((loss, c.grads))
+        }
+        XCTAssertEqual(results[1].0, results[0].0)
+        XCTAssertEqual(results[1].1, results[0].1, "checkpointed adapter gradients must equal the taped ones bit for bit")
+    }
 }
