@@ -104,6 +104,8 @@ final class GradientModelTests: XCTestCase {
             checkAdapterGradients("lossAndGradients, \(lanes) lanes,", observed: added, expected: fd, indices: sample, flat: flat)
             gradients.append(added.map(Double.init))
         }
-        G.check("lossAndGradients all \(flat.count) grads, 2 lanes vs 1", gradients[1], gradients[0], tolerance: 1e-5)
+        // Two lanes sum the same products in another order: float32 reassociation only (3e-5
+        // observed on some OpenBLAS kernels); a lane that dropped or doubled a chunk is off by O(1).
+        G.check("lossAndGradients all \(flat.count) grads, 2 lanes vs 1", gradients[1], gradients[0], tolerance: 1e-4)
     }
 }

@@ -8,13 +8,16 @@ import XCTest
 /// R (so dL/dy = R is what the backward receives), or the cross-entropy itself.
 ///
 /// Inputs are float32 values; the reference sees the same values widened to Double. Errors are
-/// entrywise relative (GradientCheck.maxRelativeError). Tolerances: forwards 1e-5 and kernel
+/// entrywise relative (GradientCheck.maxRelativeError). Tolerances: forwards 3e-5 and kernel
 /// gradients 1e-4. The finite differences are good to ~1e-9, so what is measured is the
 /// float32 rounding of the kernels (observed 1e-7…1e-5).
 final class GradientTests: XCTestCase {
     private typealias G = GradientCheck
     private typealias Ref = GradientCheck.Reference
-    private let forwardTolerance = 1e-5
+    /// float32 rounding of a 130-term dot product against Double reaches ≈ 1.1e-5 (relative to
+    /// the 1 % floor) with some OpenBLAS kernels: 3e-5 keeps a margin without hiding a bug (a
+    /// wrong term is off by ≥ 1e-2).
+    private let forwardTolerance = 3e-5
     private let gradientTolerance = 1e-4
 
     // MARK: RMSNorm

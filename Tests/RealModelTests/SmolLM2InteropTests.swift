@@ -40,7 +40,7 @@ final class SmolLM2InteropTests: XCTestCase {
         let run = URL(fileURLWithPath: config.output)
         let tokens = trainer.tokenizer.encode("Question: A farmer plants 10 rows of 5 plants. How many plants are there?\nAnswer:", addSpecialTokens: true)
             .map(Int32.init)
-        let reference = Self.logits(trainer.model, tokens, adapters: trainer.trainable.adapters)   // residual + trained adapter
+        let reference = Self.logits(trainer.model, tokens, adapters: try XCTUnwrap(trainer.trainable).adapters)   // residual + trained adapter
 
         // Conversion: original + converted LoRA.
         let report = try PiSSAConversion.convertDirectories(initial: run.appendingPathComponent("pissa_init"), adapter: run.appendingPathComponent("adapter"),

@@ -77,7 +77,7 @@ final class AdapterInteropTests: XCTestCase {
                                                            output: run.appendingPathComponent("lora_converted"))
         XCTAssertEqual(report.rank, 8)
         XCTAssertEqual(report.loraAlpha, 16)
-        let reference = Self.logits(trainer.model, Self.tokens, batch: 2, adapters: trainer.trainable.adapters)
+        let reference = Self.logits(trainer.model, Self.tokens, batch: 2, adapters: try XCTUnwrap(trainer.trainable).adapters)
         let original = try LanguageModel.load(path: Self.tinyModel.path, lanes: 1).model
         let converted = try AdapterLoading.inference(path: report.output, model: original)
         let got = Self.logits(original, Self.tokens, batch: 2, adapters: converted.adapters)
