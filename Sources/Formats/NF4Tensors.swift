@@ -24,23 +24,43 @@ public enum NF4Tensors {
     public static let nestedQuantMapSuffix = ".nested_quant_map"
     public static let quantStateSuffix = ".quant_state.bitsandbytes__nf4"
 
-    /// The tensors one NF4 weight occupies, for laying out a `SafeTensorsWriter`.
-    public static func specs(name: String, matrix m: NF4Matrix, originalDType: DType) -> [TensorSpec] {
-        var specs = [TensorSpec(name: name, dtype: .u8, shape: [m.packed.count, 1])]
-        if let c = m.compressedAbsmax {
-            specs.append(TensorSpec(name: name + absmaxSuffix, dtype: .u8, shape: [c.codes.count]))
-            specs.append(TensorSpec(name: name + nestedAbsmaxSuffix, dtype: .f32, shape: [c.nestedAbsmax.count]))
+    /// Characters reserved for `nested_offset`'s value in the quant-state JSON, so that the layout
+    /// can be fixed before the weight is quantised (the JSON is padded with spaces to its tensor's
+    /// length; JSON parsers, Python's included, accept trailing whitespace).
+    static let offsetWidth = 26
+
+    /// The tensors an NF4 weight of shape [rows, cols] occupies, for laying out a `SafeTensorsWriter`.
+    public static func specs(name: String, rows: Int, cols: Int, blockSize: Int = NF4Matrix.defaultBlockSize,
+                             doubleQuant: Bool, originalDType: DType) -> [TensorSpec] {
+        let n = rows * cols, blocks = (n + blockSize - 1) / blockSize
+        let nestedBlocks = (blocks + NF4QuantizedAbsmax.defaultBlockSize - 1) / NF4QuantizedAbsmax.defaultBlockSize
+        var specs = [TensorSpec(name: name, dtype: .u8, shape: [(n + 1) / 2, 1])]
+        if doubleQuant {
+            specs.append(TensorSpec(name: name + absmaxSuffix, dtype: .u8, shape: [blocks]))
+            specs.append(TensorSpec(name: name + nestedAbsmaxSuffix, dtype: .f32, shape: [nestedBlocks]))
             specs.append(TensorSpec(name: name + nestedQuantMapSuffix, dtype: .f32, shape: [256]))
         } else {
-            specs.append(TensorSpec(name: name + absmaxSuffix, dtype: .f32, shape: [m.absmax.count]))
+            specs.append(TensorSpec(name: name + absmaxSuffix, dtype: .f32, shape: [blocks]))
         }
         specs.append(TensorSpec(name: name + quantMapSuffix, dtype: .f32, shape: [16]))
-        // The JSON's length depends only on values known now, so it is part of the layout.
-        specs.append(TensorSpec(name: name + quantStateSuffix, dtype: .u8, shape: [stateJSON(for: m, dtype: originalDType).count]))
+        var state = NF4QuantState(quantType: "nf4", blocksize: blockSize, dtype: NF4QuantState.torchName(of: originalDType),
+                                  shape: [rows, cols])
+        if doubleQuant {
+            state.nestedBlocksize = NF4QuantizedAbsmax.defaultBlockSize
+            state.nestedDtype = "float32"
+        }
+        let length = state.json.utf8.count + (doubleQuant ? ", \"nested_offset\": ".utf8.count + offsetWidth : 0)
+        specs.append(TensorSpec(name: name + quantStateSuffix, dtype: .u8, shape: [length]))
         return specs
     }
 
-    /// Writes every tensor of `specs(name:matrix:originalDType:)` into `writer`.
+    /// The specs for `m` as it is.
+    public static func specs(name: String, matrix m: NF4Matrix, originalDType: DType) -> [TensorSpec] {
+        specs(name: name, rows: m.rows, cols: m.cols, blockSize: m.blockSize, doubleQuant: m.compressedAbsmax != nil,
+              originalDType: originalDType)
+    }
+
+    /// Writes every tensor of `specs(name:matrix:originalDType:)` into `writer` (laid out with those specs).
     public static func write(_ m: NF4Matrix, name: String, originalDType: DType, into writer: SafeTensorsWriter) throws {
         try writeBytes(m.packed, name: name, writer)
         if let c = m.compressedAbsmax {
@@ -51,20 +71,25 @@ public enum NF4Tensors {
             try writer.write(name + absmaxSuffix, floats: m.absmax)
         }
         try writer.write(name + quantMapSuffix, floats: NF4Matrix.codebook)
-        try writeBytes(stateJSON(for: m, dtype: originalDType), name: name + quantStateSuffix, writer)
+        var json = Array(stateJSON(for: m, dtype: originalDType).utf8)
+        let length = writer.info(name + quantStateSuffix)?.shape.first ?? json.count
+        guard json.count <= length else {
+            throw NF4FormatError.invalid(path: writer.url.path, tensor: name, problem: "quant state of \(json.count) bytes exceeds its \(length)-byte slot")
+        }
+        json.append(contentsOf: repeatElement(UInt8(ascii: " "), count: length - json.count))
+        try writeBytes(json, name: name + quantStateSuffix, writer)
     }
 
     private static func writeBytes(_ bytes: [UInt8], name: String, _ writer: SafeTensorsWriter) throws {
         try bytes.withUnsafeBytes { try writer.write(name, bytes: $0) }
     }
 
-    /// The quant-state JSON bytes (keys in bitsandbytes' order).
-    static func stateJSON(for m: NF4Matrix, dtype: DType) -> [UInt8] {
-        let state = NF4QuantState(
+    /// The quant-state JSON (keys in bitsandbytes' order).
+    static func stateJSON(for m: NF4Matrix, dtype: DType) -> String {
+        NF4QuantState(
             quantType: "nf4", blocksize: m.blockSize, dtype: NF4QuantState.torchName(of: dtype), shape: m.shape,
             nestedBlocksize: m.compressedAbsmax?.blockSize, nestedDtype: m.compressedAbsmax == nil ? nil : "float32",
-            nestedOffset: m.compressedAbsmax?.offset)
-        return Array(state.json.utf8)
+            nestedOffset: m.compressedAbsmax?.offset).json
     }
 
     /// Whether `name` is stored as NF4 in `file` (its quant-state tensor exists).
