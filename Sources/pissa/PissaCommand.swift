@@ -5,6 +5,6 @@ struct Pissa: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pissa",
         abstract: "PiSSA fine-tuning toolkit: principal-singular-value adapters for Llama-family models, on CPU.",
-        subcommands: [InitCommand.self, TrainCommand.self, GenerateCommand.self, EvalCommand.self, TokenizeCommand.self, ConvertModelCommand.self, DataCommand.self, BenchCommand.self]
+        subcommands: [InitCommand.self, TrainCommand.self, GenerateCommand.self, EvalCommand.self, TokenizeCommand.self, ConvertModelCommand.self, DataCommand.self, BenchCommand.self, QuantErrorCommand.self]
     )
 }
