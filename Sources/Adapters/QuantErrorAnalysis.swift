@@ -9,7 +9,7 @@ import LinearAlgebra
 ///   with the exact SVD;
 /// - LoftQ (optional, same r and T): likewise;
 /// each measured by its nuclear norm ‖E‖_* (and Frobenius norm). Per module type (the module
-/// path's last component) the table averages over layers the errors and the per-layer reduction
+/// path after its layer index: `self_attn.q_proj`, `attention.output.dense`) the table averages over layers the errors and the per-layer reduction
 /// ratio (1 − ‖E_method‖_* / ‖E_QLoRA‖_*)·100 %; "total" averages over every module.
 public enum QuantErrorAnalysis {
     public struct Options: Sendable {
@@ -116,7 +116,7 @@ public enum QuantErrorAnalysis {
                     }
                 }
             }
-            results[i] = ModuleResult(module: job.module, type: String(job.module.split(separator: ".").last ?? ""),
+            results[i] = ModuleResult(module: job.module, type: moduleType(of: job.module),
                                       shape: job.info.shape, qlora: qlora, entries: entries)
             let n = done.increment()
             progress(.moduleDone(index: n, of: jobs.count, module: job.module, elapsed: Date().timeIntervalSince(started)))
@@ -145,6 +145,15 @@ public enum QuantErrorAnalysis {
             }
         }
         return rows
+    }
+
+    /// The module path after `layers.K.` / `layer.K.` (the whole path when there is no layer index).
+    static func moduleType(of module: String) -> String {
+        let parts = module.split(separator: ".")
+        for (i, p) in parts.enumerated() where (p == "layers" || p == "layer") && i + 2 < parts.count && Int(parts[i + 1]) != nil {
+            return parts[(i + 2)...].joined(separator: ".")
+        }
+        return module
     }
 
     /// K in `….layers.K.…` (Llama) or `….layer.K.…` (BERT), else nil.

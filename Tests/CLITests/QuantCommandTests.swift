@@ -55,7 +55,7 @@ final class QuantCommandTests: XCTestCase {
     func testQuantErrorPrintsATablePerModuleType() throws {
         let r = try PissaProcess.run(["quant-error", "--model", tinyLlama, "--rank", "4", "--iters", "1,2", "--layers", "0"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        for type in ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "total"] {
+        for type in ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj", "total"] {
             XCTAssertTrue(r.stdout.contains("| \(type) (1)") || (type == "total" && r.stdout.contains("| total (7)")), "\(type): \(r.stdout)")
         }
         XCTAssertTrue(r.stderr.contains("[7/7]"), r.stderr)

@@ -20,7 +20,8 @@ final class QPiSSAQuantErrorTests: XCTestCase {
         XCTAssertEqual(report.modules.count, 14)
 
         let byType = Dictionary(grouping: report.rows.filter { $0.type != "total" }, by: \.type)
-        XCTAssertEqual(Set(byType.keys), ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+        XCTAssertEqual(Set(byType.keys), ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                                          "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"])
         for (type, rows) in byType {
             let t1 = try XCTUnwrap(rows.first { $0.iterations == 1 }), t5 = try XCTUnwrap(rows.first { $0.iterations == 5 })
             XCTAssertLessThan(t1.nuclear, t1.qloraNuclear, "\(type): QPiSSA (T 1) below QLoRA")
@@ -43,5 +44,33 @@ final class QPiSSAQuantErrorTests: XCTestCase {
             }
         }
         print("quant-error vs reference: worst relative difference \(worst)")
+    }
+}
+
+/// NF4 throughput on SmolLM2-sized weights (1536×576), single-threaded: quantising, and
+/// dequantising row blocks as training's matrix products do. Printed for BENCHMARKS.md.
+final class NF4ThroughputTests: XCTestCase {
+    func testDequantisationRunsAtMemorySpeed() {
+        var rng = SeededGenerator(seed: 0)
+        let w = Matrix.gaussian(rows: 1536, cols: 576, std: 0.02, using: &rng)
+        let t0 = Date()
+        var q = NF4Matrix(quantizing: w)
+        for _ in 0..<4 { q = NF4Matrix(quantizing: w) }
+        let quantSeconds = Date().timeIntervalSince(t0) / 5
+        var out = [Float](repeating: 0, count: 64 * 576)
+        var times: [Double] = []
+        for _ in 0..<5 {
+            let t = Date()
+            out.withUnsafeMutableBufferPointer { buffer in
+                for start in stride(from: 0, to: 1536, by: 64) { q.dequantizeRows(start..<(start + 64), into: buffer.baseAddress!) }
+            }
+            times.append(Date().timeIntervalSince(t))
+        }
+        let median = times.sorted()[2]
+        let perElement = median / Double(w.count) * 1e9
+        print(String(format: "NF4 1536×576: quantise %.2f ms (%.2f ns/value), dequantise %.3f ms (%.2f ns/value, %.1f GB/s of float32 out)",
+                     quantSeconds * 1e3, quantSeconds / Double(w.count) * 1e9, median * 1e3, perElement, Double(w.count * 4) / median / 1e9))
+        XCTAssertLessThan(perElement, 2.0, "dequantisation should cost well under 2 ns per value")
+        XCTAssertEqual(q.dequantized().relativeDifference(to: w), 0.093, accuracy: 0.006)
     }
 }
