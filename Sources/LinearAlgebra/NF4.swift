@@ -99,38 +99,38 @@ public struct NF4Matrix: Sendable, Equatable {
     private static func quantizeBlock(_ x: UnsafePointer<Float>, count: Int, partial: Bool,
                                       into out: UnsafeMutablePointer<UInt8>, at position: Int) -> Float {
         var a: Float = 0
-        for i in 0..<count { a = max(a, abs(x[i])) }
-        let divisor = max(a, 1e-38)          // bitsandbytes clamps before dividing: 0 · 1e38 = 0
+        for i in 0..<count {
+            let v = abs(x[i])
+            a = v > a ? v : a
+        }
+        let divisor = a > 1e-38 ? a : 1e-38   // bitsandbytes clamps before dividing: 0 · 1e38 = 0
         let inverse = 1 / divisor
-        var i = 0
-        // Eight values at a time: index = Σ_t [x > t].
-        if !partial {
-            while i + 8 <= count {
-                let v = (UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) * inverse)
-                var q = SIMD8<Int32>(repeating: 0)
-                for t in thresholds { q &+= SIMD8<Int32>(repeating: 0).replacing(with: 1, where: v .> SIMD8(repeating: t)) }
-                for k in stride(from: 0, to: 8, by: 2) {
-                    out[(position + i + k) >> 1] = UInt8(q[k] << 4 | q[k + 1])
-                }
-                i += 8
+        return thresholds.withUnsafeBufferPointer { t in
+            for i in 0..<count {
+                let v = partial ? x[i] / divisor : x[i] * inverse
+                let q = index(of: v, thresholds: t.baseAddress!)
+                let p = position + i
+                if p & 1 == 0 { out[p >> 1] = q << 4 } else { out[p >> 1] |= q }
             }
+            return a
         }
-        while i < count {
-            let v = partial ? x[i] / divisor : x[i] * inverse
-            let q = index(of: min(1, max(-1, v)))
-            let p = position + i
-            if p & 1 == 0 { out[p >> 1] = q << 4 } else { out[p >> 1] |= q }
-            i += 1
-        }
-        return a
+    }
+
+    /// The number of thresholds strictly below x (its code index), by a four-step binary search
+    /// over the 15 sorted thresholds. Clamping to [−1, 1] is implicit: the first and last
+    /// thresholds are inside it.
+    @inline(__always)
+    static func index(of x: Float, thresholds t: UnsafePointer<Float>) -> UInt8 {
+        var q = x > t[7] ? 8 : 0
+        q += x > t[q + 3] ? 4 : 0
+        q += x > t[q + 1] ? 2 : 0
+        q += x > t[q] ? 1 : 0
+        return UInt8(truncatingIfNeeded: q)
     }
 
     /// The code index of a normalised value x ∈ [-1, 1] (bitsandbytes' decision tree, as a count).
-    @inline(__always)
     static func index(of x: Float) -> UInt8 {
-        var q: UInt8 = 0
-        for t in thresholds where x > t { q += 1 }
-        return q
+        thresholds.withUnsafeBufferPointer { index(of: x, thresholds: $0.baseAddress!) }
     }
 
     /// The 4-bit code index of element `i` (row-major).
