@@ -101,8 +101,8 @@ struct QuantizationConfig: Codable {
     }
 
     /// Inserts `"quantization_config": {...}` before the closing brace of `directory/config.json`
-    /// (the rest of the file is kept as it is). Modules with 2-D weights that were not quantised
-    /// (including a separate `lm_head`) are listed in `llm_int8_skip_modules`.
+    /// (the rest of the file is kept as it is). Modules with 2-D weights that were not quantised,
+    /// and `lm_head`, are listed in `llm_int8_skip_modules`.
     static func addToModelConfig(in directory: URL, quant: QuantSettings, plan: DecompositionPlan) throws {
         let url = directory.appendingPathComponent("config.json")
         guard var text = try? String(contentsOf: url, encoding: .utf8) else { return }   // no config: nothing to mark
@@ -112,7 +112,9 @@ struct QuantizationConfig: Codable {
         guard let close = text.lastIndex(of: "}") else {
             throw AdapterError.unsupportedWeights(["\(url.path) is not a JSON object"])
         }
-        let skip = Array(Set(plan.otherModules.map { $0.split(separator: ".").last.map(String.init) ?? $0 })).sorted()
+        // lm_head always: a tied head is absent from the weights but transformers would otherwise
+        // make it a Linear4bit with no quantised state.
+        let skip = Array(Set(plan.otherModules.map { $0.split(separator: ".").last.map(String.init) ?? $0 } + ["lm_head"])).sorted()
         let config = QuantizationConfig(bnb4bitUseDoubleQuant: quant.doubleQuant, llmInt8SkipModules: skip)
         let body = config.json
         let before = text[..<close].trimmingCharacters(in: .whitespacesAndNewlines)
