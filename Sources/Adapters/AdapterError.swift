@@ -3,6 +3,8 @@ public enum AdapterError: Error, CustomStringConvertible, Equatable {
     case noTargetModules(targets: [String], model: String, sampleModules: [String])
     case unsupportedWeights([String])
     case outputInsideInput(String)
+    case needsQuantization(method: String)
+    case invalidQuantSettings(String)
 
     public var description: String {
         switch self {
@@ -11,6 +13,10 @@ public enum AdapterError: Error, CustomStringConvertible, Equatable {
                 + "modules with 2-D weights include: \(sample.prefix(8).joined(separator: ", "))"
         case let .unsupportedWeights(problems):
             return "cannot put an adapter on these weights:\n  " + problems.joined(separator: "\n  ")
+        case let .needsQuantization(method):
+            return "--init \(method) quantises the residual: add --quant nf4"
+        case let .invalidQuantSettings(problem):
+            return "invalid NF4 settings: \(problem)"
         case let .outputInsideInput(path):
             return "the output directory \(path) is the model directory itself; choose another --out"
         }

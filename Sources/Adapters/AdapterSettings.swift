@@ -1,3 +1,5 @@
+import LinearAlgebra
+
 /// How the adapter's A and B start (PEFT's `init_lora_weights` names).
 public enum InitMethod: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
     /// PiSSA with the exact SVD (`sgesdd`).
@@ -8,6 +10,9 @@ public enum InitMethod: Sendable, Equatable, Hashable, Codable, CustomStringConv
     case lora
     /// A ~ N(0, (1/r)²) as PEFT's `gaussian` does (`std = 1 / r`), B = 0.
     case gaussian
+    /// LoftQ (arXiv 2310.08659, PEFT's `loftq`): alternately Q = nf4(W − sBA) and (B, A) = the
+    /// rank-r SVD of W − deq(Q). Only with NF4 quantisation (`QuantizedInitializer`).
+    case loftq
 
     /// Parses PEFT's spelling: `pissa`, `pissa_niter_4`, `lora` (or `true`), `gaussian`.
     public init?(peftName: String) {
@@ -15,6 +20,7 @@ public enum InitMethod: Sendable, Equatable, Hashable, Codable, CustomStringConv
         case "pissa": self = .pissa
         case "lora", "true", "default": self = .lora
         case "gaussian": self = .gaussian
+        case "loftq": self = .loftq
         default:
             let prefix = "pissa_niter_"
             guard peftName.hasPrefix(prefix), let k = Int(peftName.dropFirst(prefix.count)), k >= 0 else { return nil }
@@ -28,16 +34,25 @@ public enum InitMethod: Sendable, Equatable, Hashable, Codable, CustomStringConv
         case .pissaNiter(let k): "pissa_niter_\(k)"
         case .lora: "lora"
         case .gaussian: "gaussian"
+        case .loftq: "loftq"
         }
     }
 
     public var description: String { peftName }
 
-    /// True when the adapter is taken out of the weight (the residual differs from the weight).
+    /// True when the adapter is taken out of the weight's principal subspace (PiSSA / QPiSSA).
     public var isPiSSA: Bool {
         switch self {
         case .pissa, .pissaNiter: true
-        case .lora, .gaussian: false
+        case .lora, .gaussian, .loftq: false
+        }
+    }
+
+    /// True for the zero-B starts (LoRA, Gaussian): the adapter is random and the residual is W itself.
+    public var isZeroB: Bool {
+        switch self {
+        case .lora, .gaussian: true
+        case .pissa, .pissaNiter, .loftq: false
         }
     }
 
@@ -89,5 +104,26 @@ public struct AdapterSettings: Sendable, Equatable, Codable {
     /// `lora_alpha / r`, or `lora_alpha / √r` with rsLoRA.
     public var scale: Float {
         useRSLoRA ? alpha / Float(rank).squareRoot() : alpha / Float(rank)
+    }
+}
+
+/// NF4 quantisation of the frozen residual (QPiSSA, QLoRA, LoftQ; PISSA.md §3).
+public struct QuantSettings: Sendable, Equatable, Codable {
+    /// T: QPiSSA's / LoftQ's alternating iterations (1 = quantise the PiSSA residual once).
+    public var iterations: Int
+    /// Also quantise the absmax values (bitsandbytes `compress_statistics`, QLoRA's double quantisation).
+    public var doubleQuant: Bool
+    /// Values per NF4 block (bitsandbytes' default 64).
+    public var blockSize: Int
+
+    public init(iterations: Int = 1, doubleQuant: Bool = false, blockSize: Int = NF4Matrix.defaultBlockSize) {
+        self.iterations = iterations
+        self.doubleQuant = doubleQuant
+        self.blockSize = blockSize
+    }
+
+    /// nf4(W) with these settings.
+    public func quantize(_ w: Matrix) -> NF4Matrix {
+        NF4Matrix(quantizing: w, blockSize: blockSize, doubleQuant: doubleQuant)
     }
 }

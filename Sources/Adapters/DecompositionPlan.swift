@@ -36,8 +36,13 @@ struct DecompositionPlan: Sendable {
         }
         guard problems.isEmpty else { throw AdapterError.unsupportedWeights(problems) }
         self.jobs = jobs
+        let targeted = Set(jobs.map(\.module))
+        self.otherModules = twoD.filter { !targeted.contains($0) }
         self.targetNames = Set(jobs.map { "\($0.fileIndex)/\($0.info.name)" })
     }
+
+    /// The 2-D modules (Linear layers) of the model that are not targets.
+    var otherModules: [String] = []
 
     func isTarget(fileIndex: Int, name: String) -> Bool { targetNames.contains("\(fileIndex)/\(name)") }
 
@@ -66,6 +71,8 @@ public struct ModuleReport: Codable, Sendable {
     public var reconstructionError: Double?
     /// ‖scale·B·A − P_r‖ / ‖P_r‖ against the exact SVD's best rank-r product P_r (`--check`, PiSSA only).
     public var rankProductError: Double?
+    /// ‖W − (deq(Q) + scale·B·A)‖_F / ‖W‖_F of a quantised start (`--quant nf4`).
+    public var quantizationError: Double?
 
     init(job: DecompositionJob, seconds: Double) {
         module = job.module
@@ -91,6 +98,8 @@ public struct InitReport: Codable, Sendable {
     public var output: String
     public var adapter: String
     public var settings: AdapterSettings
+    /// The NF4 settings of a quantised start (`--quant nf4`), nil for a full-precision residual.
+    public var quant: QuantSettings?
     public var lanes: Int
     public var modules: [ModuleReport]
     /// Sum over modules of the decomposition time (CPU-lane seconds).

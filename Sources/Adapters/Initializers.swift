@@ -52,10 +52,12 @@ public enum AdapterInitializer {
         case .pissaNiter(let niter):
             let svd = try RandomizedSVD.compute(w, rank: r, niter: niter, oversample: settings.oversample, using: &rng)
             return try pissa(&w, svd: svd, settings: settings)
+        case .loftq:
+            throw AdapterError.needsQuantization(method: settings.initMethod.peftName)
         }
     }
 
-    private static func pissa(_ w: inout Matrix, svd: SVD, settings: AdapterSettings) throws -> LoRAFactors {
+    static func pissa(_ w: inout Matrix, svd: SVD, settings: AdapterSettings) throws -> LoRAFactors {
         let r = settings.rank, scale = settings.scale
         let roots = (0..<r).map { (svd.S[$0] / scale).squareRoot() }
         var a = svd.Vh.topRows(r)

@@ -29,3 +29,21 @@ extension ModelDecomposer {
         return report
     }
 }
+
+extension QuantErrorAnalysis {
+    /// `run` on a Llama GGUF file: the model is first written as a float32 Hugging Face directory
+    /// beside `scratch` (removed afterwards), as `pissa init` does.
+    public static func runOnGGUF(_ options: Options, scratch: URL, progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws -> Report {
+        let gguf = try LlamaGGUFModel(url: options.model)
+        let tokenizer = try BPETokenizer(gguf: gguf.file)
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let staging = scratch.appendingPathComponent(".quant-error.source-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: staging) }
+        _ = try HuggingFaceExport.write(gguf: gguf, tokenizer: tokenizer, to: staging, dtype: .f32)
+        var staged = options
+        staged.model = staging
+        var report = try run(staged, progress: progress)
+        report.model = options.model.path
+        return report
+    }
+}

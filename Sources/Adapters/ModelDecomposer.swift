@@ -20,13 +20,20 @@ public enum ModelDecomposer {
         public var check: Bool
         /// Matrices decomposed at once; with 2 lanes OpenBLAS runs single-threaded in each.
         public var lanes: Int
+        /// Store the residual in NF4 (QPiSSA / QLoRA / LoftQ starts, `QuantizedInitializer`).
+        public var quant: QuantSettings?
+        /// With `quant`: write deq(Q) in the weight's original dtype instead of the NF4 tensors.
+        public var dequantized: Bool
 
-        public init(model: URL, output: URL, settings: AdapterSettings, check: Bool = false, lanes: Int = 2) {
+        public init(model: URL, output: URL, settings: AdapterSettings, check: Bool = false, lanes: Int = 2,
+                    quant: QuantSettings? = nil, dequantized: Bool = false) {
             self.model = model
             self.output = output
             self.settings = settings
             self.check = check
             self.lanes = lanes
+            self.quant = quant
+            self.dequantized = dequantized
         }
     }
 
@@ -37,7 +44,7 @@ public enum ModelDecomposer {
     }
 
     public static func adapterDirectoryName(for method: InitMethod) -> String {
-        method.isPiSSA ? "pissa_init" : "lora_init"
+        method.isPiSSA ? "pissa_init" : method == .loftq ? "loftq_init" : "lora_init"
     }
 
     public static func run(_ options: Options, progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws -> InitReport {
@@ -47,12 +54,18 @@ public enum ModelDecomposer {
         guard options.model.standardizedFileURL != options.output.standardizedFileURL else {
             throw AdapterError.outputInsideInput(options.output.path)
         }
+        if settings.initMethod == .loftq && options.quant == nil {
+            throw AdapterError.needsQuantization(method: settings.initMethod.peftName)
+        }
         let plan = try DecompositionPlan(model: model, settings: settings)
         progress(.planned(modules: plan.jobs.count))
         try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
 
         let results = (factors: Slots<LoRAFactors>(count: plan.jobs.count), reports: Slots<ModuleReport>(count: plan.jobs.count))
-        if settings.initMethod.isPiSSA {
+        if let quant = options.quant {
+            try writeQuantizedResidualModel(model: model, plan: plan, options: options, quant: quant, results: results,
+                                            started: started, progress: progress)
+        } else if settings.initMethod.isPiSSA {
             try writeResidualModel(model: model, plan: plan, options: options, results: results, started: started, progress: progress)
         } else {
             for file in model.files {   // the residual is the weight itself: copy the files unchanged
@@ -69,6 +82,9 @@ public enum ModelDecomposer {
             }
         }
         try copyOtherFiles(from: options.model, to: options.output)
+        if let quant = options.quant, !options.dequantized {
+            try QuantizationConfig.addToModelConfig(in: options.output, quant: quant, plan: plan)
+        }
 
         progress(.writingAdapter)
         let adapterDir = options.output.appendingPathComponent(adapterDirectoryName(for: settings.initMethod))
@@ -83,7 +99,7 @@ public enum ModelDecomposer {
         let modules = results.reports.values
         return InitReport(
             model: options.model.path, output: options.output.path, adapter: adapterDir.path, settings: settings,
-            lanes: options.lanes, modules: modules,
+            quant: options.quant, lanes: options.lanes, modules: modules,
             decompositionSeconds: modules.reduce(0) { $0 + $1.seconds },
             totalSeconds: Date().timeIntervalSince(started))
     }
@@ -139,7 +155,7 @@ public enum ModelDecomposer {
     }
 
     /// Copies config, tokenizer and every other top-level file that is not a weight file.
-    private static func copyOtherFiles(from source: URL, to destination: URL) throws {
+    static func copyOtherFiles(from source: URL, to destination: URL) throws {
         let weightExtensions: Set<String> = ["safetensors", "bin", "pt", "pth", "ckpt", "h5", "msgpack", "onnx", "gguf"]
         let fm = FileManager.default
         for name in try fm.contentsOfDirectory(atPath: source.path).sorted() where !name.hasPrefix(".") {
@@ -153,7 +169,7 @@ public enum ModelDecomposer {
     }
 }
 
-private final class Counter: @unchecked Sendable {
+final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var value = 0
     func increment() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value }

@@ -1,14 +1,20 @@
 /// 4-bit NormalFloat (NF4) block-wise quantisation, as bitsandbytes defines it (QLoRA,
-/// arXiv 2305.14314; bitsandbytes `quantize_4bit(quant_type="nf4")`):
+/// arXiv 2305.14314; bitsandbytes `quantize_4bit(quant_type="nf4")`, whose CPU path is
+/// `bitsandbytes/backends/default/ops.py`):
 ///
 /// - the tensor is flattened row-major and cut into blocks of `blockSize` (64) values;
 /// - each block keeps its absolute maximum `absmax` in float32;
-/// - each value x becomes the index of the code point nearest to x / absmax, chosen by comparing
-///   with the midpoints between neighbouring code points (bitsandbytes' `dQuantizeNF4` decision
-///   tree: a value exactly on a midpoint goes to the upper code);
-/// - two indices share a byte, the first (even position) in the high nibble.
+/// - each value x is normalised, `x · (1/absmax)` in a whole block and `x / absmax` in a partial
+///   last block (as bitsandbytes does; the two can differ in the last bit), clamped to [−1, 1], and
+///   becomes the index of the nearest code point, found by comparing with the float32 midpoints
+///   between neighbouring code points (`torch.bucketize`): a value exactly on a midpoint takes the
+///   **lower** code, as in bitsandbytes' CUDA `dQuantizeNF4` (`x > threshold` branches);
+/// - two indices share a byte, the first (even position) in the high nibble; an odd count leaves
+///   the last byte's low nibble as the code of 0 (7), as bitsandbytes pads with a zero.
 ///
 /// Dequantisation is `code[index] · absmax`. A block whose absmax is 0 dequantises to zeros.
+/// With double quantisation (`compressedAbsmax`), `absmax` holds the values bitsandbytes
+/// dequantises with, `nestedCode[q] · nestedAbsmax + offset` (see `NF4QuantizedAbsmax`).
 public struct NF4Matrix: Sendable, Equatable {
     /// The 16 NF4 code points (bitsandbytes' table, float32).
     public static let codebook: [Float] = [
@@ -18,27 +24,30 @@ public struct NF4Matrix: Sendable, Equatable {
         0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
     ]
 
-    /// Decision thresholds of bitsandbytes' `dQuantizeNF4`: index i is chosen when
-    /// `thresholds[i-1] < x ≤ …`, i.e. the number of thresholds strictly below x.
-    static let thresholds: [Float] = [
-        -0.8480964004993439, -0.6106329262256622, -0.4599952697753906, -0.33967943489551544,
-        -0.23460740596055984, -0.13791173323988914, -0.045525018125772476, 0.03979014977812767,
-        0.1202552504837513, 0.2035212516784668, 0.2920137718319893, 0.3893125355243683,
-        0.5016634166240692, 0.6427869200706482, 0.8614784181118011,
-    ]
+    /// Decision thresholds: the float32 midpoints `(code[i] + code[i+1]) / 2`, computed as
+    /// bitsandbytes computes them (equal to the constants of its CUDA `dQuantizeNF4`; written as
+    /// decimal literals they would round differently in a few last bits). Index i is the number of
+    /// thresholds strictly below x.
+    static let thresholds: [Float] = (0..<15).map { (codebook[$0] + codebook[$0 + 1]) / 2 }
 
     public static let defaultBlockSize = 64
+
+    /// The index of the code point 0.
+    static let zeroCode: UInt8 = 7
 
     public let rows: Int
     public let cols: Int
     public let blockSize: Int
     /// ⌈rows·cols / 2⌉ bytes, two 4-bit code indices each (first in the high nibble).
     public var packed: [UInt8]
-    /// ⌈rows·cols / blockSize⌉ per-block absolute maxima.
+    /// ⌈rows·cols / blockSize⌉ per-block absolute maxima (as dequantised, with double quantisation).
     public var absmax: [Float]
+    /// The 8-bit double-quantised form of `absmax` (bitsandbytes' `compress_statistics=True`), or nil.
+    public var compressedAbsmax: NF4QuantizedAbsmax?
 
     public var count: Int { rows * cols }
     public var shape: [Int] { [rows, cols] }
+    public var blockCount: Int { absmax.count }
 
     public init(rows: Int, cols: Int, blockSize: Int = NF4Matrix.defaultBlockSize, packed: [UInt8], absmax: [Float]) {
         precondition(blockSize > 0 && blockSize % 2 == 0, "NF4 block size must be even and positive")
@@ -51,8 +60,16 @@ public struct NF4Matrix: Sendable, Equatable {
         self.absmax = absmax
     }
 
-    /// Quantises `m` block by block.
-    public init(quantizing m: Matrix, blockSize: Int = NF4Matrix.defaultBlockSize) {
+    /// A double-quantised matrix: `absmax` becomes `compressed.dequantized()`.
+    public init(rows: Int, cols: Int, blockSize: Int = NF4Matrix.defaultBlockSize, packed: [UInt8],
+                compressedAbsmax compressed: NF4QuantizedAbsmax) {
+        self.init(rows: rows, cols: cols, blockSize: blockSize, packed: packed, absmax: compressed.dequantized())
+        self.compressedAbsmax = compressed
+    }
+
+    /// Quantises `m` block by block; with `doubleQuant`, also quantises the absmax values
+    /// (8-bit dynamic map, blocks of 256, mean offset) as bitsandbytes' `compress_statistics=True`.
+    public init(quantizing m: Matrix, blockSize: Int = NF4Matrix.defaultBlockSize, doubleQuant: Bool = false) {
         precondition(blockSize > 0 && blockSize % 2 == 0, "NF4 block size must be even and positive")
         let n = m.count
         var packed = [UInt8](repeating: 0, count: (n + 1) / 2)
@@ -62,27 +79,58 @@ public struct NF4Matrix: Sendable, Equatable {
                 absmax.withUnsafeMutableBufferPointer { amax in
                     for block in 0..<amax.count {
                         let start = block * blockSize, end = min(n, start + blockSize)
-                        var a: Float = 0
-                        for i in start..<end { a = max(a, abs(x[i])) }
-                        amax[block] = a
-                        let inverse: Float = a > 0 ? 1 / a : 0
-                        for i in start..<end {
-                            let q = Self.index(of: x[i] * inverse)
-                            if i & 1 == 0 { out[i >> 1] = q << 4 } else { out[i >> 1] |= q }
-                        }
+                        amax[block] = Self.quantizeBlock(x.baseAddress! + start, count: end - start,
+                                                         partial: end - start < blockSize, into: out.baseAddress!, at: start)
                     }
                 }
             }
         }
+        if n & 1 == 1 { packed[n >> 1] |= Self.zeroCode }
         self.init(rows: m.rows, cols: m.cols, blockSize: blockSize, packed: packed, absmax: absmax)
+        if doubleQuant {
+            let compressed = NF4QuantizedAbsmax(quantizing: absmax)
+            self.compressedAbsmax = compressed
+            self.absmax = compressed.dequantized()
+        }
+    }
+
+    /// Quantises `count` values at `x` (one block) into the nibbles of `out` starting at element
+    /// `position` (even: blocks have even size); returns the block's absmax.
+    private static func quantizeBlock(_ x: UnsafePointer<Float>, count: Int, partial: Bool,
+                                      into out: UnsafeMutablePointer<UInt8>, at position: Int) -> Float {
+        var a: Float = 0
+        for i in 0..<count {
+            let v = abs(x[i])
+            a = v > a ? v : a
+        }
+        let divisor = a > 1e-38 ? a : 1e-38   // bitsandbytes clamps before dividing: 0 · 1e38 = 0
+        let inverse = 1 / divisor
+        return thresholds.withUnsafeBufferPointer { t in
+            for i in 0..<count {
+                let v = partial ? x[i] / divisor : x[i] * inverse
+                let q = index(of: v, thresholds: t.baseAddress!)
+                let p = position + i
+                if p & 1 == 0 { out[p >> 1] = q << 4 } else { out[p >> 1] |= q }
+            }
+            return a
+        }
+    }
+
+    /// The number of thresholds strictly below x (its code index), by a four-step binary search
+    /// over the 15 sorted thresholds. Clamping to [−1, 1] is implicit: the first and last
+    /// thresholds are inside it.
+    @inline(__always)
+    static func index(of x: Float, thresholds t: UnsafePointer<Float>) -> UInt8 {
+        var q = x > t[7] ? 8 : 0
+        q += x > t[q + 3] ? 4 : 0
+        q += x > t[q + 1] ? 2 : 0
+        q += x > t[q] ? 1 : 0
+        return UInt8(truncatingIfNeeded: q)
     }
 
     /// The code index of a normalised value x ∈ [-1, 1] (bitsandbytes' decision tree, as a count).
-    @inline(__always)
     static func index(of x: Float) -> UInt8 {
-        var q: UInt8 = 0
-        for t in thresholds where x > t { q += 1 }
-        return q
+        thresholds.withUnsafeBufferPointer { index(of: x, thresholds: $0.baseAddress!) }
     }
 
     /// The 4-bit code index of element `i` (row-major).
@@ -93,14 +141,40 @@ public struct NF4Matrix: Sendable, Equatable {
 
     /// Writes rows `range` dequantised into `out` ((range.count, cols), row-major).
     public func dequantizeRows(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
-        let start = range.lowerBound * cols, end = range.upperBound * cols
-        Self.codebook.withUnsafeBufferPointer { code in
-            packed.withUnsafeBufferPointer { p in
-                absmax.withUnsafeBufferPointer { amax in
-                    for i in start..<end {
-                        let byte = p[i >> 1]
-                        let q = i & 1 == 0 ? byte >> 4 : byte & 0x0F
-                        out[i - start] = code[Int(q)] * amax[i / blockSize]
+        dequantizeElements(range.lowerBound * cols..<range.upperBound * cols, into: out)
+    }
+
+    /// Writes the flat (row-major) elements `range` dequantised into `out` (range.count floats).
+    ///
+    /// Per block, the 16 code points are scaled once (`table = code · absmax`); each element is then
+    /// one table load: no multiply or division per element, two elements per packed byte.
+    public func dequantizeElements(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "NF4 dequantise: \(range) outside 0..<\(count)")
+        let codes = SIMD16<Float>(Self.codebook)
+        packed.withUnsafeBufferPointer { p in
+            absmax.withUnsafeBufferPointer { amax in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { table in
+                    var i = range.lowerBound
+                    var o = out
+                    while i < range.upperBound {
+                        let block = i / blockSize
+                        let blockEnd = min(range.upperBound, (block + 1) * blockSize)
+                        UnsafeMutableRawPointer(table.baseAddress!).storeBytes(of: codes * amax[block], as: SIMD16<Float>.self)
+                        let t = table.baseAddress!
+                        if i & 1 == 1 {
+                            o.pointee = t[Int(p[i >> 1] & 0x0F)]
+                            o += 1; i += 1
+                        }
+                        while i + 2 <= blockEnd {
+                            let byte = Int(p[i >> 1])
+                            o[0] = t[byte >> 4]
+                            o[1] = t[byte & 0x0F]
+                            o += 2; i += 2
+                        }
+                        if i < blockEnd {
+                            o.pointee = t[Int(p[i >> 1] >> 4)]
+                            o += 1; i += 1
+                        }
                     }
                 }
             }
@@ -114,6 +188,8 @@ public struct NF4Matrix: Sendable, Equatable {
         return m
     }
 
-    /// Bytes held: packed codes plus absmax.
-    public var byteCount: Int { packed.count + absmax.count * 4 }
+    /// Bytes held as stored: packed codes plus absmax (8-bit codes + nested statistics when double-quantised).
+    public var byteCount: Int {
+        packed.count + (compressedAbsmax.map { $0.byteCount } ?? absmax.count * 4)
+    }
 }

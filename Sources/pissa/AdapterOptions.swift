@@ -14,7 +14,7 @@ struct AdapterOptions: ParsableArguments {
     var alpha: Float?
 
     @Option(name: .customLong("init"),
-            help: "Initialisation: pissa (exact SVD), pissa_niter_K (randomized SVD, K subspace iterations), lora (Kaiming-uniform A, B = 0) or gaussian.")
+            help: "Initialisation: pissa (exact SVD), pissa_niter_K (randomized SVD, K subspace iterations), lora (Kaiming-uniform A, B = 0), gaussian, or loftq (with --quant nf4).")
     var initMethod: InitMethod = .pissaNiter(4)
 
     @Option(help: "Comma-separated module-name suffixes to adapt (PEFT's matching), or all-linear.")
@@ -47,3 +47,35 @@ struct AdapterOptions: ParsableArguments {
 }
 
 import Foundation
+
+/// The quantisation of the frozen residual.
+enum QuantKind: String, ExpressibleByArgument, CaseIterable {
+    case nf4
+}
+
+/// `--quant nf4 --iters T --double-quant`: an NF4 residual (QPiSSA with --init pissa…, QLoRA with
+/// --init lora, LoftQ with --init loftq), shared by the commands that create or train one.
+struct QuantOptions: ParsableArguments {
+    @Option(help: "Quantise the frozen residual: nf4 (bitsandbytes' NF4, blocks of 64). Omit for a full-precision residual.")
+    var quant: QuantKind?
+
+    @Option(help: "QPiSSA / LoftQ iterations T (alternating SVD and quantisation; the paper uses 5). Needs --quant.")
+    var iters: Int?
+
+    @Flag(help: "Also quantise the absmax values (QLoRA's double quantisation: 8-bit, blocks of 256). Needs --quant.")
+    var doubleQuant = false
+
+    func validate() throws {
+        if let iters, iters < 1 { throw ValidationError("--iters must be at least 1 (got \(iters)); --iters 1 quantises the PiSSA residual once.") }
+        if quant == nil {
+            if iters != nil { throw ValidationError("--iters needs --quant nf4.") }
+            if doubleQuant { throw ValidationError("--double-quant needs --quant nf4.") }
+        }
+    }
+
+    /// The NF4 settings, or nil without --quant.
+    var settings: QuantSettings? {
+        guard quant != nil else { return nil }
+        return QuantSettings(iterations: iters ?? 1, doubleQuant: doubleQuant)
+    }
+}

@@ -11,6 +11,11 @@ struct InitCommand: ParsableCommand {
         original dtype, everything else copied unchanged) and OUT/pissa_init/ (OUT/lora_init/ for \
         --init lora|gaussian), a Hugging Face PEFT adapter. Loading OUT with transformers and the \
         adapter with PEFT gives the original model's outputs.
+
+        With --quant nf4 the residual is stored in NF4 (bitsandbytes' Linear4bit layout, \
+        docs/QPISSA.md): --init pissa… gives QPiSSA (T = --iters alternations of SVD and \
+        quantisation), --init lora the QLoRA start, --init loftq LoftQ (OUT/loftq_init/). \
+        --dequantized writes deq(NF4(W_res)) in the original dtype instead.
         """
     )
 
@@ -24,6 +29,11 @@ struct InitCommand: ParsableCommand {
     var out: String
 
     @OptionGroup var adapter: AdapterOptions
+
+    @OptionGroup var quant: QuantOptions
+
+    @Flag(help: "With --quant: write the dequantised residual in the weight's original dtype instead of NF4 tensors.")
+    var dequantized = false
 
     @Flag(help: "Also measure each rank-r product against the exact SVD's (one exact SVD per module).")
     var check = false
@@ -43,6 +53,10 @@ struct InitCommand: ParsableCommand {
             throw ValidationError("--model \(model) is a file but not a .gguf; pass a GGUF file or a Hugging Face model directory.")
         }
         guard lanes >= 1 else { throw ValidationError("--lanes must be at least 1.") }
+        if dequantized && quant.quant == nil { throw ValidationError("--dequantized needs --quant nf4.") }
+        if adapter.initMethod == .loftq && quant.quant == nil {
+            throw ValidationError("--init loftq quantises the residual: add --quant nf4 (and --iters T).")
+        }
     }
 
     func run() throws {
@@ -50,7 +64,7 @@ struct InitCommand: ParsableCommand {
         let line = ProgressLine()
         let options = ModelDecomposer.Options(
             model: URL(fileURLWithPath: model), output: URL(fileURLWithPath: out),
-            settings: settings, check: check, lanes: lanes)
+            settings: settings, check: check, lanes: lanes, quant: quant.settings, dequantized: dequantized)
         let report: InitReport
         do {
             let isGGUF = model.lowercased().hasSuffix(".gguf")
@@ -59,7 +73,8 @@ struct InitCommand: ParsableCommand {
             report = try run(options) { event in
                 switch event {
                 case .planned(let n):
-                    line.update("\(settings.initMethod) r=\(settings.rank): \(n) modules", force: true)
+                    let q = quant.settings.map { " nf4 T=\($0.iterations)\($0.doubleQuant ? " double-quant" : "")" } ?? ""
+                    line.update("\(settings.initMethod) r=\(settings.rank)\(q): \(n) modules", force: true)
                 case let .moduleDone(i, n, module, elapsed):
                     let eta = elapsed / Double(i) * Double(n - i)
                     line.update("[\(i)/\(n)] \(module)  elapsed \(formatDuration(elapsed))  ETA \(formatDuration(eta))",
@@ -85,6 +100,11 @@ struct InitCommand: ParsableCommand {
         print("adapter:        \(report.adapter)")
         print(String(format: "%d modules, decomposition %.2f s (lane-seconds), total %.2f s",
                      report.modules.count, report.decompositionSeconds, report.totalSeconds))
+        let quantErrors = report.modules.compactMap(\.quantizationError)
+        if !quantErrors.isEmpty {
+            print(String(format: "‖W − (nf4(W_res) + sBA)‖_F/‖W‖_F: mean %.4f, max %.4f",
+                         quantErrors.reduce(0, +) / Double(quantErrors.count), quantErrors.max()!))
+        }
         if check {
             let rec = report.modules.compactMap(\.reconstructionError).max() ?? 0
             print(String(format: "max ‖W_res + sBA − W‖/‖W‖ = %.2e", rec))

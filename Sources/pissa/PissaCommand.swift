@@ -15,6 +15,7 @@ struct Pissa: ParsableCommand {
             ConvertCommand.self,
             MergeCommand.self,
             ExportCommand.self,
+            QuantErrorCommand.self,
             DataCommand.self,
             CompareCommand.self,
             BenchCommand.self,
