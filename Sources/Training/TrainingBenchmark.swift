@@ -15,6 +15,8 @@ public enum TrainingBenchmark {
 
     public struct Result: Codable, Sendable {
         public var initMethod: String
+        /// The frozen base: none (float32) or nf4.
+        public var quant: String
         public var data: String
         public var batch: Int
         public var steps: Int
@@ -22,13 +24,16 @@ public enum TrainingBenchmark {
         public var tokensPerSecond: Double
         public var peakRSSMegabytes: Double
         public var initSeconds: Double
+        /// Bytes of the seven projections of all layers as trained (float32 or NF4 codes + absmax).
+        public var projectionMegabytes: Double
     }
 
     public static func run(model path: String, settings: AdapterSettings, data: Data, batch: Int, steps: Int,
-                           lanes: Int = 2) throws -> Result {
+                           lanes: Int = 2, quantization: QuantSettings = QuantSettings()) throws -> Result {
         var (weights, tokenizer) = try LanguageModel.loadParts(path: path)
         var config = TrainConfig(model: path, data: "", output: "", adapter: settings)
         config.lanes = lanes
+        config.quantization = quantization
         let t0 = Date()
         let (initial, _) = try Trainer.initialAdapters(config: config, weights: &weights)
         let initSeconds = Date().timeIntervalSince(t0)
@@ -72,8 +77,9 @@ public enum TrainingBenchmark {
         case .text(let length): description = "text \(batch)×\(length)"
         case .jsonl(let file): description = file
         }
-        return Result(initMethod: settings.initMethod.peftName, data: description, batch: batch, steps: times.count,
+        return Result(initMethod: settings.initMethod.peftName, quant: quantization.kind.rawValue, data: description, batch: batch, steps: times.count,
                       medianStepSeconds: times.sorted()[times.count / 2], tokensPerSecond: Double(tokens) / times.reduce(0, +),
-                      peakRSSMegabytes: Double(usage.ru_maxrss) / 1024, initSeconds: initSeconds)
+                      peakRSSMegabytes: Double(usage.ru_maxrss) / 1024, initSeconds: initSeconds,
+                      projectionMegabytes: Double(model.weights.projectionBytes) / 1_048_576)
     }
 }

@@ -5,6 +5,7 @@ import Model
 import Training
 
 extension LRSchedule.Kind: ExpressibleByArgument {}
+extension QuantSettings.Kind: ExpressibleByArgument {}
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -84,6 +85,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Parallel lanes (cores) to use.")
     var lanes: Int = 2
 
+    @Option(help: "Frozen base during training: none (float32) or nf4 (4-bit NormalFloat, dequantised block-wise inside the products; with --init pissa this is QPiSSA, with --init lora QLoRA).")
+    var quant: QuantSettings.Kind = .none
+
+    @Option(help: "Values per NF4 absmax block (with --quant nf4).")
+    var quantBlockSize: Int = 64
+
     func validate() throws {
         if resume == nil {
             guard data != nil else { throw ValidationError("--data is required (or --resume RUN).") }
@@ -95,6 +102,9 @@ struct TrainCommand: ParsableCommand {
         if let steps { guard steps >= 1 else { throw ValidationError("--steps must be at least 1.") } }
         guard warmupRatio >= 0 && warmupRatio < 1 else { throw ValidationError("--warmup-ratio must be in [0, 1).") }
         guard maxGradNorm > 0 else { throw ValidationError("--max-grad-norm must be positive.") }
+        if let problem = QuantSettings(kind: quant, blockSize: quantBlockSize).problem {
+            throw ValidationError("--quant-block-size: \(problem).")
+        }
     }
 
     func makeConfig() throws -> TrainConfig {
@@ -129,6 +139,7 @@ struct TrainCommand: ParsableCommand {
         c.keepCheckpoints = keepCheckpoints
         c.skipBadLines = skipBadLines
         c.lanes = lanes
+        c.quantization = QuantSettings(kind: quant, blockSize: quantBlockSize)
         return c
     }
 

@@ -1,5 +1,7 @@
 import Adapters
 import Foundation
+import LinearAlgebra
+import Model
 
 /// Everything that defines a training run; saved as `RUN/config.json` and compared on resume.
 public struct TrainConfig: Codable, Sendable, Equatable {
@@ -35,6 +37,15 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var keepCheckpoints: Int = 2
     public var skipBadLines: Bool = false
     public var lanes: Int = 2
+    /// How the frozen projection weights are held while training; nil (configs written before
+    /// this setting existed) is float32. Read through `quantization`.
+    public var quant: QuantSettings?
+
+    /// The frozen base's representation (`.none` when `quant` is absent).
+    public var quantization: QuantSettings {
+        get { quant ?? QuantSettings() }
+        set { quant = newValue.kind == .none ? nil : newValue }
+    }
 
     public init(model: String, data: String, output: String, adapter: AdapterSettings) {
         self.model = model
@@ -63,5 +74,35 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         a.evalEvery = nil; b.evalEvery = nil
         a.lanes = 0; b.lanes = 0
         return a == b
+    }
+}
+
+/// The frozen base's representation during training: float32, or NF4 (QLoRA's 4-bit NormalFloat,
+/// block-wise absmax) dequantised a tile at a time inside the products. Adapters stay float32.
+public struct QuantSettings: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        case none, nf4
+    }
+
+    public var kind: Kind
+    /// Values per absmax block (bitsandbytes: 64).
+    public var blockSize: Int
+
+    public init(kind: Kind = .none, blockSize: Int = NF4Matrix.defaultBlockSize) {
+        self.kind = kind
+        self.blockSize = blockSize
+    }
+
+    /// The model-level choice.
+    public var frozen: FrozenQuantization {
+        switch kind {
+        case .none: .none
+        case .nf4: .nf4(blockSize: blockSize)
+        }
+    }
+
+    /// Why these settings cannot be used, if they cannot.
+    public var problem: String? {
+        kind == .nf4 && (blockSize < 2 || blockSize % 2 != 0) ? "the NF4 block size must be even and at least 2 (found \(blockSize))" : nil
     }
 }

@@ -141,12 +141,18 @@ public final class Trainer {
     }
 
     /// The adapter's starting factors: an existing PEFT adapter, or an initialiser applied to the
-    /// weights (PiSSA replaces each target weight by its residual, in `weights`).
+    /// weights (PiSSA replaces each target weight by its residual, in `weights`). With NF4
+    /// (`config.quantization`) every projection of every layer ends quantised (targets or not,
+    /// as bitsandbytes' 4-bit loading does), each right after its initialisation, so that the
+    /// float32 and NF4 copies of all weights are never alive together.
     static func initialAdapters(config: TrainConfig, weights: inout LlamaWeights)
         throws -> ([(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)], PEFTAdapterConfig) {
+        if let problem = config.quantization.problem { throw TrainerError.invalidSettings(problem) }
+        let quantization = config.quantization.frozen
         if let path = config.adapterPath {
             var (modules, cfg) = try AdapterLoading.peft(path: path, weights: weights)
             cfg.initLoraWeights = .bool(true)
+            weights.quantizeProjections(quantization)   // the loaded weights are the residual
             return (modules, cfg)
         }
         let s = config.adapter
@@ -159,24 +165,42 @@ public final class Trainer {
         var index: UInt64 = 0
         for layer in 0..<weights.layers.count {
             for p in projections {
-                var w = weights.layers[layer][p]
+                guard var w = weights.layers[layer][p] as? Matrix else {
+                    throw TrainerError.invalidSettings("\(p.modulePath(layer: layer)) is already quantised; adapters start from float32 weights")
+                }
                 var rng = SeededGenerator(seed: s.seed, stream: index)
                 index += 1
-                let f = try AdapterInitializer.initialize(&w, settings: s, using: &rng)
-                weights.layers[layer][p] = w
+                weights.layers[layer][p] = Matrix(rows: 0, cols: 0)   // w holds the only reference: initialised in place
+                let (frozen, f) = try initializeFrozen(&w, settings: s, quantization: quantization, using: &rng)
+                weights.layers[layer][p] = frozen
                 out.append((layer, p, f, s.scale))
             }
         }
+        weights.quantizeProjections(quantization)   // the projections that carry no adapter
         let cfg = PEFTAdapterConfig(r: s.rank, loraAlpha: s.alpha, targetModules: TargetModules.suffixes(of: projections.map(\.moduleName)),
                                     useRslora: s.useRSLoRA, taskType: "CAUSAL_LM", baseModelNameOrPath: config.model)
         return (out, cfg)
     }
-}
 
+    /// One target weight's frozen base and adapter start: the one place where an initialiser
+    /// meets the base's representation.
+    ///
+    /// - float32: the initialiser's residual (PiSSA: W − s·B·A; LoRA: W itself).
+    /// - NF4 with PiSSA: QPiSSA with T = 1 (PISSA.md §3): the top-r factors of W, then
+    ///   nf4(W − s·B·A). With LoRA: QLoRA, nf4(W) and the usual LoRA start.
+    ///
+    /// The T-iteration QPiSSA / LoftQ initialisers replace the NF4 branch here.
+    static func initializeFrozen(_ w: inout Matrix, settings: AdapterSettings, quantization: FrozenQuantization,
+                                 using rng: inout SeededGenerator) throws -> (frozen: any FrozenLinear, factors: LoRAFactors) {
+        let factors = try AdapterInitializer.initialize(&w, settings: settings, using: &rng)
+        return (quantization.apply(w), factors)
+    }
+}
 public enum TrainerError: Error, CustomStringConvertible, Equatable {
     case noExamples(path: String)
     case nonFiniteLoss(step: Int, lastCheckpoint: String?)
     case notResumable(path: String, reason: String)
+    case invalidSettings(String)
 
     public var description: String {
         switch self {
@@ -184,6 +208,7 @@ public enum TrainerError: Error, CustomStringConvertible, Equatable {
         case let .nonFiniteLoss(step, last):
             "the loss or gradient became NaN or infinite at step \(step); try a lower --lr. " + (last.map { "The last good checkpoint is \($0)." } ?? "No checkpoint was saved yet.")
         case let .notResumable(path, reason): "cannot resume \(path): \(reason)"
+        case let .invalidSettings(problem): "invalid training settings: \(problem)"
         }
     }
 }
