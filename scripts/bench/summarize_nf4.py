@@ -13,7 +13,10 @@ d = sys.argv[1] if len(sys.argv) > 1 else ".cache/bench/nf4"
 runs = {}
 for path in sorted(glob.glob(os.path.join(d, "*-*-*.json"))):
     data, quant, _ = os.path.basename(path)[:-5].rsplit("-", 2)
-    runs.setdefault((data, quant), []).append(json.load(open(path)))
+    try:
+        runs.setdefault((data, quant), []).append(json.load(open(path)))
+    except json.JSONDecodeError:   # a run still in progress or killed
+        continue
 
 print("| data | base | runs | tok/s (median) | peak RSS MB (median) | projections MB | NF4 / float32 tok/s | NF4 / float32 RSS |")
 print("|---|---|---|---|---|---|---|---|")
@@ -36,7 +39,7 @@ for data in sorted({k[0] for k in runs}):
 
 frozen = os.path.join(d, "frozen.json")
 if os.path.exists(frozen):
-    print("\n| W (out × in) | n | forward float32 ms | forward NF4 ms | NF4 / float32 | backward float32 ms | backward NF4 ms | NF4 / float32 | dequantise W ms |")
+    print("\n| W (out × in) | n | forward float32 ms | forward NF4 ms | NF4 / float32 time | backward float32 ms | backward NF4 ms | NF4 / float32 time | dequantise W ms |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in json.load(open(frozen)):
         print(f"| {r['shape'][0]} × {r['shape'][1]} | {r['rows']} | {r['denseForwardMs']:.2f} | {r['nf4ForwardMs']:.2f} | "

@@ -11,10 +11,11 @@ scripts/setup.sh smollm2 >/dev/null
 swift build -c release --product pissa >/dev/null
 pissa=.build/release/pissa
 gguf=.cache/assets/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf
-out=.cache/bench/nf4
+out=${OUT:-.cache/bench/nf4}        # JSON per run
+math=${MATH:-.cache/bench/math}
 mkdir -p "$out"
-[ -f .cache/bench/math/train.jsonl ] || $pissa data math --train 200 --test 20 --seed 0 --out .cache/bench/math >/dev/null
-for data in text .cache/bench/math/train.jsonl; do
+[ -f "$math/train.jsonl" ] || $pissa data math --train 200 --test 20 --seed 0 --out "$math" >/dev/null
+for data in text "$math/train.jsonl"; do
   for repeat in $(seq 1 "${REPEATS:-3}"); do
     for quant in none nf4; do
       tag="$(basename "$data" .jsonl)-$quant-$repeat"
