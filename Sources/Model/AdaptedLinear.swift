@@ -1,37 +1,26 @@
 import LinearAlgebra
 
 /// The adapted linear layer, forward and backward: `y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ` with W frozen
-/// (out, in), A (r, in), B (out, r). Work is split across the model's lanes by rows; OpenBLAS
-/// runs single-threaded inside each lane.
+/// (out, in), A (r, in), B (out, r). The frozen products are the base's own (`LinearWeight`:
+/// dense float32 or NF4); the adapter's are written here, once. Work is split across the model's
+/// lanes; OpenBLAS runs single-threaded inside each lane.
 extension LlamaModel {
-    /// Below this many output columns a few-row product (decoding) stays on one lane: handing a
-    /// sub-millisecond product to two threads costs more than it saves (PLATFORM.md).
-    static let decodeSplitColumns = 64
-
     /// y (+)= x·Wᵀ + s·(x·Aᵀ)·Bᵀ for x (rows, in), y (rows, out). When `xa` is given it receives
-    /// x·Aᵀ (rows, r), which backward needs for dB.
-    func project(_ x: UnsafePointer<Float>, _ w: some DenseWeight, adapter: LoRAAdapter?, into y: UnsafeMutablePointer<Float>,
+    /// x·Aᵀ (rows, r), which backward needs for dB. The frozen product is W's own (dense or NF4);
+    /// the adapter term is split by rows.
+    func project(_ x: UnsafePointer<Float>, _ w: any LinearWeight, adapter: LoRAAdapter?, into y: UnsafeMutablePointer<Float>,
                  rows: Int, accumulate: Bool = false, xa: UnsafeMutablePointer<Float>? = nil) {
         let (outF, inF) = (w.rows, w.cols)
-        let beta: Float = accumulate ? 1 : 0
-        let p = Pointers(x: x, y: y, xa: xa)
-        w.withValues { wp in
-            let wBase = ConstPointer(wp)
-            if rows >= 32 {
-                Parallel.chunks(rows, lanes: lanes, minimumChunk: 16) { r in
-                    let m = r.count, x0 = p.x + r.lowerBound * inF, y0 = p.y + r.lowerBound * outF
-                    BLAS.gemm(transA: false, transB: true, m: m, n: outF, k: inF, alpha: 1, a: x0, lda: inF,
-                              b: wBase.pointer, ldb: inF, beta: beta, c: y0, ldc: outF)
-                    if let adapter { Self.addAdapter(adapter, x: x0, y: y0, rows: m, inF: inF, outF: outF, xa: p.xa.map { $0 + r.lowerBound * adapter.rank }) }
-                }
-            } else {
-                Parallel.chunks(outF, lanes: lanes, minimumChunk: Self.decodeSplitColumns) { cols in
-                    BLAS.gemm(transA: false, transB: true, m: rows, n: cols.count, k: inF, alpha: 1,
-                              a: p.x, lda: inF, b: wBase.pointer + cols.lowerBound * inF, ldb: inF,
-                              beta: beta, c: p.y + cols.lowerBound, ldc: outF)
-                }
-                if let adapter { Self.addAdapter(adapter, x: x, y: y, rows: rows, inF: inF, outF: outF, xa: xa) }
+        w.forward(x, rows: rows, into: y, beta: accumulate ? 1 : 0, lanes: lanes)
+        guard let adapter else { return }
+        if rows >= 32 {
+            let p = Pointers(x: x, y: y, xa: xa)
+            Parallel.chunks(rows, lanes: lanes, minimumChunk: 16) { r in
+                Self.addAdapter(adapter, x: p.x + r.lowerBound * inF, y: p.y + r.lowerBound * outF, rows: r.count, inF: inF, outF: outF,
+                                xa: p.xa.map { $0 + r.lowerBound * adapter.rank })
             }
+        } else {
+            Self.addAdapter(adapter, x: x, y: y, rows: rows, inF: inF, outF: outF, xa: xa)
         }
     }
 
@@ -50,29 +39,24 @@ extension LlamaModel {
     /// Backward of `project`: dx (+)= dy·W + s·(dy·B)·A, and into the adapter's gradients
     /// dB += s·dyᵀ·(x·Aᵀ), dA += (s·dy·B)ᵀ·x. dy (rows, out), x (rows, in), xa (rows, r).
     /// With `dW` (out, in), the weight is trained too: dW += dyᵀ·x.
-    func projectBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, _ w: some DenseWeight, adapter: LoRAAdapter?,
+    func projectBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, _ w: any LinearWeight, adapter: LoRAAdapter?,
                          xa: UnsafePointer<Float>?, dx: UnsafeMutablePointer<Float>, rows: Int, accumulate: Bool,
                          dW: UnsafeMutablePointer<Float>? = nil) {
         let (outF, inF) = (w.rows, w.cols)
-        let beta: Float = accumulate ? 1 : 0
         let r = adapter?.rank ?? 0
+        w.backward(dy, rows: rows, into: dx, beta: accumulate ? 1 : 0, lanes: lanes)
         let dxa = UnsafeMutablePointer<Float>.allocate(capacity: max(1, rows * r))   // (rows, r) = s·dy·B
         defer { dxa.deallocate() }
         let p = Pointers(x: x, y: dx, xa: dxa)
         let dyp = ConstPointer(dy)
-        w.withValues { wp in
-            let wBase = ConstPointer(wp)
+        if let ad = adapter {   // dx += (s·dy·B)·A, split by rows
             Parallel.chunks(rows, lanes: lanes, minimumChunk: 16) { rr in
                 let m = rr.count, dy0 = dyp.pointer + rr.lowerBound * outF, dx0 = p.y + rr.lowerBound * inF
-                BLAS.gemm(transA: false, transB: false, m: m, n: inF, k: outF, alpha: 1, a: dy0, lda: outF,
-                          b: wBase.pointer, ldb: inF, beta: beta, c: dx0, ldc: inF)
-                if let ad = adapter {
-                    let t = p.xa! + rr.lowerBound * r
-                    BLAS.gemm(transA: false, transB: false, m: m, n: r, k: outF, alpha: ad.scale, a: dy0, lda: outF,
-                              b: ad.b, ldb: r, beta: 0, c: t, ldc: r)
-                    BLAS.gemm(transA: false, transB: false, m: m, n: inF, k: r, alpha: 1, a: t, lda: r,
-                              b: ad.a, ldb: inF, beta: 1, c: dx0, ldc: inF)
-                }
+                let t = p.xa! + rr.lowerBound * r
+                BLAS.gemm(transA: false, transB: false, m: m, n: r, k: outF, alpha: ad.scale, a: dy0, lda: outF,
+                          b: ad.b, ldb: r, beta: 0, c: t, ldc: r)
+                BLAS.gemm(transA: false, transB: false, m: m, n: inF, k: r, alpha: 1, a: t, lda: r,
+                          b: ad.a, ldb: inF, beta: 1, c: dx0, ldc: inF)
             }
         }
         if let dW { addWeightGradient(dy: dy, x: x, dW: dW, rows: rows, outF: outF, inF: inF) }

@@ -92,8 +92,11 @@ public final class LlamaModel: @unchecked Sendable {
     public func logits(hidden: UnsafePointer<Float>, rows: Int) -> [Float] {
         let V = config.vocabSize
         var out = [Float](repeating: 0, count: rows * V)
+        let head = outputHeadWeight
         out.withUnsafeMutableBufferPointer { o in
-            project(hidden, outputHeadWeight, adapter: nil, into: o.baseAddress!, rows: rows)
+            head.withValues { w in
+                DenseLinear.forward(w, outF: head.rows, inF: head.cols, x: hidden, rows: rows, into: o.baseAddress!, beta: 0, lanes: lanes)
+            }
         }
         return out
     }

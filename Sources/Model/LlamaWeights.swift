@@ -28,20 +28,21 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// One decoder layer's frozen weights. Linear weights are (out, in), used as `y = x·Wᵀ`.
+/// One decoder layer's frozen weights. Linear weights are (out, in), used as `y = x·Wᵀ`, held
+/// dense (`Matrix`, as loaded) or quantised (`NF4Matrix`, `LlamaWeights.quantizeProjections`).
 public struct LlamaLayerWeights: Sendable {
     public var inputNorm: [Float]        // (C)
-    public var q: Matrix                 // (H·D, C)
-    public var k: Matrix                 // (KV·D, C)
-    public var v: Matrix                 // (KV·D, C)
-    public var o: Matrix                 // (C, H·D)
+    public var q: any LinearWeight       // (H·D, C)
+    public var k: any LinearWeight       // (KV·D, C)
+    public var v: any LinearWeight       // (KV·D, C)
+    public var o: any LinearWeight       // (C, H·D)
     public var postAttentionNorm: [Float] // (C)
-    public var gate: Matrix              // (F, C)
-    public var up: Matrix                // (F, C)
-    public var down: Matrix              // (C, F)
+    public var gate: any LinearWeight    // (F, C)
+    public var up: any LinearWeight      // (F, C)
+    public var down: any LinearWeight    // (C, F)
 }
 
-/// All weights of a Llama-family causal LM in float32.
+/// All weights of a Llama-family causal LM (float32 as loaded; embedding, head and norms always).
 public struct LlamaWeights: Sendable {
     public var config: HFLlamaConfig
     public var embedding: Matrix         // (V, C)

@@ -64,7 +64,7 @@ public struct LlamaAdapters: @unchecked Sendable {
 
 extension LlamaLayerWeights {
     /// The frozen weight of a projection.
-    public subscript(projection: Projection) -> Matrix {
+    public subscript(projection: Projection) -> any LinearWeight {
         get {
             switch projection {
             case .q: q

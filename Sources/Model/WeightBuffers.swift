@@ -12,7 +12,8 @@ protocol DenseWeight {
 }
 
 extension Matrix: DenseWeight {
-    var gradient: UnsafeMutablePointer<Float>? { nil }
+    /// A `Matrix` is never trained in place.
+    public var gradient: UnsafeMutablePointer<Float>? { nil }
     func withValues<R>(_ body: (UnsafePointer<Float>) throws -> R) rethrows -> R {
         try storage.withUnsafeBufferPointer { try body($0.baseAddress!) }
     }
@@ -83,16 +84,16 @@ public struct LlamaWeightBuffers: @unchecked Sendable {
 struct LayerWeightsView {
     let inputNorm: any DenseWeight           // (C)
     let postAttentionNorm: any DenseWeight   // (C)
-    let projections: [any DenseWeight]       // by Projection.rawValue
+    let projections: [any LinearWeight]      // by Projection.rawValue
 
-    subscript(_ p: Projection) -> any DenseWeight { projections[p.rawValue] }
-    var q: any DenseWeight { projections[0] }
-    var k: any DenseWeight { projections[1] }
-    var v: any DenseWeight { projections[2] }
-    var o: any DenseWeight { projections[3] }
-    var gate: any DenseWeight { projections[4] }
-    var up: any DenseWeight { projections[5] }
-    var down: any DenseWeight { projections[6] }
+    subscript(_ p: Projection) -> any LinearWeight { projections[p.rawValue] }
+    var q: any LinearWeight { projections[0] }
+    var k: any LinearWeight { projections[1] }
+    var v: any LinearWeight { projections[2] }
+    var o: any LinearWeight { projections[3] }
+    var gate: any LinearWeight { projections[4] }
+    var up: any LinearWeight { projections[5] }
+    var down: any LinearWeight { projections[6] }
 }
 
 extension LlamaModel {

@@ -18,6 +18,8 @@ public enum TrainingBenchmark {
         public var method: String
         public var gradientCheckpointing: Bool
         public var initMethod: String
+        /// The frozen base: none (float32) or nf4.
+        public var quant: String
         public var data: String
         public var batch: Int
         public var steps: Int
@@ -25,15 +27,19 @@ public enum TrainingBenchmark {
         public var tokensPerSecond: Double
         public var peakRSSMegabytes: Double
         public var initSeconds: Double
+        /// Bytes of the seven projections of all layers as trained (float32 or NF4 codes + absmax).
+        public var projectionMegabytes: Double
     }
 
     /// With `method: .full` every weight is trained (moved into a `TrainableWeights` store);
     /// `checkpointing` recomputes each layer's forward in backward.
     public static func run(model path: String, settings: AdapterSettings, data: Data, batch: Int, steps: Int,
-                           lanes: Int = 2, method: TrainConfig.Method = .adapter, checkpointing: Bool = false) throws -> Result {
+                           lanes: Int = 2, method: TrainConfig.Method = .adapter, checkpointing: Bool = false,
+                           quant: QuantSettings? = nil) throws -> Result {
         var (weights, tokenizer) = try LanguageModel.loadParts(path: path)
         var config = TrainConfig(model: path, data: "", output: "", adapter: settings)
         config.lanes = lanes
+        config.quant = quant
         let t0 = Date()
         let model: LlamaModel, store: ParameterStore, adapters: LlamaAdapters, maxRank: Int
         let keepAlive: AnyObject
@@ -88,8 +94,10 @@ public enum TrainingBenchmark {
         case .jsonl(let file): description = file
         }
         withExtendedLifetime(keepAlive) {}
-        return Result(method: method.rawValue, gradientCheckpointing: checkpointing, initMethod: settings.initMethod.peftName, data: description, batch: batch, steps: times.count,
+        return Result(method: method.rawValue, gradientCheckpointing: checkpointing, initMethod: settings.initMethod.peftName,
+                      quant: quant == nil ? "none" : "nf4", data: description, batch: batch, steps: times.count,
                       medianStepSeconds: times.sorted()[times.count / 2], tokensPerSecond: Double(tokens) / times.reduce(0, +),
-                      peakRSSMegabytes: Double(usage.ru_maxrss) / 1024, initSeconds: initSeconds)
+                      peakRSSMegabytes: Double(usage.ru_maxrss) / 1024, initSeconds: initSeconds,
+                      projectionMegabytes: Double(model.weights.projectionBytes) / 1_048_576)
     }
 }

@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the numbers recorded in BENCHMARKS.md.",
-        subcommands: [BenchInit.self, BenchForward.self, BenchTrain.self]
+        subcommands: [BenchInit.self, BenchForward.self, BenchTrain.self, BenchFrozen.self]
     )
 }
 
@@ -167,6 +167,9 @@ struct BenchTrain: ParsableCommand {
     @Flag(help: "Gradient checkpointing: recompute each layer's forward in backward.")
     var gradCheckpoint = false
 
+    @Option(help: "Frozen base: nf4 (QPiSSA with --init pissa…, QLoRA with --init lora); omit for float32.")
+    var quant: QuantKind?
+
     @Flag(help: "Print JSON.")
     var json = false
 
@@ -174,11 +177,51 @@ struct BenchTrain: ParsableCommand {
         let settings = AdapterSettings(rank: 16, alpha: 16, targets: ["all-linear"], initMethod: initMethod, oversample: 0)
         let r = try TrainingBenchmark.run(model: modelOptions.path, settings: settings,
                                           data: data == "text" ? .text(length: seq) : .jsonl(path: data),
-                                          batch: batch, steps: steps, method: method, checkpointing: gradCheckpoint)
+                                          batch: batch, steps: steps, method: method, checkpointing: gradCheckpoint,
+                                          quant: quant.map { _ in QuantSettings() })
         if json { try printJSON(r) } else {
             let what = (r.method == "full" ? "full fine-tuning" : r.initMethod) + (r.gradientCheckpointing ? " (grad checkpoint)" : "")
-            print(String(format: "%@ on %@: median step %.2f s · %.1f tokens/s · peak RSS %.0f MB",
-                         what as NSString, r.data as NSString, r.medianStepSeconds, r.tokensPerSecond, r.peakRSSMegabytes))
+            print(String(format: "%@ (%@ base) on %@: median step %.2f s · %.1f tokens/s · peak RSS %.0f MB",
+                         what as NSString, r.quant as NSString, r.data as NSString, r.medianStepSeconds, r.tokensPerSecond, r.peakRSSMegabytes))
+        }
+    }
+}
+
+/// The frozen products alone, dense float32 against NF4, on SmolLM2's projection shapes.
+struct BenchFrozen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "frozen", abstract: "Time the frozen-weight products (forward x·Wᵀ, backward dy·W): float32 against NF4.")
+
+    @Option(help: "Rows n of x (batch × sequence).")
+    var rows: Int = 1024
+
+    @Option(help: "Weight shapes OUTxIN, comma-separated (default: SmolLM2-135M's q, k, gate, down).")
+    var shapes: String = "576x576,192x576,1536x576,576x1536"
+
+    @Option(help: "Repetitions; medians are reported.")
+    var repeats: Int = 5
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        guard rows >= 1, repeats >= 1 else { throw ValidationError("--rows and --repeats must be at least 1.") }
+        guard parsedShapes != nil else { throw ValidationError("--shapes: expected OUTxIN[,OUTxIN…], e.g. 576x576.") }
+    }
+
+    var parsedShapes: [(Int, Int)]? {
+        let parts = shapes.split(separator: ",").map { $0.split(separator: "x").compactMap { Int($0) } }
+        guard parts.allSatisfy({ $0.count == 2 && $0[0] > 0 && $0[1] > 0 }) else { return nil }
+        return parts.map { ($0[0], $0[1]) }
+    }
+
+    func run() throws {
+        let results = parsedShapes!.map { FrozenLinearBenchmark.run(out: $0.0, in: $0.1, rows: rows, repeats: repeats) }
+        if json { try printJSON(results); return }
+        for r in results {
+            print(String(format: "%4d×%-4d n %d · forward %.2f ms dense, %.2f ms NF4 (%.2f×) · backward %.2f ms dense, %.2f ms NF4 (%.2f×) · dequantise %.2f ms",
+                         r.shape[0], r.shape[1], r.rows, r.denseForwardMs, r.nf4ForwardMs, r.denseForwardMs / r.nf4ForwardMs,
+                         r.denseBackwardMs, r.nf4BackwardMs, r.denseBackwardMs / r.nf4BackwardMs, r.dequantizeMs))
         }
     }
 }

@@ -94,6 +94,8 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "At the end, also write RUN/lora_converted: the trained adapter as a LoRA on the original model (`pissa convert`).")
     var convert = false
 
+    @OptionGroup var quantization: QuantOptions
+
     func validate() throws {
         if resume == nil {
             guard data != nil else { throw ValidationError("--data is required (or --resume RUN).") }
@@ -110,6 +112,9 @@ struct TrainCommand: ParsableCommand {
         }
         if resume != nil, method != .adapter {
             throw ValidationError("--method comes from the run's config.json when resuming; drop it.")
+        }
+        if method == .full, quantization.quant != nil {
+            throw ValidationError("--quant applies to the frozen base of an adapter run; --method full trains every weight in float32.")
         }
     }
 
@@ -148,6 +153,7 @@ struct TrainCommand: ParsableCommand {
         c.lanes = lanes
         c.method = method
         c.gradientCheckpointing = gradCheckpoint ? true : nil
+        c.quant = quantization.settings
         return c
     }
 

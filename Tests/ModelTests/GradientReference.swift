@@ -142,7 +142,7 @@ extension GradientCheck {
             embedding = d(weights.embedding.storage)
             layers = weights.layers.map { l in
                 Layer(inputNorm: d(l.inputNorm), postNorm: d(l.postAttentionNorm),
-                      projections: [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].map { Linear(w: d($0.storage), outF: $0.rows, inF: $0.cols) })
+                      projections: [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].map { Linear(w: d($0.dequantized().storage), outF: $0.rows, inF: $0.cols) })
             }
             finalNorm = d(weights.finalNorm)
             slots = adapters.slots

@@ -143,17 +143,25 @@ final class GradientTests: XCTestCase {
         try checkProject(rows: 3, inF: 130, outF: 129, seed: 7, sampled: 24)
     }
 
-    private func checkProject(rows: Int, inF: Int, outF: Int, seed: UInt64, sampled: Int? = nil,
+    /// The same through the NF4 base (the reference uses its dequantised weight): 300 outputs
+    /// are several forward tiles and a partial backward tile; 40 inputs put rows inside blocks.
+    func testProjectBackwardNF4() throws {
+        try checkProject(rows: 5, inF: 40, outF: 300, seed: 8, sampled: 24, quantize: true)
+        try checkProject(rows: 37, inF: 40, outF: 300, seed: 9, sampled: 24, quantize: true)
+    }
+
+    private func checkProject(rows: Int, inF: Int, outF: Int, seed: UInt64, sampled: Int? = nil, quantize: Bool = false,
                               file: StaticString = #filePath, line: UInt = #line) throws {
         var rng = SeededGenerator(seed: seed)
         let (rank, scale): (Int, Float) = (3, 0.75)
-        let w = Matrix(rows: outF, cols: inF, storage: G.randomFloats(outF * inF, std: 1 / Float(inF).squareRoot(), using: &rng))
+        let dense = Matrix(rows: outF, cols: inF, storage: G.randomFloats(outF * inF, std: 1 / Float(inF).squareRoot(), using: &rng))
+        let w: any LinearWeight = quantize ? NF4Matrix(quantizing: dense) : dense
         let a = G.FloatBuffer(G.randomFloats(rank * inF, std: 0.5, using: &rng))
         let b = G.FloatBuffer(G.randomFloats(outF * rank, std: 0.5, using: &rng))
         let gradA = G.FloatBuffer(zeros: rank * inF), gradB = G.FloatBuffer(zeros: outF * rank)
         let adapter = LoRAAdapter(a: a.pointer, b: b.pointer, gradA: gradA.pointer, gradB: gradB.pointer, rank: rank, scale: scale)
         let x = G.randomFloats(rows * inF, using: &rng), r = G.randomFloats(rows * outF, using: &rng)
-        let (wd, ad, bd, xd, rd) = (w.storage.map(Double.init), a.doubles, b.doubles, x.map(Double.init), r.map(Double.init))
+        let (wd, ad, bd, xd, rd) = (w.dequantized().storage.map(Double.init), a.doubles, b.doubles, x.map(Double.init), r.map(Double.init))
         func loss(x: [Double], a: [Double], b: [Double]) -> Double {
             let lora = Ref.LoRA(a: a[...], b: b[...], rank: rank, scale: Double(scale))
             return G.weightedSum(Ref.linear(x, weight: wd, outF: outF, inF: inF, lora: lora), rd)

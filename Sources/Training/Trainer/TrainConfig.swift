@@ -1,5 +1,7 @@
 import Adapters
 import Foundation
+import LinearAlgebra
+import Model
 
 /// Everything that defines a training run; saved as `RUN/config.json` and compared on resume.
 public struct TrainConfig: Codable, Sendable, Equatable {
@@ -41,6 +43,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Recompute each layer's forward during backward, keeping only its input (less memory,
     /// identical gradients). Optional so that configs written before it existed still load.
     public var gradientCheckpointing: Bool?
+    /// NF4 frozen base (QPiSSA with a PiSSA init, QLoRA with LoRA, LoftQ); nil (also every config
+    /// written before this setting existed) is the float32 base.
+    public var quant: QuantSettings?
 
     public init(model: String, data: String, output: String, adapter: AdapterSettings) {
         self.model = model

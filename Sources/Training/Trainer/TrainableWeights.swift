@@ -28,7 +28,7 @@ public final class TrainableWeights: @unchecked Sendable {
             + ParameterStore.paddedCount(weights.lmHead?.count ?? 0)
         for layer in weights.layers {
             total += ParameterStore.paddedCount(layer.inputNorm.count) + ParameterStore.paddedCount(layer.postAttentionNorm.count)
-            for p in Projection.allCases { total += ParameterStore.paddedCount(layer[p].count) }
+            for p in Projection.allCases { total += ParameterStore.paddedCount(layer[p].rows * layer[p].cols) }
         }
         store.reserveCapacity(total)   // one allocation of the exact size: no doubling, no move
         var entries: [(view: ParameterView, rows: Int, cols: Int)] = []
@@ -64,7 +64,7 @@ public final class TrainableWeights: @unchecked Sendable {
             weights.layers[i].inputNorm = []
             weights.layers[i].postAttentionNorm = []
             for (proj, slot) in zip(Projection.allCases, slots.projections) {
-                fill(slot, weights.layers[i][proj].storage)
+                fill(slot, weights.layers[i][proj].dequantized().storage)   // float32 weights: the matrix itself
                 weights.layers[i][proj] = Matrix(rows: 0, cols: 0)
             }
         }

@@ -180,12 +180,17 @@ public final class Trainer {
     }
 
     /// The adapter's starting factors: an existing PEFT adapter, or an initialiser applied to the
-    /// weights (PiSSA replaces each target weight by its residual, in `weights`).
+    /// weights (PiSSA replaces each target weight by its residual, in `weights`). With NF4
+    /// (`config.quant`) every projection of every layer ends quantised (targets or not,
+    /// as bitsandbytes' 4-bit loading does), each right after its initialisation, so that the
+    /// float32 and NF4 copies of all weights are never alive together.
     static func initialAdapters(config: TrainConfig, weights: inout LlamaWeights)
         throws -> ([(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)], PEFTAdapterConfig) {
+        let quantization = try frozenQuantization(config.quant)
         if let path = config.adapterPath {
             var (modules, cfg) = try AdapterLoading.peft(path: path, weights: weights)
             cfg.initLoraWeights = .bool(true)
+            weights.quantizeProjections(quantization)   // the loaded weights are the residual
             return (modules, cfg)
         }
         let s = config.adapter
@@ -198,17 +203,50 @@ public final class Trainer {
         var index: UInt64 = 0
         for layer in 0..<weights.layers.count {
             for p in projections {
-                var w = weights.layers[layer][p]
+                guard var w = weights.layers[layer][p] as? Matrix else {
+                    throw TrainerError.invalidSettings("\(p.modulePath(layer: layer)) is already quantised; adapters start from float32 weights")
+                }
                 var rng = SeededGenerator(seed: s.seed, stream: index)
                 index += 1
-                let f = try AdapterInitializer.initialize(&w, settings: s, using: &rng)
-                weights.layers[layer][p] = w
+                weights.layers[layer][p] = Matrix(rows: 0, cols: 0)   // w holds the only reference: initialised in place
+                let (frozen, f) = try initializeFrozen(&w, settings: s, quant: config.quant, using: &rng)
+                weights.layers[layer][p] = frozen
                 out.append((layer, p, f, s.scale))
             }
         }
+        weights.quantizeProjections(quantization)   // the projections that carry no adapter
         let cfg = PEFTAdapterConfig(r: s.rank, loraAlpha: s.alpha, targetModules: TargetModules.suffixes(of: projections.map(\.moduleName)),
                                     useRslora: s.useRSLoRA, taskType: "CAUSAL_LM", baseModelNameOrPath: config.model)
         return (out, cfg)
+    }
+
+    /// One target weight's frozen base and adapter start: the one place where an initialiser
+    /// meets the base's representation.
+    ///
+    /// - float32: the initialiser's residual (PiSSA: W − s·B·A; LoRA: W itself).
+    /// - NF4 (PISSA.md §3): QPiSSA with T iterations for a PiSSA init (T = 1: nf4(W − s·B·A) of
+    ///   the top-r factors of W), QLoRA (nf4(W), the usual LoRA start) for LoRA, LoftQ for `loftq`.
+    static func initializeFrozen(_ w: inout Matrix, settings: AdapterSettings, quant: QuantSettings?,
+                                 using rng: inout SeededGenerator) throws -> (frozen: any LinearWeight, factors: LoRAFactors) {
+        guard let quant else {
+            if settings.initMethod == .loftq {
+                throw TrainerError.invalidSettings("--init loftq needs an NF4 base (--quant nf4)")
+            }
+            let factors = try AdapterInitializer.initialize(&w, settings: settings, using: &rng)
+            return (w, factors)
+        }
+        let (factors, residual) = try QuantizedInitializer.initialize(w, settings: settings, quant: quant, using: &rng)
+        return (residual, factors)
+    }
+
+    /// The model-side representation of `quant` (nil: float32), or why it cannot be used.
+    static func frozenQuantization(_ quant: QuantSettings?) throws -> FrozenQuantization {
+        guard let q = quant else { return .none }
+        guard q.blockSize >= 2, q.blockSize % 2 == 0 else {
+            throw TrainerError.invalidSettings("the NF4 block size must be even and at least 2 (found \(q.blockSize))")
+        }
+        guard q.iterations >= 1 else { throw TrainerError.invalidSettings("QPiSSA needs at least 1 iteration (found \(q.iterations))") }
+        return .nf4(blockSize: q.blockSize, doubleQuant: q.doubleQuant)
     }
 }
 
@@ -216,6 +254,7 @@ public enum TrainerError: Error, CustomStringConvertible, Equatable {
     case noExamples(path: String)
     case nonFiniteLoss(step: Int, lastCheckpoint: String?)
     case notResumable(path: String, reason: String)
+    case invalidSettings(String)
 
     public var description: String {
         switch self {
@@ -223,6 +262,7 @@ public enum TrainerError: Error, CustomStringConvertible, Equatable {
         case let .nonFiniteLoss(step, last):
             "the loss or gradient became NaN or infinite at step \(step); try a lower --lr. " + (last.map { "The last good checkpoint is \($0)." } ?? "No checkpoint was saved yet.")
         case let .notResumable(path, reason): "cannot resume \(path): \(reason)"
+        case let .invalidSettings(problem): "invalid training settings: \(problem)"
         }
     }
 }

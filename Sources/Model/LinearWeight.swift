@@ -1,0 +1,152 @@
+import LinearAlgebra
+
+/// A linear weight W (out, in) as the projections use it: only its two products, never the
+/// weight itself, so that a quantised weight can stay quantised.
+///
+/// - `forward`:  y (n, out) = β·y + x (n, in) · Wᵀ
+/// - `backward`: dx (n, in) = β·dx + dy (n, out) · W
+///
+/// Both split their work across `lanes` threads (OpenBLAS single-threaded inside each lane).
+/// Implementations: `Matrix` (dense float32, frozen), `NF4Matrix` (4-bit NormalFloat, frozen,
+/// dequantised a tile of rows at a time inside the products) and `WeightBuffer` (dense float32 in
+/// the trainer's store, trained in full fine-tuning: `gradient` receives dW). The LoRA path
+/// (`LlamaModel.project` / `projectBackward`) is written once over this protocol.
+public protocol LinearWeight: Sendable {
+    /// Output features (the weight's rows).
+    var rows: Int { get }
+    /// Input features (the weight's columns).
+    var cols: Int { get }
+
+    /// y (n, out) = β·y + x (n, in) · Wᵀ.
+    func forward(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, beta: Float, lanes: Int)
+
+    /// dx (n, in) = β·dx + dy (n, out) · W.
+    func backward(_ dy: UnsafePointer<Float>, rows n: Int, into dx: UnsafeMutablePointer<Float>, beta: Float, lanes: Int)
+
+    /// W in float32 (out, in): the exact values the products use.
+    func dequantized() -> Matrix
+
+    /// Bytes held by the weight.
+    var byteCount: Int { get }
+
+    /// dL/dW (out, in), into which backward adds; nil for a frozen weight.
+    var gradient: UnsafeMutablePointer<Float>? { get }
+}
+
+/// The dense products on a row-major (out, in) float32 weight in memory, for `Matrix` and
+/// `WeightBuffer` alike.
+enum DenseLinear {
+    /// Below this many output columns a few-row product (decoding) stays on one lane: handing a
+    /// sub-millisecond product to two threads costs more than it saves (PLATFORM.md).
+    static let decodeSplitColumns = 64
+
+    /// Training and prefill (n ≥ 32) split x's rows across lanes; decoding splits W's rows.
+    static func forward(_ w: UnsafePointer<Float>, outF: Int, inF: Int, x: UnsafePointer<Float>, rows n: Int,
+                        into y: UnsafeMutablePointer<Float>, beta: Float, lanes: Int) {
+        let p = Pointers(x: x, y: y, xa: nil), wp = ConstPointer(w)
+        if n >= 32 {
+            Parallel.chunks(n, lanes: lanes, minimumChunk: 16) { r in
+                BLAS.gemm(transA: false, transB: true, m: r.count, n: outF, k: inF, alpha: 1, a: p.x + r.lowerBound * inF, lda: inF,
+                          b: wp.pointer, ldb: inF, beta: beta, c: p.y + r.lowerBound * outF, ldc: outF)
+            }
+        } else {
+            Parallel.chunks(outF, lanes: lanes, minimumChunk: decodeSplitColumns) { cols in
+                BLAS.gemm(transA: false, transB: true, m: n, n: cols.count, k: inF, alpha: 1,
+                          a: p.x, lda: inF, b: wp.pointer + cols.lowerBound * inF, ldb: inF,
+                          beta: beta, c: p.y + cols.lowerBound, ldc: outF)
+            }
+        }
+    }
+
+    /// Split by rows of dy / dx.
+    static func backward(_ w: UnsafePointer<Float>, outF: Int, inF: Int, dy: UnsafePointer<Float>, rows n: Int,
+                         into dx: UnsafeMutablePointer<Float>, beta: Float, lanes: Int) {
+        let p = Pointers(x: dy, y: dx, xa: nil), wp = ConstPointer(w)
+        Parallel.chunks(n, lanes: lanes, minimumChunk: 16) { r in
+            BLAS.gemm(transA: false, transB: false, m: r.count, n: inF, k: outF, alpha: 1, a: p.x + r.lowerBound * outF, lda: outF,
+                      b: wp.pointer, ldb: inF, beta: beta, c: p.y + r.lowerBound * inF, ldc: inF)
+        }
+    }
+}
+
+/// The dense float32 frozen base: OpenBLAS on the stored matrix.
+extension Matrix: LinearWeight {
+    public func forward(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, beta: Float, lanes: Int) {
+        storage.withUnsafeBufferPointer {
+            DenseLinear.forward($0.baseAddress!, outF: rows, inF: cols, x: x, rows: n, into: y, beta: beta, lanes: lanes)
+        }
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, rows n: Int, into dx: UnsafeMutablePointer<Float>, beta: Float, lanes: Int) {
+        storage.withUnsafeBufferPointer {
+            DenseLinear.backward($0.baseAddress!, outF: rows, inF: cols, dy: dy, rows: n, into: dx, beta: beta, lanes: lanes)
+        }
+    }
+
+    public func dequantized() -> Matrix { self }
+
+    public var byteCount: Int { count * MemoryLayout<Float>.size }
+}
+
+/// A weight in the trainer's store (full fine-tuning): the same dense products on its values.
+extension WeightBuffer: LinearWeight {
+    public func forward(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, beta: Float, lanes: Int) {
+        DenseLinear.forward(values, outF: rows, inF: cols, x: x, rows: n, into: y, beta: beta, lanes: lanes)
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, rows n: Int, into dx: UnsafeMutablePointer<Float>, beta: Float, lanes: Int) {
+        DenseLinear.backward(values, outF: rows, inF: cols, dy: dy, rows: n, into: dx, beta: beta, lanes: lanes)
+    }
+
+    public func dequantized() -> Matrix {
+        Matrix(rows: rows, cols: cols, storage: Array(UnsafeBufferPointer(start: values, count: rows * cols)))
+    }
+
+    public var byteCount: Int { rows * cols * MemoryLayout<Float>.size }
+}
+
+/// How a model's frozen projection weights are held.
+public enum FrozenQuantization: Sendable, Equatable {
+    /// float32 `Matrix`.
+    case none
+    /// `NF4Matrix` with this block size, its absmax values 8-bit quantised too when `doubleQuant`.
+    case nf4(blockSize: Int, doubleQuant: Bool)
+
+    /// The weight in this representation (`w` itself when `.none`).
+    public func apply(_ w: Matrix) -> any LinearWeight {
+        switch self {
+        case .none: w
+        case let .nf4(blockSize, doubleQuant): NF4Matrix(quantizing: w, blockSize: blockSize, doubleQuant: doubleQuant)
+        }
+    }
+}
+
+extension LlamaWeights {
+    /// Bytes held by the seven projections of every layer (embedding, head and norms excluded).
+    public var projectionBytes: Int {
+        layers.reduce(0) { sum, layer in Projection.allCases.reduce(sum) { $0 + layer[$1].byteCount } }
+    }
+
+    /// Replaces every dense projection weight by its `quantization`, one at a time (so that at
+    /// most one extra float32 matrix is alive beside the quantised ones).
+    public mutating func quantizeProjections(_ quantization: FrozenQuantization) {
+        guard quantization != .none else { return }
+        for l in layers.indices {
+            for p in Projection.allCases {
+                guard let w = layers[l][p] as? Matrix else { continue }
+                layers[l][p] = quantization.apply(w)   // w's storage is freed at the end of this iteration
+            }
+        }
+    }
+
+    /// The same model with every projection in float32 (dequantised where quantised).
+    public func dequantized() -> LlamaWeights {
+        var out = self
+        for l in out.layers.indices {
+            for p in Projection.allCases where !(out.layers[l][p] is Matrix) {
+                out.layers[l][p] = out.layers[l][p].dequantized()
+            }
+        }
+        return out
+    }
+}
