@@ -165,3 +165,32 @@ public enum QuantErrorAnalysis {
         return nil
     }
 }
+
+extension QuantErrorAnalysis {
+    /// A Markdown table in the form of the paper's Tables 4/8: one row per module type (and the
+    /// total), QLoRA's nuclear-norm error, then each start's error and its reduction ratio; and a
+    /// line of Frobenius norms.
+    public static func markdown(_ report: Report) -> String {
+        let starts = report.rows.filter { $0.type == "total" }
+        var header = "| module | QLoRA ‖E‖_* |"
+        var rule = "|---|---|"
+        for s in starts {
+            header += " \(s.method == "qpissa" ? "QPiSSA" : "LoftQ") r\(s.rank) T\(s.iterations) ‖E‖_* (reduction) |"
+            rule += "---|"
+        }
+        var lines = [header, rule]
+        var types: [String] = []
+        for r in report.rows where !types.contains(r.type) { types.append(r.type) }
+        for type in types {
+            let rows = report.rows.filter { $0.type == type }
+            var line = "| \(type) (\(rows[0].modules)) | " + String(format: "%.2f", rows[0].qloraNuclear) + " |"
+            for r in rows { line += String(format: " %.2f (%.1f %%) |", r.nuclear, r.reductionPercent) }
+            lines.append(line)
+        }
+        lines.append("")
+        lines.append("Frobenius: " + starts.map {
+            String(format: "%@ r%d T%d %.3f vs QLoRA %.3f", $0.method, $0.rank, $0.iterations, $0.frobenius, $0.qloraFrobenius)
+        }.joined(separator: "; "))
+        return lines.joined(separator: "\n")
+    }
+}

@@ -90,29 +90,8 @@ struct QuantErrorCommand: ParsableCommand {
         if json { try printJSON(report) } else { printTable(report) }
     }
 
-    /// A Markdown table: one row per module type, QLoRA's error, then each start's error and reduction.
     private func printTable(_ report: QuantErrorAnalysis.Report) {
-        let starts = report.rows.filter { $0.type == "total" }
-        var header = "| module | QLoRA ‖E‖_* |"
-        var rule = "|---|---|"
-        for s in starts {
-            header += " \(s.method == "qpissa" ? "QPiSSA" : "LoftQ") r\(s.rank) T\(s.iterations) ‖E‖_* (reduction) |"
-            rule += "---|"
-        }
-        print(header)
-        print(rule)
-        var types: [String] = []
-        for r in report.rows where !types.contains(r.type) { types.append(r.type) }
-        for type in types {
-            let rows = report.rows.filter { $0.type == type }
-            var line = "| \(type) (\(rows[0].modules)) | " + String(format: "%.2f", rows[0].qloraNuclear) + " |"
-            for r in rows { line += String(format: " %.2f (%.1f %%) |", r.nuclear, r.reductionPercent) }
-            print(line)
-        }
-        print("")
-        print("Frobenius: " + starts.map {
-            String(format: "%@ r%d T%d %.3f vs QLoRA %.3f", $0.method, $0.rank, $0.iterations, $0.frobenius, $0.qloraFrobenius)
-        }.joined(separator: "; "))
+        print(QuantErrorAnalysis.markdown(report))
         print(String(format: "%d modules, %.1f s", report.modules.count, report.seconds))
     }
 }

@@ -35,7 +35,7 @@ final class WeightGradientTests: XCTestCase {
             layers = w.layers.enumerated().map { i, l in
                 (add("layer \(i) input norm", l.inputNorm, 1, l.inputNorm.count),
                  add("layer \(i) post norm", l.postAttentionNorm, 1, l.postAttentionNorm.count),
-                 Projection.allCases.map { p in add("layer \(i) \(p)", l[p].storage, l[p].rows, l[p].cols) })
+                 Projection.allCases.map { p in add("layer \(i) \(p)", l[p].dequantized().storage, l[p].rows, l[p].cols) })
             }
             finalNorm = add("final norm", w.finalNorm, 1, w.finalNorm.count)
             all = names

@@ -15,11 +15,8 @@ public enum CompareMethod: String, Codable, Sendable, CaseIterable {
     /// QPiSSA: PiSSA with the residual in NF4.
     case qpissa
 
-    /// Methods a build of this tool can run; the others need the parts of the trainer that are
-    /// not built yet and are refused before anything runs.
-    public static var available: [CompareMethod] { [.lora, .pissa, .full] }
-
-    public var isAvailable: Bool { Self.available.contains(self) }
+    /// Whether the frozen base is NF4.
+    public var isQuantized: Bool { self == .qlora || self == .qpissa }
 
     public var label: String {
         switch self {
@@ -48,6 +45,8 @@ public struct CompareConfig: Codable, Sendable, Equatable {
     public var targets: [String] = ["all-linear"]
     /// The SVD the PiSSA-family methods use.
     public var pissaInit: InitMethod = .pissaNiter(4)
+    /// QPiSSA's alternating iterations T (Algorithm 1; the paper uses 5).
+    public var qpissaIterations: Int = 5
     public var steps: Int = 100
     public var learningRate: Double = 2e-4
     public var warmupRatio: Double = 0.03
@@ -87,6 +86,7 @@ public struct CompareConfig: Codable, Sendable, Equatable {
         var c = TrainConfig(model: model, data: data, output: runDirectory(method: method, seed: seed).path, adapter: settings)
         c.valid = test
         c.method = method == .full ? .full : .adapter
+        if method.isQuantized { c.quant = QuantSettings(iterations: method == .qpissa ? qpissaIterations : 1) }
         c.learningRate = learningRate
         c.schedule = .cosine
         c.warmupRatio = warmupRatio

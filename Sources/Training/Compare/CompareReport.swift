@@ -1,3 +1,4 @@
+import Adapters
 import Formats
 import Foundation
 
@@ -78,6 +79,11 @@ public enum CompareReport {
         let notes = observations(results)
         if !notes.isEmpty { md += "## What the runs show\n\n" + notes.map { "- " + $0 }.joined(separator: "\n") + "\n\n" }
         if !results.initTimings.isEmpty { md += "## Initialisation: exact vs randomized SVD\n\n" + initTable(results) + "\n" }
+        if let q = results.quantError {
+            md += "## Quantisation error: QLoRA vs QPiSSA (rank \(c.rank))\n\n" + QuantErrorAnalysis.markdown(q) + "\n\n"
+            md += "Nuclear norm of W − (nf4(W_res) + s·B·A) (QLoRA: W − nf4(W)), mean over layers; reduction = "
+            md += "(1 − QPiSSA / QLoRA)·100 %, as the paper's Tables 4/8.\n\n"
+        }
         for section in extraSections { md += section + "\n" }
         md += "## Command and configuration\n\n```\n\(c.commandLine.isEmpty ? "(library call)" : c.commandLine)\n```\n\n"
         if let data = try? Comparison.jsonData(c), let json = String(data: data, encoding: .utf8) {

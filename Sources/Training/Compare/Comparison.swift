@@ -32,10 +32,13 @@ public struct CompareRun: Codable, Sendable, Equatable {
 }
 
 /// Everything a comparison measured; saved as `REPORT/results.json`, from which the report is made.
-public struct ComparisonResults: Codable, Sendable, Equatable {
+public struct ComparisonResults: Codable, Sendable {
     public var config: CompareConfig
     public var runs: [CompareRun]
     public var initTimings: [InitTiming]
+    /// QLoRA's and QPiSSA's quantisation error at the comparison's rank, for T = 1 and T
+    /// (when a quantised method ran).
+    public var quantError: QuantErrorAnalysis.Report?
 
     public static let fileName = "results.json"
 }
@@ -54,8 +57,6 @@ public enum Comparison {
     }
 
     public static func run(_ config: CompareConfig, progress: (Event) -> Trainer.Control = { _ in .proceed }) throws -> ComparisonResults {
-        let missing = config.methods.filter { !$0.isAvailable }
-        guard missing.isEmpty else { throw CompareError.methodsNotAvailable(missing) }
         guard !config.methods.isEmpty, !config.seeds.isEmpty else { throw CompareError.nothingToRun }
         let output = URL(fileURLWithPath: config.output)
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
@@ -77,7 +78,12 @@ public enum Comparison {
         settings.seed = config.seeds[0]
         let timings = try InitTiming.measure(modelPath: config.model, settings: settings, modes: config.initModes,
                                              lanes: config.lanes) { _ = progress(.initTiming($0)) }
-        let results = ComparisonResults(config: config, runs: runs, initTimings: timings)
+        var quantError: QuantErrorAnalysis.Report?
+        if config.methods.contains(where: \.isQuantized) {
+            _ = progress(.initTiming("quantisation error of QLoRA and QPiSSA"))
+            quantError = try quantErrorReport(config)
+        }
+        let results = ComparisonResults(config: config, runs: runs, initTimings: timings, quantError: quantError)
         try AtomicFile.write(try jsonData(results), to: output.appendingPathComponent(ComparisonResults.fileName))
         for path in try CompareReport.write(results, to: output) { _ = progress(.wrote(path: path)) }
         return results
@@ -121,6 +127,19 @@ public enum Comparison {
         return run
     }
 
+    /// `pissa quant-error` at the comparison's rank: QPiSSA with 1 and T iterations against QLoRA.
+    static func quantErrorReport(_ config: CompareConfig) throws -> QuantErrorAnalysis.Report {
+        let options = QuantErrorAnalysis.Options(
+            model: URL(fileURLWithPath: config.model), ranks: [config.rank], iterations: Array(Set([1, config.qpissaIterations])).sorted(),
+            targets: config.targets, lanes: config.lanes)
+        if config.model.lowercased().hasSuffix(".gguf") {
+            let scratch = URL(fileURLWithPath: config.output).appendingPathComponent("quant-error-scratch")
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            return try QuantErrorAnalysis.runOnGGUF(options, scratch: scratch)
+        }
+        return try QuantErrorAnalysis.run(options)
+    }
+
     static func median(_ values: [Double]) -> Double {
         let s = values.filter(\.isFinite).sorted()
         guard !s.isEmpty else { return .nan }
@@ -136,15 +155,11 @@ public enum Comparison {
 }
 
 public enum CompareError: Error, CustomStringConvertible, Equatable {
-    case methodsNotAvailable([CompareMethod])
     case nothingToRun
     case stopped
 
     public var description: String {
         switch self {
-        case let .methodsNotAvailable(methods):
-            "method(s) \(methods.map(\.rawValue).joined(separator: ", ")) are not available in this build; available: "
-                + CompareMethod.available.map(\.rawValue).joined(separator: ", ")
         case .nothingToRun: "no method or no seed to run"
         case .stopped: "the comparison was stopped before it finished; no report was written"
         }
