@@ -3,6 +3,8 @@ public enum AdapterError: Error, CustomStringConvertible, Equatable {
     case noTargetModules(targets: [String], model: String, sampleModules: [String])
     case unsupportedWeights([String])
     case outputInsideInput(String)
+    /// A target weight holds NaN or ±Inf: its SVD and residual would be meaningless.
+    case nonFiniteWeight(path: String, tensor: String, index: Int, value: Float)
 
     public var description: String {
         switch self {
@@ -13,6 +15,9 @@ public enum AdapterError: Error, CustomStringConvertible, Equatable {
             return "cannot put an adapter on these weights:\n  " + problems.joined(separator: "\n  ")
         case let .outputInsideInput(path):
             return "the output directory \(path) is the model directory itself; choose another --out"
+        case let .nonFiniteWeight(path, tensor, index, value):
+            return "\(path): tensor '\(tensor)' holds a non-finite value (\(value) at element \(index)); "
+                + "refusing to decompose it"
         }
     }
 }

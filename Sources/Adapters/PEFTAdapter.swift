@@ -78,11 +78,15 @@ extension PEFTAdapter {
             let stem = String(info.name.dropLast(".lora_A.weight".count))
             let path = stem.hasPrefix("base_model.model.") ? String(stem.dropFirst("base_model.model.".count)) : stem
             guard let b = file.info(stem + ".lora_B.weight") else { problems.append("\(stem): lora_B missing"); continue }
-            guard info.shape.count == 2, b.shape.count == 2, b.shape[1] == info.shape[0] else {
+            guard info.shape.count == 2, b.shape.count == 2, b.shape[1] == info.shape[0], info.shape[0] > 0 else {
                 problems.append("\(stem): lora_A \(info.shape) and lora_B \(b.shape) do not fit together"); continue
             }
-            modules.append((path, LoRAFactors(A: Matrix(rows: info.shape[0], cols: info.shape[1], storage: try file.floats(info)),
-                                              B: Matrix(rows: b.shape[0], cols: b.shape[1], storage: try file.floats(b)))))
+            let (a, bFloats) = (try file.floats(info), try file.floats(b))
+            if let bad = a.first(where: { !$0.isFinite }) ?? bFloats.first(where: { !$0.isFinite }) {
+                problems.append("\(stem): the factors hold a non-finite value (\(bad))"); continue
+            }
+            modules.append((path, LoRAFactors(A: Matrix(rows: info.shape[0], cols: info.shape[1], storage: a),
+                                              B: Matrix(rows: b.shape[0], cols: b.shape[1], storage: bFloats))))
         }
         if modules.isEmpty { problems.append("no lora_A / lora_B tensors") }
         guard problems.isEmpty else { throw AdapterFileError.inconsistent(path: weightsURL.path, problems: problems) }
