@@ -62,6 +62,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         a.saveEvery = nil; b.saveEvery = nil
         a.evalEvery = nil; b.evalEvery = nil
         a.lanes = 0; b.lanes = 0
+        a.output = ""; b.output = ""   // a run directory may be moved between runs
         return a == b
     }
 }
