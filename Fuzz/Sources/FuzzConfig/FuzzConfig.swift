@@ -1,5 +1,6 @@
 import Foundation
 import Formats
+import FuzzSupport
 
 /// `config.json` (`HFLlamaConfig`) and `adapter_config.json` (`PEFTAdapterConfig`) decoding.
 /// A decoded config must be usable: the weight sizes the model loader computes from it
@@ -22,4 +23,13 @@ public func fuzzConfig(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         _ = try? adapter.jsonData()
     }
     return 0
+}
+
+/// The executable's entry point (see `FuzzSupport.runDriver`).
+@_cdecl("FuzzConfig_main")
+public func fuzzConfigMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    FuzzSupport.runDriver(argc, argv) { data, size in
+        guard let data else { return 0 }
+        return fuzzConfig(data, size)
+    }
 }

@@ -19,3 +19,12 @@ public func fuzzJSONL(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = loaded.report.description
     return 0
 }
+
+/// The executable's entry point (see `FuzzSupport.runDriver`).
+@_cdecl("FuzzJSONL_main")
+public func fuzzJSONLMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    FuzzSupport.runDriver(argc, argv) { data, size in
+        guard let data else { return 0 }
+        return fuzzJSONL(data, size)
+    }
+}

@@ -18,3 +18,12 @@ public func fuzzSafeTensors(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = file.metadata.count
     return sum.isNaN ? 0 : 0
 }
+
+/// The executable's entry point (see `FuzzSupport.runDriver`).
+@_cdecl("FuzzSafeTensors_main")
+public func fuzzSafeTensorsMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    FuzzSupport.runDriver(argc, argv) { data, size in
+        guard let data else { return 0 }
+        return fuzzSafeTensors(data, size)
+    }
+}

@@ -46,3 +46,25 @@ public enum FuzzSupport {
         }
     }()
 }
+
+/// libFuzzer's driver (`FuzzerDriver.cpp`): parses the libFuzzer flags in `argv` and runs `callback`.
+@_silgen_name("LLVMFuzzerRunDriver")
+private func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+extension FuzzSupport {
+    /// The body of a fuzz executable's entry point. SwiftPM links an executable target's entry
+    /// point as `<Module>_main` (aliased to `main`), so each target defines that symbol and hands
+    /// libFuzzer its test function here, instead of relying on libFuzzer's own `main`.
+    public static func runDriver(
+        _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+    ) -> CInt {
+        var count = argc
+        var arguments = argv
+        return LLVMFuzzerRunDriver(&count, &arguments, callback)
+    }
+}

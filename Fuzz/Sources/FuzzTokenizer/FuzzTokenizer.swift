@@ -46,3 +46,12 @@ private func exercise(_ tokenizer: BPETokenizer, text: String, ids: [Int]) {
     for id in ids.prefix(64) { _ = tokenizer.token(id); _ = tokenizer.isSpecial(id) }
     _ = try? tokenizer.encodeChat([ChatMessage(role: "user", content: text), ChatMessage(role: "assistant", content: text)])
 }
+
+/// The executable's entry point (see `FuzzSupport.runDriver`).
+@_cdecl("FuzzTokenizer_main")
+public func fuzzTokenizerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    FuzzSupport.runDriver(argc, argv) { data, size in
+        guard let data else { return 0 }
+        return fuzzTokenizer(data, size)
+    }
+}
