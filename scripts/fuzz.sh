@@ -40,7 +40,7 @@ mkdir -p "$work" "$crashes"
 log="$build/$target.log"
 before=$(ls "$crashes" | wc -l)
 set +e
-SWIFT_BACKTRACE=enable=no "$binary" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len="$max_len" -timeout=20 \
+SWIFT_BACKTRACE=enable=no LSAN_OPTIONS=suppressions=$PWD/scripts/lsan-suppressions.txt:print_suppressions=0 "$binary" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len="$max_len" -timeout=20 \
     -print_final_stats=1 -artifact_prefix="$crashes/" "$@" "$work" "Fuzz/Corpus/$target" >"$log" 2>&1
 status=$?
 set -e

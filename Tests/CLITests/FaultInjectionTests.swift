@@ -145,6 +145,7 @@ final class FaultInjectionTests: XCTestCase {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
+        process.environment = PissaProcess.environment
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
