@@ -38,17 +38,19 @@ binary="$build/release/$exe"
 work="$build/corpus/$target" crashes="$build/crashes/$target"
 mkdir -p "$work" "$crashes"
 log="$build/$target.log"
-before=$(ls "$crashes" | wc -l)
+count_crashes() { ls "$crashes" | grep -cE '^(crash|leak|oom|timeout)-' || true; }
+before=$(count_crashes)
 set +e
 SWIFT_BACKTRACE=enable=no LSAN_OPTIONS=suppressions=$PWD/scripts/lsan-suppressions.txt:print_suppressions=0 "$binary" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len="$max_len" -timeout=20 \
     -print_final_stats=1 -artifact_prefix="$crashes/" "$@" "$work" "Fuzz/Corpus/$target" >"$log" 2>&1
 status=$?
 set -e
-after=$(ls "$crashes" | wc -l)
+after=$(count_crashes)
 executions=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
 done_line=$(grep -E '^Done [0-9]+ runs in [0-9]+ second' "$log" || true)
 echo "target $target: status $status; ${done_line:-no 'Done' line (stopped early)}"
-echo "target $target: executions ${executions:-?}, requested seconds $seconds, new crashes $((after - before)), corpus $(ls "$work" | wc -l) found + $(ls "Fuzz/Corpus/$target" | wc -l) seeds"
+slow=$(grep -c 'Test unit written to .*slow-unit-' "$log" || true)
+echo "target $target: executions ${executions:-?}, requested seconds $seconds, new crashes $((after - before)), slow units $slow, corpus $(ls "$work" | wc -l) found + $(ls "Fuzz/Corpus/$target" | wc -l) seeds"
 if [[ $status -ne 0 ]]; then
     grep -E 'ERROR|SUMMARY|Fatal error|Test unit written' "$log" | head -20 >&2
     echo "target $target: FAILED — full log in $log, crashing inputs in $crashes/" >&2

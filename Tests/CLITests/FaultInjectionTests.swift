@@ -89,7 +89,7 @@ final class FaultInjectionTests: XCTestCase {
             if sawTemporary, entries(run).contains(where: { $0.hasPrefix(".step-") }) { killedDuringWrite += 1 }
             assertLoadable(run)
             let before = completeSteps(run)
-            let resumed = try PissaProcess.run(["train", "--resume", run.path])
+            let resumed = try PissaProcess.run(["train", "--resume", run.path, "--model", fixture.path])
             XCTAssertEqual(resumed.status, 0, resumed.stderr)
             XCTAssertEqual(try Data(contentsOf: run.appendingPathComponent("adapter/adapter_model.safetensors")), expected,
                            "\(plan.name): killed with checkpoints \(before), resumed")
@@ -121,7 +121,7 @@ final class FaultInjectionTests: XCTestCase {
         assertLoadable(run)
         XCTAssertFalse(entries(run).contains { $0.hasPrefix(".step-") }, "the failed checkpoint's temporary directory is removed")
         // The kept checkpoint is good: resumed on a disk with room, the run ends as if uninterrupted.
-        let resumed = try PissaProcess.run(["train", "--resume", run.path])
+        let resumed = try PissaProcess.run(["train", "--resume", run.path, "--model", fixture.path])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertEqual(try Data(contentsOf: run.appendingPathComponent("adapter/adapter_model.safetensors")), expected)
     }

@@ -49,7 +49,7 @@ final class TrainResumeTests: XCTestCase {
             process.waitUntilExit()
             let steps = checkpointSteps(run)
             XCTAssertFalse(steps.isEmpty, "a complete checkpoint survives the kill")
-            let resumed = try PissaProcess.run(["train", "--resume", run.path])
+            let resumed = try PissaProcess.run(["train", "--resume", run.path, "--model", fixture.path])
             XCTAssertEqual(resumed.status, 0, resumed.stderr)
             XCTAssertTrue(resumed.stderr.contains("resumed from the checkpoint of step"), resumed.stderr)
             XCTAssertEqual(try adapterBytes(run), expected, "killed after step ≥ \(killAfter) (checkpoints \(steps)), resumed")

@@ -13,6 +13,13 @@ public enum FuzzSupport {
         return URL(fileURLWithPath: directory).appendingPathComponent("pissa-fuzz-\(getpid())")
     }()
 
+    /// Removes the scratch files (run at exit).
+    static func removeScratchFiles() {
+        for ext in ["", "json", "config.json"] {
+            _ = unlink(ext.isEmpty ? scratch.path : scratch.appendingPathExtension(ext).path)
+        }
+    }
+
     /// Replaces the scratch file's contents with `bytes` and returns its URL.
     public static func write(_ bytes: UnsafeRawBufferPointer, extension ext: String = "") -> URL {
         let url = ext.isEmpty ? scratch : scratch.appendingPathExtension(ext)
@@ -65,6 +72,7 @@ extension FuzzSupport {
     ) -> CInt {
         var count = argc
         var arguments = argv
+        atexit { FuzzSupport.removeScratchFiles() }
         return LLVMFuzzerRunDriver(&count, &arguments, callback)
     }
 }
