@@ -8,5 +8,12 @@ scripts/setup.sh
 export PISSA_REQUIRE_ASSETS=1
 echo "== unit tests (debug) =="
 swift test --skip RealModelTests
+echo "== fuzz regression: every seed and kept crash input, then 20 s of fuzzing per target =="
+fuzz_start=$SECONDS
+scripts/fuzz.sh --build
+for target in safetensors gguf config tokenizer jsonl; do
+    scripts/fuzz.sh "$target" "${PISSA_FUZZ_SECONDS:-20}"   # exits non-zero on a crash
+done
+echo "fuzz regression took $((SECONDS - fuzz_start)) s"
 echo "== model tests on real weights (release) =="
 swift test -c release -Xswiftc -enable-testing --filter RealModelTests

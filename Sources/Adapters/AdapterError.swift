@@ -5,6 +5,8 @@ public enum AdapterError: Error, CustomStringConvertible, Equatable {
     case outputInsideInput(String)
     case needsQuantization(method: String)
     case invalidQuantSettings(String)
+    /// A target weight holds NaN or ±Inf: its SVD and residual would be meaningless.
+    case nonFiniteWeight(path: String, tensor: String, index: Int, value: Float)
 
     public var description: String {
         switch self {
@@ -19,6 +21,9 @@ public enum AdapterError: Error, CustomStringConvertible, Equatable {
             return "invalid NF4 settings: \(problem)"
         case let .outputInsideInput(path):
             return "the output directory \(path) is the model directory itself; choose another --out"
+        case let .nonFiniteWeight(path, tensor, index, value):
+            return "\(path): tensor '\(tensor)' holds a non-finite value (\(value) at element \(index)); "
+                + "refusing to decompose it"
         }
     }
 }

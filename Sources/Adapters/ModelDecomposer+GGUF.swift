@@ -18,7 +18,11 @@ extension ModelDecomposer {
         _ = try HuggingFaceExport.write(gguf: gguf, tokenizer: tokenizer, to: staging, dtype: .f32)
         var staged = options
         staged.model = staging
-        var report = try run(staged, progress: progress)
+        var report: InitReport
+        do { report = try run(staged, progress: progress) } catch let AdapterError.nonFiniteWeight(_, tensor, index, value) {
+            throw AdapterError.nonFiniteWeight(path: options.model.path, tensor: LlamaGGUF.ggufName(forHuggingFace: tensor) ?? tensor,
+                                               index: index, value: value)
+        }
         report.model = options.model.path
         // The adapter config should name the model the user gave, not the staging copy.
         let adapter = URL(fileURLWithPath: report.adapter).appendingPathComponent(PEFTAdapterConfig.configFileName)

@@ -59,7 +59,22 @@ public enum ModelDecomposer {
         }
         let plan = try DecompositionPlan(model: model, settings: settings)
         progress(.planned(modules: plan.jobs.count))
+        let createdOutput = !FileManager.default.fileExists(atPath: options.output.path)
         try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
+        do {
+            return try decompose(model: model, plan: plan, options: options, started: started, progress: progress)
+        } catch {
+            // Every file is written atomically; a directory this run created is removed too.
+            if createdOutput { try? FileManager.default.removeItem(at: options.output) }
+            throw error
+        }
+    }
+
+    private static func decompose(
+        model: ShardedSafeTensors, plan: DecompositionPlan, options: Options, started: Date,
+        progress: @escaping @Sendable (Progress) -> Void
+    ) throws -> InitReport {
+        let settings = options.settings
 
         let results = (factors: Slots<LoRAFactors>(count: plan.jobs.count), reports: Slots<ModuleReport>(count: plan.jobs.count))
         if let quant = options.quant {
@@ -133,6 +148,9 @@ public enum ModelDecomposer {
                 let job = jobs[i], file = model.files[job.fileIndex]
                 var w = Matrix(rows: job.info.shape[0], cols: job.info.shape[1], storage: try file.floats(job.info))
                 file.release(job.info)
+                if let bad = w.storage.firstIndex(where: { !$0.isFinite }) {
+                    throw AdapterError.nonFiniteWeight(path: file.url.path, tensor: job.info.name, index: bad, value: w.storage[bad])
+                }
                 let original = check ? w : nil
                 var rng = SeededGenerator(seed: settings.seed, stream: UInt64(i))
                 let t0 = Date()

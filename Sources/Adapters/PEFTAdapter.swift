@@ -141,12 +141,16 @@ extension PEFTAdapter {
             let stem = String(info.name.dropLast(loraASuffix.count))
             let path = stem.hasPrefix(modelPrefix) ? String(stem.dropFirst(modelPrefix.count)) : stem
             guard let b = file.info(stem + loraBSuffix) else { problems.append("\(stem): lora_B missing"); continue }
-            guard info.shape.count == 2, b.shape.count == 2, b.shape[1] == info.shape[0] else {
+            guard info.shape.count == 2, b.shape.count == 2, b.shape[1] == info.shape[0], info.shape[0] > 0 else {
                 problems.append("\(stem): lora_A \(info.shape) and lora_B \(b.shape) do not fit together"); continue
             }
             do {
-                modules.append((path, LoRAFactors(A: Matrix(rows: info.shape[0], cols: info.shape[1], storage: try file.floats(info)),
-                                                  B: Matrix(rows: b.shape[0], cols: b.shape[1], storage: try file.floats(b)))))
+                let (a, bFloats) = (try file.floats(info), try file.floats(b))
+                if let bad = a.first(where: { !$0.isFinite }) ?? bFloats.first(where: { !$0.isFinite }) {
+                    problems.append("\(stem): the factors hold a non-finite value (\(bad))"); continue
+                }
+                modules.append((path, LoRAFactors(A: Matrix(rows: info.shape[0], cols: info.shape[1], storage: a),
+                                                  B: Matrix(rows: b.shape[0], cols: b.shape[1], storage: bFloats))))
             } catch {
                 problems.append("\(stem): \(error)")
             }

@@ -96,6 +96,13 @@ public struct PEFTAdapterConfig: Codable, Sendable, Equatable {
         rankPattern = try c.decodeIfPresent([String: Int].self, forKey: .rankPattern) ?? [:]
         alphaPattern = try c.decodeIfPresent([String: Float].self, forKey: .alphaPattern) ?? [:]
         modulesToSave = try c.decodeIfPresent([String].self, forKey: .modulesToSave)
+        guard r > 0 else { throw DecodingError.dataCorruptedError(forKey: .r, in: c, debugDescription: "rank \(r) must be positive") }
+        if let (module, rank) = rankPattern.first(where: { $0.value <= 0 }) {
+            throw DecodingError.dataCorruptedError(forKey: .rankPattern, in: c, debugDescription: "rank \(rank) for '\(module)' must be positive")
+        }
+        if let bad = ([loraAlpha] + alphaPattern.values).first(where: { !$0.isFinite }) {
+            throw DecodingError.dataCorruptedError(forKey: .loraAlpha, in: c, debugDescription: "alpha \(bad) is not a finite number")
+        }
     }
 
     /// The key PEFT gives module `path`'s factor: `base_model.model.<path>.lora_A.weight`.

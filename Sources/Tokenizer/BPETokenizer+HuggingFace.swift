@@ -1,6 +1,9 @@
 import Foundation
 
 extension BPETokenizer {
+    /// The largest vocabulary a `tokenizer.json` may describe (ids `0..<2^24`; Gemma 3 has 262,144).
+    public static let maximumVocabularySize = 1 << 24
+
     /// A tokenizer from Hugging Face files: `tokenizer.json` (model BPE without byte fallback,
     /// no normalizer, a ByteLevel-family pre-tokenizer that `PreTokenizer` implements, ByteLevel
     /// decoder) and, optionally, `tokenizer_config.json` (special tokens, `add_bos_token`,
@@ -27,12 +30,23 @@ extension BPETokenizer {
         let preTokenizer = try PreTokenizer(huggingFace: file.pre_tokenizer, source: path)
 
         // Vocabulary: model tokens, then added tokens (which may extend it).
+        // Ids may leave gaps, but a crafted id must not size the vocabulary: at most 2^24 ids.
+        let limit = Self.maximumVocabularySize
         var size = 0
-        for (_, id) in model.vocab { size = max(size, id + 1) }
-        for a in file.added_tokens ?? [] { size = max(size, a.id + 1) }
+        for (token, id) in model.vocab {
+            guard (0..<limit).contains(id) else {
+                throw .tokenIDOutOfRange(source: path, key: "model.vocab[\(token.debugDescription)]", id: id, vocabularySize: limit)
+            }
+            size = max(size, id + 1)
+        }
+        for a in file.added_tokens ?? [] {
+            guard (0..<limit).contains(a.id) else {
+                throw .tokenIDOutOfRange(source: path, key: "added_tokens[\(a.content.debugDescription)]", id: a.id, vocabularySize: limit)
+            }
+            size = max(size, a.id + 1)
+        }
         var vocabulary = [String](repeating: "", count: size)
         for (token, id) in model.vocab {
-            guard id >= 0 else { throw .tokenIDOutOfRange(source: path, key: "model.vocab[\(token.debugDescription)]", id: id, vocabularySize: size) }
             if !vocabulary[id].isEmpty { throw .duplicateToken(source: path, token: token, ids: [id]) }
             vocabulary[id] = token
         }
@@ -122,9 +136,18 @@ extension PreTokenizer {
 // MARK: - File layouts
 
 private func decodeJSON<T: Decodable>(_ type: T.Type, at url: URL) throws(TokenizerError) -> T {
+    // An empty file is refused before reading: Foundation's `Data(contentsOf:)` leaks a 4 KiB
+    // buffer on empty files (found by the tokenizer fuzz target under LeakSanitizer).
+    if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size == 0 {
+        throw .malformedJSON(path: url.path, reason: "the file is empty")
+    }
     let data: Data
     do { data = try Data(contentsOf: url) } catch {
         throw .unreadableFile(path: url.path, reason: error.localizedDescription)
+    }
+    // JSON is UTF-8 (RFC 8259 §8.1); Foundation only checks the strings it decodes.
+    guard data.withUnsafeBytes({ String(validating: $0, as: UTF8.self) }) != nil else {
+        throw .malformedJSON(path: url.path, reason: "not valid UTF-8")
     }
     do { return try JSONDecoder().decode(T.self, from: data) } catch {
         throw .malformedJSON(path: url.path, reason: "\(error)")

@@ -69,6 +69,9 @@ public enum AdapterLoading {
             guard f.A.cols == w.cols, f.B.rows == w.rows else {
                 problems.append("\(module): adapter \(f.B.rows)×\(f.A.cols) does not fit the weight \(w.rows)×\(w.cols)"); continue
             }
+            guard f.rank <= min(w.rows, w.cols) else {
+                problems.append("\(module): rank \(f.rank) exceeds min(\(w.rows), \(w.cols)) of its \(w.rows)×\(w.cols) weight"); continue
+            }
             out.append((layer, p, f, loaded.scale(rank: f.rank, module: module)))
         }
         guard problems.isEmpty else { throw AdapterFileError.inconsistent(path: path, problems: problems) }

@@ -124,6 +124,7 @@ struct TrainCommand: ParsableCommand {
             guard let data = try? Data(contentsOf: url), var config = try? JSONDecoder().decode(TrainConfig.self, from: data) else {
                 throw ValidationError("--resume \(resume): no readable config.json; is it a run directory?")
             }
+            config.output = resume   // the run is resumed where it lies, even if it was moved
             if let steps { config.steps = steps }
             if let saveEvery { config.saveEvery = saveEvery }
             if let evalEvery { config.evalEvery = evalEvery }

@@ -49,7 +49,7 @@ final class TrainResumeTests: XCTestCase {
             process.waitUntilExit()
             let steps = checkpointSteps(run)
             XCTAssertFalse(steps.isEmpty, "a complete checkpoint survives the kill")
-            let resumed = try PissaProcess.run(["train", "--resume", run.path])
+            let resumed = try PissaProcess.run(["train", "--resume", run.path, "--model", fixture.path])
             XCTAssertEqual(resumed.status, 0, resumed.stderr)
             XCTAssertTrue(resumed.stderr.contains("resumed from the checkpoint of step"), resumed.stderr)
             XCTAssertEqual(try adapterBytes(run), expected, "killed after step ≥ \(killAfter) (checkpoints \(steps)), resumed")
@@ -84,11 +84,21 @@ enum PissaProcess {
         return Bundle.main.bundleURL.appendingPathComponent("pissa")
     }
 
+    /// The children's environment: this process's, except that `PISSA_CHILD_ASAN_OPTIONS`, when
+    /// set (scripts/sanitize.sh), replaces `ASAN_OPTIONS`, so the `pissa` processes check for leaks
+    /// while the test runner (whose XCTest and Foundation objects live until exit) does not.
+    static var environment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        if let options = environment["PISSA_CHILD_ASAN_OPTIONS"] { environment["ASAN_OPTIONS"] = options }
+        return environment
+    }
+
     static func start(_ arguments: [String]) throws -> Process {
         guard FileManager.default.isExecutableFile(atPath: binary.path) else { throw XCTSkip("\(binary.path) not built") }
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        process.environment = environment
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -100,6 +110,7 @@ enum PissaProcess {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        process.environment = environment
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

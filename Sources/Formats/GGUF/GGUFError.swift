@@ -58,6 +58,8 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
     case wrongMetadataType(path: String, key: String, expected: String, found: GGUFValueType)
     case invalidHyperparameter(path: String, key: String, problem: String)
     case unknownHuggingFaceName(path: String, name: String)
+    /// Llama tensors missing or shaped differently from what the hyperparameters say, all listed.
+    case inconsistentModel(path: String, problems: [String])
 
     public var description: String {
         switch self {
@@ -127,6 +129,9 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(path): \(key): \(problem)"
         case let .unknownHuggingFaceName(path, name):
             return "\(path): '\(name)' is not a Hugging Face Llama tensor name this file provides"
+        case let .inconsistentModel(path, problems):
+            return "\(path): \(problems.count) tensor problem\(problems.count == 1 ? "" : "s"): " + problems.prefix(8).joined(separator: "; ")
+                + (problems.count > 8 ? "; …" : "")
         }
     }
 }

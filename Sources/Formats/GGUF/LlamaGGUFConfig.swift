@@ -50,6 +50,9 @@ public struct GGUFLlamaHyperparameters: Codable, Sendable, Equatable {
         guard architecture == "llama" else { throw .unsupportedArchitecture(path: path, architecture: architecture) }
 
         blockCount = try metadata.positive("llama.block_count")
+        guard blockCount <= 4096 else {
+            throw .invalidHyperparameter(path: path, key: "llama.block_count", problem: "is \(blockCount), more than 4096 layers")
+        }
         contextLength = try metadata.positive("llama.context_length")
         embeddingLength = try metadata.positive("llama.embedding_length")
         feedForwardLength = try metadata.positive("llama.feed_forward_length")
@@ -62,8 +65,8 @@ public struct GGUFLlamaHyperparameters: Codable, Sendable, Equatable {
         let defaultHeadDim = embeddingLength / headCount
         ropeDimensionCount = try metadata.positive("llama.rope.dimension_count", default: defaultHeadDim)
         headDim = try metadata.positive("llama.attention.key_length", default: ropeDimensionCount)
-        guard headDim % 2 == 0 else {
-            throw .invalidHyperparameter(path: path, key: "head dimension", problem: "\(headDim) is odd; rotary embeddings need pairs")
+        guard headDim > 0, headDim % 2 == 0 else {
+            throw .invalidHyperparameter(path: path, key: "head dimension", problem: "\(headDim) is not a positive even number (rotary embeddings rotate pairs)")
         }
         ropeFreqBase = try metadata.double("llama.rope.freq_base", default: 10_000)
         rmsNormEpsilon = try metadata.double("llama.attention.layer_norm_rms_epsilon")
@@ -204,6 +207,35 @@ public struct HFLlamaConfig: Codable, Sendable, Equatable {
         let extra = try decoder.container(keyedBy: ExtraKeys.self)
         torchDtype = try c.decodeIfPresent(String.self, forKey: .torchDtype)
             ?? extra.decodeIfPresent(String.self, forKey: .dtype) ?? "float32"
+        try checkSizes(c)
+    }
+
+    /// Refuses sizes a model cannot have, so that no weight size computed from them overflows:
+    /// every dimension in `1...2^24` (layers up to 4096), heads divisible by KV heads, an even
+    /// head dimension (rotary pairs), finite positive `rms_norm_eps` and `rope_theta`.
+    private func checkSizes(_ c: KeyedDecodingContainer<CodingKeys>) throws {
+        let limit = 1 << 24
+        for (key, value, maximum) in [(CodingKeys.hiddenSize, hiddenSize, limit), (.intermediateSize, intermediateSize, limit),
+                                      (.numHiddenLayers, numHiddenLayers, 4096), (.numAttentionHeads, numAttentionHeads, limit),
+                                      (.numKeyValueHeads, numKeyValueHeads, limit), (.headDim, headDim, limit),
+                                      (.vocabSize, vocabSize, limit), (.maxPositionEmbeddings, maxPositionEmbeddings, 1 << 30)]
+        where !(1...maximum).contains(value) {
+            throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "\(value) is not in 1...\(maximum)")
+        }
+        guard numAttentionHeads % numKeyValueHeads == 0 else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .numKeyValueHeads, in: c,
+                debugDescription: "\(numAttentionHeads) attention heads are not a multiple of \(numKeyValueHeads) key/value heads")
+        }
+        guard headDim % 2 == 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .headDim, in: c, debugDescription: "\(headDim) is odd (rotary embeddings rotate pairs)")
+        }
+        guard rmsNormEps.isFinite, rmsNormEps > 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .rmsNormEps, in: c, debugDescription: "\(rmsNormEps) is not a positive number")
+        }
+        guard ropeTheta.isFinite, ropeTheta > 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .ropeTheta, in: c, debugDescription: "\(ropeTheta) is not a positive number")
+        }
     }
 
     public init(
@@ -264,6 +296,8 @@ private struct MetadataReader {
         let value = try value(key)
         guard let int = value.int else { throw .wrongMetadataType(path: path, key: key, expected: "an integer", found: value.type) }
         guard int > 0 else { throw .invalidHyperparameter(path: path, key: key, problem: "is \(int), must be positive") }
+        // Products of two sizes (weight element counts) then cannot overflow.
+        guard int <= 1 << 30 else { throw .invalidHyperparameter(path: path, key: key, problem: "is \(int), larger than 2^30") }
         return int
     }
 

@@ -13,6 +13,29 @@ public struct LlamaGGUFModel: Sendable {
     public init(file: GGUFFile) throws(GGUFError) {
         self.file = file
         self.hyperparameters = try GGUFLlamaHyperparameters(file: file)
+        try Self.checkTensors(file, hyperparameters)
+    }
+
+    /// Every tensor a Llama needs is present with the dimensions (innermost first) that the
+    /// hyperparameters imply; `output.weight` may be absent when the embeddings are tied.
+    private static func checkTensors(_ file: GGUFFile, _ h: GGUFLlamaHyperparameters) throws(GGUFError) {
+        let (C, F, V) = (h.embeddingLength, h.feedForwardLength, h.vocabSize)
+        let (q, kv) = (h.headCount * h.headDim, h.headCountKV * h.headDim)
+        var expected: [(String, [Int])] = [("token_embd.weight", [C, V]), ("output_norm.weight", [C])]
+        if !h.tiedEmbeddings || file.info("output.weight") != nil { expected.append(("output.weight", [C, V])) }
+        for i in 0..<h.blockCount {
+            expected += [("attn_norm", [C]), ("attn_q", [C, q]), ("attn_k", [C, kv]), ("attn_v", [C, kv]),
+                         ("attn_output", [q, C]), ("ffn_norm", [C]), ("ffn_gate", [C, F]), ("ffn_up", [C, F]),
+                         ("ffn_down", [F, C])].map { ("blk.\(i).\($0.0).weight", $0.1) }
+        }
+        var problems: [String] = []
+        for (name, dimensions) in expected {
+            guard let info = file.info(name) else { problems.append("'\(name)' is missing"); continue }
+            if info.dimensions != dimensions {
+                problems.append("'\(name)' has dimensions \(info.dimensions), the hyperparameters imply \(dimensions)")
+            }
+        }
+        guard problems.isEmpty else { throw .inconsistentModel(path: file.url.path, problems: problems) }
     }
 
     /// Hugging Face names of the tensors in the file, in file order. With tied embeddings there is

@@ -80,6 +80,11 @@ struct RunDirectory {
 
     /// Loads the newest complete checkpoint into the trainer; nil when there is none.
     func restoreLatest(into trainer: Trainer) throws -> Int? {
+        // Checkpoints a killed run was writing (`.step-N.tmp-…`) are incomplete: remove them.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: checkpointsURL.path)) ?? []
+        where name.hasPrefix(".step-") && name.contains(".tmp-") {
+            try? FileManager.default.removeItem(at: checkpointsURL.appendingPathComponent(name))
+        }
         guard let latest = checkpoints().last else { return nil }
         let stateURL = latest.url.appendingPathComponent("trainer_state.json")
         let state = try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: stateURL))

@@ -74,6 +74,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         a.evalEvery = nil; b.evalEvery = nil
         a.lanes = 0; b.lanes = 0
         a.gradientCheckpointing = nil; b.gradientCheckpointing = nil
+        a.output = ""; b.output = ""   // a run directory may be moved between runs
         return a == b
     }
 }
