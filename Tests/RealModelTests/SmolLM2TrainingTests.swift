@@ -10,21 +10,12 @@ import XCTest
 final class SmolLM2TrainingTests: XCTestCase {
     func testThirtyPiSSAStepsLowerTheHeldOutLoss() throws {
         let gguf = try Assets.require(Assets.smolLM2GGUF)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pissa-train-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let (train, test) = try MathGenerator.generate(train: 120, test: 16, seed: 0)
-        let encoder = JSONEncoder()
-        func write(_ problems: [MathProblem], _ name: String) throws -> String {
-            let lines = try problems.map { String(decoding: try encoder.encode($0.record), as: UTF8.self) }
-            let url = dir.appendingPathComponent(name)
-            try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
-            return url.path
-        }
-        var config = TrainConfig(model: gguf.path, data: try write(train, "train.jsonl"),
-                                 output: dir.appendingPathComponent("run").path,
+        let math = try MathScratch("train", train: 120, test: 16, seed: 0)
+        defer { math.remove() }
+        var config = TrainConfig(model: gguf.path, data: math.train,
+                                 output: math.run,
                                  adapter: AdapterSettings(rank: 16, alpha: 16, targets: ["all-linear"], initMethod: .pissaNiter(4)))
-        config.valid = try write(test, "test.jsonl")
+        config.valid = math.test
         config.learningRate = 2e-4
         config.warmupRatio = 0.03
         config.batchSize = 4

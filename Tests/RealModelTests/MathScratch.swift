@@ -1,0 +1,29 @@
+import Foundation
+import Training
+
+/// A scratch directory with generated math problems as `train.jsonl` / `test.jsonl` (completion
+/// records), for the training tests on the real model. `remove()` deletes it.
+struct MathScratch {
+    let directory: URL
+    let train: String
+    let test: String
+    /// Where a test's run directory goes.
+    var run: String { directory.appendingPathComponent("run").path }
+
+    init(_ name: String, train: Int, test: Int, seed: UInt64) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("pissa-\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let (trainProblems, testProblems) = try MathGenerator.generate(train: train, test: test, seed: seed)
+        let encoder = JSONEncoder()
+        func write(_ problems: [MathProblem], _ file: String) throws -> String {
+            let lines = try problems.map { String(decoding: try encoder.encode($0.record), as: UTF8.self) }
+            let url = directory.appendingPathComponent(file)
+            try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+            return url.path
+        }
+        self.train = try write(trainProblems, "train.jsonl")
+        self.test = try write(testProblems, "test.jsonl")
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: directory) }
+}
