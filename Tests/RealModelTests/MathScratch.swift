@@ -11,18 +11,19 @@ struct MathScratch {
     var run: String { directory.appendingPathComponent("run").path }
 
     init(_ name: String, train: Int, test: Int, seed: UInt64) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("pissa-\(name)-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pissa-\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let (trainProblems, testProblems) = try MathGenerator.generate(train: train, test: test, seed: seed)
+        directory = dir
+        self.train = try Self.write(trainProblems, to: dir.appendingPathComponent("train.jsonl"))
+        self.test = try Self.write(testProblems, to: dir.appendingPathComponent("test.jsonl"))
+    }
+
+    private static func write(_ problems: [MathProblem], to url: URL) throws -> String {
         let encoder = JSONEncoder()
-        func write(_ problems: [MathProblem], _ file: String) throws -> String {
-            let lines = try problems.map { String(decoding: try encoder.encode($0.record), as: UTF8.self) }
-            let url = directory.appendingPathComponent(file)
-            try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
-            return url.path
-        }
-        self.train = try write(trainProblems, "train.jsonl")
-        self.test = try write(testProblems, "test.jsonl")
+        let lines = try problems.map { String(decoding: try encoder.encode($0.record), as: UTF8.self) }
+        try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+        return url.path
     }
 
     func remove() { try? FileManager.default.removeItem(at: directory) }
