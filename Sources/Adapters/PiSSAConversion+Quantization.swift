@@ -38,7 +38,9 @@ extension PiSSAConversion {
                 guard let s = try? c.decodeIfPresent(String.self, forKey: key) else { return nil }
                 return ["", "none", "f32", "float32", "dense"].contains(s.lowercased()) ? nil : "\(key.stringValue): \(s)"
             }
-            if let s = named(.quant, in: c) ?? named(.quantization, in: c) {
+            if let q = try? c.decodeIfPresent(QuantSettings.self, forKey: .quant) {   // `pissa train --quant nf4`'s config.json
+                quantization = "quant: nf4 (block \(q.blockSize), \(q.iterations) QPiSSA iteration\(q.iterations == 1 ? "" : "s"))"
+            } else if let s = named(.quant, in: c) ?? named(.quantization, in: c) {
                 quantization = s
             } else if let nested = try? c.nestedContainer(keyedBy: Keys.self, forKey: .adapter),
                       let s = named(.quant, in: nested) ?? named(.quantization, in: nested) {

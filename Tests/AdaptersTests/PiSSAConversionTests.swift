@@ -134,6 +134,11 @@ final class PiSSAConversionTests: XCTestCase {
             .write(to: run.appendingPathComponent("config.json"))
         XCTAssertEqual(PiSSAConversion.quantizationEvidence(initialDirectory: initialDir, adapterDirectory: adapterDir),
                        "\(run.path)/config.json says quantization_config: bitsandbytes nf4")
+        // What `pissa train --quant nf4` writes: the NF4 settings as an object.
+        let settings = String(decoding: try JSONEncoder().encode(QuantSettings(iterations: 5)), as: UTF8.self)
+        try Data(#"{"model": "m", "quant": \#(settings)}"#.utf8).write(to: run.appendingPathComponent("config.json"))
+        XCTAssertEqual(PiSSAConversion.quantizationEvidence(initialDirectory: initialDir, adapterDirectory: adapterDir),
+                       "\(run.path)/config.json says quant: nf4 (block 64, 5 QPiSSA iterations)")
         try Data(#"{"quant": "none"}"#.utf8).write(to: run.appendingPathComponent("config.json"))
         XCTAssertNil(PiSSAConversion.quantizationEvidence(initialDirectory: initialDir, adapterDirectory: adapterDir))
     }
