@@ -8,6 +8,13 @@ public protocol WeightSource {
     func has(_ name: String) -> Bool
     /// The tensor in float32, row-major, in Hugging Face layout (GGUF q/k rows un-permuted).
     func tensor(_ name: String) throws -> (shape: [Int], floats: [Float])
+    /// The weight as stored in NF4 (bitsandbytes' Linear4bit layout, as `pissa init --quant nf4`
+    /// writes a QPiSSA residual), or nil when it is stored as a plain tensor.
+    func nf4Tensor(_ name: String) throws -> NF4Matrix?
+}
+
+extension WeightSource {
+    public func nf4Tensor(_ name: String) throws -> NF4Matrix? { nil }
 }
 
 /// Errors of model loading, naming the file and tensor.
@@ -75,20 +82,36 @@ public struct LlamaWeights: Sendable {
             let f = load(name, [rows, cols])
             return f.isEmpty ? Matrix(rows: 0, cols: 0) : Matrix(rows: rows, cols: cols, storage: f)
         }
+        /// A projection: NF4 when stored so (kept quantised), else float32.
+        func projection(_ name: String, _ rows: Int, _ cols: Int) -> any LinearWeight {
+            do {
+                if let q = try source.nf4Tensor(name) {
+                    guard q.shape == [rows, cols] else {
+                        problems.append(.shapeMismatch(source: sourceName, name: name, expected: [rows, cols], found: q.shape))
+                        return Matrix(rows: 0, cols: 0)
+                    }
+                    return q
+                }
+            } catch {
+                problems.append(.unsupportedModel(source: sourceName, problem: "\(name): \(error)"))
+                return Matrix(rows: 0, cols: 0)
+            }
+            return matrix(name, rows, cols)
+        }
         config = c
         embedding = matrix("model.embed_tokens.weight", V, C)
         layers = (0..<c.numHiddenLayers).map { i in
             let p = "model.layers.\(i)."
             return LlamaLayerWeights(
                 inputNorm: load(p + "input_layernorm.weight", [C]),
-                q: matrix(p + "self_attn.q_proj.weight", qRows, C),
-                k: matrix(p + "self_attn.k_proj.weight", kvRows, C),
-                v: matrix(p + "self_attn.v_proj.weight", kvRows, C),
-                o: matrix(p + "self_attn.o_proj.weight", C, qRows),
+                q: projection(p + "self_attn.q_proj.weight", qRows, C),
+                k: projection(p + "self_attn.k_proj.weight", kvRows, C),
+                v: projection(p + "self_attn.v_proj.weight", kvRows, C),
+                o: projection(p + "self_attn.o_proj.weight", C, qRows),
                 postAttentionNorm: load(p + "post_attention_layernorm.weight", [C]),
-                gate: matrix(p + "mlp.gate_proj.weight", F, C),
-                up: matrix(p + "mlp.up_proj.weight", F, C),
-                down: matrix(p + "mlp.down_proj.weight", C, F))
+                gate: projection(p + "mlp.gate_proj.weight", F, C),
+                up: projection(p + "mlp.up_proj.weight", F, C),
+                down: projection(p + "mlp.down_proj.weight", C, F))
         }
         finalNorm = load("model.norm.weight", [C])
         lmHead = c.tieWordEmbeddings && !source.has("lm_head.weight") ? nil : matrix("lm_head.weight", V, C)

@@ -1,5 +1,6 @@
 import Foundation
 import Formats
+import LinearAlgebra
 
 /// Tensors of a GGUF file (dequantised, q/k un-permuted to Hugging Face layout).
 public struct GGUFWeightSource: WeightSource {
@@ -40,6 +41,10 @@ public struct SafeTensorsWeightSource: WeightSource {
     }
 
     public func has(_ name: String) -> Bool { files.locate(name) != nil }
+
+    public func nf4Tensor(_ name: String) throws -> NF4Matrix? {
+        try NF4Tensors.read(name, from: files)
+    }
 
     public func tensor(_ name: String) throws -> (shape: [Int], floats: [Float]) {
         guard let (file, info) = files.locate(name) else {
