@@ -13,10 +13,10 @@ swift build -c release --product pissa
 pissa=.build/release/pissa
 report="${1:-runs/smollm2-compare}"
 data=runs/math-data
-$pissa data math --train 2000 --test 200 --seed 0 --out "$data"
+$pissa data math --train 2000 --test 60 --seed 0 --out "$data"
 $pissa compare --data "$data/train.jsonl" --test "$data/test.jsonl" \
-  --methods lora,pissa,qlora,qpissa --seeds 0 --rank 16 --steps 40 --lr 2e-4 \
-  --batch-size 4 --max-seq-len 256 --eval-every 10 --accuracy-limit 20 --max-new-tokens 64 \
+  --methods lora,pissa,qlora,qpissa --seeds 0 --rank 16 --steps 30 --lr 2e-4 \
+  --batch-size 4 --max-seq-len 256 --eval-every 15 --accuracy-limit 20 --max-new-tokens 64 \
   --out "$report"
 run="$report/runs/pissa-seed0"
 $pissa convert --initial "$run/pissa_init" --adapter "$run/adapter" --out "$run/lora_converted"
