@@ -37,9 +37,8 @@ extension ModelDecomposer {
             let done = Counter()
             let settings = options.settings, jobs = plan.jobs, dequantized = options.dequantized
             try Parallel.forEach(jobs.count, lanes: options.lanes) { i in
-                let job = jobs[i], file = model.files[job.fileIndex]
-                let w = Matrix(rows: job.info.shape[0], cols: job.info.shape[1], storage: try file.floats(job.info))
-                file.release(job.info)
+                let job = jobs[i]
+                let w = try loadTarget(job, from: model)
                 var rng = SeededGenerator(seed: settings.seed, stream: UInt64(i))
                 let t0 = Date()
                 let (factors, q) = try QuantizedInitializer.initialize(w, settings: settings, quant: quant, using: &rng)

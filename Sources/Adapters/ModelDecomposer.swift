@@ -145,12 +145,8 @@ public enum ModelDecomposer {
             let done = Counter()
             let settings = options.settings, check = options.check, jobs = plan.jobs
             try Parallel.forEach(jobs.count, lanes: options.lanes) { i in
-                let job = jobs[i], file = model.files[job.fileIndex]
-                var w = Matrix(rows: job.info.shape[0], cols: job.info.shape[1], storage: try file.floats(job.info))
-                file.release(job.info)
-                if let bad = w.storage.firstIndex(where: { !$0.isFinite }) {
-                    throw AdapterError.nonFiniteWeight(path: file.url.path, tensor: job.info.name, index: bad, value: w.storage[bad])
-                }
+                let job = jobs[i]
+                var w = try loadTarget(job, from: model)
                 let original = check ? w : nil
                 var rng = SeededGenerator(seed: settings.seed, stream: UInt64(i))
                 let t0 = Date()
@@ -184,6 +180,20 @@ public enum ModelDecomposer {
             else { continue }
             try AtomicFile.copy(url, to: destination.appendingPathComponent(name))
         }
+    }
+}
+
+extension ModelDecomposer {
+    /// A target weight in float32, its pages of the memory map released; a NaN or ±Inf entry is
+    /// refused (its SVD and residual would be meaningless).
+    static func loadTarget(_ job: DecompositionJob, from model: ShardedSafeTensors) throws -> Matrix {
+        let file = model.files[job.fileIndex]
+        let w = Matrix(rows: job.info.shape[0], cols: job.info.shape[1], storage: try file.floats(job.info))
+        file.release(job.info)
+        if let bad = w.storage.firstIndex(where: { !$0.isFinite }) {
+            throw AdapterError.nonFiniteWeight(path: file.url.path, tensor: job.info.name, index: bad, value: w.storage[bad])
+        }
+        return w
     }
 }
 
