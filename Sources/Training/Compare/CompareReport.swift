@@ -93,19 +93,21 @@ public enum CompareReport {
     }
 
     static func resultsTable(_ results: ComparisonResults) -> String {
-        var rows = ["| method | final train loss | held-out loss: start → end | exact match | train time (s) | tokens/s |",
-                    "|---|---|---|---|---|---|"]
+        var rows = ["| method | final train loss | held-out loss: start → end | held-out perplexity | exact match | train time (s) | tokens/s |",
+                    "|---|---|---|---|---|---|---|"]
         for method in results.config.methods {
             let runs = results.runs.filter { $0.method == method }
             guard !runs.isEmpty else { continue }
             let accuracy = runs.compactMap { $0.accuracy.map { $0 * 100 } }
             rows.append("| \(method.label) | \(meanStd(runs.map(\.finalTrainLoss), digits: 4)) | "
                 + "\(meanStd(runs.compactMap(\.initialHeldOutLoss), digits: 4)) → \(meanStd(runs.compactMap(\.heldOutLoss), digits: 4)) | "
+                + "\(meanStd(runs.compactMap { $0.heldOutLoss.map(exp) }, digits: 3)) | "
                 + (accuracy.isEmpty ? "—" : meanStd(accuracy, digits: 1) + " %") + " | "
                 + "\(meanStd(runs.map(\.trainSeconds), digits: 1)) | \(meanStd(runs.map(\.tokensPerSecond), digits: 0)) |")
         }
         let answered = results.runs.compactMap(\.answered).first
         return rows.joined(separator: "\n") + "\n\nFinal train loss: mean of the last tenth of the steps. "
+            + "Held-out perplexity: exp of each run's final held-out loss (per supervised token), then mean ± std over seeds. "
             + (answered.map { "Exact match: greedy answers to the first \($0) held-out problems. " } ?? "")
             + "Train time includes the periodic held-out evaluations; tokens/s is the median step's.\n"
     }
