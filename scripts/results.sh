@@ -36,7 +36,7 @@ text_data() {
 math_compare() { # OUT LR METHODS SEEDS INIT_MODES
   $pissa compare --data "$work/math-data/train.jsonl" --test "$work/math-data/test.jsonl" \
     --methods "$3" --seeds "$4" --rank 16 --steps 40 --lr "$2" --batch-size 4 --max-seq-len 256 \
-    --eval-every 20 --accuracy-limit 30 --max-new-tokens 64 --init-modes "$5" --out "$1"
+    --eval-every 20 --accuracy-limit 30 --max-new-tokens 96 --init-modes "$5" --out "$1"
 }
 
 publish() { # STAGE

@@ -1,7 +1,8 @@
 import COpenBLAS
 
 /// The project's one general matrix product: `C ← alpha · op(A) · op(B) + beta · C`, row-major,
-/// float32, through OpenBLAS `cblas_sgemm`. Every matrix product in the library goes through here.
+/// float32, through OpenBLAS `cblas_sgemm` (single-threaded products with a narrow op(B) through
+/// `SkinnyGemm`). Every matrix product in the library goes through here.
 public enum BLAS {
     /// Raw form. `op(A)` is m×k, `op(B)` is k×n, C is m×n; leading dimensions are row strides.
     /// A one-row product goes to `sgemv`.
@@ -17,6 +18,12 @@ public enum BLAS {
             // A single row (decoding): a matrix-vector product reads op(B) once, with no packing.
             cblas_sgemv(CblasRowMajor, transB ? CblasNoTrans : CblasTrans,
                         Int32(transB ? n : k), Int32(transB ? k : n), alpha, b, Int32(ldb), a, 1, beta, c, 1)
+            return
+        }
+        if SkinnyGemm.applies(n: n, m: m, k: k) && openblas_get_num_threads() == 1 {
+            // A narrow op(B) on one thread: our kernel streams A instead of packing it.
+            SkinnyGemm.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                            b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
         cblas_sgemm(

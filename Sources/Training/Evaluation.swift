@@ -59,7 +59,12 @@ public enum AdapterLoading {
     /// Each module of a PEFT adapter, checked against the model's weights.
     public static func peft(path: String, weights: LlamaWeights) throws
         -> (modules: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)], config: PEFTAdapterConfig) {
-        let loaded = try PEFTAdapter.read(directory: URL(fileURLWithPath: path))
+        try placed(PEFTAdapter.read(directory: URL(fileURLWithPath: path)), path: path, weights: weights)
+    }
+
+    /// Each module of `loaded` (read from `path`) on its projection of `weights`, checked.
+    static func placed(_ loaded: PEFTAdapter.Loaded, path: String, weights: LlamaWeights) throws
+        -> (modules: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)], config: PEFTAdapterConfig) {
         var out: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)] = [], problems: [String] = []
         for (module, f) in loaded.modules {
             guard let (layer, p) = Projection.parse(modulePath: module), layer < weights.layers.count else {
@@ -83,4 +88,68 @@ public enum AdapterLoading {
         let (modules, _) = try peft(path: path, weights: model.weights)
         return try TrainableAdapters(initial: modules, layerCount: model.config.numHiddenLayers)
     }
+
+    /// The adapter at `path` for inference on the model at `modelPath`. A run's trained adapter
+    /// (`RUN/adapter`) from a PiSSA-family start that `pissa train` decomposed in memory is valid
+    /// only on a residual that was never written; on that run's own model it is applied as its
+    /// conversion to LoRA (adapter − `RUN/pissa_init`, rank 2r), which is exact for a float32
+    /// residual. `note` says when that happened (and when the residual was NF4, so the result
+    /// is only close).
+    public static func inference(path: String, model: LlamaModel, modelPath: String) throws
+        -> (adapters: TrainableAdapters, note: String?) {
+        guard let run = RunAdapter(adapterPath: path), run.isOn(modelPath: modelPath) else {
+            return (try inference(path: path, model: model), nil)
+        }
+        let initial = try PEFTAdapter.read(directory: run.initial)
+        let trained = try PEFTAdapter.read(directory: URL(fileURLWithPath: path))
+        let converted = try PiSSAConversion.convert(initial: initial, trained: trained,
+                                                    initialPath: run.initial.path, trainedPath: path)
+        guard !converted.unchanged else { return (try inference(path: path, model: model), nil) }
+        var config = converted.config
+        config.initLoraWeights = .bool(true)
+        let loaded = PEFTAdapter.Loaded(config: config, modules: converted.modules)
+        let (modules, _) = try placed(loaded, path: path, weights: model.weights)
+        var note = "\(path) was trained on the PiSSA residual of \(modelPath), which the run computed in memory: "
+            + "applied as adapter − \(run.initial.lastPathComponent) (a rank-\(config.r) LoRA on \(modelPath), as `pissa convert` writes)"
+        if run.quantizedResidual {
+            note += "; the run's residual was NF4, so this is close to, not equal to, what the run evaluated"
+        }
+        return (try TrainableAdapters(initial: modules, layerCount: model.config.numHiddenLayers), note + ".")
+    }
+}
+
+/// A trained adapter inside a `pissa train` run directory whose start was decomposed in memory.
+struct RunAdapter {
+    var initial: URL
+    var config: TrainConfig
+
+    /// `adapterPath` is `RUN/adapter` (or `RUN/checkpoints/step-N/adapter`) of a run with `RUN/config.json`,
+    /// `RUN/pissa_init`, an adapter method and no `--adapter-path` start; nil otherwise.
+    init?(adapterPath: String) {
+        let adapter = URL(fileURLWithPath: adapterPath).standardizedFileURL
+        guard adapter.lastPathComponent == "adapter" else { return nil }
+        // RUN/adapter or RUN/checkpoints/step-N/adapter.
+        let parent = adapter.deletingLastPathComponent()
+        let candidates = [parent, parent.deletingLastPathComponent().lastPathComponent == "checkpoints"
+                          ? parent.deletingLastPathComponent().deletingLastPathComponent() : nil].compactMap { $0 }
+        for dir in candidates {
+            let configURL = dir.appendingPathComponent("config.json"), initial = dir.appendingPathComponent("pissa_init")
+            guard FileManager.default.fileExists(atPath: initial.appendingPathComponent("adapter_config.json").path),
+                  let data = try? Data(contentsOf: configURL),
+                  let config = try? JSONDecoder().decode(TrainConfig.self, from: data) else { continue }
+            guard config.method == .adapter, config.adapterPath == nil else { return nil }
+            self.initial = initial
+            self.config = config
+            return
+        }
+        return nil
+    }
+
+    /// Whether `modelPath` names the run's model.
+    func isOn(modelPath: String) -> Bool {
+        URL(fileURLWithPath: modelPath).standardizedFileURL.resolvingSymlinksInPath()
+            == URL(fileURLWithPath: config.model).standardizedFileURL.resolvingSymlinksInPath()
+    }
+
+    var quantizedResidual: Bool { config.quant != nil }
 }

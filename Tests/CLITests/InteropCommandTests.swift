@@ -126,4 +126,29 @@ final class InteropCommandTests: XCTestCase {
         let config = try String(contentsOfFile: path("run/lora_converted/adapter_config.json"), encoding: .utf8)
         XCTAssertTrue(config.contains("\"init_lora_weights\" : true"), config)
     }
+
+    /// `pissa eval --adapter RUN/adapter` on the run's own model: the adapter was trained on a
+    /// residual that only existed in memory, so it is applied as its LoRA conversion — the same
+    /// loss as evaluating `pissa convert`'s output, and not the raw adapter on the original.
+    func testEvalOfAPiSSARunAdapterOnTheOriginalModelAppliesItsConversion() throws {
+        let trained = try pissa(["train", "--model", tiny, "--data", tiny + "/train.jsonl", "--out", path("run"), "--steps", "2",
+                                 "--batch-size", "2", "--lr", "1e-2", "--rank", "2", "--init", "pissa", "--convert"])
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        func nll(_ adapter: String) throws -> (Double, String) {
+            let r = try pissa(["eval", "--model", tiny, "--data", tiny + "/train.jsonl", "--adapter", adapter, "--json"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            return (try XCTUnwrap(json["nll"] as? Double), r.stderr)
+        }
+        let (run, note) = try nll(path("run/adapter"))
+        let (converted, silent) = try nll(path("run/lora_converted"))
+        XCTAssertEqual(run, converted, accuracy: 1e-5 * converted)
+        XCTAssertTrue(note.contains("applied as adapter − pissa_init"), note)
+        XCTAssertFalse(silent.contains("note:"), silent)
+
+        // Outside its run directory the adapter is applied as it is (e.g. on a residual model).
+        try FileManager.default.copyItem(atPath: path("run/adapter"), toPath: path("loose"))
+        let (raw, _) = try nll(path("loose"))
+        XCTAssertGreaterThan(abs(raw - converted), 1e-3 * converted, "the raw adapter on the original model is another model")
+    }
 }
