@@ -4,12 +4,18 @@ import Model
 
 /// `--model`, shared by the commands that run a model.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "A GGUF file or a Hugging Face model directory (default: the fetched SmolLM2-135M-Instruct).")
+    static let help: ArgumentHelp = "A GGUF file or a Hugging Face model directory (default: the fetched SmolLM2-135M-Instruct)."
+
+    @Option(help: help)
     var model: String?
 
     var path: String { model ?? LanguageModel.defaultModelPath }
 
-    func validate() throws {
+    func validate() throws { try Self.validate(model: model) }
+
+    /// `--model` (or the default when nil) must exist.
+    static func validate(model: String?) throws {
+        let path = model ?? LanguageModel.defaultModelPath
         guard FileManager.default.fileExists(atPath: path) else {
             if model == nil {
                 throw ValidationError("""

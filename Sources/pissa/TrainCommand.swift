@@ -15,10 +15,15 @@ struct TrainCommand: ParsableCommand {
         RUN (--out) receives config.json, the initial adapter (pissa_init/ or lora_init/), the trained \
         adapter (adapter/, PEFT format, valid on the residual model), metrics.jsonl, loss.svg and \
         checkpoints/step-N/. Ctrl-C saves a checkpoint and stops; `pissa train --resume RUN` continues \
-        from the newest checkpoint and reproduces an uninterrupted run exactly. With --method full every         weight is trained instead (the full fine-tuning baseline): RUN/model/ is a Hugging Face model         directory and each checkpoint holds the whole weights with their AdamW moments.
+        from the newest checkpoint and reproduces an uninterrupted run exactly. With --method full every \
+        weight is trained instead (the full fine-tuning baseline): RUN/model/ is a Hugging Face model \
+        directory and each checkpoint holds the whole weights with their AdamW moments.
         """)
 
-    @OptionGroup var modelOptions: ModelOptions
+    /// Not `ModelOptions`: a resumed run takes its model from its config.json, so the default
+    /// model need not exist then.
+    @Option(help: ModelOptions.help)
+    var model: String?
 
     @Option(help: "Training data: .jsonl (chat, prompt/completion, Alpaca or text records) or .txt.")
     var data: String?
@@ -100,6 +105,7 @@ struct TrainCommand: ParsableCommand {
         if resume == nil {
             guard data != nil else { throw ValidationError("--data is required (or --resume RUN).") }
             guard out != nil else { throw ValidationError("--out is required (or --resume RUN).") }
+            try ModelOptions.validate(model: model)
         }
         guard lr > 0 else { throw ValidationError("--lr must be positive.") }
         guard batchSize >= 1, gradAccum >= 1 else { throw ValidationError("--batch-size and --grad-accum must be at least 1.") }
@@ -125,6 +131,9 @@ struct TrainCommand: ParsableCommand {
                 throw ValidationError("--resume \(resume): no readable config.json; is it a run directory?")
             }
             config.output = resume   // the run is resumed where it lies, even if it was moved
+            if let model, URL(fileURLWithPath: model).standardizedFileURL != URL(fileURLWithPath: config.model).standardizedFileURL {
+                throw ValidationError("--model \(model) is not the run's model \(config.model) (from its config.json); drop --model to resume.")
+            }
             if let steps { config.steps = steps }
             if let saveEvery { config.saveEvery = saveEvery }
             if let evalEvery { config.evalEvery = evalEvery }
@@ -132,7 +141,7 @@ struct TrainCommand: ParsableCommand {
             if gradCheckpoint { config.gradientCheckpointing = true }
             return config
         }
-        var c = TrainConfig(model: modelOptions.path, data: data!, output: out!, adapter: adapter.settings)
+        var c = TrainConfig(model: model ?? LanguageModel.defaultModelPath, data: data!, output: out!, adapter: adapter.settings)
         c.valid = valid
         c.adapterPath = adapterPath
         c.learningRate = lr

@@ -49,11 +49,24 @@ final class TrainResumeTests: XCTestCase {
             process.waitUntilExit()
             let steps = checkpointSteps(run)
             XCTAssertFalse(steps.isEmpty, "a complete checkpoint survives the kill")
-            let resumed = try PissaProcess.run(["train", "--resume", run.path, "--model", fixture.path])
+            let resumed = try PissaProcess.run(["train", "--resume", run.path])   // the model comes from config.json
             XCTAssertEqual(resumed.status, 0, resumed.stderr)
             XCTAssertTrue(resumed.stderr.contains("resumed from the checkpoint of step"), resumed.stderr)
             XCTAssertEqual(try adapterBytes(run), expected, "killed after step ≥ \(killAfter) (checkpoints \(steps)), resumed")
         }
+    }
+
+    func testResumeTakesTheModelFromTheRunAndRefusesAnother() throws {
+        let run = scratch.appendingPathComponent("run")
+        var args = arguments(out: run)
+        args[args.firstIndex(of: "12")!] = "2"
+        let first = try PissaProcess.run(args)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let other = try PissaProcess.run(["train", "--resume", run.path, "--model", scratch.path])
+        XCTAssertEqual(other.status, 64, other.stderr)
+        XCTAssertTrue(other.stderr.contains("is not the run's model \(fixture.path)"), other.stderr)
+        let same = try PissaProcess.run(["train", "--resume", run.path, "--model", fixture.path, "--steps", "3"])
+        XCTAssertEqual(same.status, 0, same.stderr)
     }
 
     func testInterruptSavesACheckpointAndExitsCleanly() throws {
