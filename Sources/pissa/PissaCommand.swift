@@ -18,6 +18,7 @@ struct Pissa: ParsableCommand {
             QuantErrorCommand.self,
             DataCommand.self,
             CompareCommand.self,
+            ReportCommand.self,
             BenchCommand.self,
         ]
     )

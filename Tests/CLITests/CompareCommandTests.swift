@@ -72,6 +72,19 @@ final class CompareCommandTests: XCTestCase {
             XCTAssertTrue(svg.hasPrefix("<?xml") && svg.hasSuffix("</svg>\n"), figure)
             XCTAssertTrue(svg.contains("LoRA (mean ± std of 2 seeds)") && svg.contains("PiSSA (mean ± std of 2 seeds)"), figure)
         }
+
+        // `pissa report` makes the same report and figures again from results.json alone.
+        let figure = try Data(contentsOf: out.appendingPathComponent("loss.svg"))
+        for name in ["report.md", "loss.svg"] { try FileManager.default.removeItem(at: out.appendingPathComponent(name)) }
+        let remade = try PissaProcess.run(["report", out.path])
+        XCTAssertEqual(remade.status, 0, remade.stderr)
+        XCTAssertEqual(try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8), report)
+        XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent("loss.svg")), figure)
+        try Data("{\"runs\": 3}".utf8).write(to: out.appendingPathComponent("results.json"))
+        let broken = try PissaProcess.run(["report", out.path])
+        XCTAssertEqual(broken.status, 1)
+        XCTAssertFalse(broken.signaled)
+        XCTAssertTrue(broken.stderr.contains("results.json is not the results.json of `pissa compare`"), broken.stderr)
     }
 
     func testUnknownAndUnavailableMethodsAreRejected() throws {

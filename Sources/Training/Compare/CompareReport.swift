@@ -28,11 +28,12 @@ public enum CompareReport {
     public static func figures(_ results: ComparisonResults) -> [(String, SVGPlot)] {
         let methods = results.config.methods
         func curves(_ value: (StepMetrics) -> Double?, maxStep: Int? = nil) -> [SVGPlot.Series] {
-            methods.enumerated().compactMap { index, method in
+            methods.compactMap { method in
                 let runs = results.runs.filter { $0.method == method }
                 let stats = SeedStatistics.perStep(runs.map(\.metrics), value: value).filter { maxStep == nil || $0.step <= maxStep! }
                 guard !stats.isEmpty else { return nil }
-                let color = SVGPlot.palette[index % SVGPlot.palette.count]
+                // One colour per method in every report, whichever methods it compares.
+                let color = SVGPlot.palette[CompareMethod.allCases.firstIndex(of: method)! % SVGPlot.palette.count]
                 return SVGPlot.Series(
                     name: method.label + (runs.count > 1 ? " (mean ± std of \(runs.count) seeds)" : ""),
                     points: stats.map { .init(x: Double($0.step), y: $0.mean) },

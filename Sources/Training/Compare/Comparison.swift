@@ -146,6 +146,22 @@ public enum Comparison {
         return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
 
+    /// Reads `directory/results.json` and writes the report and figures again (after a change
+    /// to the report code, or when they were lost); returns the paths written.
+    @discardableResult
+    public static func rewriteReport(in directory: URL) throws -> [String] {
+        let url = directory.appendingPathComponent(ComparisonResults.fileName)
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch { throw CompareError.unreadableResults(path: url.path, reason: "cannot be read") }
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        let results: ComparisonResults
+        do { results = try decoder.decode(ComparisonResults.self, from: data) } catch {
+            throw CompareError.unreadableResults(path: url.path, reason: "is not the results.json of `pissa compare` (\(error))")
+        }
+        return try CompareReport.write(results, to: directory)
+    }
+
     static func jsonData<T: Encodable>(_ value: T) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -157,11 +173,13 @@ public enum Comparison {
 public enum CompareError: Error, CustomStringConvertible, Equatable {
     case nothingToRun
     case stopped
+    case unreadableResults(path: String, reason: String)
 
     public var description: String {
         switch self {
         case .nothingToRun: "no method or no seed to run"
         case .stopped: "the comparison was stopped before it finished; no report was written"
+        case let .unreadableResults(path, reason): "\(path) \(reason)"
         }
     }
 }

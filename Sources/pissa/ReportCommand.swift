@@ -1,0 +1,27 @@
+import ArgumentParser
+import Foundation
+import Training
+
+/// `pissa report REPORT`: a comparison's report and figures made again from its results.json.
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Re-make a `pissa compare` report and its figures from REPORT/results.json, without training.",
+        discussion: """
+        For a report written by an older version of the tool, or whose report.md or figures were \
+        lost. Every number comes from results.json, as when `pissa compare` wrote it.
+        """)
+
+    @Argument(help: "The report directory of a `pissa compare` run (it holds results.json).")
+    var report: String
+
+    func validate() throws {
+        guard FileManager.default.fileExists(atPath: (report as NSString).appendingPathComponent("results.json")) else {
+            throw ValidationError("\(report) has no results.json; is it the --out of `pissa compare`?")
+        }
+    }
+
+    func run() throws {
+        for path in try Comparison.rewriteReport(in: URL(fileURLWithPath: report)) { print("wrote \(path)") }
+    }
+}
