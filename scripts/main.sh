@@ -15,7 +15,7 @@ report="${1:-runs/smollm2-compare}"
 data=runs/math-data
 $pissa data math --train 2000 --test 60 --seed 0 --out "$data"
 $pissa compare --data "$data/train.jsonl" --test "$data/test.jsonl" \
-  --methods lora,pissa,qlora,qpissa --seeds 0 --rank 16 --steps 30 --lr 2e-4 \
+  --methods lora,pissa,qlora,qpissa --seeds 0 --rank 16 --steps 30 \
   --batch-size 4 --max-seq-len 256 --eval-every 15 --accuracy-limit 20 --max-new-tokens 96 \
   --out "$report"
 run="$report/runs/pissa-seed0"

@@ -2,8 +2,8 @@
 # The runs behind docs/RESULTS.md, on SmolLM2-135M-Instruct, each a `pissa compare`:
 #   math   LoRA, PiSSA, full FT, QLoRA, QPiSSA × seeds 0,1,2 on the generated math problems
 #          (loss on the answers only; held-out loss and exact match);
-#   text   LoRA, PiSSA, QLoRA, QPiSSA × seeds 0,1,2 on Shakespeare (Hamlet for training, a
-#          passage of Macbeth held out; loss on every token, held-out perplexity);
+#   text   LoRA, PiSSA, QLoRA, QPiSSA × seeds 0,1,2 on Shakespeare (Hamlet for training, 500
+#          lines of Macbeth's Act I held out; loss on every token, held-out perplexity);
 #   lr-*   LoRA and PiSSA, seed 0, on the math problems at other learning rates, to show whether
 #          the shared default is fair to both.
 # Each stage's report, figures and results.json are copied into docs/results/STAGE/ (the per-run
@@ -28,7 +28,7 @@ math_data() {
 text_data() {
   mkdir -p "$work/text-data"
   cp "$assets/shakespeare/hamlet_gut.txt" "$work/text-data/train.txt"
-  # Act I of Macbeth after the list of persons: a held-out play, about 5 000 tokens.
+  # Lines 200–700 of Macbeth (Act I, end of scene 2 to scene 5): a held-out play, about 5 000 tokens.
   sed -n 200,700p "$assets/shakespeare/macbeth_gut.txt" > "$work/text-data/test.txt"
 }
 
