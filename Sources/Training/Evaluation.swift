@@ -97,24 +97,24 @@ public enum AdapterLoading {
     /// is only close).
     public static func inference(path: String, model: LlamaModel, modelPath: String) throws
         -> (adapters: TrainableAdapters, note: String?) {
-        guard let run = RunAdapter(adapterPath: path), run.isOn(modelPath: modelPath) else {
+        guard let run = RunAdapter(adapterPath: path), run.config.isModel(modelPath) else {
             return (try inference(path: path, model: model), nil)
         }
         let initial = try PEFTAdapter.read(directory: run.initial)
         let trained = try PEFTAdapter.read(directory: URL(fileURLWithPath: path))
         let converted = try PiSSAConversion.convert(initial: initial, trained: trained,
                                                     initialPath: run.initial.path, trainedPath: path)
-        guard !converted.unchanged else { return (try inference(path: path, model: model), nil) }
-        var config = converted.config
-        config.initLoraWeights = .bool(true)
-        let loaded = PEFTAdapter.Loaded(config: config, modules: converted.modules)
-        let (modules, _) = try placed(loaded, path: path, weights: model.weights)
+        // A zero-B (LoRA) start converts to the trained adapter itself.
+        let (modules, _) = try placed(PEFTAdapter.Loaded(config: converted.config, modules: converted.modules),
+                                      path: path, weights: model.weights)
+        let adapters = try TrainableAdapters(initial: modules, layerCount: model.config.numHiddenLayers)
+        guard !converted.unchanged else { return (adapters, nil) }
         var note = "\(path) was trained on the PiSSA residual of \(modelPath), which the run computed in memory: "
-            + "applied as adapter − \(run.initial.lastPathComponent) (a rank-\(config.r) LoRA on \(modelPath), as `pissa convert` writes)"
+            + "applied as adapter − \(run.initial.lastPathComponent) (a rank-\(converted.config.r) LoRA on \(modelPath), as `pissa convert` writes)"
         if run.quantizedResidual {
             note += "; the run's residual was NF4, so this is close to, not equal to, what the run evaluated"
         }
-        return (try TrainableAdapters(initial: modules, layerCount: model.config.numHiddenLayers), note + ".")
+        return (adapters, note + ".")
     }
 }
 
@@ -145,11 +145,6 @@ struct RunAdapter {
         return nil
     }
 
-    /// Whether `modelPath` names the run's model.
-    func isOn(modelPath: String) -> Bool {
-        URL(fileURLWithPath: modelPath).standardizedFileURL.resolvingSymlinksInPath()
-            == URL(fileURLWithPath: config.model).standardizedFileURL.resolvingSymlinksInPath()
-    }
 
     var quantizedResidual: Bool { config.quant != nil }
 }

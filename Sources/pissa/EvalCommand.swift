@@ -70,11 +70,7 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         let lm = try modelOptions.load()
-        let adapters = try adapter.map { path in
-            let (adapters, note) = try AdapterLoading.inference(path: path, model: lm.model, modelPath: modelOptions.path)
-            if let note { FileHandle.standardError.write(Data(("note: " + note + "\n").utf8)) }
-            return adapters
-        }
+        let adapters = try adapter.map { try modelOptions.inferenceAdapter($0, on: lm) }
         if task == .math { return try runMath(lm, adapters: adapters) }
         let window = min(maxSeqLen, lm.model.maxPositions)
         let line = ProgressLine()

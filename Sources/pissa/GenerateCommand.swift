@@ -52,11 +52,7 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         let lm = try modelOptions.load()
-        let adapters = try adapter.map { path in
-            let (adapters, note) = try AdapterLoading.inference(path: path, model: lm.model, modelPath: modelOptions.path)
-            if let note { FileHandle.standardError.write(Data(("note: " + note + "\n").utf8)) }
-            return adapters
-        }
+        let adapters = try adapter.map { try modelOptions.inferenceAdapter($0, on: lm) }
         let tokenizer = lm.tokenizer
         var text = prompt
         if chat {

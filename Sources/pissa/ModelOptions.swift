@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Model
+import Training
 
 /// `--model`, shared by the commands that run a model.
 struct ModelOptions: ParsableArguments {
@@ -28,4 +29,12 @@ struct ModelOptions: ParsableArguments {
     }
 
     func load() throws -> LanguageModel { try LanguageModel.load(path: path) }
+
+    /// The adapter at `path` for inference on `lm` (this `--model`); says on stderr when a PiSSA
+    /// run's adapter is applied as its conversion.
+    func inferenceAdapter(_ path: String, on lm: LanguageModel) throws -> TrainableAdapters {
+        let (adapters, note) = try AdapterLoading.inference(path: path, model: lm.model, modelPath: self.path)
+        if let note { FileHandle.standardError.write(Data(("note: " + note + "\n").utf8)) }
+        return adapters
+    }
 }

@@ -131,7 +131,7 @@ struct TrainCommand: ParsableCommand {
                 throw ValidationError("--resume \(resume): no readable config.json; is it a run directory?")
             }
             config.output = resume   // the run is resumed where it lies, even if it was moved
-            if let model, URL(fileURLWithPath: model).standardizedFileURL != URL(fileURLWithPath: config.model).standardizedFileURL {
+            if let model, !config.isModel(model) {
                 throw ValidationError("--model \(model) is not the run's model \(config.model) (from its config.json); drop --model to resume.")
             }
             if let steps { config.steps = steps }

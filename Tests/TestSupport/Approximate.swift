@@ -52,3 +52,15 @@ public func naiveProduct(_ a: Matrix, _ b: Matrix) -> Matrix {
     }
     return c
 }
+
+/// `BLAS.gemm` of a and b passed plain and transposed in all four ways equals `naiveProduct(a, b)`.
+public func assertGemmMatchesNaiveProductForEveryTranspose(_ a: Matrix, _ b: Matrix, tolerance: Double = 1e-6,
+                                                           _ label: String = "", file: StaticString = #filePath, line: UInt = #line) {
+    let expected = naiveProduct(a, b)
+    let at = a.transposed, bt = b.transposed
+    assertRelativeClose(BLAS.matmul(a, b), expected, tolerance: tolerance, "NN \(label)", file: file, line: line)
+    assertRelativeClose(BLAS.matmul(at, transposeA: true, b), expected, tolerance: tolerance, "TN \(label)", file: file, line: line)
+    assertRelativeClose(BLAS.matmul(a, bt, transposeB: true), expected, tolerance: tolerance, "NT \(label)", file: file, line: line)
+    assertRelativeClose(BLAS.matmul(at, transposeA: true, bt, transposeB: true), expected, tolerance: tolerance,
+                        "TT \(label)", file: file, line: line)
+}

@@ -66,6 +66,13 @@ public struct TrainConfig: Codable, Sendable, Equatable {
                    warmup: warmupSteps.map { .steps($0) } ?? .ratio(warmupRatio))
     }
 
+    /// Whether `path` names this run's model (relative paths against the working directory,
+    /// symbolic links followed).
+    public func isModel(_ path: String) -> Bool {
+        func canonical(_ p: String) -> URL { URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath() }
+        return canonical(path) == canonical(model)
+    }
+
     /// Settings that must not change between a run and its resumption.
     public func isResumable(as other: TrainConfig) -> Bool {
         var a = self, b = other
