@@ -1,11 +1,11 @@
 /// Products with a narrow right-hand side, `C (m×n) ← alpha · op(A) · op(B) + beta · C` with n = 16
 /// or 32 (the rank of an adapter or a randomized-SVD sketch), on the calling thread.
 ///
-/// OpenBLAS packs the whole of `A` for every such call, which for n = 16 costs as much as the
-/// product (≈ 60 GFLOP/s on one thread, measured here beside these kernels). These kernels stream `A` once in
-/// place: a block of 6 rows of op(A) × 16 columns of C lives in 12 AVX registers, each A element
-/// is broadcast once and each 16-wide row of op(B) loaded once per 6 rows (≈ 90–100 GFLOP/s on
-/// one core for SmolLM2's shapes, against OpenBLAS's ≈ 60). `BLAS.gemm` sends suitable
+/// OpenBLAS packs the whole of `A` for every such call, which for n = 16 costs about as much as
+/// the product. These kernels stream `A` once in place: a block of 6 rows of op(A) × 16 columns of
+/// C lives in 12 AVX registers, each A element is broadcast once and each 16-wide row of op(B)
+/// loaded once per 6 rows. `pissa bench narrow` (BENCHMARKS.md) on SmolLM2's shapes, one core:
+/// ≈ 104 GFLOP/s for op(A) = A and 90–97 for Aᵀ, against OpenBLAS's 57–70. `BLAS.gemm` sends suitable
 /// single-threaded calls here; nothing else calls it.
 enum SkinnyGemm {
     typealias V = SIMD8<Float>

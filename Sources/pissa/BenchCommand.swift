@@ -1,3 +1,4 @@
+import LinearAlgebra
 import Adapters
 import Model
 import Training
@@ -8,7 +9,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the numbers recorded in BENCHMARKS.md.",
-        subcommands: [BenchInit.self, BenchForward.self, BenchTrain.self, BenchFrozen.self]
+        subcommands: [BenchInit.self, BenchForward.self, BenchTrain.self, BenchFrozen.self, BenchNarrow.self]
     )
 }
 
@@ -209,11 +210,7 @@ struct BenchFrozen: ParsableCommand {
         guard parsedShapes != nil else { throw ValidationError("--shapes: expected OUTxIN[,OUTxIN…], e.g. 576x576.") }
     }
 
-    var parsedShapes: [(Int, Int)]? {
-        let parts = shapes.split(separator: ",").map { $0.split(separator: "x").compactMap { Int($0) } }
-        guard parts.allSatisfy({ $0.count == 2 && $0[0] > 0 && $0[1] > 0 }) else { return nil }
-        return parts.map { ($0[0], $0[1]) }
-    }
+    var parsedShapes: [(Int, Int)]? { parseShapes(shapes, minimum: 1) }
 
     func run() throws {
         let results = parsedShapes!.map { FrozenLinearBenchmark.run(out: $0.0, in: $0.1, rows: rows, repeats: repeats) }
@@ -224,4 +221,42 @@ struct BenchFrozen: ParsableCommand {
                          r.denseBackwardMs, r.nf4BackwardMs, r.denseBackwardMs / r.nf4BackwardMs, r.dequantizeMs))
         }
     }
+}
+
+/// The narrow (16-column) products of the randomized SVD: our kernel against OpenBLAS, one thread.
+struct BenchNarrow: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "narrow", abstract: "Time W·X and Wᵀ·X with a 16-column X on one thread: SkinnyGemm against OpenBLAS.")
+
+    @Option(help: "Weight shapes ROWSxCOLS, comma-separated (default: SmolLM2-135M's q, k, gate, down).")
+    var shapes: String = "576x576,192x576,1536x576,576x1536"
+
+    @Option(help: "Repetitions; medians are reported.")
+    var repeats: Int = 50
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1.") }
+        guard parsedShapes != nil else { throw ValidationError("--shapes: expected ROWSxCOLS[,ROWSxCOLS…], e.g. 576x576.") }
+    }
+
+    var parsedShapes: [(Int, Int)]? { parseShapes(shapes, minimum: 16) }
+
+    func run() throws {
+        let results = parsedShapes!.map { NarrowProductBenchmark.run(rows: $0.0, cols: $0.1, repeats: repeats) }
+        if json { try printJSON(results); return }
+        for r in results {
+            print(String(format: "%4d×%-4d · W·X: OpenBLAS %.1f, ours %.1f GFLOP/s · Wᵀ·X: OpenBLAS %.1f, ours %.1f GFLOP/s",
+                         r.rows, r.cols, r.openBLASGflops, r.skinnyGflops, r.openBLASTransposedGflops, r.skinnyTransposedGflops))
+        }
+    }
+}
+
+/// "AxB,CxD" as [(A, B), (C, D)], nil unless every side is at least `minimum`.
+private func parseShapes(_ text: String, minimum: Int) -> [(Int, Int)]? {
+    let parts = text.split(separator: ",").map { $0.split(separator: "x").compactMap { Int($0) } }
+    guard parts.allSatisfy({ $0.count == 2 && $0[0] >= minimum && $0[1] >= minimum }) else { return nil }
+    return parts.map { ($0[0], $0[1]) }
 }
