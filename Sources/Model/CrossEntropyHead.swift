@@ -6,10 +6,21 @@ import LinearAlgebra
 /// loss += logsumexp − logit[target], dlogits = (softmax − onehot) / normalizer, dz = dlogits·E
 /// (and, when the head is trained, dE += dlogitsᵀ·z).
 extension LlamaModel {
-    static let headChunkRows = 32
-    /// Rows per chunk when the head is trained: each chunk's dE += dlogitsᵀ·z reads and writes
-    /// all of dE (V × C, 113 MB for SmolLM2), so fewer, larger chunks move less memory.
-    static let trainedHeadChunkRows = 128
+    /// Most rows per chunk. Every product of a chunk with E (V × C, 113 MB for SmolLM2) makes
+    /// OpenBLAS pack all of E again, and (trained head) dE += dlogitsᵀ·z reads and writes all of
+    /// dE: a chunk of n rows pays those passes for 2·n·V·C FLOPs. At 32 rows they took ≈ 15 % of
+    /// a training step (BENCHMARKS.md); 128 rows keep them small with 25 MB of logits per lane.
+    static let headChunkRows = 128
+
+    /// Near-equal chunks of at most `headChunkRows`, as many for every lane where the rows allow,
+    /// so that no lane idles while another finishes a last chunk.
+    static func headChunks(rows: Int, lanes: Int) -> (size: Int, count: Int) {
+        let lanes = max(1, lanes)
+        let perLane = (rows + lanes * headChunkRows - 1) / (lanes * headChunkRows)
+        let count = min(rows, max(1, perLane) * lanes)
+        let size = (rows + count - 1) / count
+        return (size, (rows + size - 1) / size)
+    }
 
     /// Returns Σ NLL over rows whose target is ≥ 0 and writes dz (N, C) for d(Σ NLL / normalizer)
     /// (zero on unsupervised rows). z (N, C) is the final-normed hidden state.
@@ -24,8 +35,7 @@ extension LlamaModel {
         dz.update(repeating: 0, count: N * C)
         let rows = targets.indices.filter { targets[$0] >= 0 }
         guard !rows.isEmpty else { return 0 }
-        let chunk = dHead == nil ? Self.headChunkRows : Self.trainedHeadChunkRows
-        let chunks = (rows.count + chunk - 1) / chunk
+        let (chunk, chunks) = Self.headChunks(rows: rows.count, lanes: lanes)
         let scratch = LaneScratch(lanes: lanes, count: chunk * (V + 2 * C))
         let losses = UnsafeMutablePointer<Double>.allocate(capacity: chunks)
         defer { losses.deallocate() }

@@ -51,9 +51,10 @@ public enum Perplexity {
     }
 
     /// Σ over the given hidden rows of −log softmax(logits_r)[target(r)], computing the output head
-    /// on 64 gathered rows at a time so that no (T, V) logits matrix is ever materialised.
+    /// on gathered blocks of `headChunkRows` rows per lane so that no (T, V) logits matrix is ever
+    /// materialised (and each lane's product with the head is as large as training's).
     static func nll(model: LlamaModel, hidden: [Float], rows: [Int], target: (Int) -> Int) -> Result {
-        let C = model.config.hiddenSize, V = model.config.vocabSize, chunk = 64
+        let C = model.config.hiddenSize, V = model.config.vocabSize, chunk = LlamaModel.headChunkRows * model.lanes
         var total = 0.0
         var gathered = [Float](repeating: 0, count: chunk * C)
         hidden.withUnsafeBufferPointer { h in

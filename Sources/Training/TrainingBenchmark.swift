@@ -29,6 +29,11 @@ public enum TrainingBenchmark {
         public var initSeconds: Double
         /// Bytes of the seven projections of all layers as trained (float32 or NF4 codes + absmax).
         public var projectionMegabytes: Double
+        /// Useful GFLOP/s of the timed steps (`StepFLOPs`: real tokens, supervised head rows).
+        public var gflopPerSecond: Double
+        /// `GemmRate.measure` on the same lanes right after the steps: the machine's sgemm rate
+        /// in this run, against which `gflopPerSecond` is read.
+        public var sgemmGFLOPPerSecond: Double
     }
 
     /// With `method: .full` every weight is trained (moved into a `TrainableWeights` store);
@@ -74,7 +79,7 @@ public enum TrainingBenchmark {
         let capacity = batches.map(\.tokens.count).max() ?? 1
         let scratch = TrainingScratch(model: model, capacityRows: capacity, maxRank: maxRank, checkpointing: checkpointing)
         let optimizer = AdamW()
-        var times: [Double] = [], tokens = 0
+        var times: [Double] = [], tokens = 0, flops = 0.0
         for (i, b) in batches.enumerated() {
             let start = Date()
             store.zeroGradients()
@@ -84,8 +89,11 @@ public enum TrainingBenchmark {
             if i > 0 {
                 times.append(Date().timeIntervalSince(start))
                 tokens += b.lengths.reduce(0, +)
+                flops += StepFLOPs.count(weights: model.weights, adapters: adapters, lengths: b.lengths,
+                                         supervised: b.supervisedCount, trainsWeights: method == .full)
             }
         }
+        let sgemm = GemmRate.measure(lanes: lanes)
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let description: String
@@ -98,6 +106,7 @@ public enum TrainingBenchmark {
                       quant: quant == nil ? "none" : "nf4", data: description, batch: batch, steps: times.count,
                       medianStepSeconds: times.sorted()[times.count / 2], tokensPerSecond: Double(tokens) / times.reduce(0, +),
                       peakRSSMegabytes: Double(usage.ru_maxrss) / 1024, initSeconds: initSeconds,
-                      projectionMegabytes: Double(model.weights.projectionBytes) / 1_048_576)
+                      projectionMegabytes: Double(model.weights.projectionBytes) / 1_048_576,
+                      gflopPerSecond: flops / times.reduce(0, +) / 1e9, sgemmGFLOPPerSecond: sgemm)
     }
 }

@@ -182,8 +182,9 @@ struct BenchTrain: ParsableCommand {
                                           quant: quant.map { _ in QuantSettings() })
         if json { try printJSON(r) } else {
             let what = (r.method == "full" ? "full fine-tuning" : r.initMethod) + (r.gradientCheckpointing ? " (grad checkpoint)" : "")
-            print(String(format: "%@ (%@ base) on %@: median step %.2f s · %.1f tokens/s · peak RSS %.0f MB",
-                         what as NSString, r.quant as NSString, r.data as NSString, r.medianStepSeconds, r.tokensPerSecond, r.peakRSSMegabytes))
+            print(String(format: "%@ (%@ base) on %@: median step %.2f s · %.1f tokens/s · %.0f GFLOP/s (%.0f %% of sgemm's %.0f in this run) · peak RSS %.0f MB",
+                         what as NSString, r.quant as NSString, r.data as NSString, r.medianStepSeconds, r.tokensPerSecond,
+                         r.gflopPerSecond, 100 * r.gflopPerSecond / r.sgemmGFLOPPerSecond, r.sgemmGFLOPPerSecond, r.peakRSSMegabytes))
         }
     }
 }

@@ -82,7 +82,7 @@ final class GradientModelTests: XCTestCase {
         var targets = (0..<N).map { n in n % T == T - 1 ? Int32(-1) : tokens[n + 1] }
         targets[0] = -1                          // a one-token prompt in sequence 0
         targets[N - 2] = -1                      // padding at the end of sequence 1
-        let supervised = targets.filter { $0 >= 0 }.count   // 33: two head chunks
+        let supervised = targets.filter { $0 >= 0 }.count   // 33: two head chunks on two lanes
         let θ = flat.parameterValues.map(Double.init)
         let sample = flat.sampleIndices(perFactor: 2, using: &rng)
 

@@ -212,7 +212,7 @@ final class GradientTests: XCTestCase {
     // MARK: Head and cross-entropy
 
     /// dz of Σ NLL / normalizer over the tied head, with ignored (−1) targets; 35 supervised rows
-    /// make two chunks of the head (32 + 3), which two lanes run in parallel.
+    /// make two chunks of the head (18 + 17), which two lanes run in parallel.
     func testHeadLossAndBackward() throws {
         var rng = SeededGenerator(seed: 6)
         let weights = try G.tinyWeights()
@@ -236,6 +236,21 @@ final class GradientTests: XCTestCase {
             var none = [Float](repeating: 7, count: 3 * C)
             XCTAssertEqual(model.headLossAndBackward(z: z, targets: [-1, -1, -1], normalizer: 1, dz: &none), 0)
             XCTAssertEqual(none, [Float](repeating: 0, count: 3 * C), "no supervised rows: dz must be zero")
+        }
+    }
+
+    /// Head chunks: near-equal, at most `headChunkRows` rows, as many per lane where the rows allow
+    /// (a masked math batch of 240 supervised rows is one chunk per lane, not two of 128 and 112).
+    func testHeadChunksBalanceLanes() {
+        let cases: [(rows: Int, lanes: Int, size: Int, count: Int)] = [
+            (1, 2, 1, 1), (3, 2, 2, 2), (33, 2, 17, 2), (240, 2, 120, 2), (256, 2, 128, 2),
+            (257, 2, 65, 4), (290, 1, 97, 3), (290, 2, 73, 4), (1024, 2, 128, 8), (1024, 1, 128, 8),
+        ]
+        for c in cases {
+            let (size, count) = LlamaModel.headChunks(rows: c.rows, lanes: c.lanes)
+            XCTAssertEqual([size, count], [c.size, c.count], "\(c.rows) rows on \(c.lanes) lanes")
+            XCTAssertLessThanOrEqual(size, LlamaModel.headChunkRows)
+            XCTAssert((count - 1) * size < c.rows && c.rows <= count * size, "chunks must cover the rows exactly")
         }
     }
 }

@@ -132,9 +132,9 @@ final class WeightGradientTests: XCTestCase {
         G.check("embedding dE (repeated tokens)", zip(dE, start).map { Double($0) - Double($1) }, fd, tolerance: 1e-5)
     }
 
-    /// dE of Σ NLL / normalizer over the head: 290 supervised rows make 3 chunks of ≤ 128, which
-    /// two lanes run in two rounds; dz must equal the untrained head's (whose chunks differ) to
-    /// float32 rounding, and the loss too.
+    /// dE of Σ NLL / normalizer over the head: 290 supervised rows make 3 chunks of 97 on one
+    /// lane and 4 of 73 on two, which two lanes run in two rounds; dz must equal the untrained
+    /// head's to float32 rounding, and the loss too.
     func testHeadWeightGradient() throws {
         var rng = SeededGenerator(seed: 45)
         let weights = try G.tinyWeights()
@@ -161,7 +161,7 @@ final class WeightGradientTests: XCTestCase {
             }
             G.check("head Σ NLL with dE vs without, \(lanes) lanes", [loss], [plainLoss], tolerance: 1e-6)
             G.check("head dz with dE, \(lanes) lanes", stride(from: 0, to: N * C, by: 37).map { Double(dz[$0]) }, fdZ, tolerance: 1e-4)
-            G.check("head dE (3 chunks of ≤ 128), \(lanes) lanes", zip(dE, start).map { Double($0) - Double($1) }, fd, tolerance: 1e-4)
+            G.check("head dE (several chunks), \(lanes) lanes", zip(dE, start).map { Double($0) - Double($1) }, fd, tolerance: 1e-4)
         }
     }
 

@@ -60,8 +60,10 @@ for init in ["lora", "pissa_niter_4"]:
             rows.append((init, label, p, s))
 if rows:
     print("\n#### Training step (forward + backward + AdamW), SmolLM2-135M float32, r = 16 on all 7 projections, 2 threads\n")
-    print("| adapter | data | PyTorch + PEFT tok/s | pissa tok/s | speed-up | PEFT peak RSS | pissa peak RSS | RSS ratio |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| adapter | data | PyTorch + PEFT tok/s | pissa tok/s | speed-up | pissa GFLOP/s (sgemm in the same run) | PEFT peak RSS | pissa peak RSS | RSS ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for init, label, p, s in rows:
+        rate = (f"{s['gflopPerSecond']:.0f} ({s['sgemmGFLOPPerSecond']:.0f}, {100 * s['gflopPerSecond'] / s['sgemmGFLOPPerSecond']:.0f} %)"
+                if "gflopPerSecond" in s else "—")
         print(f"| {init} | {label} | {p['tokens_per_s']:.0f} | {s['tokensPerSecond']:.0f} | {s['tokensPerSecond'] / p['tokens_per_s']:.2f}× | "
-              f"{p['peak_rss_mb']:.0f} MB | {s['peakRSSMegabytes']:.0f} MB | {s['peakRSSMegabytes'] / p['peak_rss_mb']:.2f} |")
+              f"{rate} | {p['peak_rss_mb']:.0f} MB | {s['peakRSSMegabytes']:.0f} MB | {s['peakRSSMegabytes'] / p['peak_rss_mb']:.2f} |")

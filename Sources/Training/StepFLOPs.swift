@@ -1,0 +1,31 @@
+import Model
+
+/// The floating-point operations a training step needs, counted from the shapes: the products on
+/// the batch's real tokens (padding excluded) with causal attention, and the output head on the
+/// supervised rows only. Work an engine adds is not counted (padding, attention probabilities
+/// recomputed in backward, layers recomputed by gradient checkpointing), nor is element-wise work
+/// (norms, activations, softmax, the optimizer), so FLOPs / step time is the useful rate.
+public enum StepFLOPs {
+    /// One step over sequences of `lengths` tokens with `supervised` loss rows. Each frozen
+    /// projection W (out, in) costs 2·n·out·in forward and as much for its input gradient; a
+    /// rank-r adapter adds 6·n·r·(in + out) (two products forward, four backward); training the
+    /// weights (`trainsWeights`, full fine-tuning) adds 2·n·out·in for dW and 2·S·V·C for the
+    /// head. Attention on a sequence of t tokens: six products of H·D·t(t+1)/2 multiply-adds.
+    public static func count(weights: LlamaWeights, adapters: LlamaAdapters, lengths: [Int], supervised: Int,
+                             trainsWeights: Bool) -> Double {
+        let c = weights.config
+        let n = Double(lengths.reduce(0, +))
+        var flops = 0.0
+        for (l, layer) in weights.layers.enumerated() {
+            for p in Projection.allCases {
+                let (out, inF) = (Double(layer[p].rows), Double(layer[p].cols))
+                flops += (trainsWeights ? 6 : 4) * n * out * inF
+                if let a = adapters[l, p] { flops += 6 * n * Double(a.rank) * (inF + out) }
+            }
+        }
+        let causalPairs = lengths.reduce(0.0) { $0 + Double($1) * Double($1 + 1) / 2 }
+        flops += Double(c.numHiddenLayers) * 12 * Double(c.numAttentionHeads * c.headDim) * causalPairs
+        flops += (trainsWeights ? 6 : 4) * Double(supervised) * Double(c.vocabSize * c.hiddenSize)
+        return flops
+    }
+}
