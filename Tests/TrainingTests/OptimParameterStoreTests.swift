@@ -31,6 +31,18 @@ final class OptimParameterStoreTests: XCTestCase {
         XCTAssertThrowsError(try store.register(name: "d", shape: [2, -1]))
     }
 
+    /// The exact length a layout takes (what adapter and full-weight stores reserve up front, so
+    /// that registration never doubles the four buffers); nil where `register` would throw.
+    func testPaddedTotalMatchesTheRegisteredLayout() throws {
+        let shapes = [[4, 7], [5, 9], [], [0, 3]]
+        let store = try ParameterStore(layout: shapes.enumerated().map { ("t\($0.offset)", $0.element) })
+        XCTAssertEqual(ParameterStore.paddedTotal(shapes), store.count)
+        XCTAssertEqual(ParameterStore.paddedTotal(shapes), 96)
+        XCTAssertNil(ParameterStore.paddedTotal([[3, -1]]))
+        XCTAssertNil(ParameterStore.paddedTotal([[Int.max / 2, 3]]))
+        XCTAssertNil(ParameterStore.paddedTotal([[Int.max - 8], [Int.max - 8]]))
+    }
+
     func testRegisteringKeepsValuesWhenBuffersGrow() throws {
         let store = ParameterStore()
         let first = try store.register(name: "first", shape: [3])

@@ -67,7 +67,27 @@ public final class ParameterStore: @unchecked Sendable {
     /// A store with `layout` registered in order.
     public convenience init(layout: [(name: String, shape: [Int])]) throws(OptimError) {
         self.init()
+        if let total = Self.paddedTotal(layout.map(\.shape)) { reserveCapacity(total) }
         for entry in layout { try register(name: entry.name, shape: entry.shape) }
+    }
+
+    /// The buffer length that tensors of these shapes take, padding included; nil when a
+    /// dimension is negative or a count overflows (`register` then reports which).
+    public static func paddedTotal(_ shapes: [[Int]]) -> Int? {
+        var total = 0
+        for shape in shapes {
+            var elements = 1
+            for dim in shape {
+                guard dim >= 0 else { return nil }
+                let (product, overflow) = elements.multipliedReportingOverflow(by: dim)
+                if overflow { return nil }
+                elements = product
+            }
+            let (sum, overflow) = total.addingReportingOverflow(paddedCount(elements))
+            if overflow { return nil }
+            total = sum
+        }
+        return total
     }
 
     deinit {

@@ -25,6 +25,9 @@ public final class TrainableAdapters: @unchecked Sendable {
     /// points the model-side adapters at the store's parameter and gradient buffers.
     public init(initial: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)], layerCount: Int) throws {
         let store = ParameterStore()
+        // One allocation of the exact size: growing by doubling would zero-fill up to twice the room.
+        let shapes = initial.flatMap { [[$0.factors.A.rows, $0.factors.A.cols], [$0.factors.B.rows, $0.factors.B.cols]] }
+        if let total = ParameterStore.paddedTotal(shapes) { store.reserveCapacity(total) }
         var modules: [Module] = []
         for m in initial {
             let path = m.projection.modulePath(layer: m.layer)
