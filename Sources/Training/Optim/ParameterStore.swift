@@ -83,6 +83,7 @@ public final class ParameterStore: @unchecked Sendable {
                 if overflow { return nil }
                 elements = product
             }
+            guard elements <= Int.max - alignment else { return nil }
             let (sum, overflow) = total.addingReportingOverflow(paddedCount(elements))
             if overflow { return nil }
             total = sum
