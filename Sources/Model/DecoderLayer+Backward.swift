@@ -28,10 +28,10 @@ extension LlamaModel {
     /// so are the weights' when the model reads them from `buffers` with gradients (full
     /// fine-tuning); frozen weights get none.
     func backwardLayer(_ index: Int, dx: UnsafeMutablePointer<Float>, tape: LayerTape, work: Workspace,
-                       grad: BackwardWorkspace, batch: Int, positions: UnsafePointer<Int32>, rows N: Int,
+                       grad: BackwardWorkspace, lengths: [Int], positions: UnsafePointer<Int32>, rows N: Int,
                        adapters: [LoRAAdapter?]?) {
         let c = config, layer = layerWeights(index)
-        let T = N / batch, C = c.hiddenSize, F = c.intermediateSize
+        let C = c.hiddenSize, F = c.intermediateSize
         let (H, KV, D) = (c.numAttentionHeads, c.numKeyValueHeads, c.headDim)
         let eps = Float(c.rmsNormEps)
         func adapter(_ p: Projection) -> LoRAAdapter? { adapters?[p.rawValue] }
@@ -56,7 +56,7 @@ extension LlamaModel {
         // Attention: x_mid = x_in + o(attention(rope(q(h₁)), rope(k(h₁)), v(h₁))), h₁ = norm₁(x_in)
         projectBackward(dy: dx, x: tape.attn, layer.o, adapter: adapter(.o), xa: saved(.o), dx: grad.dAttn, rows: N, accumulate: false, dW: layer.o.gradient)
         Attention.backward(dOut: grad.dAttn, q: tape.q, k: tape.k, v: tape.v, dq: grad.dq, dk: grad.dk, dv: grad.dv,
-                           shape: .init(batch: batch, queries: T, keys: T, heads: H, kvHeads: KV, headDim: D), lanes: lanes)
+                           shape: .packed(lengths: lengths, heads: H, kvHeads: KV, headDim: D), lanes: lanes)
         rotary.apply(grad.dq, rows: N, heads: H, positions: positions, inverse: true)
         rotary.apply(grad.dk, rows: N, heads: KV, positions: positions, inverse: true)
         layer.inputNorm.withValues { w in

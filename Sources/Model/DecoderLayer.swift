@@ -55,12 +55,13 @@ extension LlamaModel {
     /// One decoder layer, in place on the residual stream x (N, C):
     /// `x += o(attention(rope(q(norm₁(x))), rope(k(norm₁(x))), v(norm₁(x))))`, then
     /// `x += down(silu(gate(norm₂(x))) · up(norm₂(x)))`, each projection with its adapter if any.
+    /// x holds sequences of `lengths` rows packed back to back (one sequence with a cache).
     /// With a tape, what backward needs is kept there.
-    func forwardLayer(_ index: Int, x: UnsafeMutablePointer<Float>, work: Workspace, batch: Int,
+    func forwardLayer(_ index: Int, x: UnsafeMutablePointer<Float>, work: Workspace, lengths: [Int],
                       positions: UnsafePointer<Int32>, rows N: Int, cache: KVCache.Layer?,
                       adapters: [LoRAAdapter?]?, tape: LayerTape?) {
         let c = config, layer = layerWeights(index)
-        let T = N / batch, C = c.hiddenSize
+        let C = c.hiddenSize
         let (H, KV, D) = (c.numAttentionHeads, c.numKeyValueHeads, c.headDim)
         let eps = Float(c.rmsNormEps)
         func adapter(_ p: Projection) -> LoRAAdapter? { adapters?[p.rawValue] }
@@ -79,11 +80,11 @@ extension LlamaModel {
         if let cache {
             let start = Int(positions[0])
             cache.append(k: k, v: v, rows: N, at: start)
-            Attention.forward(q: q, k: cache.k, v: cache.v, out: attn, probabilities: nil,
-                              shape: .init(batch: 1, queries: N, keys: start + N, heads: H, kvHeads: KV, headDim: D), lanes: lanes)
+            Attention.forward(q: q, k: cache.k, v: cache.v, out: attn,
+                              shape: .cached(queries: N, keys: start + N, heads: H, kvHeads: KV, headDim: D), lanes: lanes)
         } else {
-            Attention.forward(q: q, k: k, v: v, out: attn, probabilities: nil,
-                              shape: .init(batch: batch, queries: T, keys: T, heads: H, kvHeads: KV, headDim: D), lanes: lanes)
+            Attention.forward(q: q, k: k, v: v, out: attn,
+                              shape: .packed(lengths: lengths, heads: H, kvHeads: KV, headDim: D), lanes: lanes)
         }
         project(attn, layer.o, adapter: adapter(.o), into: x, rows: N, accumulate: true, xa: saved(.o))
 

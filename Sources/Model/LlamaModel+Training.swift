@@ -42,22 +42,33 @@ public final class TrainingScratch {
 
 extension LlamaModel {
     /// One forward and backward pass of a right-padded batch (B sequences of T tokens).
-    ///
-    /// `targets[n]` is the token row n must predict, or −1 where no loss is taken (prompt,
-    /// padding). Returns Σ NLL over the targets; adds d(Σ NLL / normalizer) into the adapters'
-    /// gradient buffers, and into the weights' when the model reads them from `buffers` with
-    /// gradients (full fine-tuning; pass `LlamaAdapters(layerCount:)` without adapters). Pass the number of supervised tokens of the whole (accumulated) batch as
-    /// `normalizer` to get the mean loss's gradient.
     public func lossAndGradients(tokens: [Int32], targets: [Int32], batch: Int, adapters: LlamaAdapters,
                                  normalizer: Float, scratch: TrainingScratch) -> Double {
+        precondition(batch > 0 && tokens.count % batch == 0, "tokens must be B×T")
+        return lossAndGradients(tokens: tokens, targets: targets, lengths: Array(repeating: tokens.count / batch, count: batch),
+                                adapters: adapters, normalizer: normalizer, scratch: scratch)
+    }
+
+    /// One forward and backward pass of sequences of `lengths` tokens packed back to back (each
+    /// attends to itself only, so no row is padding).
+    ///
+    /// `targets[n]` is the token row n must predict, or −1 where no loss is taken (prompt, a
+    /// sequence's last token). Returns Σ NLL over the targets; adds d(Σ NLL / normalizer) into the
+    /// adapters' gradient buffers, and into the weights' when the model reads them from `buffers`
+    /// with gradients (full fine-tuning; pass `LlamaAdapters(layerCount:)` without adapters). Pass
+    /// the number of supervised tokens of the whole (accumulated) batch as `normalizer` to get the
+    /// mean loss's gradient.
+    public func lossAndGradients(tokens: [Int32], targets: [Int32], lengths: [Int], adapters: LlamaAdapters,
+                                 normalizer: Float, scratch: TrainingScratch) -> Double {
         let c = config
-        let N = tokens.count, T = N / batch, C = c.hiddenSize
-        precondition(N == batch * T && targets.count == N, "tokens and targets must both be B×T")
+        let N = tokens.count, C = c.hiddenSize
+        precondition(lengths.reduce(0, +) == N && lengths.allSatisfy { $0 >= 0 } && targets.count == N,
+                     "lengths must sum to the tokens, one target per token")
         precondition(N <= scratch.capacityRows, "batch of \(N) rows exceeds the scratch capacity \(scratch.capacityRows)")
-        precondition(T <= maxPositions, "sequence of \(T) positions exceeds \(maxPositions)")
+        precondition((lengths.max() ?? 0) <= maxPositions, "sequence of \(lengths.max() ?? 0) positions exceeds \(maxPositions)")
         precondition(adapters.maxRank <= scratch.maxRank, "adapter rank \(adapters.maxRank) exceeds the scratch's \(scratch.maxRank)")
         BLAS.threadCount = 1
-        let positions = (0..<N).map { Int32($0 % T) }
+        let positions = Self.positions(lengths: lengths)
         var x = embed(tokens)
         let finalRstd = UnsafeMutablePointer<Float>.allocate(capacity: N)
         defer { finalRstd.deallocate() }
@@ -66,7 +77,7 @@ extension LlamaModel {
                 for i in 0..<c.numHiddenLayers {
                     let input = scratch.layerInputs.map { $0 + i * scratch.capacityRows * C }
                     input?.update(from: xb.baseAddress!, count: N * C)
-                    forwardLayer(i, x: xb.baseAddress!, work: scratch.work, batch: batch, positions: pos.baseAddress!, rows: N,
+                    forwardLayer(i, x: xb.baseAddress!, work: scratch.work, lengths: lengths, positions: pos.baseAddress!, rows: N,
                                  cache: nil, adapters: adapters.layers[i], tape: input == nil ? scratch.tapes[i] : nil)
                 }
             }
@@ -96,13 +107,13 @@ extension LlamaModel {
                     var tape = scratch.tapes[0]
                     if let inputs = scratch.layerInputs, let xr = scratch.recomputed {
                         xr.update(from: inputs + i * scratch.capacityRows * C, count: N * C)
-                        forwardLayer(i, x: xr, work: scratch.work, batch: batch, positions: pos.baseAddress!, rows: N,
+                        forwardLayer(i, x: xr, work: scratch.work, lengths: lengths, positions: pos.baseAddress!, rows: N,
                                      cache: nil, adapters: adapters.layers[i], tape: tape)
                     } else {
                         tape = scratch.tapes[i]
                     }
                     backwardLayer(i, dx: d.baseAddress!, tape: tape, work: scratch.work, grad: scratch.grad,
-                                  batch: batch, positions: pos.baseAddress!, rows: N, adapters: adapters.layers[i])
+                                  lengths: lengths, positions: pos.baseAddress!, rows: N, adapters: adapters.layers[i])
                 }
                 if let dE = embeddingWeight.gradient { embedBackward(tokens: tokens, dx: d.baseAddress!, dEmbedding: dE) }
             }

@@ -38,25 +38,38 @@ public final class LlamaModel: @unchecked Sendable {
     /// final-normed hidden states (N, C). With a `cache` (B = 1) the tokens continue the cached
     /// sequence and their keys/values are appended. `adapters` add LoRA terms to the projections.
     public func hiddenStates(tokens: [Int32], batch: Int = 1, cache: KVCache? = nil, adapters: LlamaAdapters? = nil) -> [Float] {
+        precondition(batch > 0 && tokens.count % batch == 0 && (cache == nil || batch == 1), "tokens must be B×T; a cache serves B = 1")
+        return hiddenStates(tokens: tokens, lengths: Array(repeating: tokens.count / batch, count: batch), cache: cache, adapters: adapters)
+    }
+
+    /// As above for sequences of `lengths` tokens packed back to back in `tokens` (no padding:
+    /// each sequence attends to itself only). With a `cache`, `lengths` is one sequence.
+    public func hiddenStates(tokens: [Int32], lengths: [Int], cache: KVCache? = nil, adapters: LlamaAdapters? = nil) -> [Float] {
         let c = config
-        let N = tokens.count, T = N / batch
-        precondition(N == batch * T && (cache == nil || batch == 1), "tokens must be B×T; a cache serves B = 1")
+        let N = tokens.count
+        precondition(lengths.reduce(0, +) == N && lengths.allSatisfy { $0 >= 0 }, "lengths must sum to the tokens")
+        precondition(cache == nil || lengths.count == 1, "a cache serves one sequence")
         let start = cache?.length ?? 0
-        precondition(start + T <= maxPositions, "sequence of \(start + T) positions exceeds \(maxPositions)")
+        precondition(start + (lengths.max() ?? 0) <= maxPositions, "sequence of \(start + (lengths.max() ?? 0)) positions exceeds \(maxPositions)")
         BLAS.threadCount = 1
-        let positions = (0..<N).map { Int32(start + $0 % T) }
+        let positions = Self.positions(lengths: lengths, start: start)
         var x = embed(tokens)
         let work = Workspace(rows: N, config: c)
         x.withUnsafeMutableBufferPointer { xp in
             positions.withUnsafeBufferPointer { pos in
                 for i in 0..<c.numHiddenLayers {
-                    forwardLayer(i, x: xp.baseAddress!, work: work, batch: batch, positions: pos.baseAddress!, rows: N,
+                    forwardLayer(i, x: xp.baseAddress!, work: work, lengths: lengths, positions: pos.baseAddress!, rows: N,
                                  cache: cache?.layers[i], adapters: adapters?.layers[i], tape: nil)
                 }
             }
         }
-        cache?.length = start + T
+        cache?.length = start + N
         return finalNorm(x, rows: N, rstd: nil)
+    }
+
+    /// Each row's position: `start + t` for the t-th token of its sequence.
+    static func positions(lengths: [Int], start: Int = 0) -> [Int32] {
+        lengths.flatMap { n in (0..<n).map { Int32(start + $0) } }
     }
 
     /// Rows of the embedding table (N, C).

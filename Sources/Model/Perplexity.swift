@@ -86,10 +86,10 @@ public enum Perplexity {
 
 extension Perplexity {
     /// Σ NLL over rows whose target is ≥ 0 (targets[n] is the token row n predicts, −1 = none),
-    /// for a right-padded batch, optionally through adapters.
-    public static func maskedNLL(model: LlamaModel, tokens: [Int32], targets: [Int32], batch: Int,
+    /// for sequences of `lengths` tokens packed back to back, optionally through adapters.
+    public static func maskedNLL(model: LlamaModel, tokens: [Int32], targets: [Int32], lengths: [Int],
                                  adapters: LlamaAdapters? = nil) -> Result {
-        let hidden = model.hiddenStates(tokens: tokens, batch: batch, adapters: adapters)
+        let hidden = model.hiddenStates(tokens: tokens, lengths: lengths, adapters: adapters)
         return nll(model: model, hidden: hidden, rows: targets.indices.filter { targets[$0] >= 0 }) { Int(targets[$0]) }
     }
 }

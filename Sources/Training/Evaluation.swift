@@ -7,13 +7,13 @@ import Tokenizer
 /// Held-out metrics: masked loss over supervised tokens, and exact-match accuracy on math problems.
 public enum Evaluation {
     /// Σ NLL over the supervised tokens of `examples`, in batches of `batchSize` (no gradients).
-    public static func loss(model: LlamaModel, adapters: LlamaAdapters?, examples: [Example], batchSize: Int, padID: Int32,
+    public static func loss(model: LlamaModel, adapters: LlamaAdapters?, examples: [Example], batchSize: Int,
                             progress: (Int) -> Void = { _ in }) -> Perplexity.Result {
         var total = Perplexity.Result()
         var i = 0
         while i < examples.count {
-            let b = Batch(examples: examples[i..<min(examples.count, i + batchSize)], padID: padID)
-            total = total + Perplexity.maskedNLL(model: model, tokens: b.tokens, targets: b.targets, batch: b.batch, adapters: adapters)
+            let b = Batch(examples: examples[i..<min(examples.count, i + batchSize)])
+            total = total + Perplexity.maskedNLL(model: model, tokens: b.tokens, targets: b.targets, lengths: b.lengths, adapters: adapters)
             i += batchSize
             progress(min(i, examples.count))
         }

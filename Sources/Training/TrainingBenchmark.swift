@@ -9,7 +9,7 @@ public enum TrainingBenchmark {
     public enum Data: Sendable {
         /// `batch` sequences of `length` tokens, ids (i·7919 + 13) mod 49149 + 3, loss on every token.
         case text(length: Int)
-        /// Records of a math JSONL, prompt masked, padded to the longest in each batch.
+        /// Records of a math JSONL, prompt masked, `batch` consecutive records per step (packed).
         case jsonl(path: String)
     }
 
@@ -60,7 +60,6 @@ public enum TrainingBenchmark {
             (store, adapters, maxRank, keepAlive) = (full.store, LlamaAdapters(layerCount: weights.config.numHiddenLayers), 0, full)
         }
         let initSeconds = Date().timeIntervalSince(t0)
-        let padID = Int32(tokenizer.special.pad ?? tokenizer.special.eos ?? 0)
         var batches: [Batch] = []
         switch data {
         case .text(let length):
@@ -68,12 +67,12 @@ public enum TrainingBenchmark {
                 Example(tokens: (0..<length).map { Int32(((b * length + $0) * 7919 + 13) % 49149 + 3) },
                         supervised: (0..<length).map { $0 > 0 })
             }
-            batches = Array(repeating: Batch(examples: examples, padID: padID), count: steps + 1)
+            batches = Array(repeating: Batch(examples: examples), count: steps + 1)
         case .jsonl(let file):
             let examples = try DatasetLoader(tokenizer: tokenizer, maxSeqLen: 512).load(path: file).examples
             for i in 0...steps {
                 let slice = examples[(i * batch) % examples.count ..< min(examples.count, (i * batch) % examples.count + batch)]
-                batches.append(Batch(examples: slice, padID: padID))
+                batches.append(Batch(examples: slice))
             }
         }
         let capacity = batches.map(\.tokens.count).max() ?? 1
@@ -83,7 +82,7 @@ public enum TrainingBenchmark {
         for (i, b) in batches.enumerated() {
             let start = Date()
             store.zeroGradients()
-            _ = model.lossAndGradients(tokens: b.tokens, targets: b.targets, batch: b.batch, adapters: adapters,
+            _ = model.lossAndGradients(tokens: b.tokens, targets: b.targets, lengths: b.lengths, adapters: adapters,
                                        normalizer: Float(max(1, b.supervisedCount)), scratch: scratch)
             optimizer.step(store, learningRate: 2e-5)
             if i > 0 {

@@ -82,8 +82,7 @@ struct EvalCommand: ParsableCommand {
             let loaded = try DatasetLoader(tokenizer: lm.tokenizer, maxSeqLen: window).load(path: data)
             let examples = Array(loaded.examples.prefix(limit ?? .max))
             documents = examples.count
-            total = Evaluation.loss(model: lm.model, adapters: adapters?.adapters, examples: examples, batchSize: batchSize,
-                                    padID: Int32(lm.tokenizer.special.pad ?? lm.tokenizer.special.eos ?? 0)) { done in
+            total = Evaluation.loss(model: lm.model, adapters: adapters?.adapters, examples: examples, batchSize: batchSize) { done in
                 line.update("\(done)/\(examples.count) examples")
             }
         } else {

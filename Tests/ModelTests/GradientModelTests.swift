@@ -55,11 +55,11 @@ final class GradientModelTests: XCTestCase {
             let work = Workspace(rows: N, config: c), grad = BackwardWorkspace(rows: N, config: c)
             flat.setGradients([Float](repeating: 0, count: flat.count))
             var y = x
-            model.forwardLayer(layer, x: &y, work: work, batch: batch, positions: positions, rows: N, cache: nil,
+            model.forwardLayer(layer, x: &y, work: work, lengths: Array(repeating: N / batch, count: batch), positions: positions, rows: N, cache: nil,
                                adapters: adapters, tape: tape)
             G.check("decoder layer forward, \(lanes) lanes", y, expected, tolerance: forwardTolerance)
             var dx = r
-            model.backwardLayer(layer, dx: &dx, tape: tape, work: work, grad: grad, batch: batch, positions: positions,
+            model.backwardLayer(layer, dx: &dx, tape: tape, work: work, grad: grad, lengths: Array(repeating: N / batch, count: batch), positions: positions,
                                 rows: N, adapters: adapters)
             G.check("decoder layer dx, \(lanes) lanes", dx, fdX, tolerance: gradientTolerance)
             checkAdapterGradients("decoder layer, \(lanes) lanes,", observed: flat.gradientValues, expected: fdθ,
@@ -107,5 +107,40 @@ final class GradientModelTests: XCTestCase {
         // Two lanes sum the same products in another order: float32 reassociation only (3e-5
         // observed on some OpenBLAS kernels); a lane that dropped or doubled a chunk is off by O(1).
         G.check("lossAndGradients all \(flat.count) grads, 2 lanes vs 1", gradients[1], gradients[0], tolerance: 1e-4)
+    }
+
+    /// Sequences of unequal lengths packed back to back (no padding) give each sequence what it
+    /// gets alone: the loss is the Double reference's sum over the sequences one at a time, and
+    /// every adapter gradient equals finite differences of that sum.
+    func testPackedSequencesMatchEachSequenceAlone() throws {
+        var rng = SeededGenerator(seed: 33)
+        let weights = try G.tinyWeights()
+        let c = weights.config
+        let flat = G.FlatAdapters(weights: weights, rank: 2, scale: 2, seed: 34)
+        let reference = G.ReferenceLlama(weights: weights, adapters: flat)
+        let lengths = [7, 12, 3]
+        let sequences = lengths.map { n in (0..<n).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) } }
+        let seqTargets = sequences.map { seq in seq.indices.map { t in t == 0 || t + 1 == seq.count ? Int32(-1) : seq[t + 1] } }
+        let (tokens, targets) = (Array(sequences.joined()), Array(seqTargets.joined()))
+        let supervised = targets.filter { $0 >= 0 }.count
+        let θ = flat.parameterValues.map(Double.init)
+        let sample = flat.sampleIndices(perFactor: 2, using: &rng)
+        func alone(_ parameters: [Double]) -> Double {
+            zip(sequences, seqTargets).reduce(0.0) { $0 + reference.lossSum(tokens: $1.0, targets: $1.1, batch: 1, parameters: parameters) }
+        }
+        let expectedLoss = alone(θ)
+        let fd = G.centralDifferences(at: θ, indices: sample) { alone($0) / Double(supervised) }
+        for lanes in [1, 2] {
+            let model = LlamaModel(weights: weights, lanes: lanes)
+            let scratch = TrainingScratch(model: model, capacityRows: tokens.count, maxRank: flat.rank)
+            flat.setGradients([Float](repeating: 0, count: flat.count))
+            let loss = model.lossAndGradients(tokens: tokens, targets: targets, lengths: lengths, adapters: flat.adapters,
+                                              normalizer: Float(supervised), scratch: scratch)
+            G.check("packed Σ NLL, \(lanes) lanes", [loss], [expectedLoss], tolerance: forwardTolerance)
+            checkAdapterGradients("packed lossAndGradients, \(lanes) lanes,", observed: flat.gradientValues, expected: fd,
+                                  indices: sample, flat: flat)
+            let nll = Perplexity.maskedNLL(model: model, tokens: tokens, targets: targets, lengths: lengths, adapters: flat.adapters)
+            G.check("packed maskedNLL, \(lanes) lanes", [nll.totalNLL], [expectedLoss], tolerance: forwardTolerance)
+        }
     }
 }

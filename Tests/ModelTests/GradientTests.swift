@@ -94,28 +94,40 @@ final class GradientTests: XCTestCase {
     // MARK: Attention
 
     func testAttentionBackwardGQA() {
-        // The brief's shape (batch 2, T 5, 4 heads on 2 KV heads, D 4), then one long enough for
-        // the SIMD path of the dS rows (T 9) with 3 query heads per KV head.
-        let shapes = [Attention.Shape(batch: 2, queries: 5, keys: 5, heads: 4, kvHeads: 2, headDim: 4),
-                      Attention.Shape(batch: 1, queries: 9, keys: 9, heads: 6, kvHeads: 2, headDim: 8)]
+        // The brief's shape (batch 2, T 5, 4 heads on 2 KV heads, D 4); one long enough for the
+        // SIMD path of the dS rows (T 9) with 3 query heads per KV head; and sequences of unequal
+        // lengths packed back to back, which must each attend to themselves only.
+        let cases: [(lengths: [Int], heads: Int, kvHeads: Int, headDim: Int)] = [
+            ([5, 5], 4, 2, 4), ([9], 6, 2, 8), ([5, 2, 7], 4, 2, 4),
+        ]
         var rng = SeededGenerator(seed: 4)
-        for s in shapes {
-            let (B, T, H, KV, D) = (s.batch, s.queries, s.heads, s.kvHeads, s.headDim)
-            let label = "B\(B) T\(T) H\(H) KV\(KV) D\(D)"
-            let q = G.randomFloats(B * T * H * D, using: &rng), r = G.randomFloats(B * T * H * D, using: &rng)
-            let k = G.randomFloats(B * T * KV * D, using: &rng), v = G.randomFloats(B * T * KV * D, using: &rng)
+        for c in cases {
+            let s = Attention.Shape.packed(lengths: c.lengths, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
+            let (N, H, KV, D) = (c.lengths.reduce(0, +), c.heads, c.kvHeads, c.headDim)
+            let label = "lengths \(c.lengths) H\(H) KV\(KV) D\(D)"
+            let q = G.randomFloats(N * H * D, using: &rng), r = G.randomFloats(N * H * D, using: &rng)
+            let k = G.randomFloats(N * KV * D, using: &rng), v = G.randomFloats(N * KV * D, using: &rng)
             let (qd, kd, vd, rd) = (q.map(Double.init), k.map(Double.init), v.map(Double.init), r.map(Double.init))
-            func loss(_ q: [Double], _ k: [Double], _ v: [Double]) -> Double {
-                G.weightedSum(Ref.attention(q: q, k: k, v: v, batch: B, time: T, heads: H, kvHeads: KV, headDim: D), rd)
+            /// The reference on each sequence alone, outputs concatenated.
+            func reference(_ q: [Double], _ k: [Double], _ v: [Double]) -> [Double] {
+                var out: [Double] = [], row = 0
+                for T in c.lengths {
+                    let (qs, kvs) = (row * H * D..<(row + T) * H * D, row * KV * D..<(row + T) * KV * D)
+                    out += Ref.attention(q: Array(q[qs]), k: Array(k[kvs]), v: Array(v[kvs]), batch: 1, time: T,
+                                         heads: H, kvHeads: KV, headDim: D)
+                    row += T
+                }
+                return out
             }
-            let expected = Ref.attention(q: qd, k: kd, v: vd, batch: B, time: T, heads: H, kvHeads: KV, headDim: D)
+            func loss(_ q: [Double], _ k: [Double], _ v: [Double]) -> Double { G.weightedSum(reference(q, k, v), rd) }
+            let expected = reference(qd, kd, vd)
             let fdQ = G.centralDifferences(at: qd) { loss($0, kd, vd) }
             let fdK = G.centralDifferences(at: kd) { loss(qd, $0, vd) }
             let fdV = G.centralDifferences(at: vd) { loss(qd, kd, $0) }
 
             for lanes in [1, 2] {
                 var out = [Float](repeating: 0, count: q.count)
-                Attention.forward(q: q, k: k, v: v, out: &out, probabilities: nil, shape: s, lanes: lanes)
+                Attention.forward(q: q, k: k, v: v, out: &out, shape: s, lanes: lanes)
                 G.check("attention forward \(label), \(lanes) lanes", out, expected, tolerance: forwardTolerance)
 
                 // Garbage in the outputs: backward must overwrite, not accumulate.

@@ -48,8 +48,7 @@ final class SmolLM2FullFineTuningTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("adapter").path))
         let reloaded = try LanguageModel.load(path: run.appendingPathComponent("model").path)
         let validExamples = try DatasetLoader(tokenizer: reloaded.tokenizer, maxSeqLen: 128).load(path: config.valid!).examples
-        let again = Evaluation.loss(model: reloaded.model, adapters: nil, examples: validExamples, batchSize: 4,
-                                    padID: Int32(reloaded.tokenizer.special.pad ?? 2)).nll
+        let again = Evaluation.loss(model: reloaded.model, adapters: nil, examples: validExamples, batchSize: 4).nll
         print("reloaded model's eval loss \(again) vs the trainer's \(evalLoss)")
         XCTAssertEqual(again, evalLoss, accuracy: 1e-6 * evalLoss)
     }

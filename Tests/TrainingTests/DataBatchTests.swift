@@ -3,26 +3,25 @@ import LinearAlgebra
 import XCTest
 @testable import Training
 
-/// Padding, shifted targets, and the deterministic, resumable sampler.
+/// Packing, shifted targets, and the deterministic, resumable sampler.
 final class DataBatchTests: XCTestCase {
-    func testPaddingAndShiftedTargets() {
+    func testPackingAndShiftedTargets() {
         // Prompt [10, 11] then completion [12, 13]; a fully supervised text [20, 21, 22, 23, 24].
         let a = Example(tokens: [10, 11, 12, 13], supervised: [false, false, true, true])
         let b = Example(tokens: [20, 21, 22, 23, 24], supervised: [true, true, true, true, true])
         let c = Example(tokens: [30, 31], supervised: [false, true])
-        let batch = Batch(examples: [a, b, c], padID: 2)
+        let batch = Batch(examples: [a, b, c])
         XCTAssertEqual(batch.batch, 3)
-        XCTAssertEqual(batch.time, 5)
         XCTAssertEqual(batch.lengths, [4, 5, 2])
-        XCTAssertEqual(batch.tokens, [10, 11, 12, 13, 2,
+        XCTAssertEqual(batch.tokens, [10, 11, 12, 13,
                                       20, 21, 22, 23, 24,
-                                      30, 31, 2, 2, 2])
-        XCTAssertEqual(batch.targets, [-1, 12, 13, -1, -1,
+                                      30, 31])
+        XCTAssertEqual(batch.targets, [-1, 12, 13, -1,
                                        21, 22, 23, 24, -1,
-                                       31, -1, -1, -1, -1])
+                                       31, -1])
         XCTAssertEqual(batch.supervisedCount, 2 + 4 + 1)
         XCTAssertEqual(batch.supervisedCount, [a, b, c].map(\.supervisedCount).reduce(0, +))
-        // Target at (b, t) is tokens[b, t + 1] wherever it is not ignored.
+        // The target at row n is tokens[n + 1] wherever it is not ignored: never across examples.
         for i in batch.targets.indices where batch.targets[i] != Batch.ignored {
             XCTAssertEqual(batch.targets[i], batch.tokens[i + 1])
         }
@@ -62,14 +61,14 @@ final class DataBatchTests: XCTestCase {
             Example(tokens: (0...(i % 6 + 1)).map { Int32(100 * i + $0) }, supervised: Array(repeating: true, count: i % 6 + 2))
         }
         var original = BatchSampler(count: examples.count, batchSize: 4, seed: 99)
-        for _ in 0..<13 { _ = original.next(from: examples, padID: 0) }   // into the third epoch
+        for _ in 0..<13 { _ = original.next(from: examples) }   // into the third epoch
         let saved = try JSONEncoder().encode(original.state)
         XCTAssertEqual(original.state, SamplerState(epoch: 2, position: 4))
 
         var resumed = BatchSampler(count: examples.count, batchSize: 4, seed: 99)
         resumed.state = try JSONDecoder().decode(SamplerState.self, from: saved)
         for _ in 0..<20 {
-            XCTAssertEqual(resumed.next(from: examples, padID: 0), original.next(from: examples, padID: 0))
+            XCTAssertEqual(resumed.next(from: examples), original.next(from: examples))
         }
         XCTAssertEqual(resumed.state, original.state)
 

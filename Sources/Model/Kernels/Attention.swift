@@ -1,50 +1,72 @@
 import LinearAlgebra
 
-/// Causal grouped-query attention over right-padded batches.
+/// Causal grouped-query attention over sequences packed back to back.
 ///
-/// Shapes (row-major): q (B, T, H, D), k and v (B, T, KV, D), out (B, T, H, D), probabilities
-/// (B, H, T, T). Query head h reads key/value head h / (H / KV). With right padding no extra
-/// mask is needed: a real position t only sees keys 0…t, which are all real.
+/// Rows (row-major): q and out (·, H, D), k and v (·, KV, D). Each sequence names its query rows
+/// and its key rows; a sequence only attends to its own keys, so sequences packed into one
+/// buffer need no mask beyond the causal one. Query head h reads key/value head h / (H / KV).
 enum Attention {
     /// Query rows per causal block: each block multiplies only the keys its last row sees.
     static let blockRows = 64
 
-    /// `queries` new positions per sequence attend to `keys` positions (the first
-    /// `keys − queries` of them cached earlier): query i sits at position `keys − queries + i`.
+    /// The sequences of one call and the head layout.
     struct Shape {
-        var batch: Int, queries: Int, keys: Int, heads: Int, kvHeads: Int, headDim: Int
+        /// One sequence: queries are rows `queryRow ..< queryRow + queries` of q and out, keys rows
+        /// `keyRow ..< keyRow + keys` of k and v; query i sits at position `keys − queries + i`
+        /// (the first `keys − queries` keys were cached earlier).
+        struct Sequence {
+            var queryRow: Int, queries: Int, keyRow: Int, keys: Int
+            var offset: Int { keys - queries }
+        }
+
+        var sequences: [Sequence]
+        var heads: Int, kvHeads: Int, headDim: Int
         var group: Int { heads / kvHeads }
-        var offset: Int { keys - queries }
+
+        /// Sequences of `lengths` rows packed back to back in q, k and v alike, each attending
+        /// to itself (training, evaluation, prefill without a cache).
+        static func packed(lengths: [Int], heads: Int, kvHeads: Int, headDim: Int) -> Shape {
+            var row = 0
+            let sequences = lengths.map { n in
+                defer { row += n }
+                return Sequence(queryRow: row, queries: n, keyRow: row, keys: n)
+            }
+            return Shape(sequences: sequences, heads: heads, kvHeads: kvHeads, headDim: headDim)
+        }
+
+        /// `queries` new rows continuing one cached sequence whose k and v hold `keys` rows.
+        static func cached(queries: Int, keys: Int, heads: Int, kvHeads: Int, headDim: Int) -> Shape {
+            Shape(sequences: [Sequence(queryRow: 0, queries: queries, keyRow: 0, keys: keys)],
+                  heads: heads, kvHeads: kvHeads, headDim: headDim)
+        }
     }
 
-    /// `out = softmax(q·kᵀ/√D + causal)·v` for every (sequence, head), heads split across `lanes`.
-    /// Shapes: q, out (B, Tq, H, D); k, v (B, Tk, KV, D). `probabilities` (B, H, Tq, Tk) receives
-    /// P when non-nil (kept for backward); otherwise a per-lane scratch is used.
+    /// `out = softmax(q·kᵀ/√D + causal)·v` for every (sequence, head), tasks spread over `lanes`.
     static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                        out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>?,
-                        shape s: Shape, lanes: Int) {
-        let (Tq, Tk, D) = (s.queries, s.keys, s.headDim)
+                        out: UnsafeMutablePointer<Float>, shape s: Shape, lanes: Int) {
+        let D = s.headDim
         let qStride = s.heads * D, kvStride = s.kvHeads * D
         let scale = 1 / Float(D).squareRoot()
-        let pointers = SendablePointers(q: q, k: k, v: v, out: out, probabilities: probabilities)
-        let scratch = probabilities == nil ? LaneScratch(lanes: lanes, count: Tq * Tk) : nil
-        try? Parallel.forEach(s.batch * s.heads, lanes: lanes) { task, lane in
-            let (b, h) = (task / s.heads, task % s.heads)
+        let pointers = SendablePointers(q: q, k: k, v: v, out: out)
+        let scratch = LaneScratch(lanes: lanes, count: s.sequences.map { $0.queries * $0.keys }.max() ?? 0)
+        try? Parallel.forEach(s.sequences.count * s.heads, lanes: lanes) { task, lane in
+            let (sq, h) = (s.sequences[task / s.heads], task % s.heads)
+            let (Tq, Tk) = (sq.queries, sq.keys)
             let kvh = h / s.group
-            let qh = pointers.q + b * Tq * qStride + h * D
-            let kh = pointers.k + b * Tk * kvStride + kvh * D
-            let vh = pointers.v + b * Tk * kvStride + kvh * D
-            let oh = pointers.out + b * Tq * qStride + h * D
-            let p = pointers.probabilities.map { $0 + task * Tq * Tk } ?? scratch!.buffer(lane)
+            let qh = pointers.q + sq.queryRow * qStride + h * D
+            let kh = pointers.k + sq.keyRow * kvStride + kvh * D
+            let vh = pointers.v + sq.keyRow * kvStride + kvh * D
+            let oh = pointers.out + sq.queryRow * qStride + h * D
+            let p = scratch.buffer(lane)   // (Tq, Tk)
             // Query blocks only multiply the keys they can see (causal): about half the work.
             for q0 in stride(from: 0, to: Tq, by: blockRows) {
-                let m = min(blockRows, Tq - q0), visibleKeys = s.offset + q0 + m
+                let m = min(blockRows, Tq - q0), visibleKeys = sq.offset + q0 + m
                 BLAS.gemm(transA: false, transB: true, m: m, n: visibleKeys, k: D, alpha: scale, a: qh + q0 * qStride, lda: qStride,
                           b: kh, ldb: kvStride, beta: 0, c: p + q0 * Tk, ldc: Tk)
                 for t in q0..<(q0 + m) {
-                    let row = p + t * Tk, visible = s.offset + t + 1
+                    let row = p + t * Tk, visible = sq.offset + t + 1
                     Softmax.forwardRow(row, count: visible)
-                    (row + visible).update(repeating: 0, count: Tk - visible)
+                    (row + visible).update(repeating: 0, count: visibleKeys - visible)
                 }
                 BLAS.gemm(transA: false, transB: false, m: m, n: D, k: visibleKeys, alpha: 1, a: p + q0 * Tk, lda: Tk,
                           b: vh, ldb: kvStride, beta: 0, c: oh + q0 * qStride, ldc: qStride)
@@ -57,7 +79,6 @@ enum Attention {
 struct SendablePointers: @unchecked Sendable {
     var q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>
     var out: UnsafeMutablePointer<Float>
-    var probabilities: UnsafeMutablePointer<Float>?
 }
 
 /// One scratch buffer per parallel lane.
@@ -76,30 +97,33 @@ final class LaneScratch: @unchecked Sendable {
 }
 
 extension Attention {
-    /// Backward of `forward` without a cache (Tq = Tk = T): recomputes P per head, then
-    /// dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ = dS·K/√D, dK += dSᵀ·Q/√D.
-    /// Tasks are (sequence, KV head), each owning its group's dK, dV, so lanes never collide.
-    /// dq (B, T, H, D) is overwritten; dk, dv (B, T, KV, D) are overwritten.
+    /// Backward of `forward` on packed sequences without a cache (each sequence's queries are its
+    /// keys): recomputes P per head, then dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)),
+    /// dQ = dS·K/√D, dK += dSᵀ·Q/√D. Tasks are (sequence, KV head), each owning its group's dK,
+    /// dV, so lanes never collide. dq, dk and dv are overwritten on every sequence's rows.
     static func backward(dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                          dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
                          shape s: Shape, lanes: Int) {
-        let (T, D) = (s.queries, s.headDim)
-        precondition(s.keys == T, "attention backward runs on whole sequences")
+        let D = s.headDim
+        precondition(s.sequences.allSatisfy { $0.keys == $0.queries && $0.keyRow == $0.queryRow },
+                     "attention backward runs on whole packed sequences")
         let qStride = s.heads * D, kvStride = s.kvHeads * D
         let scale = 1 / Float(D).squareRoot()
         let io = BackwardPointers(dOut: dOut, q: q, k: k, v: v, dq: dq, dk: dk, dv: dv)
-        let scratch = LaneScratch(lanes: lanes, count: 2 * T * T)
-        try? Parallel.forEach(s.batch * s.kvHeads, lanes: lanes) { task, lane in
-            let (b, kvh) = (task / s.kvHeads, task % s.kvHeads)
-            let kh = io.k + b * T * kvStride + kvh * D, vh = io.v + b * T * kvStride + kvh * D
-            let dkh = io.dk + b * T * kvStride + kvh * D, dvh = io.dv + b * T * kvStride + kvh * D
+        let longest = s.sequences.map(\.queries).max() ?? 0
+        let scratch = LaneScratch(lanes: lanes, count: 2 * longest * longest)
+        try? Parallel.forEach(s.sequences.count * s.kvHeads, lanes: lanes) { task, lane in
+            let (sq, kvh) = (s.sequences[task / s.kvHeads], task % s.kvHeads)
+            let T = sq.queries, row0 = sq.queryRow
+            let kh = io.k + row0 * kvStride + kvh * D, vh = io.v + row0 * kvStride + kvh * D
+            let dkh = io.dk + row0 * kvStride + kvh * D, dvh = io.dv + row0 * kvStride + kvh * D
             for t in 0..<T {
                 (dkh + t * kvStride).update(repeating: 0, count: D)
                 (dvh + t * kvStride).update(repeating: 0, count: D)
             }
             let p = scratch.buffer(lane), dp = p + T * T
             for h in (kvh * s.group)..<((kvh + 1) * s.group) {
-                let qh = io.q + b * T * qStride + h * D, doh = io.dOut + b * T * qStride + h * D
+                let qh = io.q + row0 * qStride + h * D, doh = io.dOut + row0 * qStride + h * D
                 for q0 in stride(from: 0, to: T, by: blockRows) {
                     let m = min(blockRows, T - q0), keys = q0 + m   // keys visible to this block
                     let pb = p + q0 * T, db = dp + q0 * T
@@ -129,7 +153,7 @@ extension Attention {
                     }
                     // dQ = dS·K, dK += dSᵀ·Q
                     BLAS.gemm(transA: false, transB: false, m: m, n: D, k: keys, alpha: 1, a: db, lda: T,
-                              b: kh, ldb: kvStride, beta: 0, c: io.dq + b * T * qStride + h * D + q0 * qStride, ldc: qStride)
+                              b: kh, ldb: kvStride, beta: 0, c: io.dq + row0 * qStride + h * D + q0 * qStride, ldc: qStride)
                     BLAS.gemm(transA: true, transB: false, m: keys, n: D, k: m, alpha: 1, a: db, lda: T,
                               b: qb, ldb: qStride, beta: 1, c: dkh, ldc: kvStride)
                 }

@@ -1,20 +1,18 @@
-/// Examples stacked for one forward pass: B = batch, T = time (the longest example's length).
+/// Examples packed back to back for one forward pass: N = Σ lengths rows, no padding.
 ///
-/// Rows are right-padded with `padID`. With causal attention, padding after a row's end does
-/// not change any earlier position, and padding is never a target, so no attention mask is
-/// needed beyond the causal one.
+/// The model runs each example's rows as its own causal sequence (attention never crosses from
+/// one example into another), so packing gives every example the loss it would have alone or
+/// right-padded in a B × T batch, without computing the padding.
 public struct Batch: Sendable, Equatable {
-    /// (B, T) row-major token ids, right-padded.
+    /// (N) token ids, the examples one after another.
     public var tokens: [Int32]
-    /// (B, T) the id the output at each position should predict, ready for a shifted
-    /// cross-entropy: `targets[b, t] = tokens[b, t + 1]` when the example supervises token
-    /// t + 1, else `Batch.ignored` (prompt tokens, a row's last token, padding).
+    /// (N) the id the output at each row should predict, ready for a shifted cross-entropy:
+    /// `targets[n] = tokens[n + 1]` when the example supervises that next token, else
+    /// `Batch.ignored` (prompt tokens, each example's last token).
     public var targets: [Int32]
-    /// B
+    /// B, the number of examples.
     public var batch: Int
-    /// T
-    public var time: Int
-    /// (B) each row's length before padding.
+    /// (B) each example's length: its rows in `tokens`.
     public var lengths: [Int]
     /// Targets that are not `ignored`: the number of loss terms (the loss is their mean).
     public var supervisedCount: Int
@@ -22,30 +20,27 @@ public struct Batch: Sendable, Equatable {
     /// The target of positions without a loss term.
     public static let ignored: Int32 = -1
 
-    /// Stacks `examples` (at least one), padding to the longest.
-    public init(examples: some Collection<Example>, padID: Int32) {
+    /// Packs `examples` (at least one).
+    public init(examples: some Collection<Example>) {
         precondition(!examples.isEmpty, "Batch of no examples")
-        let B = examples.count
-        let T = examples.map(\.count).max()!
-        var tokens = [Int32](repeating: padID, count: B * T)
-        var targets = [Int32](repeating: Self.ignored, count: B * T)
+        var tokens: [Int32] = [], targets: [Int32] = []
         var lengths: [Int] = []
         var supervisedCount = 0
-        for (b, example) in examples.enumerated() {
-            let row = b * T
+        for example in examples {
             for t in 0..<example.count {
-                tokens[row + t] = example.tokens[t]
+                tokens.append(example.tokens[t])
                 if t + 1 < example.count, example.supervised[t + 1] {
-                    targets[row + t] = example.tokens[t + 1]
+                    targets.append(example.tokens[t + 1])
                     supervisedCount += 1
+                } else {
+                    targets.append(Self.ignored)
                 }
             }
             lengths.append(example.count)
         }
         self.tokens = tokens
         self.targets = targets
-        self.batch = B
-        self.time = T
+        self.batch = examples.count
         self.lengths = lengths
         self.supervisedCount = supervisedCount
     }

@@ -79,10 +79,10 @@ public struct BatchSampler: Sendable {
         return indices
     }
 
-    /// The next batch of `examples` (the sampler's `count` of them), padded with `padID`.
-    public mutating func next(from examples: [Example], padID: Int32) -> Batch {
+    /// The next batch of `examples` (the sampler's `count` of them).
+    public mutating func next(from examples: [Example]) -> Batch {
         precondition(examples.count == count, "BatchSampler over \(count) examples given \(examples.count)")
-        return Batch(examples: next().map { examples[$0] }, padID: padID)
+        return Batch(examples: next().map { examples[$0] })
     }
 
     /// Uniform in 0..<n without modulo bias (Lemire's multiply-and-reject), the same on every

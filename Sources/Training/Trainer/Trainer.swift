@@ -122,7 +122,6 @@ public final class Trainer {
         defer { log.close() }
         let scratch = TrainingScratch(model: model, capacityRows: config.batchSize * config.maxSeqLen, maxRank: trainable?.maxRank ?? 0,
                                       checkpointing: config.gradientCheckpointing ?? false)
-        let padID = Int32(tokenizer.special.pad ?? tokenizer.special.eos ?? 0)
         let started = Date()
         var logged: [StepMetrics] = []
         let previous = (try? MetricsLog.read(from: run.metricsURL)) ?? []
@@ -130,11 +129,11 @@ public final class Trainer {
         while store.step < totalSteps {
             let t0 = Date()
             store.zeroGradients()
-            let batches = (0..<config.gradientAccumulation).map { _ in sampler.next(from: train, padID: padID) }
+            let batches = (0..<config.gradientAccumulation).map { _ in sampler.next(from: train) }
             let supervised = batches.reduce(0) { $0 + $1.supervisedCount }
             var lossSum = 0.0, tokens = 0
             for b in batches where b.supervisedCount > 0 {
-                lossSum += model.lossAndGradients(tokens: b.tokens, targets: b.targets, batch: b.batch,
+                lossSum += model.lossAndGradients(tokens: b.tokens, targets: b.targets, lengths: b.lengths,
                                                   adapters: adapters, normalizer: Float(supervised), scratch: scratch)
                 tokens += b.tokens.count
             }
@@ -175,8 +174,7 @@ public final class Trainer {
 
     /// Mean NLL over the supervised tokens of `examples` (no gradients).
     public func evaluate(_ examples: [Example]) -> Double {
-        Evaluation.loss(model: model, adapters: adapters, examples: examples, batchSize: config.batchSize,
-                        padID: Int32(tokenizer.special.pad ?? tokenizer.special.eos ?? 0)).nll
+        Evaluation.loss(model: model, adapters: adapters, examples: examples, batchSize: config.batchSize).nll
     }
 
     /// The adapter's starting factors: an existing PEFT adapter, or an initialiser applied to the
