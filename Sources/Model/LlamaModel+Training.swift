@@ -41,16 +41,8 @@ public final class TrainingScratch {
 }
 
 extension LlamaModel {
-    /// One forward and backward pass of a right-padded batch (B sequences of T tokens).
-    public func lossAndGradients(tokens: [Int32], targets: [Int32], batch: Int, adapters: LlamaAdapters,
-                                 normalizer: Float, scratch: TrainingScratch) -> Double {
-        precondition(batch > 0 && tokens.count % batch == 0, "tokens must be B×T")
-        return lossAndGradients(tokens: tokens, targets: targets, lengths: Array(repeating: tokens.count / batch, count: batch),
-                                adapters: adapters, normalizer: normalizer, scratch: scratch)
-    }
-
     /// One forward and backward pass of sequences of `lengths` tokens packed back to back (each
-    /// attends to itself only, so no row is padding).
+    /// attends to itself only, so no row is padding; a B × T batch is B lengths of T).
     ///
     /// `targets[n]` is the token row n must predict, or −1 where no loss is taken (prompt, a
     /// sequence's last token). Returns Σ NLL over the targets; adds d(Σ NLL / normalizer) into the

@@ -34,19 +34,15 @@ public final class LlamaModel: @unchecked Sendable {
 
     // MARK: - Forward
 
-    /// Runs the decoder over `tokens` (B sequences of T, row-major, right-padded) and returns the
-    /// final-normed hidden states (N, C). With a `cache` (B = 1) the tokens continue the cached
-    /// sequence and their keys/values are appended. `adapters` add LoRA terms to the projections.
-    public func hiddenStates(tokens: [Int32], batch: Int = 1, cache: KVCache? = nil, adapters: LlamaAdapters? = nil) -> [Float] {
-        precondition(batch > 0 && tokens.count % batch == 0 && (cache == nil || batch == 1), "tokens must be B×T; a cache serves B = 1")
-        return hiddenStates(tokens: tokens, lengths: Array(repeating: tokens.count / batch, count: batch), cache: cache, adapters: adapters)
-    }
-
-    /// As above for sequences of `lengths` tokens packed back to back in `tokens` (no padding:
-    /// each sequence attends to itself only). With a `cache`, `lengths` is one sequence.
-    public func hiddenStates(tokens: [Int32], lengths: [Int], cache: KVCache? = nil, adapters: LlamaAdapters? = nil) -> [Float] {
+    /// Runs the decoder over `tokens` and returns the final-normed hidden states (N, C). The
+    /// tokens are sequences of `lengths` packed back to back (each attends to itself only; a B × T
+    /// batch is B lengths of T); nil is one sequence. With a `cache` (one sequence) the tokens
+    /// continue the cached sequence and their keys/values are appended. `adapters` add LoRA terms
+    /// to the projections.
+    public func hiddenStates(tokens: [Int32], lengths: [Int]? = nil, cache: KVCache? = nil, adapters: LlamaAdapters? = nil) -> [Float] {
         let c = config
         let N = tokens.count
+        let lengths = lengths ?? [N]
         precondition(lengths.reduce(0, +) == N && lengths.allSatisfy { $0 >= 0 }, "lengths must sum to the tokens")
         precondition(cache == nil || lengths.count == 1, "a cache serves one sequence")
         let start = cache?.length ?? 0

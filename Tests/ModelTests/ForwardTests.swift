@@ -21,7 +21,7 @@ final class ForwardTests: XCTestCase {
         let expected = try reference.matrix("logits")            // (2·7, 96)
         for lanes in [1, 2] {
             let m = try model(lanes: lanes)
-            let hidden = m.hiddenStates(tokens: tokens, batch: 2)
+            let hidden = m.hiddenStates(tokens: tokens, lengths: Array(repeating: tokens.count / 2, count: 2))
             let logits = hidden.withUnsafeBufferPointer { m.logits(hidden: $0.baseAddress!, rows: 14) }
             assertRelativeClose(Matrix(rows: 14, cols: 96, storage: logits), expected, tolerance: 1e-5, "logits, \(lanes) lanes")
         }
@@ -31,10 +31,10 @@ final class ForwardTests: XCTestCase {
         let m = try model()
         let reference = try SafeTensorsFile(url: fixture.appendingPathComponent("forward.safetensors"))
         let tokens = Array(try reference.integers("tokens").map(Int32.init).prefix(7))
-        let full = m.hiddenStates(tokens: tokens, batch: 1)
+        let full = m.hiddenStates(tokens: tokens)
         let cache = KVCache(config: m.config, capacity: 16)
         var stepped = m.hiddenStates(tokens: Array(tokens.prefix(4)), cache: cache)
-        for t in tokens.dropFirst(4) { stepped += m.hiddenStates(tokens: [t], batch: 1, cache: cache) }
+        for t in tokens.dropFirst(4) { stepped += m.hiddenStates(tokens: [t], cache: cache) }
         XCTAssertEqual(cache.length, 7)
         assertRelativeClose(Matrix(rows: 7, cols: 48, storage: stepped), Matrix(rows: 7, cols: 48, storage: full), tolerance: 1e-5, "cache")
     }

@@ -100,7 +100,7 @@ final class FrozenLinearTests: XCTestCase {
             let flat = G.FlatAdapters(weights: weights, rank: 2, scale: 2, seed: 62)
             let model = LlamaModel(weights: weights, lanes: 2)
             let scratch = TrainingScratch(model: model, capacityRows: batch * T, maxRank: flat.rank)
-            let loss = model.lossAndGradients(tokens: tokens, targets: targets, batch: batch, adapters: flat.adapters,
+            let loss = model.lossAndGradients(tokens: tokens, targets: targets, lengths: Array(repeating: tokens.count / batch, count: batch), adapters: flat.adapters,
                                               normalizer: supervised, scratch: scratch)
             results.append((loss, flat.gradientValues))
         }

@@ -97,7 +97,7 @@ final class GradientModelTests: XCTestCase {
             let scratch = TrainingScratch(model: model, capacityRows: N + 5, maxRank: flat.rank)
             let start = G.randomFloats(flat.count, std: 1e-3, using: &rng)
             flat.setGradients(start)
-            let loss = model.lossAndGradients(tokens: tokens, targets: targets, batch: batch, adapters: flat.adapters,
+            let loss = model.lossAndGradients(tokens: tokens, targets: targets, lengths: Array(repeating: tokens.count / batch, count: batch), adapters: flat.adapters,
                                               normalizer: Float(supervised), scratch: scratch)
             G.check("lossAndGradients Σ NLL, \(lanes) lanes", [loss], [expectedLoss], tolerance: forwardTolerance)
             let added = zip(flat.gradientValues, start).map { Float(Double($0) - Double($1)) }

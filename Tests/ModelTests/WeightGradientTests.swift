@@ -215,7 +215,7 @@ final class WeightGradientTests: XCTestCase {
             let scratch = TrainingScratch(model: model, capacityRows: N, maxRank: 0)
             let start = G.randomFloats(flat.gradients.count, std: 1e-3, using: &rng)
             flat.gradients.pointer.update(from: start, count: start.count)
-            let lossSum = model.lossAndGradients(tokens: tokens, targets: targets, batch: batch,
+            let lossSum = model.lossAndGradients(tokens: tokens, targets: targets, lengths: Array(repeating: tokens.count / batch, count: batch),
                                                  adapters: LlamaAdapters(layerCount: c.numHiddenLayers),
                                                  normalizer: Float(supervised), scratch: scratch)
             let expected = reference.lossSum(tokens: tokens, targets: targets, batch: batch, parameters: θ)

@@ -12,7 +12,7 @@ import XCTest
 /// GGUF-LoRA export names the base GGUF's tensors with llama.cpp's shapes.
 final class SmolLM2InteropTests: XCTestCase {
     static func logits(_ model: LlamaModel, _ tokens: [Int32], adapters: LlamaAdapters?) -> Matrix {
-        let hidden = model.hiddenStates(tokens: tokens, batch: 1, adapters: adapters)
+        let hidden = model.hiddenStates(tokens: tokens, adapters: adapters)
         let out = hidden.withUnsafeBufferPointer { model.logits(hidden: $0.baseAddress!, rows: tokens.count) }
         return Matrix(rows: tokens.count, cols: model.config.vocabSize, storage: out)
     }

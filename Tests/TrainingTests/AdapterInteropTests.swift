@@ -24,7 +24,7 @@ final class AdapterInteropTests: XCTestCase {
 
     /// Logits (B·T, V) of `tokens` (B rows of T).
     static func logits(_ model: LlamaModel, _ tokens: [Int32], batch: Int, adapters: LlamaAdapters?) -> Matrix {
-        let hidden = model.hiddenStates(tokens: tokens, batch: batch, adapters: adapters)
+        let hidden = model.hiddenStates(tokens: tokens, lengths: Array(repeating: tokens.count / batch, count: batch), adapters: adapters)
         let rows = tokens.count
         let out = hidden.withUnsafeBufferPointer { model.logits(hidden: $0.baseAddress!, rows: rows) }
         return Matrix(rows: rows, cols: model.config.vocabSize, storage: out)

@@ -40,7 +40,7 @@ final class FullFineTuningTests: XCTestCase {
         }
 
         func lossAndGradients(_ scratch: TrainingScratch) -> Double {
-            model.lossAndGradients(tokens: tokens, targets: targets, batch: batch,
+            model.lossAndGradients(tokens: tokens, targets: targets, lengths: Array(repeating: tokens.count / batch, count: batch),
                                    adapters: LlamaAdapters(layerCount: model.config.numHiddenLayers),
                                    normalizer: Float(supervised), scratch: scratch) / Double(supervised)
         }
@@ -114,7 +114,7 @@ final class FullFineTuningTests: XCTestCase {
             let c = try PEFTGradientTests.Case("pissa")
             let scratch = TrainingScratch(model: c.model, capacityRows: c.tokens.count, maxRank: 4, checkpointing: checkpointing)
             let loss = c.withAdapters { ads in
-                c.model.lossAndGradients(tokens: c.tokens, targets: c.targets, batch: c.batch, adapters: ads,
+                c.model.lossAndGradients(tokens: c.tokens, targets: c.targets, lengths: Array(repeating: c.tokens.count / c.batch, count: c.batch), adapters: ads,
                                          normalizer: Float(c.supervised), scratch: scratch)
             }
             results.append((loss, c.grads))

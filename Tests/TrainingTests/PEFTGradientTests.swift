@@ -95,7 +95,7 @@ final class PEFTGradientTests: XCTestCase {
         let scratch = TrainingScratch(model: c.model, capacityRows: c.tokens.count, maxRank: 4)
         let n = c.supervised
         let lossSum = c.withAdapters { ads in
-            c.model.lossAndGradients(tokens: c.tokens, targets: c.targets, batch: c.batch, adapters: ads,
+            c.model.lossAndGradients(tokens: c.tokens, targets: c.targets, lengths: Array(repeating: c.tokens.count / c.batch, count: c.batch), adapters: ads,
                                      normalizer: Float(n), scratch: scratch)
         }
         let expectedLoss = try c.file.matrix("loss").storage[0]

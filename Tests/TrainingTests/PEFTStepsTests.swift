@@ -27,7 +27,7 @@ final class PEFTStepsTests: XCTestCase {
         let lrs = try c.file.doubles("steps_lr")
         for step in 0..<10 {
             trainable.store.zeroGradients()
-            let loss = c.model.lossAndGradients(tokens: c.tokens, targets: c.targets, batch: c.batch, adapters: trainable.adapters,
+            let loss = c.model.lossAndGradients(tokens: c.tokens, targets: c.targets, lengths: Array(repeating: c.tokens.count / c.batch, count: c.batch), adapters: trainable.adapters,
                                                 normalizer: Float(c.supervised), scratch: scratch) / Double(c.supervised)
             let norm = trainable.store.clipGradients(maxNorm: 1)
             let lr = optimizer.step(trainable.store, schedule: schedule)
