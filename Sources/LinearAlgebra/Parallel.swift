@@ -36,6 +36,21 @@ public enum Parallel {
         }
     }
 
+    /// As `chunks`, for bodies that capture raw pointers (element-wise kernels): the caller
+    /// promises that the chunks read shared memory only and write disjoint memory, which the
+    /// compiler cannot check.
+    public static func disjointChunks(_ count: Int, lanes: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+        withoutActuallyEscaping(body) { body in
+            let unchecked = UncheckedBody(body)
+            chunks(count, lanes: lanes, minimumChunk: minimumChunk) { unchecked.body($0) }
+        }
+    }
+
+    private struct UncheckedBody: @unchecked Sendable {
+        let body: (Range<Int>) -> Void
+        init(_ body: @escaping (Range<Int>) -> Void) { self.body = body }
+    }
+
     private final class SharedState: @unchecked Sendable {
         private let lock = NSLock()
         private var nextIndex = 0

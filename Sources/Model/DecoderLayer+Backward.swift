@@ -39,15 +39,15 @@ extension LlamaModel {
 
         // MLP: x_out = x_mid + down(silu(gate(h₂))·up(h₂)), h₂ = norm₂(x_mid)
         layer.postAttentionNorm.withValues { w in
-            RMSNorm.forward(x: tape.xMid, weight: w, y: work.h, rstd: nil, rows: N, cols: C, eps: eps)
+            RMSNorm.forward(x: tape.xMid, weight: w, y: work.h, rstd: nil, rows: N, cols: C, eps: eps, lanes: lanes)
         }
-        SwiGLU.forward(gate: tape.gate, up: tape.up, out: work.act, count: N * F)
+        SwiGLU.forward(gate: tape.gate, up: tape.up, out: work.act, rows: N, width: F, lanes: lanes)
         projectBackward(dy: dx, x: work.act, layer.down, adapter: adapter(.down), xa: saved(.down), dx: grad.dAct, rows: N, accumulate: false, dW: layer.down.gradient)
-        SwiGLU.backward(dh: grad.dAct, gate: tape.gate, up: tape.up, dGate: grad.dGate, dUp: grad.dUp, count: N * F)
+        SwiGLU.backward(dh: grad.dAct, gate: tape.gate, up: tape.up, dGate: grad.dGate, dUp: grad.dUp, rows: N, width: F, lanes: lanes)
         projectBackward(dy: grad.dGate, x: work.h, layer.gate, adapter: adapter(.gate), xa: saved(.gate), dx: grad.dh, rows: N, accumulate: false, dW: layer.gate.gradient)
         projectBackward(dy: grad.dUp, x: work.h, layer.up, adapter: adapter(.up), xa: saved(.up), dx: grad.dh, rows: N, accumulate: true, dW: layer.up.gradient)
         layer.postAttentionNorm.withValues { w in
-            RMSNorm.backward(dy: grad.dh, x: tape.xMid, weight: w, rstd: tape.rstd2, dx: dx, rows: N, cols: C, accumulate: true)
+            RMSNorm.backward(dy: grad.dh, x: tape.xMid, weight: w, rstd: tape.rstd2, dx: dx, rows: N, cols: C, accumulate: true, lanes: lanes)
         }
         if let dw = layer.postAttentionNorm.gradient {
             RMSNorm.backwardWeight(dy: grad.dh, x: tape.xMid, rstd: tape.rstd2, dWeight: dw, rows: N, cols: C)
@@ -57,16 +57,16 @@ extension LlamaModel {
         projectBackward(dy: dx, x: tape.attn, layer.o, adapter: adapter(.o), xa: saved(.o), dx: grad.dAttn, rows: N, accumulate: false, dW: layer.o.gradient)
         Attention.backward(dOut: grad.dAttn, q: tape.q, k: tape.k, v: tape.v, dq: grad.dq, dk: grad.dk, dv: grad.dv,
                            shape: .packed(lengths: lengths, heads: H, kvHeads: KV, headDim: D), lanes: lanes)
-        rotary.apply(grad.dq, rows: N, heads: H, positions: positions, inverse: true)
-        rotary.apply(grad.dk, rows: N, heads: KV, positions: positions, inverse: true)
+        rotary.apply(grad.dq, rows: N, heads: H, positions: positions, inverse: true, lanes: lanes)
+        rotary.apply(grad.dk, rows: N, heads: KV, positions: positions, inverse: true, lanes: lanes)
         layer.inputNorm.withValues { w in
-            RMSNorm.forward(x: tape.xIn, weight: w, y: work.h, rstd: nil, rows: N, cols: C, eps: eps)
+            RMSNorm.forward(x: tape.xIn, weight: w, y: work.h, rstd: nil, rows: N, cols: C, eps: eps, lanes: lanes)
         }
         projectBackward(dy: grad.dq, x: work.h, layer.q, adapter: adapter(.q), xa: saved(.q), dx: grad.dh, rows: N, accumulate: false, dW: layer.q.gradient)
         projectBackward(dy: grad.dk, x: work.h, layer.k, adapter: adapter(.k), xa: saved(.k), dx: grad.dh, rows: N, accumulate: true, dW: layer.k.gradient)
         projectBackward(dy: grad.dv, x: work.h, layer.v, adapter: adapter(.v), xa: saved(.v), dx: grad.dh, rows: N, accumulate: true, dW: layer.v.gradient)
         layer.inputNorm.withValues { w in
-            RMSNorm.backward(dy: grad.dh, x: tape.xIn, weight: w, rstd: tape.rstd1, dx: dx, rows: N, cols: C, accumulate: true)
+            RMSNorm.backward(dy: grad.dh, x: tape.xIn, weight: w, rstd: tape.rstd1, dx: dx, rows: N, cols: C, accumulate: true, lanes: lanes)
         }
         if let dw = layer.inputNorm.gradient {
             RMSNorm.backwardWeight(dy: grad.dh, x: tape.xIn, rstd: tape.rstd1, dWeight: dw, rows: N, cols: C)

@@ -69,14 +69,14 @@ extension LlamaModel {
 
         if let tape { tape.xIn.update(from: x, count: N * C) }
         layer.inputNorm.withValues { w in
-            RMSNorm.forward(x: x, weight: w, y: work.h, rstd: tape?.rstd1, rows: N, cols: C, eps: eps)
+            RMSNorm.forward(x: x, weight: w, y: work.h, rstd: tape?.rstd1, rows: N, cols: C, eps: eps, lanes: lanes)
         }
         let q = tape?.q ?? work.q, k = tape?.k ?? work.k, v = tape?.v ?? work.v, attn = tape?.attn ?? work.attn
         project(work.h, layer.q, adapter: adapter(.q), into: q, rows: N, xa: saved(.q))
         project(work.h, layer.k, adapter: adapter(.k), into: k, rows: N, xa: saved(.k))
         project(work.h, layer.v, adapter: adapter(.v), into: v, rows: N, xa: saved(.v))
-        rotary.apply(q, rows: N, heads: H, positions: positions)
-        rotary.apply(k, rows: N, heads: KV, positions: positions)
+        rotary.apply(q, rows: N, heads: H, positions: positions, lanes: lanes)
+        rotary.apply(k, rows: N, heads: KV, positions: positions, lanes: lanes)
         if let cache {
             let start = Int(positions[0])
             cache.append(k: k, v: v, rows: N, at: start)
@@ -90,12 +90,12 @@ extension LlamaModel {
 
         if let tape { tape.xMid.update(from: x, count: N * C) }
         layer.postAttentionNorm.withValues { w in
-            RMSNorm.forward(x: x, weight: w, y: work.h, rstd: tape?.rstd2, rows: N, cols: C, eps: eps)
+            RMSNorm.forward(x: x, weight: w, y: work.h, rstd: tape?.rstd2, rows: N, cols: C, eps: eps, lanes: lanes)
         }
         let gate = tape?.gate ?? work.gate, up = tape?.up ?? work.up
         project(work.h, layer.gate, adapter: adapter(.gate), into: gate, rows: N, xa: saved(.gate))
         project(work.h, layer.up, adapter: adapter(.up), into: up, rows: N, xa: saved(.up))
-        SwiGLU.forward(gate: gate, up: up, out: work.act, count: N * c.intermediateSize)
+        SwiGLU.forward(gate: gate, up: up, out: work.act, rows: N, width: c.intermediateSize, lanes: lanes)
         project(work.act, layer.down, adapter: adapter(.down), into: x, rows: N, accumulate: true, xa: saved(.down))
     }
 }

@@ -86,7 +86,7 @@ extension LlamaModel {
                 finalNormWeight.withValues { w in
                     dx.withUnsafeMutableBufferPointer { d in
                         RMSNorm.backward(dy: d.baseAddress!, x: xp.baseAddress!, weight: w, rstd: finalRstd,
-                                         dx: scratch.grad.dh, rows: N, cols: C, accumulate: false)
+                                         dx: scratch.grad.dh, rows: N, cols: C, accumulate: false, lanes: lanes)
                         if let dw = finalNormWeight.gradient {
                             RMSNorm.backwardWeight(dy: d.baseAddress!, x: xp.baseAddress!, rstd: finalRstd, dWeight: dw, rows: N, cols: C)
                         }

@@ -90,7 +90,7 @@ public final class LlamaModel: @unchecked Sendable {
             finalNormWeight.withValues { w in
                 out.withUnsafeMutableBufferPointer { o in
                     RMSNorm.forward(x: xp.baseAddress!, weight: w, y: o.baseAddress!, rstd: rstd,
-                                    rows: N, cols: C, eps: Float(config.rmsNormEps))
+                                    rows: N, cols: C, eps: Float(config.rmsNormEps), lanes: lanes)
                 }
             }
         }

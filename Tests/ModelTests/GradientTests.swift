@@ -53,11 +53,11 @@ final class GradientTests: XCTestCase {
         let (gd, ud, rd) = (g.map(Double.init), u.map(Double.init), r.map(Double.init))
 
         var h = [Float](repeating: 0, count: n)
-        SwiGLU.forward(gate: g, up: u, out: &h, count: n)
+        SwiGLU.forward(gate: g, up: u, out: &h, rows: 1, width: n)
         G.check("SwiGLU forward", h, Ref.swiGLU(gate: gd, up: ud), tolerance: forwardTolerance)
 
         var dg = [Float](repeating: .nan, count: n), du = dg
-        SwiGLU.backward(dh: r, gate: g, up: u, dGate: &dg, dUp: &du, count: n)
+        SwiGLU.backward(dh: r, gate: g, up: u, dGate: &dg, dUp: &du, rows: 1, width: n)
         G.check("SwiGLU dgate", dg, G.centralDifferences(at: gd) { G.weightedSum(Ref.swiGLU(gate: $0, up: ud), rd) },
                 tolerance: gradientTolerance)
         G.check("SwiGLU dup", du, G.centralDifferences(at: ud) { G.weightedSum(Ref.swiGLU(gate: gd, up: $0), rd) },
@@ -99,6 +99,7 @@ final class GradientTests: XCTestCase {
         // lengths packed back to back, which must each attend to themselves only.
         let cases: [(lengths: [Int], heads: Int, kvHeads: Int, headDim: Int)] = [
             ([5, 5], 4, 2, 4), ([9], 6, 2, 8), ([5, 2, 7], 4, 2, 4),
+            ([Attention.blockRows + 2], 2, 1, 2),   // a second causal block of query rows
         ]
         var rng = SeededGenerator(seed: 4)
         for c in cases {

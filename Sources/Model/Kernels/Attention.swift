@@ -41,36 +41,71 @@ enum Attention {
         }
     }
 
-    /// `out = softmax(q·kᵀ/√D + causal)·v` for every (sequence, head), tasks spread over `lanes`.
+    /// `out = softmax(q·kᵀ/√D + causal)·v` for every (sequence, head). Tasks are (sequence, KV
+    /// head), spread over `lanes`: the group's query heads share their keys and values, so each
+    /// block of query rows is gathered for the whole group (`GroupBlock`) and multiplied in one
+    /// product rather than one per head.
     static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                         out: UnsafeMutablePointer<Float>, shape s: Shape, lanes: Int) {
-        let D = s.headDim
+        let D = s.headDim, G = s.group
         let qStride = s.heads * D, kvStride = s.kvHeads * D
         let scale = 1 / Float(D).squareRoot()
         let pointers = SendablePointers(q: q, k: k, v: v, out: out)
-        let scratch = LaneScratch(lanes: lanes, count: s.sequences.map { $0.queries * $0.keys }.max() ?? 0)
-        try? Parallel.forEach(s.sequences.count * s.heads, lanes: lanes) { task, lane in
-            let (sq, h) = (s.sequences[task / s.heads], task % s.heads)
+        let longest = s.sequences.map(\.keys).max() ?? 0
+        let layout = GroupBlock(group: G, headDim: D, keys: longest)
+        let scratch = LaneScratch(lanes: lanes, count: layout.forwardCount)
+        try? Parallel.forEach(s.sequences.count * s.kvHeads, lanes: lanes) { task, lane in
+            let (sq, kvh) = (s.sequences[task / s.kvHeads], task % s.kvHeads)
             let (Tq, Tk) = (sq.queries, sq.keys)
-            let kvh = h / s.group
-            let qh = pointers.q + sq.queryRow * qStride + h * D
+            let qg = pointers.q + sq.queryRow * qStride + kvh * G * D     // the group's first query head
+            let og = pointers.out + sq.queryRow * qStride + kvh * G * D
             let kh = pointers.k + sq.keyRow * kvStride + kvh * D
             let vh = pointers.v + sq.keyRow * kvStride + kvh * D
-            let oh = pointers.out + sq.queryRow * qStride + h * D
-            let p = scratch.buffer(lane)   // (Tq, Tk)
+            let qs = scratch.buffer(lane), os = qs + layout.rowsCount, p = os + layout.rowsCount   // (G·m, D), (G·m, D), (G·m, Tk)
             // Query blocks only multiply the keys they can see (causal): about half the work.
             for q0 in stride(from: 0, to: Tq, by: blockRows) {
                 let m = min(blockRows, Tq - q0), visibleKeys = sq.offset + q0 + m
-                BLAS.gemm(transA: false, transB: true, m: m, n: visibleKeys, k: D, alpha: scale, a: qh + q0 * qStride, lda: qStride,
-                          b: kh, ldb: kvStride, beta: 0, c: p + q0 * Tk, ldc: Tk)
-                for t in q0..<(q0 + m) {
-                    let row = p + t * Tk, visible = sq.offset + t + 1
+                layout.gather(qg + q0 * qStride, stride: qStride, rows: m, into: qs)
+                BLAS.gemm(transA: false, transB: true, m: G * m, n: visibleKeys, k: D, alpha: scale, a: qs, lda: D,
+                          b: kh, ldb: kvStride, beta: 0, c: p, ldc: Tk)
+                for r in 0..<(G * m) {
+                    let row = p + r * Tk, visible = sq.offset + q0 + r % m + 1
                     Softmax.forwardRow(row, count: visible)
                     (row + visible).update(repeating: 0, count: visibleKeys - visible)
                 }
-                BLAS.gemm(transA: false, transB: false, m: m, n: D, k: visibleKeys, alpha: 1, a: p + q0 * Tk, lda: Tk,
-                          b: vh, ldb: kvStride, beta: 0, c: oh + q0 * qStride, ldc: qStride)
+                BLAS.gemm(transA: false, transB: false, m: G * m, n: D, k: visibleKeys, alpha: 1, a: p, lda: Tk,
+                          b: vh, ldb: kvStride, beta: 0, c: os, ldc: D)
+                layout.scatter(os, rows: m, into: og + q0 * qStride, stride: qStride)
             }
+        }
+    }
+}
+
+/// A block of m query rows of the G heads of one KV group, gathered head-major into a dense
+/// (G·m, D) matrix: row j·m + t is head j of query row t. Sizes are for blocks of up to
+/// `Attention.blockRows` rows against up to `keys` keys.
+struct GroupBlock {
+    let group: Int, headDim: Int, keys: Int
+    /// Floats of one gathered (G·blockRows, D) block.
+    var rowsCount: Int { group * Attention.blockRows * headDim }
+    /// Floats of a (G·blockRows, keys) block of scores.
+    var scoresCount: Int { group * Attention.blockRows * keys }
+    /// Forward scratch: gathered queries, outputs, scores.
+    var forwardCount: Int { 2 * rowsCount + scoresCount }
+    /// Backward scratch: gathered queries, output gradients, query gradients, P and dP.
+    var backwardCount: Int { 3 * rowsCount + 2 * scoresCount }
+
+    /// Copies rows t < m of the group's heads (consecutive D-wide slices of a row `stride` wide).
+    func gather(_ src: UnsafePointer<Float>, stride: Int, rows m: Int, into dst: UnsafeMutablePointer<Float>) {
+        for j in 0..<group {
+            for t in 0..<m { (dst + (j * m + t) * headDim).update(from: src + t * stride + j * headDim, count: headDim) }
+        }
+    }
+
+    /// The inverse of `gather`: writes each head's rows back into their slices of `dst`.
+    func scatter(_ src: UnsafePointer<Float>, rows m: Int, into dst: UnsafeMutablePointer<Float>, stride: Int) {
+        for j in 0..<group {
+            for t in 0..<m { (dst + t * stride + j * headDim).update(from: src + (j * m + t) * headDim, count: headDim) }
         }
     }
 }
@@ -98,65 +133,68 @@ final class LaneScratch: @unchecked Sendable {
 
 extension Attention {
     /// Backward of `forward` on packed sequences without a cache (each sequence's queries are its
-    /// keys): recomputes P per head, then dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)),
-    /// dQ = dS·K/√D, dK += dSᵀ·Q/√D. Tasks are (sequence, KV head), each owning its group's dK,
-    /// dV, so lanes never collide. dq, dk and dv are overwritten on every sequence's rows.
+    /// keys): recomputes P per block of the group's query rows, then dV += Pᵀ·dO, dP = dO·Vᵀ,
+    /// dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ = dS·K/√D, dK += dSᵀ·Q/√D. Tasks are (sequence, KV
+    /// head), each owning its group's dK, dV, so lanes never collide. dq, dk and dv are
+    /// overwritten on every sequence's rows.
     static func backward(dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                          dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
                          shape s: Shape, lanes: Int) {
-        let D = s.headDim
+        let D = s.headDim, G = s.group
         precondition(s.sequences.allSatisfy { $0.keys == $0.queries && $0.keyRow == $0.queryRow },
                      "attention backward runs on whole packed sequences")
         let qStride = s.heads * D, kvStride = s.kvHeads * D
         let scale = 1 / Float(D).squareRoot()
         let io = BackwardPointers(dOut: dOut, q: q, k: k, v: v, dq: dq, dk: dk, dv: dv)
         let longest = s.sequences.map(\.queries).max() ?? 0
-        let scratch = LaneScratch(lanes: lanes, count: 2 * longest * longest)
+        let layout = GroupBlock(group: G, headDim: D, keys: longest)
+        let scratch = LaneScratch(lanes: lanes, count: layout.backwardCount)
         try? Parallel.forEach(s.sequences.count * s.kvHeads, lanes: lanes) { task, lane in
             let (sq, kvh) = (s.sequences[task / s.kvHeads], task % s.kvHeads)
             let T = sq.queries, row0 = sq.queryRow
             let kh = io.k + row0 * kvStride + kvh * D, vh = io.v + row0 * kvStride + kvh * D
             let dkh = io.dk + row0 * kvStride + kvh * D, dvh = io.dv + row0 * kvStride + kvh * D
+            let qg = io.q + row0 * qStride + kvh * G * D, dog = io.dOut + row0 * qStride + kvh * G * D
+            let dqg = io.dq + row0 * qStride + kvh * G * D
             for t in 0..<T {
                 (dkh + t * kvStride).update(repeating: 0, count: D)
                 (dvh + t * kvStride).update(repeating: 0, count: D)
             }
-            let p = scratch.buffer(lane), dp = p + T * T
-            for h in (kvh * s.group)..<((kvh + 1) * s.group) {
-                let qh = io.q + row0 * qStride + h * D, doh = io.dOut + row0 * qStride + h * D
-                for q0 in stride(from: 0, to: T, by: blockRows) {
-                    let m = min(blockRows, T - q0), keys = q0 + m   // keys visible to this block
-                    let pb = p + q0 * T, db = dp + q0 * T
-                    let qb = qh + q0 * qStride, dob = doh + q0 * qStride
-                    BLAS.gemm(transA: false, transB: true, m: m, n: keys, k: D, alpha: scale, a: qb, lda: qStride,
-                              b: kh, ldb: kvStride, beta: 0, c: pb, ldc: T)
-                    for t in q0..<(q0 + m) {
-                        let row = p + t * T
-                        Softmax.forwardRow(row, count: t + 1)
-                        (row + t + 1).update(repeating: 0, count: keys - t - 1)
-                    }
-                    // dV += Pᵀ·dO
-                    BLAS.gemm(transA: true, transB: false, m: keys, n: D, k: m, alpha: 1, a: pb, lda: T,
-                              b: dob, ldb: qStride, beta: 1, c: dvh, ldc: kvStride)
-                    // dP = dO·Vᵀ, then dS in place (scaled by 1/√D for both dQ and dK)
-                    BLAS.gemm(transA: false, transB: true, m: m, n: keys, k: D, alpha: 1, a: dob, lda: qStride,
-                              b: vh, ldb: kvStride, beta: 0, c: db, ldc: T)
-                    for t in q0..<(q0 + m) {
-                        let pr = p + t * T, dr = dp + t * T
-                        let n = t + 1
-                        let rowDot = dot(pr, dr, n)
-                        var i = 0
-                        let rd = Vec8(repeating: rowDot)
-                        while i + 8 <= n { store8(load8(pr + i) * (load8(dr + i) - rd) * scale, dr + i); i += 8 }
-                        while i < n { dr[i] = pr[i] * (dr[i] - rowDot) * scale; i += 1 }
-                        (dr + n).update(repeating: 0, count: keys - n)
-                    }
-                    // dQ = dS·K, dK += dSᵀ·Q
-                    BLAS.gemm(transA: false, transB: false, m: m, n: D, k: keys, alpha: 1, a: db, lda: T,
-                              b: kh, ldb: kvStride, beta: 0, c: io.dq + row0 * qStride + h * D + q0 * qStride, ldc: qStride)
-                    BLAS.gemm(transA: true, transB: false, m: keys, n: D, k: m, alpha: 1, a: db, lda: T,
-                              b: qb, ldb: qStride, beta: 1, c: dkh, ldc: kvStride)
+            let qs = scratch.buffer(lane), dos = qs + layout.rowsCount, dqs = dos + layout.rowsCount   // (G·m, D) each
+            let p = dqs + layout.rowsCount, dp = p + layout.scoresCount                                // (G·m, T) each
+            for q0 in stride(from: 0, to: T, by: blockRows) {
+                let m = min(blockRows, T - q0), keys = q0 + m   // keys visible to this block
+                layout.gather(qg + q0 * qStride, stride: qStride, rows: m, into: qs)
+                layout.gather(dog + q0 * qStride, stride: qStride, rows: m, into: dos)
+                BLAS.gemm(transA: false, transB: true, m: G * m, n: keys, k: D, alpha: scale, a: qs, lda: D,
+                          b: kh, ldb: kvStride, beta: 0, c: p, ldc: T)
+                for r in 0..<(G * m) {
+                    let row = p + r * T, visible = q0 + r % m + 1
+                    Softmax.forwardRow(row, count: visible)
+                    (row + visible).update(repeating: 0, count: keys - visible)
                 }
+                // dV += Pᵀ·dO
+                BLAS.gemm(transA: true, transB: false, m: keys, n: D, k: G * m, alpha: 1, a: p, lda: T,
+                          b: dos, ldb: D, beta: 1, c: dvh, ldc: kvStride)
+                // dP = dO·Vᵀ, then dS in place (scaled by 1/√D for both dQ and dK)
+                BLAS.gemm(transA: false, transB: true, m: G * m, n: keys, k: D, alpha: 1, a: dos, lda: D,
+                          b: vh, ldb: kvStride, beta: 0, c: dp, ldc: T)
+                for r in 0..<(G * m) {
+                    let pr = p + r * T, dr = dp + r * T
+                    let n = q0 + r % m + 1
+                    let rowDot = dot(pr, dr, n)
+                    var i = 0
+                    let rd = Vec8(repeating: rowDot)
+                    while i + 8 <= n { store8(load8(pr + i) * (load8(dr + i) - rd) * scale, dr + i); i += 8 }
+                    while i < n { dr[i] = pr[i] * (dr[i] - rowDot) * scale; i += 1 }
+                    (dr + n).update(repeating: 0, count: keys - n)
+                }
+                // dQ = dS·K, dK += dSᵀ·Q
+                BLAS.gemm(transA: false, transB: false, m: G * m, n: D, k: keys, alpha: 1, a: dp, lda: T,
+                          b: kh, ldb: kvStride, beta: 0, c: dqs, ldc: D)
+                layout.scatter(dqs, rows: m, into: dqg + q0 * qStride, stride: qStride)
+                BLAS.gemm(transA: true, transB: false, m: keys, n: D, k: G * m, alpha: 1, a: dp, lda: T,
+                          b: qs, ldb: D, beta: 1, c: dkh, ldc: kvStride)
             }
         }
     }

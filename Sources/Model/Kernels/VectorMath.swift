@@ -4,6 +4,11 @@
 /// PLATFORM.md for why `pointwiseMax` and friends are avoided.
 typealias Vec8 = SIMD8<Float>
 
+/// The element-wise kernels split rows across lanes in chunks of at least this many rows: a
+/// chunk then holds ≈ 50 µs of work or more, the cost of waking a second thread; decoding's
+/// single rows stay on the calling thread.
+let elementwiseRowsPerLane = 128
+
 @inline(__always)
 func load8(_ p: UnsafePointer<Float>) -> Vec8 {
     UnsafeRawPointer(p).loadUnaligned(as: Vec8.self)
