@@ -12,6 +12,11 @@ extension LlamaModel {
     /// a training step (BENCHMARKS.md); 128 rows keep them small with 25 MB of logits per lane.
     static let headChunkRows = 128
 
+    /// Scratch for `headLossAndBackward`'s largest chunks on every lane.
+    func headScratch() -> LaneScratch {
+        LaneScratch(lanes: lanes, count: Self.headChunkRows * (config.vocabSize + 2 * config.hiddenSize))
+    }
+
     /// Near-equal chunks of at most `headChunkRows`, as many for every lane where the rows allow,
     /// so that no lane idles while another finishes a last chunk.
     static func headChunks(rows: Int, lanes: Int) -> (size: Int, count: Int) {
@@ -29,14 +34,18 @@ extension LlamaModel {
     /// then run in rounds of `lanes` (one per lane), each round's dlogits kept and added into dE
     /// split over the vocabulary rows, chunk by chunk in order, so that lanes never write the same
     /// row and the sum's order does not depend on timing.
+    ///
+    /// `reusable` (`headScratch()`, kept by the trainer) spares allocating and page-faulting the
+    /// chunks' logits (≈ 50 MB for SmolLM2 on two lanes) on every step.
     func headLossAndBackward(z: UnsafePointer<Float>, targets: [Int32], normalizer: Float,
-                             dz: UnsafeMutablePointer<Float>, dHead: UnsafeMutablePointer<Float>? = nil) -> Double {
+                             dz: UnsafeMutablePointer<Float>, dHead: UnsafeMutablePointer<Float>? = nil,
+                             reusable: LaneScratch? = nil) -> Double {
         let C = config.hiddenSize, V = config.vocabSize, N = targets.count
         dz.update(repeating: 0, count: N * C)
         let rows = targets.indices.filter { targets[$0] >= 0 }
         guard !rows.isEmpty else { return 0 }
         let (chunk, chunks) = Self.headChunks(rows: rows.count, lanes: lanes)
-        let scratch = LaneScratch(lanes: lanes, count: chunk * (V + 2 * C))
+        let scratch = LaneScratch.reusing(reusable, lanes: lanes, count: chunk * (V + 2 * C))
         let losses = UnsafeMutablePointer<Double>.allocate(capacity: chunks)
         defer { losses.deallocate() }
         let io = HeadPointers(z: z, dz: dz, losses: losses)

@@ -18,6 +18,8 @@ public final class TrainingScratch {
     let layerInputs: UnsafeMutablePointer<Float>?
     /// (capacityRows, C) the residual stream of a recomputed layer, when checkpointing.
     let recomputed: UnsafeMutablePointer<Float>?
+    /// The output head's per-lane logits chunks.
+    let head: LaneScratch
 
     public let maxRank: Int
     public var checkpointing: Bool { layerInputs != nil }
@@ -32,6 +34,7 @@ public final class TrainingScratch {
         grad = BackwardWorkspace(rows: capacityRows, config: c)
         layerInputs = checkpointing ? .allocate(capacity: max(1, c.numHiddenLayers * capacityRows * c.hiddenSize)) : nil
         recomputed = checkpointing ? .allocate(capacity: max(1, capacityRows * c.hiddenSize)) : nil
+        head = model.headScratch()
     }
 
     deinit {
@@ -78,7 +81,7 @@ extension LlamaModel {
             let loss = z.withUnsafeBufferPointer { zp in
                 dx.withUnsafeMutableBufferPointer { dz in
                     headLossAndBackward(z: zp.baseAddress!, targets: targets, normalizer: normalizer, dz: dz.baseAddress!,
-                                        dHead: outputHeadWeight.gradient)
+                                        dHead: outputHeadWeight.gradient, reusable: scratch.head)
                 }
             }
             // Final norm backward: dz → d x_L (written into the workspace, then copied back).

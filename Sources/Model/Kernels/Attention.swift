@@ -119,11 +119,18 @@ struct SendablePointers: @unchecked Sendable {
 /// One scratch buffer per parallel lane.
 final class LaneScratch: @unchecked Sendable {
     private let storage: UnsafeMutablePointer<Float>
-    private let count: Int
+    /// Lanes, and floats per lane.
+    let lanes: Int, count: Int
 
     init(lanes: Int, count: Int) {
-        self.count = count
-        storage = .allocate(capacity: max(1, lanes) * count)
+        (self.lanes, self.count) = (max(1, lanes), count)
+        storage = .allocate(capacity: self.lanes * count)
+    }
+
+    /// This scratch when it holds `count` floats for each of `lanes` lanes, else a new one.
+    static func reusing(_ scratch: LaneScratch?, lanes: Int, count: Int) -> LaneScratch {
+        if let scratch, scratch.lanes >= lanes, scratch.count >= count { return scratch }
+        return LaneScratch(lanes: lanes, count: count)
     }
 
     deinit { storage.deallocate() }
