@@ -34,18 +34,18 @@ extension LlamaModel {
         let C = c.hiddenSize, F = c.intermediateSize
         let (H, KV, D) = (c.numAttentionHeads, c.numKeyValueHeads, c.headDim)
         let eps = Float(c.rmsNormEps)
-        func adapter(_ p: Projection) -> LoRAAdapter? { adapters?[p.rawValue] }
-        func saved(_ p: Projection) -> UnsafePointer<Float>? { tape.xa[p.rawValue].map { UnsafePointer($0) } }
+        func gradient(_ p: Projection, _ dy: UnsafePointer<Float>) -> ProjectionGradient {
+            ProjectionGradient(weight: layer[p], adapter: adapters?[p.rawValue], dy: dy, xa: tape.xa[p.rawValue].map { UnsafePointer($0) })
+        }
 
         // MLP: x_out = x_mid + down(silu(gate(h₂))·up(h₂)), h₂ = norm₂(x_mid)
         layer.postAttentionNorm.withValues { w in
             RMSNorm.forward(x: tape.xMid, weight: w, y: work.h, rstd: nil, rows: N, cols: C, eps: eps, lanes: lanes)
         }
         SwiGLU.forward(gate: tape.gate, up: tape.up, out: work.act, rows: N, width: F, lanes: lanes)
-        projectBackward(dy: dx, x: work.act, layer.down, adapter: adapter(.down), xa: saved(.down), dx: grad.dAct, rows: N, accumulate: false, dW: layer.down.gradient)
+        projectBackward([gradient(.down, dx)], x: work.act, dx: grad.dAct, rows: N, accumulate: false)
         SwiGLU.backward(dh: grad.dAct, gate: tape.gate, up: tape.up, dGate: grad.dGate, dUp: grad.dUp, rows: N, width: F, lanes: lanes)
-        projectBackward(dy: grad.dGate, x: work.h, layer.gate, adapter: adapter(.gate), xa: saved(.gate), dx: grad.dh, rows: N, accumulate: false, dW: layer.gate.gradient)
-        projectBackward(dy: grad.dUp, x: work.h, layer.up, adapter: adapter(.up), xa: saved(.up), dx: grad.dh, rows: N, accumulate: true, dW: layer.up.gradient)
+        projectBackward([gradient(.gate, grad.dGate), gradient(.up, grad.dUp)], x: work.h, dx: grad.dh, rows: N, accumulate: false)
         layer.postAttentionNorm.withValues { w in
             RMSNorm.backward(dy: grad.dh, x: tape.xMid, weight: w, rstd: tape.rstd2, dx: dx, rows: N, cols: C, accumulate: true, lanes: lanes)
         }
@@ -54,7 +54,7 @@ extension LlamaModel {
         }
 
         // Attention: x_mid = x_in + o(attention(rope(q(h₁)), rope(k(h₁)), v(h₁))), h₁ = norm₁(x_in)
-        projectBackward(dy: dx, x: tape.attn, layer.o, adapter: adapter(.o), xa: saved(.o), dx: grad.dAttn, rows: N, accumulate: false, dW: layer.o.gradient)
+        projectBackward([gradient(.o, dx)], x: tape.attn, dx: grad.dAttn, rows: N, accumulate: false)
         Attention.backward(dOut: grad.dAttn, q: tape.q, k: tape.k, v: tape.v, dq: grad.dq, dk: grad.dk, dv: grad.dv,
                            shape: .packed(lengths: lengths, heads: H, kvHeads: KV, headDim: D), lanes: lanes)
         rotary.apply(grad.dq, rows: N, heads: H, positions: positions, inverse: true, lanes: lanes)
@@ -62,9 +62,7 @@ extension LlamaModel {
         layer.inputNorm.withValues { w in
             RMSNorm.forward(x: tape.xIn, weight: w, y: work.h, rstd: nil, rows: N, cols: C, eps: eps, lanes: lanes)
         }
-        projectBackward(dy: grad.dq, x: work.h, layer.q, adapter: adapter(.q), xa: saved(.q), dx: grad.dh, rows: N, accumulate: false, dW: layer.q.gradient)
-        projectBackward(dy: grad.dk, x: work.h, layer.k, adapter: adapter(.k), xa: saved(.k), dx: grad.dh, rows: N, accumulate: true, dW: layer.k.gradient)
-        projectBackward(dy: grad.dv, x: work.h, layer.v, adapter: adapter(.v), xa: saved(.v), dx: grad.dh, rows: N, accumulate: true, dW: layer.v.gradient)
+        projectBackward([gradient(.q, grad.dq), gradient(.k, grad.dk), gradient(.v, grad.dv)], x: work.h, dx: grad.dh, rows: N, accumulate: false)
         layer.inputNorm.withValues { w in
             RMSNorm.backward(dy: grad.dh, x: tape.xIn, weight: w, rstd: tape.rstd1, dx: dx, rows: N, cols: C, accumulate: true, lanes: lanes)
         }

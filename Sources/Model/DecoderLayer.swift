@@ -72,9 +72,10 @@ extension LlamaModel {
             RMSNorm.forward(x: x, weight: w, y: work.h, rstd: tape?.rstd1, rows: N, cols: C, eps: eps, lanes: lanes)
         }
         let q = tape?.q ?? work.q, k = tape?.k ?? work.k, v = tape?.v ?? work.v, attn = tape?.attn ?? work.attn
-        project(work.h, layer.q, adapter: adapter(.q), into: q, rows: N, xa: saved(.q))
-        project(work.h, layer.k, adapter: adapter(.k), into: k, rows: N, xa: saved(.k))
-        project(work.h, layer.v, adapter: adapter(.v), into: v, rows: N, xa: saved(.v))
+        func output(_ p: Projection, _ y: UnsafeMutablePointer<Float>, accumulate: Bool = false) -> ProjectionOutput {
+            ProjectionOutput(weight: layer[p], adapter: adapter(p), y: y, xa: saved(p), accumulate: accumulate)
+        }
+        project(work.h, [output(.q, q), output(.k, k), output(.v, v)], rows: N)
         rotary.apply(q, rows: N, heads: H, positions: positions, lanes: lanes)
         rotary.apply(k, rows: N, heads: KV, positions: positions, lanes: lanes)
         if let cache {
@@ -86,16 +87,15 @@ extension LlamaModel {
             Attention.forward(q: q, k: k, v: v, out: attn,
                               shape: .packed(lengths: lengths, heads: H, kvHeads: KV, headDim: D), lanes: lanes)
         }
-        project(attn, layer.o, adapter: adapter(.o), into: x, rows: N, accumulate: true, xa: saved(.o))
+        project(attn, [output(.o, x, accumulate: true)], rows: N)
 
         if let tape { tape.xMid.update(from: x, count: N * C) }
         layer.postAttentionNorm.withValues { w in
             RMSNorm.forward(x: x, weight: w, y: work.h, rstd: tape?.rstd2, rows: N, cols: C, eps: eps, lanes: lanes)
         }
         let gate = tape?.gate ?? work.gate, up = tape?.up ?? work.up
-        project(work.h, layer.gate, adapter: adapter(.gate), into: gate, rows: N, xa: saved(.gate))
-        project(work.h, layer.up, adapter: adapter(.up), into: up, rows: N, xa: saved(.up))
+        project(work.h, [output(.gate, gate), output(.up, up)], rows: N)
         SwiGLU.forward(gate: gate, up: up, out: work.act, rows: N, width: c.intermediateSize, lanes: lanes)
-        project(work.act, layer.down, adapter: adapter(.down), into: x, rows: N, accumulate: true, xa: saved(.down))
+        project(work.act, [output(.down, x, accumulate: true)], rows: N)
     }
 }

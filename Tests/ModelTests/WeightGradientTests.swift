@@ -87,7 +87,7 @@ final class WeightGradientTests: XCTestCase {
             let dW = G.FloatBuffer(start)
             let weight = WeightBuffer(values: values.pointer, gradient: dW.pointer, rows: outF, cols: inF)
             var dx = [Float](repeating: 7, count: rows * inF)
-            model.projectBackward(dy: r, x: x, weight, adapter: nil, xa: nil, dx: &dx, rows: rows, accumulate: false, dW: dW.pointer)
+            model.projectBackward(dy: r, x: x, weight, adapter: nil, xa: nil, dx: &dx, rows: rows, accumulate: false)
             let label = "\(rows)×\(inF)→\(outF), \(lanes) lanes"
             G.check("projection dW \(label)", iW.map { Double(dW.values[$0]) - Double(start[$0]) }, fdW, tolerance: 1e-4)
             G.check("projection dx with dW \(label)", dx, fdX, tolerance: 1e-4)
