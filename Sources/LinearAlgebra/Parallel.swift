@@ -29,11 +29,23 @@ public enum Parallel {
     /// Splits 0..<count into `lanes` contiguous chunks and runs `body(range)` for each in parallel
     /// (for row-split products and element-wise kernels). Runs inline when `count < minimumChunk · 2`.
     public static func chunks(_ count: Int, lanes: Int, minimumChunk: Int = 1, _ body: @Sendable (Range<Int>) -> Void) {
-        let parts = max(1, min(lanes, count / max(1, minimumChunk)))
+        let parts = chunkCount(count, lanes: lanes, minimumChunk: minimumChunk)
         if parts == 1 { body(0..<count); return }
         DispatchQueue.concurrentPerform(iterations: parts) { part in
-            body((count * part / parts)..<(count * (part + 1) / parts))
+            body(chunk(part, of: count, lanes: lanes, minimumChunk: minimumChunk)!)
         }
+    }
+
+    /// Chunk `part` of the split `chunks` makes of 0..<count, nil when it makes fewer chunks
+    /// (for a lane that runs several splits in one parallel pass).
+    public static func chunk(_ part: Int, of count: Int, lanes: Int, minimumChunk: Int = 1) -> Range<Int>? {
+        let parts = chunkCount(count, lanes: lanes, minimumChunk: minimumChunk)
+        guard part < parts else { return nil }
+        return (count * part / parts)..<(count * (part + 1) / parts)
+    }
+
+    private static func chunkCount(_ count: Int, lanes: Int, minimumChunk: Int) -> Int {
+        max(1, min(lanes, count / max(1, minimumChunk)))
     }
 
     /// As `chunks`, for bodies that capture raw pointers (element-wise kernels): the caller
