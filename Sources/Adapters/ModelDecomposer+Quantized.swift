@@ -13,52 +13,29 @@ extension ModelDecomposer {
         results: (factors: Slots<LoRAFactors>, reports: Slots<ModuleReport>),
         started: Date, progress: @escaping @Sendable (Progress) -> Void
     ) throws {
-        let writers = try model.files.enumerated().map { f, file in
-            let specs = file.tensors.flatMap { info -> [TensorSpec] in
-                guard plan.isTarget(fileIndex: f, name: info.name), !options.dequantized else {
+        let settings = options.settings, dequantized = options.dequantized
+        try writeResidualShards(
+            model: model, plan: plan, options: options, results: results, started: started, progress: progress,
+            specs: { f, info in
+                guard plan.isTarget(fileIndex: f, name: info.name), !dequantized else {
                     return [TensorSpec(name: info.name, dtype: info.dtype, shape: info.shape)]
                 }
                 return NF4Tensors.specs(name: info.name, rows: info.shape[0], cols: info.shape[1], blockSize: quant.blockSize,
                                         doubleQuant: quant.doubleQuant, originalDType: info.dtype)
             }
-            return try SafeTensorsWriter(url: options.output.appendingPathComponent(file.url.lastPathComponent), tensors: specs,
-                                         metadata: file.metadata.isEmpty ? ["format": "pt"] : file.metadata)
-        }
-        do {
-            for (f, file) in model.files.enumerated() {
-                for info in file.tensors where !plan.isTarget(fileIndex: f, name: info.name) {
-                    try writers[f].write(info.name, bytes: file.rawBytes(info))
-                    file.release(info)
-                }
+        ) { job, rng, writer in
+            let w = try loadTarget(job, from: model)
+            let t0 = Date()
+            let (factors, q) = try QuantizedInitializer.initialize(w, settings: settings, quant: quant, using: &rng)
+            var report = ModuleReport(job: job, seconds: Date().timeIntervalSince(t0))
+            if dequantized {
+                try writer.write(job.info.name, floats: q.dequantized().storage)
+            } else {
+                try NF4Tensors.write(q, name: job.info.name, originalDType: job.info.dtype, into: writer)
             }
-            let savedThreads = BLAS.threadCount
-            BLAS.threadCount = options.lanes > 1 ? 1 : savedThreads
-            defer { BLAS.threadCount = savedThreads }
-            let done = Counter()
-            let settings = options.settings, jobs = plan.jobs, dequantized = options.dequantized
-            try Parallel.forEach(jobs.count, lanes: options.lanes) { i in
-                let job = jobs[i]
-                let w = try loadTarget(job, from: model)
-                var rng = SeededGenerator(seed: settings.seed, stream: UInt64(i))
-                let t0 = Date()
-                let (factors, q) = try QuantizedInitializer.initialize(w, settings: settings, quant: quant, using: &rng)
-                var report = ModuleReport(job: job, seconds: Date().timeIntervalSince(t0))
-                if dequantized {
-                    try writers[job.fileIndex].write(job.info.name, floats: q.dequantized().storage)
-                } else {
-                    try NF4Tensors.write(q, name: job.info.name, originalDType: job.info.dtype, into: writers[job.fileIndex])
-                }
-                let error = try QuantizationError.measure(w, residual: q, factors: factors, scale: settings.scale, nuclear: false)
-                report.quantizationError = error.frobenius / Double(w.frobeniusNorm)
-                results.factors[i] = factors
-                results.reports[i] = report
-                let n = done.increment()
-                progress(.moduleDone(index: n, of: jobs.count, module: job.module, elapsed: Date().timeIntervalSince(started)))
-            }
-            for writer in writers { try writer.commit() }
-        } catch {
-            for writer in writers { writer.abandon() }
-            throw error
+            let error = try QuantizationError.measure(w, residual: q, factors: factors, scale: settings.scale, nuclear: false)
+            report.quantizationError = error.frobenius / Double(w.frobeniusNorm)
+            return (factors, report)
         }
     }
 }

@@ -125,14 +125,42 @@ public enum ModelDecomposer {
         model: ShardedSafeTensors, plan: DecompositionPlan, options: Options, results: (factors: Slots<LoRAFactors>, reports: Slots<ModuleReport>),
         started: Date, progress: @escaping @Sendable (Progress) -> Void
     ) throws {
-        let writers = try model.files.map { file in
-            try SafeTensorsWriter(
-                url: options.output.appendingPathComponent(file.url.lastPathComponent),
-                tensors: file.tensors.map { TensorSpec(name: $0.name, dtype: $0.dtype, shape: $0.shape) },
-                metadata: file.metadata.isEmpty ? ["format": "pt"] : file.metadata)
+        let settings = options.settings, check = options.check
+        try writeResidualShards(
+            model: model, plan: plan, options: options, results: results, started: started, progress: progress,
+            specs: { _, info in [TensorSpec(name: info.name, dtype: info.dtype, shape: info.shape)] }
+        ) { job, rng, writer in
+            var w = try loadTarget(job, from: model)
+            let original = check ? w : nil
+            let t0 = Date()
+            let factors = try AdapterInitializer.initialize(&w, settings: settings, using: &rng)
+            var report = ModuleReport(job: job, seconds: Date().timeIntervalSince(t0))
+            try writer.write(job.info.name, floats: w.storage)
+            if let original {
+                try report.measure(original: original, residual: w, factors: factors, settings: settings)
+            }
+            return (factors, report)
+        }
+    }
+
+    /// What both residual models share: one writer per shard, holding `specs(fileIndex, tensor)`
+    /// for each of its tensors; every tensor that is not a target copied byte for byte; then each
+    /// target job run on the lanes by `residual`, which writes what replaces the target into the
+    /// writer it is given and returns the job's factors and report. The shards are committed at
+    /// the end, or all abandoned if anything fails.
+    static func writeResidualShards(
+        model: ShardedSafeTensors, plan: DecompositionPlan, options: Options,
+        results: (factors: Slots<LoRAFactors>, reports: Slots<ModuleReport>),
+        started: Date, progress: @escaping @Sendable (Progress) -> Void,
+        specs: (_ fileIndex: Int, _ tensor: TensorInfo) -> [TensorSpec],
+        residual: @escaping @Sendable (DecompositionJob, inout SeededGenerator, SafeTensorsWriter) throws -> (LoRAFactors, ModuleReport)
+    ) throws {
+        let writers = try model.files.enumerated().map { f, file in
+            try SafeTensorsWriter(url: options.output.appendingPathComponent(file.url.lastPathComponent),
+                                  tensors: file.tensors.flatMap { specs(f, $0) },
+                                  metadata: file.metadata.isEmpty ? ["format": "pt"] : file.metadata)
         }
         do {
-            // Everything that is not a target is copied byte for byte.
             for (f, file) in model.files.enumerated() {
                 for info in file.tensors where !plan.isTarget(fileIndex: f, name: info.name) {
                     try writers[f].write(info.name, bytes: file.rawBytes(info))
@@ -143,19 +171,11 @@ public enum ModelDecomposer {
             BLAS.threadCount = options.lanes > 1 ? 1 : savedThreads
             defer { BLAS.threadCount = savedThreads }
             let done = Counter()
-            let settings = options.settings, check = options.check, jobs = plan.jobs
+            let seed = options.settings.seed, jobs = plan.jobs
             try Parallel.forEach(jobs.count, lanes: options.lanes) { i in
                 let job = jobs[i]
-                var w = try loadTarget(job, from: model)
-                let original = check ? w : nil
-                var rng = SeededGenerator(seed: settings.seed, stream: UInt64(i))
-                let t0 = Date()
-                let factors = try AdapterInitializer.initialize(&w, settings: settings, using: &rng)
-                var report = ModuleReport(job: job, seconds: Date().timeIntervalSince(t0))
-                try writers[job.fileIndex].write(job.info.name, floats: w.storage)
-                if let original {
-                    try report.measure(original: original, residual: w, factors: factors, settings: settings)
-                }
+                var rng = SeededGenerator(seed: seed, stream: UInt64(i))
+                let (factors, report) = try residual(job, &rng, writers[job.fileIndex])
                 results.factors[i] = factors
                 results.reports[i] = report
                 let n = done.increment()
