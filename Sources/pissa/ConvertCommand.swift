@@ -36,18 +36,11 @@ struct ConvertCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        for (flag, path) in [("--initial", initial), ("--adapter", adapter)] {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw ValidationError("\(flag) \(path) does not exist.")
-            }
-            guard isDirectory.boolValue else { throw ValidationError("\(flag) \(path) is a file; pass a PEFT adapter directory.") }
+        for (option, path) in [("--initial", initial), ("--adapter", adapter)] {
+            try PathCheck.existing(path, option, kind: .directory, hint: "a PEFT adapter directory")
         }
-        if let model, !FileManager.default.fileExists(atPath: model) { throw ValidationError("--model \(model) does not exist.") }
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), !isDirectory.boolValue {
-            throw ValidationError("--out \(out) is a file; pass a directory.")
-        }
+        if let model { try PathCheck.existing(model, "--model") }
+        try PathCheck.output(out, kind: .directory)
     }
 
     func run() throws {

@@ -43,16 +43,8 @@ struct ConvertModelCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) else {
-            throw ValidationError("--model \(model) does not exist.")
-        }
-        guard !isDirectory.boolValue else {
-            throw ValidationError("--model \(model) is a directory; pass a GGUF file (a Hugging Face directory needs no conversion).")
-        }
-        if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), !isDirectory.boolValue {
-            throw ValidationError("--out \(out) is a file; pass a directory (it is created if needed).")
-        }
+        try PathCheck.existing(model, "--model", kind: .file, hint: "a GGUF file (a Hugging Face directory needs no conversion)")
+        try PathCheck.output(out, kind: .directory, hint: "a directory (it is created if needed)")
     }
 
     func run() throws {

@@ -103,7 +103,7 @@ struct InspectDataCommand: ParsableCommand {
     func validate() throws {
         guard maxSeqLen >= 2 else { throw ValidationError("--max-seq-len must be at least 2.") }
         guard example >= 0 else { throw ValidationError("--example must be 0 or more.") }
-        guard FileManager.default.fileExists(atPath: data) else { throw ValidationError("--data \(data) does not exist.") }
+        try PathCheck.existing(data, "--data")
     }
 
     func run() throws {

@@ -55,7 +55,7 @@ struct EvalCommand: ParsableCommand {
     func validate() throws {
         guard maxSeqLen >= 2 else { throw ValidationError("--max-seq-len must be at least 2.") }
         if let stride { guard stride >= 1 && stride <= maxSeqLen else { throw ValidationError("--stride must be in 1…--max-seq-len.") } }
-        guard FileManager.default.fileExists(atPath: data) else { throw ValidationError("--data \(data) does not exist.") }
+        try PathCheck.existing(data, "--data")
     }
 
     struct Output: Encodable {

@@ -36,12 +36,12 @@ struct ExportCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard FileManager.default.fileExists(atPath: model) else { throw ValidationError("--model \(model) does not exist.") }
-        guard FileManager.default.fileExists(atPath: adapter) else { throw ValidationError("--adapter \(adapter) does not exist.") }
-        var isDirectory: ObjCBool = false
-        let exists = FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory)
-        if format == .ggufLora, exists, isDirectory.boolValue { throw ValidationError("--out \(out) is a directory; pass a .gguf file name.") }
-        if format == .mlx, exists, !isDirectory.boolValue { throw ValidationError("--out \(out) is a file; pass a directory.") }
+        try PathCheck.existing(model, "--model")
+        try PathCheck.existing(adapter, "--adapter", kind: .directory, hint: "a PEFT adapter directory")
+        switch format {
+        case .ggufLora: try PathCheck.output(out, kind: .file, hint: "a .gguf file name")
+        case .mlx: try PathCheck.output(out, kind: .directory)
+        }
     }
 
     func run() throws {

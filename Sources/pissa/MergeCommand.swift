@@ -31,12 +31,9 @@ struct MergeCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard FileManager.default.fileExists(atPath: model) else { throw ValidationError("--model \(model) does not exist.") }
-        guard FileManager.default.fileExists(atPath: adapter) else { throw ValidationError("--adapter \(adapter) does not exist.") }
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), !isDirectory.boolValue {
-            throw ValidationError("--out \(out) is a file; pass a directory.")
-        }
+        try PathCheck.existing(model, "--model")
+        try PathCheck.existing(adapter, "--adapter", kind: .directory, hint: "a PEFT adapter directory")
+        try PathCheck.output(out, kind: .directory)
     }
 
     func run() throws {

@@ -38,6 +38,24 @@ final class InteropCommandTests: XCTestCase {
         XCTAssertTrue(try pissa(["train", "--help"]).stdout.contains("--convert"))
     }
 
+    func testPathsOfTheWrongKindAreValidationErrors() throws {
+        let file = path("file.txt"), directory = path("dir")
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for (arguments, message) in [
+            (["merge", "--model", tiny, "--adapter", file, "--out", path("m")], "--adapter \(file) is a file; pass a PEFT adapter directory."),
+            (["merge", "--model", tiny, "--adapter", directory, "--out", file], "--out \(file) is a file; pass a directory."),
+            (["export", "--model", tiny, "--adapter", directory, "--format", "gguf-lora", "--out", directory],
+             "--out \(directory) is a directory; pass a .gguf file name."),
+            (["convert-model", "--model", directory, "--out", path("c")], "--model \(directory) is a directory; pass a GGUF file"),
+        ] {
+            let r = try pissa(arguments)
+            XCTAssertEqual(r.status, 64, arguments.joined(separator: " "))
+            XCTAssertTrue(r.stderr.contains(message), r.stderr)
+        }
+        XCTAssertFalse(exists("m") || exists("c"), "no output on a validation error")
+    }
+
     func testConvertRefusesMissingAndMismatchedInputsWithoutOutput() throws {
         let full = try initAdapter(model: tiny, out: "a")
         let qOnly = try initAdapter(model: tiny, out: "b", targets: "q_proj")
