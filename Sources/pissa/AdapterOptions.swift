@@ -8,14 +8,14 @@ extension InitMethod: ExpressibleByArgument {
 /// The options that decide an adapter's start, shared by the commands that create one.
 struct AdapterOptions: ParsableArguments {
     @Option(help: "Adapter rank r.")
-    var rank: Int = 16
+    var rank: Int = AdapterSettings().rank
 
     @Option(help: "lora_alpha; the adapter is scaled by alpha / r (alpha / √r with --use-rslora). Default: the rank, as in the paper.")
     var alpha: Float?
 
     @Option(name: .customLong("init"),
             help: "Initialisation: pissa (exact SVD), pissa_niter_K (randomized SVD, K subspace iterations), lora (Kaiming-uniform A, B = 0), gaussian, or loftq (with --quant nf4).")
-    var initMethod: InitMethod = .pissaNiter(4)
+    var initMethod: InitMethod = AdapterSettings().initMethod
 
     @Option(help: "Comma-separated module-name suffixes to adapt (PEFT's matching), or all-linear.")
     var targets: String = "all-linear"
@@ -27,7 +27,7 @@ struct AdapterOptions: ParsableArguments {
     var useRslora = false
 
     @Option(help: "Seed for the randomized SVD and LoRA starts.")
-    var seed: UInt64 = 0
+    var seed: UInt64 = AdapterSettings().seed
 
     func validate() throws {
         guard rank >= 1 else { throw ValidationError("--rank must be at least 1 (got \(rank)).") }

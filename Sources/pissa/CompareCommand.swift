@@ -26,55 +26,55 @@ struct CompareCommand: ParsableCommand {
     var test: String?
 
     @Option(help: "Comma-separated methods: \(CompareMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var methods: String = "lora,pissa"
+    var methods: String = CompareConfig.defaults.methods.map(\.rawValue).joined(separator: ",")
 
     @Option(help: "Comma-separated seeds; each method runs once per seed.")
-    var seeds: String = "0,1,2"
+    var seeds: String = CompareConfig.defaults.seeds.map(String.init).joined(separator: ",")
 
     @Option(help: "Adapter rank r (alpha = r unless --alpha).")
-    var rank: Int = 16
+    var rank: Int = CompareConfig.defaults.rank
 
     @Option(help: "lora_alpha (default: the rank, as in the paper).")
     var alpha: Float?
 
     @Option(name: .customLong("pissa-init"), help: "SVD for the PiSSA-family methods: pissa or pissa_niter_K.")
-    var pissaInit: InitMethod = .pissaNiter(4)
+    var pissaInit: InitMethod = CompareConfig.defaults.pissaInit
 
     @Option(help: "QPiSSA's alternating iterations T (the paper uses 5).")
-    var qpissaIters: Int = 5
+    var qpissaIters: Int = CompareConfig.defaults.qpissaIterations
 
     @Option(help: "Optimiser steps per run.")
-    var steps: Int = 100
+    var steps: Int = CompareConfig.defaults.steps
 
     @Option(help: "Peak learning rate, the same for every method. Of 5e-5, 2e-4 and 1e-3, both LoRA and PiSSA did best at the default on SmolLM2's math runs (docs/RESULTS.md §3).")
-    var lr: Double = 1e-3
+    var lr: Double = CompareConfig.defaults.learningRate
 
     @Option(help: "Sequences per micro-batch.")
-    var batchSize: Int = 4
+    var batchSize: Int = CompareConfig.defaults.batchSize
 
     @Option(help: "Micro-batches per optimiser step.")
-    var gradAccum: Int = 1
+    var gradAccum: Int = CompareConfig.defaults.gradientAccumulation
 
     @Option(help: "Longest sequence in tokens.")
-    var maxSeqLen: Int = 512
+    var maxSeqLen: Int = CompareConfig.defaults.maxSeqLen
 
     @Option(help: "Evaluate the held-out loss every N steps (default: at the end only).")
     var evalEvery: Int?
 
     @Option(help: "Held-out math problems answered per run for exact-match accuracy (0: none).")
-    var accuracyLimit: Int = 64
+    var accuracyLimit: Int = CompareConfig.defaults.accuracyLimit
 
     @Option(help: "Most tokens generated per answer.")
-    var maxNewTokens: Int = 96
+    var maxNewTokens: Int = CompareConfig.defaults.maxNewTokens
 
     @Option(help: "Comma-separated inits for the initialisation table (empty string: no table).")
-    var initModes: String = "pissa,pissa_niter_1,pissa_niter_4,pissa_niter_16"
+    var initModes: String = CompareConfig.defaults.initModes.map(\.peftName).joined(separator: ",")
 
     @Option(help: "Report directory.")
     var out: String
 
     @Option(help: "Parallel lanes (cores) to use.")
-    var lanes: Int = 2
+    var lanes: Int = CompareConfig.defaults.lanes
 
     var methodList: [CompareMethod] { methods.split(separator: ",").compactMap { CompareMethod(rawValue: $0.trimmingCharacters(in: .whitespaces)) } }
     var seedList: [UInt64] { seeds.split(separator: ",").compactMap { UInt64($0.trimmingCharacters(in: .whitespaces)) } }

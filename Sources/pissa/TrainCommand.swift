@@ -38,7 +38,7 @@ struct TrainCommand: ParsableCommand {
     var resume: String?
 
     @Option(help: "What to train: adapter (PiSSA / LoRA factors on the frozen model) or full (every weight).")
-    var method: TrainConfig.Method = .adapter
+    var method: TrainConfig.Method = TrainConfig.defaults.method
 
     @Flag(help: "Gradient checkpointing: keep only each layer's input and recompute its forward in backward (less memory, same gradients).")
     var gradCheckpoint = false
@@ -49,37 +49,37 @@ struct TrainCommand: ParsableCommand {
     var adapterPath: String?
 
     @Option(help: "Peak learning rate.")
-    var lr: Double = 2e-5
+    var lr: Double = TrainConfig.defaults.learningRate
 
     @Option(help: "Learning-rate schedule: constant, linear or cosine.")
-    var schedule: LRSchedule.Kind = .cosine
+    var schedule: LRSchedule.Kind = TrainConfig.defaults.schedule
 
     @Option(help: "Warmup as a fraction of the steps.")
-    var warmupRatio: Double = 0.03
+    var warmupRatio: Double = TrainConfig.defaults.warmupRatio
 
     @Option(help: "Warmup in steps (overrides --warmup-ratio).")
     var warmupSteps: Int?
 
     @Option(help: "AdamW decoupled weight decay.")
-    var weightDecay: Double = 0
+    var weightDecay: Double = TrainConfig.defaults.weightDecay
 
     @Option(help: "Clip the global gradient norm to this value.")
-    var maxGradNorm: Double = 1
+    var maxGradNorm: Double = TrainConfig.defaults.maxGradNorm
 
     @Option(help: "Sequences per micro-batch.")
-    var batchSize: Int = 4
+    var batchSize: Int = TrainConfig.defaults.batchSize
 
     @Option(help: "Micro-batches per optimiser step.")
-    var gradAccum: Int = 1
+    var gradAccum: Int = TrainConfig.defaults.gradientAccumulation
 
     @Option(help: "Longest sequence in tokens (longer examples are truncated, .txt is chunked).")
-    var maxSeqLen: Int = 512
+    var maxSeqLen: Int = TrainConfig.defaults.maxSeqLen
 
     @Option(help: "Optimiser steps (default: --epochs over the data).")
     var steps: Int?
 
     @Option(help: "Passes over the data when --steps is not given.")
-    var epochs: Double = 1
+    var epochs: Double = TrainConfig.defaults.epochs
 
     @Option(help: "Save a checkpoint every N steps (and always at the end).")
     var saveEvery: Int?
@@ -88,13 +88,13 @@ struct TrainCommand: ParsableCommand {
     var evalEvery: Int?
 
     @Option(help: "Checkpoints to keep.")
-    var keepCheckpoints: Int = 2
+    var keepCheckpoints: Int = TrainConfig.defaults.keepCheckpoints
 
     @Flag(help: "Skip malformed data lines (counted and reported) instead of stopping.")
     var skipBadLines = false
 
     @Option(help: "Parallel lanes (cores) to use.")
-    var lanes: Int = 2
+    var lanes: Int = TrainConfig.defaults.lanes
 
     @Flag(help: "At the end, also write RUN/lora_converted: the trained adapter as a LoRA on the original model (`pissa convert`).")
     var convert = false

@@ -75,6 +75,9 @@ public struct CompareConfig: Codable, Sendable, Equatable {
         self.seeds = seeds
     }
 
+    /// Every setting at its default (the paths empty): `pissa compare`'s options take theirs from here.
+    public static let defaults = CompareConfig(model: "", data: "", test: nil, output: "", methods: [.lora, .pissa], seeds: [0, 1, 2])
+
     public var effectiveAlpha: Float { alpha ?? Float(rank) }
 
     /// The training run of one method and seed: the paper's settings (dropout 0, AdamW, cosine,

@@ -54,6 +54,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         self.adapter = adapter
     }
 
+    /// Every setting at its default (the paths empty): `pissa train`'s options take theirs from here.
+    public static let defaults = TrainConfig(model: "", data: "", output: "", adapter: AdapterSettings())
+
     /// Total optimiser steps for a data set of `examples` examples.
     public func totalSteps(examples: Int) -> Int {
         if let steps { return steps }
