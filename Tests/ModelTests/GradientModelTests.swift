@@ -27,14 +27,34 @@ final class GradientModelTests: XCTestCase {
         }
     }
 
+    /// The tiny model, LoRA factors (rank 2, scale 2, A and B nonzero) from `seed` on all its
+    /// projections, and the Double reference of both.
+    private func tinyAdapted(seed: UInt64) throws -> (weights: LlamaWeights, flat: G.FlatAdapters, reference: G.ReferenceLlama) {
+        let weights = try G.tinyWeights()
+        let flat = G.FlatAdapters(weights: weights, rank: 2, scale: 2, seed: seed)
+        return (weights, flat, G.ReferenceLlama(weights: weights, adapters: flat))
+    }
+
+    /// One `lossAndGradients` on `lanes` lanes with the adapters' gradients starting at `start`
+    /// (zero when nil): Σ NLL and what the step added to each gradient.
+    private func trainingStep(_ weights: LlamaWeights, _ flat: G.FlatAdapters, lanes: Int, tokens: [Int32], targets: [Int32],
+                              lengths: [Int], capacityRows: Int, start: [Float]? = nil) -> (loss: Double, added: [Float]) {
+        let model = LlamaModel(weights: weights, lanes: lanes)
+        let scratch = TrainingScratch(model: model, capacityRows: capacityRows, maxRank: flat.rank)
+        let start = start ?? [Float](repeating: 0, count: flat.count)
+        flat.setGradients(start)
+        let normalizer = Float(targets.filter { $0 >= 0 }.count)
+        let loss = model.lossAndGradients(tokens: tokens, targets: targets, lengths: lengths, adapters: flat.adapters,
+                                          normalizer: normalizer, scratch: scratch)
+        return (loss, zip(flat.gradientValues, start).map { Float(Double($0) - Double($1)) })
+    }
+
     /// Layer 1's forwardLayer / backwardLayer: output, dx (every entry) and its adapters' dA, dB
     /// (4 sampled entries of each factor) for L = Σ layer(x) ⊙ R. Batch 2 × 6 positions.
     func testDecoderLayerBackward() throws {
         var rng = SeededGenerator(seed: 21)
-        let weights = try G.tinyWeights()
+        let (weights, flat, reference) = try tinyAdapted(seed: 22)
         let c = weights.config
-        let flat = G.FlatAdapters(weights: weights, rank: 2, scale: 2, seed: 22)
-        let reference = G.ReferenceLlama(weights: weights, adapters: flat)
         let (batch, T, layer) = (2, 6, 1)
         let N = batch * T, C = c.hiddenSize
         let positions = (0..<N).map { Int32($0 % T) }
@@ -72,10 +92,8 @@ final class GradientModelTests: XCTestCase {
     /// of the mean NLL for 2 sampled entries of each of the 28 factors, added onto random values.
     func testLossAndGradientsMatchFiniteDifferences() throws {
         var rng = SeededGenerator(seed: 31)
-        let weights = try G.tinyWeights()
+        let (weights, flat, reference) = try tinyAdapted(seed: 32)
         let c = weights.config
-        let flat = G.FlatAdapters(weights: weights, rank: 2, scale: 2, seed: 32)
-        let reference = G.ReferenceLlama(weights: weights, adapters: flat)
         let (batch, T) = (2, 18)
         let N = batch * T
         let tokens = (0..<N).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) }
@@ -93,14 +111,10 @@ final class GradientModelTests: XCTestCase {
 
         var gradients: [[Double]] = []
         for lanes in [1, 2] {
-            let model = LlamaModel(weights: weights, lanes: lanes)
-            let scratch = TrainingScratch(model: model, capacityRows: N + 5, maxRank: flat.rank)
-            let start = G.randomFloats(flat.count, std: 1e-3, using: &rng)
-            flat.setGradients(start)
-            let loss = model.lossAndGradients(tokens: tokens, targets: targets, lengths: Array(repeating: tokens.count / batch, count: batch), adapters: flat.adapters,
-                                              normalizer: Float(supervised), scratch: scratch)
+            let (loss, added) = trainingStep(weights, flat, lanes: lanes, tokens: tokens, targets: targets,
+                                             lengths: Array(repeating: T, count: batch), capacityRows: N + 5,
+                                             start: G.randomFloats(flat.count, std: 1e-3, using: &rng))
             G.check("lossAndGradients Σ NLL, \(lanes) lanes", [loss], [expectedLoss], tolerance: forwardTolerance)
-            let added = zip(flat.gradientValues, start).map { Float(Double($0) - Double($1)) }
             checkAdapterGradients("lossAndGradients, \(lanes) lanes,", observed: added, expected: fd, indices: sample, flat: flat)
             gradients.append(added.map(Double.init))
         }
@@ -114,10 +128,8 @@ final class GradientModelTests: XCTestCase {
     /// every adapter gradient equals finite differences of that sum.
     func testPackedSequencesMatchEachSequenceAlone() throws {
         var rng = SeededGenerator(seed: 33)
-        let weights = try G.tinyWeights()
+        let (weights, flat, reference) = try tinyAdapted(seed: 34)
         let c = weights.config
-        let flat = G.FlatAdapters(weights: weights, rank: 2, scale: 2, seed: 34)
-        let reference = G.ReferenceLlama(weights: weights, adapters: flat)
         let lengths = [7, 12, 3]
         let sequences = lengths.map { n in (0..<n).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) } }
         let seqTargets = sequences.map { seq in seq.indices.map { t in t == 0 || t + 1 == seq.count ? Int32(-1) : seq[t + 1] } }
@@ -131,15 +143,11 @@ final class GradientModelTests: XCTestCase {
         let expectedLoss = alone(θ)
         let fd = G.centralDifferences(at: θ, indices: sample) { alone($0) / Double(supervised) }
         for lanes in [1, 2] {
-            let model = LlamaModel(weights: weights, lanes: lanes)
-            let scratch = TrainingScratch(model: model, capacityRows: tokens.count, maxRank: flat.rank)
-            flat.setGradients([Float](repeating: 0, count: flat.count))
-            let loss = model.lossAndGradients(tokens: tokens, targets: targets, lengths: lengths, adapters: flat.adapters,
-                                              normalizer: Float(supervised), scratch: scratch)
+            let (loss, added) = trainingStep(weights, flat, lanes: lanes, tokens: tokens, targets: targets, lengths: lengths,
+                                             capacityRows: tokens.count)
             G.check("packed Σ NLL, \(lanes) lanes", [loss], [expectedLoss], tolerance: forwardTolerance)
-            checkAdapterGradients("packed lossAndGradients, \(lanes) lanes,", observed: flat.gradientValues, expected: fd,
-                                  indices: sample, flat: flat)
-            let nll = Perplexity.maskedNLL(model: model, tokens: tokens, targets: targets, lengths: lengths, adapters: flat.adapters)
+            checkAdapterGradients("packed lossAndGradients, \(lanes) lanes,", observed: added, expected: fd, indices: sample, flat: flat)
+            let nll = Perplexity.maskedNLL(model: LlamaModel(weights: weights, lanes: lanes), tokens: tokens, targets: targets, lengths: lengths, adapters: flat.adapters)
             G.check("packed maskedNLL, \(lanes) lanes", [nll.totalNLL], [expectedLoss], tolerance: forwardTolerance)
         }
     }
