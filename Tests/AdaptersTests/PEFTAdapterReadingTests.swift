@@ -2,18 +2,14 @@
 import Formats
 import Foundation
 import LinearAlgebra
+import TestSupport
 import XCTest
 
 /// Malformed or unsupported PEFT adapter directories give a clear error naming the file and the problem.
 final class PEFTAdapterReadingTests: XCTestCase {
     private var dir: URL!
 
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("pissa-peft-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+    override func setUpWithError() throws { dir = try makeScratchDirectory("pissa-peft") }
 
     private let config = #"{"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj"]}"#
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Fault injection on `pissa train` (tiny model, 12 steps, a checkpoint every step):
@@ -14,12 +15,7 @@ final class FaultInjectionTests: XCTestCase {
     private let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/tiny_trainable")
 
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pissa-faults-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+    override func setUpWithError() throws { scratch = try makeScratchDirectory("pissa-faults") }
 
     private func arguments(out: String) -> [String] {
         ["train", "--model", fixture.path, "--data", fixture.appendingPathComponent("train.jsonl").path,

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Runs the built `pissa` binary as a user would: exit codes, messages, files left behind.
@@ -7,12 +8,7 @@ final class InitCommandTests: XCTestCase {
     private let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     private var tinyLlama: String { repository.appendingPathComponent("Tests/AdaptersTests/Fixtures/tiny_llama_f32").path }
 
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pissa-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+    override func setUpWithError() throws { scratch = try makeScratchDirectory("pissa-cli") }
 
     private func pissa(_ arguments: [String]) throws -> PissaProcess.Result { try PissaProcess.run(arguments) }
 

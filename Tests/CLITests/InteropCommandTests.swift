@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `pissa convert`, `merge` and `export` as a user runs them: help, validation, malformed inputs
@@ -9,12 +10,7 @@ final class InteropCommandTests: XCTestCase {
     private var tiny: String { repository.appendingPathComponent("Tests/Fixtures/tiny_trainable").path }
     private var otherTiny: String { repository.appendingPathComponent("Tests/AdaptersTests/Fixtures/tiny_llama_f32").path }
 
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pissa-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+    override func setUpWithError() throws { scratch = try makeScratchDirectory("pissa-cli") }
 
     private func pissa(_ arguments: [String]) throws -> PissaProcess.Result { try PissaProcess.run(arguments) }
     private func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Runs the `pissa` binary on every malformed input of `Tests/CLITests/Malformed` (written by
@@ -32,12 +33,7 @@ final class MalformedInputTests: XCTestCase {
 
     private var scratch: URL!
 
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pissa-malformed-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+    override func setUpWithError() throws { scratch = try makeScratchDirectory("pissa-malformed") }
 
     func testEveryMalformedInputIsAClearErrorWithNothingLeftBehind() throws {
         _ = try PissaProcess.run(["--help"])   // skips when the binary is not built

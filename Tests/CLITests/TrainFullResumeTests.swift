@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `pissa train --method full` on the tiny model: the output is a Hugging Face directory
@@ -10,12 +11,7 @@ final class TrainFullResumeTests: XCTestCase {
     private let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/tiny_trainable")
 
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pissa-full-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+    override func setUpWithError() throws { scratch = try makeScratchDirectory("pissa-full") }
 
     private func arguments(out: URL) -> [String] {
         ["train", "--method", "full", "--model", fixture.path, "--data", fixture.appendingPathComponent("train.jsonl").path,

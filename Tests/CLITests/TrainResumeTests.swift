@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Training through the `pissa` binary on a tiny model: a run killed with SIGKILL and resumed
@@ -8,12 +9,7 @@ final class TrainResumeTests: XCTestCase {
     private let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/tiny_trainable")
 
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pissa-train-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+    override func setUpWithError() throws { scratch = try makeScratchDirectory("pissa-train") }
 
     private func arguments(out: URL) -> [String] {
         ["train", "--model", fixture.path, "--data", fixture.appendingPathComponent("train.jsonl").path,

@@ -2,15 +2,6 @@ import Formats
 import Foundation
 import XCTest
 
-/// A fresh empty directory under the system temporary directory, removed at the end of the test.
-func makeScratchDirectory(_ test: XCTestCase) throws -> URL {
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("FormatsTests-\(UUID().uuidString)", isDirectory: true)
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-    return url
-}
-
 /// Names of the entries of `directory` (hidden ones included), sorted.
 func directoryListing(_ directory: URL) throws -> [String] {
     try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()

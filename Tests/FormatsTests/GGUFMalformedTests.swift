@@ -1,5 +1,6 @@
 import Formats
 import Foundation
+import TestSupport
 import XCTest
 
 /// Every malformed file of `Malformed/gguf/` (scripts/reference/make_gguf_fixtures.py) is refused
@@ -114,7 +115,7 @@ final class GGUFMalformedTests: XCTestCase {
     }
 
     func testNotAFile() throws {
-        let directory = try makeScratchDirectory(self)
+        let directory = try makeScratchDirectory("FormatsTests")
         let missing = directory.appendingPathComponent("missing.gguf")
         XCTAssertEqual(expectGGUFError { try GGUFFile(url: missing) },
                        .io(path: missing.path, operation: "open for reading", errno: ENOENT))
@@ -129,7 +130,7 @@ final class GGUFMalformedTests: XCTestCase {
         let bytes = try Data(contentsOf: source)
         let file = try GGUFFile(url: source)
         let dataEnd = file.dataOffset + file.tensors.map(\.dataRange.upperBound).max()!
-        let url = try makeScratchDirectory(self).appendingPathComponent("cut.gguf")
+        let url = try makeScratchDirectory("FormatsTests").appendingPathComponent("cut.gguf")
         try bytes.write(to: url)
         let handle = try FileHandle(forWritingTo: url)
         defer { try? handle.close() }
@@ -152,7 +153,7 @@ final class GGUFMalformedTests: XCTestCase {
         let source = try ggufFixture("reference_v3.gguf")
         let original = [UInt8](try Data(contentsOf: source))
         let headerEnd = try GGUFFile(url: source).dataOffset
-        let url = try makeScratchDirectory(self).appendingPathComponent("corrupt.gguf")
+        let url = try makeScratchDirectory("FormatsTests").appendingPathComponent("corrupt.gguf")
         try Data(original).write(to: url)
         let handle = try FileHandle(forWritingTo: url)
         defer { try? handle.close() }

@@ -1,5 +1,6 @@
 import Formats
 import Foundation
+import TestSupport
 import XCTest
 
 /// Every file in `Malformed/` (made by scripts/reference/make_malformed_safetensors.py) is
@@ -67,7 +68,7 @@ final class MalformedSafeTensorsTests: XCTestCase {
 
     /// A header length within the file but over the 100 MB cap (sparse file: no disk used).
     func testHeaderOverLimitIsRejected() throws {
-        let url = try makeScratchDirectory(self).appendingPathComponent("huge.safetensors")
+        let url = try makeScratchDirectory("FormatsTests").appendingPathComponent("huge.safetensors")
         let length = 100_000_008
         var prefix = Data()
         withUnsafeBytes(of: UInt64(length).littleEndian) { prefix.append(contentsOf: $0) }
@@ -80,7 +81,7 @@ final class MalformedSafeTensorsTests: XCTestCase {
     }
 
     func testMissingFileAndDirectory() throws {
-        let directory = try makeScratchDirectory(self)
+        let directory = try makeScratchDirectory("FormatsTests")
         let missing = directory.appendingPathComponent("absent.safetensors")
         XCTAssertEqual(expectSafeTensorsError { try SafeTensorsFile(url: missing) },
                        .io(path: missing.path, operation: "open for reading", errno: ENOENT))
@@ -91,14 +92,14 @@ final class MalformedSafeTensorsTests: XCTestCase {
     }
 
     func testEmptyFile() throws {
-        let url = try makeScratchDirectory(self).appendingPathComponent("empty.safetensors")
+        let url = try makeScratchDirectory("FormatsTests").appendingPathComponent("empty.safetensors")
         try Data().write(to: url)
         XCTAssertEqual(expectSafeTensorsError { try SafeTensorsFile(url: url) }, .fileTooShort(path: url.path, size: 0))
     }
 
     /// Deeply nested JSON is refused by the decoder, not a stack overflow.
     func testDeepNestingIsRejected() throws {
-        let url = try makeScratchDirectory(self).appendingPathComponent("deep.safetensors")
+        let url = try makeScratchDirectory("FormatsTests").appendingPathComponent("deep.safetensors")
         var header = Data("{\"a\":".utf8) + Data(repeating: UInt8(ascii: "["), count: 100_000)
             + Data(repeating: UInt8(ascii: "]"), count: 100_000) + Data("}".utf8)
         header += Data(repeating: UInt8(ascii: " "), count: (8 - header.count % 8) % 8)

@@ -1,5 +1,6 @@
 import Formats
 import Foundation
+import TestSupport
 import XCTest
 
 /// Files written by the Python `safetensors` library (scripts/reference/make_malformed_safetensors.py)
@@ -93,7 +94,7 @@ final class ReferenceFileTests: XCTestCase {
         let source = try fixtureURL("reference_torch.safetensors")
         let reference = try SafeTensorsFile(url: source)
         XCTAssertEqual(reference.metadata, ["format": "pt"])
-        let url = try makeScratchDirectory(self).appendingPathComponent("rewritten.safetensors")
+        let url = try makeScratchDirectory("FormatsTests").appendingPathComponent("rewritten.safetensors")
         let specs = reference.tensors.map { TensorSpec(name: $0.name, dtype: $0.dtype, shape: $0.shape) }
         let writer = try SafeTensorsWriter(url: url, tensors: specs, metadata: reference.metadata)
         for info in reference.tensors {

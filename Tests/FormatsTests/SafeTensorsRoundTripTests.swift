@@ -1,6 +1,7 @@
 import Formats
 import Foundation
 import LinearAlgebra
+import TestSupport
 import XCTest
 
 /// Write-then-read through `SafeTensorsWriter` and `SafeTensorsFile`.
@@ -8,7 +9,7 @@ final class SafeTensorsRoundTripTests: XCTestCase {
     /// One tensor of every dtype (plus a scalar and an empty tensor): the bytes read back are
     /// the bytes written, and the header describes each tensor as laid out.
     func testEveryDTypeRoundTripsBytes() throws {
-        let directory = try makeScratchDirectory(self)
+        let directory = try makeScratchDirectory("FormatsTests")
         let url = directory.appendingPathComponent("all.safetensors")
         var specs = DType.allCases.enumerated().map { index, dtype in
             TensorSpec(name: "t.\(dtype.rawValue)", dtype: dtype, shape: [index % 3 + 1, 3])
@@ -45,7 +46,7 @@ final class SafeTensorsRoundTripTests: XCTestCase {
     /// F32 round-trips exactly; F16 and BF16 store the nearest value (ties to even), which reads
     /// back as the value `HalfPrecision` rounds to.
     func testFloatConversionRoundTrip() throws {
-        let directory = try makeScratchDirectory(self)
+        let directory = try makeScratchDirectory("FormatsTests")
         let url = directory.appendingPathComponent("floats.safetensors")
         let values: [Float] = [0, -0.0, 1, -2.5, 0.1, 3e-5, 65504, 70000, 1e-8, .infinity, -.infinity, 1.00390625, 3.14159265]
         let specs = [DType.f32, .f16, .bf16].map { TensorSpec(name: $0.rawValue, dtype: $0, shape: [values.count]) }
@@ -64,7 +65,7 @@ final class SafeTensorsRoundTripTests: XCTestCase {
     }
 
     func testNaNSurvivesHalfPrecision() throws {
-        let url = try makeScratchDirectory(self).appendingPathComponent("nan.safetensors")
+        let url = try makeScratchDirectory("FormatsTests").appendingPathComponent("nan.safetensors")
         let specs = [DType.f32, .f16, .bf16].map { TensorSpec(name: $0.rawValue, dtype: $0, shape: [1]) }
         try SafeTensorsWriter.write(url: url, tensors: specs.map { ($0, [Float.nan]) })
         let file = try SafeTensorsFile(url: url)
@@ -74,7 +75,7 @@ final class SafeTensorsRoundTripTests: XCTestCase {
     }
 
     func testFloatsRejectsIntegerDTypes() throws {
-        let url = try makeScratchDirectory(self).appendingPathComponent("ints.safetensors")
+        let url = try makeScratchDirectory("FormatsTests").appendingPathComponent("ints.safetensors")
         let writer = try SafeTensorsWriter(url: url, tensors: [TensorSpec(name: "ids", dtype: .i64, shape: [2])])
         let error = expectSafeTensorsError { try writer.write("ids", floats: [1, 2]) }
         XCTAssertEqual(error, .notFloatConvertible(path: url.path, tensor: "ids", dtype: .i64))
@@ -90,7 +91,7 @@ final class SafeTensorsRoundTripTests: XCTestCase {
 
     /// Keys and values needing JSON escapes, and non-ASCII text, survive the header.
     func testMetadataAndNamesWithEscapes() throws {
-        let url = try makeScratchDirectory(self).appendingPathComponent("escapes.safetensors")
+        let url = try makeScratchDirectory("FormatsTests").appendingPathComponent("escapes.safetensors")
         let metadata = ["format": "pt", "quote\"back\\slash": "line\nbreak\ttab\u{01}", "ünï": "日本語 🎉", "": ""]
         let name = "layers.0.\"odd\"\\name\u{7F}"
         try SafeTensorsWriter.write(url: url, tensors: [(TensorSpec(name: name, dtype: .f32, shape: [1]), [2])],
@@ -101,7 +102,7 @@ final class SafeTensorsRoundTripTests: XCTestCase {
     }
 
     func testEmptyMetadataAndNoTensors() throws {
-        let url = try makeScratchDirectory(self).appendingPathComponent("nothing.safetensors")
+        let url = try makeScratchDirectory("FormatsTests").appendingPathComponent("nothing.safetensors")
         try SafeTensorsWriter.write(url: url, tensors: [], metadata: [:])
         let file = try SafeTensorsFile(url: url)
         XCTAssertEqual(file.tensors, [])
@@ -112,7 +113,7 @@ final class SafeTensorsRoundTripTests: XCTestCase {
 
     /// `release` drops pages but the data stays readable (re-read from the file).
     func testReleaseKeepsDataReadable() throws {
-        let url = try makeScratchDirectory(self).appendingPathComponent("big.safetensors")
+        let url = try makeScratchDirectory("FormatsTests").appendingPathComponent("big.safetensors")
         let values = (0..<300_000).map { Float($0) * 0.5 }
         let specs = (0..<3).map { TensorSpec(name: "w\($0)", dtype: .f32, shape: [1000, 300]) }
         try SafeTensorsWriter.write(url: url, tensors: specs.map { ($0, values) })

@@ -1,6 +1,7 @@
 import Formats
 import Foundation
 import Synchronization
+import TestSupport
 import XCTest
 
 /// Atomicity, bookkeeping and concurrency of `SafeTensorsWriter`, and `AtomicFile`.
@@ -18,7 +19,7 @@ final class SafeTensorsWriterTests: XCTestCase {
     }
 
     func testNothingAppearsBeforeCommit() throws {
-        let directory = try makeScratchDirectory(self)
+        let directory = try makeScratchDirectory("FormatsTests")
         let url = directory.appendingPathComponent("model.safetensors")
         let writer = try SafeTensorsWriter(url: url, tensors: specs)
         try writeAll(writer)
@@ -37,7 +38,7 @@ final class SafeTensorsWriterTests: XCTestCase {
     }
 
     func testExistingFileStaysUntilCommit() throws {
-        let directory = try makeScratchDirectory(self)
+        let directory = try makeScratchDirectory("FormatsTests")
         let url = directory.appendingPathComponent("x.safetensors")
         try Data("old".utf8).write(to: url)
         let writer = try SafeTensorsWriter(url: url, tensors: specs)
@@ -48,7 +49,7 @@ final class SafeTensorsWriterTests: XCTestCase {
     }
 
     func testAbandonLeavesNothing() throws {
-        let directory = try makeScratchDirectory(self)
+        let directory = try makeScratchDirectory("FormatsTests")
         let url = directory.appendingPathComponent("x.safetensors")
         let writer = try SafeTensorsWriter(url: url, tensors: specs)
         try writer.write("a", floats: [1, 2, 3, 4])
@@ -60,7 +61,7 @@ final class SafeTensorsWriterTests: XCTestCase {
     }
 
     func testDeinitRemovesTemporaryFile() throws {
-        let directory = try makeScratchDirectory(self)
+        let directory = try makeScratchDirectory("FormatsTests")
         do {
             let writer = try SafeTensorsWriter(url: directory.appendingPathComponent("x.safetensors"), tensors: specs)
             try writer.write("a", floats: [1, 2, 3, 4])
@@ -70,7 +71,7 @@ final class SafeTensorsWriterTests: XCTestCase {
     }
 
     func testCommitWithMissingTensorThrowsAndStaysOpen() throws {
-        let directory = try makeScratchDirectory(self)
+        let directory = try makeScratchDirectory("FormatsTests")
         let url = directory.appendingPathComponent("x.safetensors")
         let writer = try SafeTensorsWriter(url: url, tensors: specs)
         try writer.write("b", floats: [1, 2, 3])
@@ -86,7 +87,7 @@ final class SafeTensorsWriterTests: XCTestCase {
     }
 
     func testWriteRejectsBadInput() throws {
-        let url = try makeScratchDirectory(self).appendingPathComponent("x.safetensors")
+        let url = try makeScratchDirectory("FormatsTests").appendingPathComponent("x.safetensors")
         let writer = try SafeTensorsWriter(url: url, tensors: specs)
         XCTAssertEqual(expectSafeTensorsError { try writer.write("zz", floats: [1]) },
                        .unknownTensor(path: url.path, tensor: "zz"))
@@ -103,7 +104,7 @@ final class SafeTensorsWriterTests: XCTestCase {
     }
 
     func testInvalidSpecsAreRejected() throws {
-        let directory = try makeScratchDirectory(self)
+        let directory = try makeScratchDirectory("FormatsTests")
         let url = directory.appendingPathComponent("x.safetensors")
         let cases: [(TensorSpec, String)] = [
             (TensorSpec(name: "a", dtype: .f32, shape: [1]), "appears twice"),
@@ -128,7 +129,7 @@ final class SafeTensorsWriterTests: XCTestCase {
 
     /// 64 tensors written from all threads at once, in a scrambled order.
     func testConcurrentWrites() throws {
-        let url = try makeScratchDirectory(self).appendingPathComponent("x.safetensors")
+        let url = try makeScratchDirectory("FormatsTests").appendingPathComponent("x.safetensors")
         let count = 64
         let specs = (0..<count).map { TensorSpec(name: "t\($0)", dtype: [.f32, .f16, .bf16][$0 % 3], shape: [$0 + 1, 129]) }
         let values = (0..<count).map { i in (0..<(i + 1) * 129).map { Float(($0 * 7 + i) % 256) - 128 } }
@@ -148,7 +149,7 @@ final class SafeTensorsWriterTests: XCTestCase {
 
     /// The same tensor written from several threads: exactly one write wins.
     func testConcurrentDuplicateWritesOnlyOneSucceeds() throws {
-        let url = try makeScratchDirectory(self).appendingPathComponent("x.safetensors")
+        let url = try makeScratchDirectory("FormatsTests").appendingPathComponent("x.safetensors")
         let writer = try SafeTensorsWriter(url: url, tensors: [TensorSpec(name: "w", dtype: .f32, shape: [4096])])
         let successes = Atomic<Int>(0)
         let rejections = Atomic<Int>(0)
@@ -166,7 +167,7 @@ final class SafeTensorsWriterTests: XCTestCase {
     }
 
     func testConvenienceWriteLeavesNothingOnError() throws {
-        let directory = try makeScratchDirectory(self)
+        let directory = try makeScratchDirectory("FormatsTests")
         let url = directory.appendingPathComponent("x.safetensors")
         let error = expectSafeTensorsError {
             try SafeTensorsWriter.write(url: url, tensors: [
@@ -179,7 +180,7 @@ final class SafeTensorsWriterTests: XCTestCase {
     }
 
     func testWriterInMissingDirectoryFails() throws {
-        let url = try makeScratchDirectory(self).appendingPathComponent("no/such/dir/x.safetensors")
+        let url = try makeScratchDirectory("FormatsTests").appendingPathComponent("no/such/dir/x.safetensors")
         let error = expectSafeTensorsError { try SafeTensorsWriter(url: url, tensors: self.specs) }
         guard case let .io(path, _, code)? = error else { return XCTFail("\(String(describing: error))") }
         XCTAssertEqual(path, url.path)
@@ -188,7 +189,7 @@ final class SafeTensorsWriterTests: XCTestCase {
     }
 
     func testAtomicFileWriteReplacesContents() throws {
-        let directory = try makeScratchDirectory(self)
+        let directory = try makeScratchDirectory("FormatsTests")
         let url = directory.appendingPathComponent("index.json")
         try AtomicFile.write(Data("first".utf8), to: url)
         try AtomicFile.write(Data("second, longer".utf8), to: url)

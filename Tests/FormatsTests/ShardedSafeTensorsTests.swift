@@ -1,5 +1,6 @@
 import Formats
 import Foundation
+import TestSupport
 import XCTest
 
 /// Choosing the files of a checkpoint directory and checking the index against the shards.
@@ -22,7 +23,7 @@ final class ShardedSafeTensorsTests: XCTestCase {
 
     /// Two shards and a consistent index.
     private func makeShardedCheckpoint() throws -> URL {
-        let directory = try makeScratchDirectory(self)
+        let directory = try makeScratchDirectory("FormatsTests")
         try writeShard(directory, second, ["lm_head.weight"])
         try writeShard(directory, first, ["embed.weight", "layers.0.weight"])
         try writeIndex(directory, ["embed.weight": first, "layers.0.weight": first, "lm_head.weight": second])
@@ -102,7 +103,7 @@ final class ShardedSafeTensorsTests: XCTestCase {
 
     /// Without an index, `model.safetensors` wins over other files.
     func testSingleFileCheckpoint() throws {
-        let directory = try makeScratchDirectory(self)
+        let directory = try makeScratchDirectory("FormatsTests")
         try writeShard(directory, "model.safetensors", ["w"])
         try writeShard(directory, "adapter_model.safetensors", ["w"])
         let model = try ShardedSafeTensors(directory: directory)
@@ -113,7 +114,7 @@ final class ShardedSafeTensorsTests: XCTestCase {
 
     /// Otherwise every visible `*.safetensors`, sorted by name; names must be unique across them.
     func testAllFilesSortedAndDuplicatesRejected() throws {
-        let directory = try makeScratchDirectory(self)
+        let directory = try makeScratchDirectory("FormatsTests")
         try writeShard(directory, "b.safetensors", ["x"])
         try writeShard(directory, "a.safetensors", ["y", "z"])
         try Data("ignored".utf8).write(to: directory.appendingPathComponent(".hidden.safetensors"))
@@ -130,7 +131,7 @@ final class ShardedSafeTensorsTests: XCTestCase {
     }
 
     func testEmptyOrMissingDirectoryFails() throws {
-        let directory = try makeScratchDirectory(self)
+        let directory = try makeScratchDirectory("FormatsTests")
         XCTAssertEqual(expectSafeTensorsError { try ShardedSafeTensors(directory: directory) },
                        .noSafeTensorsFiles(directory: directory.path))
         let missing = directory.appendingPathComponent("absent")

@@ -10,12 +10,7 @@ import XCTest
 final class MiniLMInitTests: XCTestCase {
     private var scratch: URL!
 
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pissa-real-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+    override func setUpWithError() throws { scratch = try makeScratchDirectory("pissa-real") }
 
     private func run(_ method: InitMethod, rank: Int = 16) throws -> (InitReport, URL, URL) {
         let model = try Assets.require(Assets.miniLM)

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 import XCTest
 @testable import Tokenizer
 
@@ -62,7 +63,7 @@ final class EncodeTests: XCTestCase {
 
     /// The converted model directory's tokenizer_config.json: unk/pad/bos/eos and no BOS added.
     func testTokenizerConfig() throws {
-        let dir = try makeScratchDirectory(self)
+        let dir = try makeScratchDirectory("TokenizerTests")
         let config = dir.appendingPathComponent("tokenizer_config.json")
         try #"{"bos_token": "<|im_start|>", "eos_token": {"content": "<|im_end|>"}, "pad_token": "<|im_end|>", "unk_token": "<|endoftext|>", "chat_template": "{{ x }}"}"#
             .write(to: config, atomically: true, encoding: .utf8)

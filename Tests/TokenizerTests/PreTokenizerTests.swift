@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import Tokenizer
 
@@ -80,7 +81,7 @@ final class PreTokenizerTests: XCTestCase {
              "pre_tokenizer": \(pre), "post_processor": null, "decoder": {"type": "ByteLevel"},
              "model": {"type": "BPE", "vocab": {\(vocab), "he": 256, "hel": 257}, "merges": \(merges)}}
             """
-        let url = try makeScratchDirectory(self).appendingPathComponent("tokenizer.json")
+        let url = try makeScratchDirectory("TokenizerTests").appendingPathComponent("tokenizer.json")
         try json.write(to: url, atomically: true, encoding: .utf8)
         return url
     }

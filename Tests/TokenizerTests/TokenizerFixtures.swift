@@ -134,11 +134,3 @@ func expectTokenizerError<T>(_ body: () throws -> T, file: StaticString = #fileP
     }
     return nil
 }
-
-/// A fresh empty directory, removed at the end of the test.
-func makeScratchDirectory(_ test: XCTestCase) throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("TokenizerTests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-    return url
-}

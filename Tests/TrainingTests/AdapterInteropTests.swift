@@ -16,11 +16,7 @@ final class AdapterInteropTests: XCTestCase {
     static var peftMade: URL { Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("peft_made") }
 
     private var scratch: URL!
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pissa-interop-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+    override func setUpWithError() throws { scratch = try makeScratchDirectory("pissa-interop") }
 
     /// Logits (B·T, V) of `tokens` (B rows of T).
     static func logits(_ model: LlamaModel, _ tokens: [Int32], batch: Int, adapters: LlamaAdapters?) -> Matrix {

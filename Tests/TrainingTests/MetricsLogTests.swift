@@ -1,18 +1,13 @@
 import Foundation
 import Training
+import TestSupport
 import XCTest
 
 final class MetricsLogTests: XCTestCase {
     var url: URL!
 
     override func setUpWithError() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        url = directory.appendingPathComponent(MetricsLog.fileName)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: url.deletingLastPathComponent())
+        url = try makeScratchDirectory("metrics").appendingPathComponent(MetricsLog.fileName)
     }
 
     func record(_ step: Int, loss: Double = 2.5) -> StepMetrics {

@@ -1,19 +1,13 @@
 import Foundation
 import Formats
 import Training
+import TestSupport
 import XCTest
 
 final class OptimParameterStoreTests: XCTestCase {
     var directory: URL!
 
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("optim-store-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
+    override func setUpWithError() throws { directory = try makeScratchDirectory("optim-store") }
 
     func testLayoutIsAlignedAndPadded() throws {
         let store = ParameterStore()
