@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the numbers recorded in BENCHMARKS.md.",
-        subcommands: [BenchInit.self, BenchForward.self, BenchTrain.self, BenchFrozen.self, BenchNarrow.self]
+        subcommands: [BenchInit.self, BenchForward.self, BenchTrain.self, BenchFrozen.self, BenchAttention.self, BenchNarrow.self]
     )
 }
 
@@ -221,6 +221,52 @@ struct BenchFrozen: ParsableCommand {
                          r.shape[0], r.shape[1], r.rows, r.denseForwardMs, r.nf4ForwardMs, r.denseForwardMs / r.nf4ForwardMs,
                          r.denseBackwardMs, r.nf4BackwardMs, r.denseBackwardMs / r.nf4BackwardMs, r.dequantizeMs))
         }
+    }
+}
+
+/// Causal attention alone, forward and backward, on SmolLM2's head layout.
+struct BenchAttention: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attention", abstract: "Time causal attention's forward and backward on packed sequences (SmolLM2's heads by default).")
+
+    @Option(help: "Sequences packed in one batch.")
+    var sequences: Int = 4
+
+    @Option(help: "Tokens per sequence.")
+    var length: Int = 256
+
+    @Option(help: "Query heads.")
+    var heads: Int = 9
+
+    @Option(help: "Key/value heads (must divide --heads).")
+    var kvHeads: Int = 3
+
+    @Option(help: "Head dimension.")
+    var headDim: Int = 64
+
+    @Option(help: "Parallel lanes (cores) to use.")
+    var lanes: Int = 2
+
+    @Option(help: "Repetitions; medians are reported.")
+    var repeats: Int = 20
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        guard sequences >= 1, length >= 1, heads >= 1, kvHeads >= 1, headDim >= 1, lanes >= 1, repeats >= 1 else {
+            throw ValidationError("--sequences, --length, --heads, --kv-heads, --head-dim, --lanes and --repeats must be at least 1.")
+        }
+        guard heads % kvHeads == 0 else { throw ValidationError("--kv-heads (\(kvHeads)) must divide --heads (\(heads)).") }
+    }
+
+    func run() throws {
+        let r = AttentionBenchmark.run(sequences: sequences, length: length, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                                       lanes: lanes, repeats: repeats)
+        if json { try printJSON(r); return }
+        print(String(format: "%d × %d tokens, %d heads on %d KV heads of %d, %d lanes · forward %.2f ms (%.0f GFLOP/s) · backward %.2f ms (%.0f GFLOP/s) · sgemm %.0f GFLOP/s in this run",
+                     r.sequences, r.length, r.heads, r.kvHeads, r.headDim, r.lanes, r.forwardMs, r.forwardGFLOPs,
+                     r.backwardMs, r.backwardGFLOPs, r.sgemmGFLOPs))
     }
 }
 
