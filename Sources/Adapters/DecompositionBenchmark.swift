@@ -82,7 +82,7 @@ public enum DecompositionBenchmark {
         }
         return ModeResult(
             mode: settings.initMethod.peftName, oversample: settings.oversample, lanes: lanes,
-            seconds: times, medianSeconds: times.sorted()[times.count / 2],
+            seconds: times, medianSeconds: times.upperMedian,
             medianRankProductError: errors.isEmpty ? nil : errors[errors.count / 2],
             maxRankProductError: errors.last,
             medianResidualExcess: excess.isEmpty ? nil : excess[excess.count / 2], maxResidualExcess: excess.last)

@@ -10,10 +10,8 @@ public enum AttentionBenchmark {
         public var sequences: Int, length: Int, heads: Int, kvHeads: Int, headDim: Int, lanes: Int
         /// Medians over the repeats.
         public var forwardMs: Double, backwardMs: Double
-        /// Useful FLOPs per second: 2·H·D·t(t+1)/2 per product and sequence of t tokens, two
-        /// products forward and four backward (`StepFLOPs`' count; the scores that backward
-        /// recomputes, and the keys a query block multiplies beyond its causal triangle, are
-        /// not counted).
+        /// Useful FLOPs per second: `Attention.causalProductFLOPs` for two products forward and
+        /// four backward, as `StepFLOPs` counts them.
         public var forwardGFLOPs: Double, backwardGFLOPs: Double
         /// `GemmRate.measure()` in the same run, on the same lanes.
         public var sgemmGFLOPs: Double
@@ -30,7 +28,8 @@ public enum AttentionBenchmark {
         let out = UnsafeMutablePointer<Float>.allocate(capacity: rows * qWidth), dq = UnsafeMutablePointer<Float>.allocate(capacity: rows * qWidth)
         let dk = UnsafeMutablePointer<Float>.allocate(capacity: rows * kvWidth), dv = UnsafeMutablePointer<Float>.allocate(capacity: rows * kvWidth)
         defer { out.deallocate(); dq.deallocate(); dk.deallocate(); dv.deallocate() }
-        let shape = Attention.Shape.packed(lengths: Array(repeating: length, count: sequences), heads: heads, kvHeads: kvHeads, headDim: headDim)
+        let lengths = Array(repeating: length, count: sequences)
+        let shape = Attention.Shape.packed(lengths: lengths, heads: heads, kvHeads: kvHeads, headDim: headDim)
         var forward: [Double] = [], backward: [Double] = []
         q.storage.withUnsafeBufferPointer { q in
             k.storage.withUnsafeBufferPointer { k in
@@ -49,9 +48,8 @@ public enum AttentionBenchmark {
                 }
             }
         }
-        func median(_ v: [Double]) -> Double { let s = v.dropFirst().sorted(); return s[s.count / 2] }
-        let product = 2 * Double(qWidth) * Double(sequences) * Double(length) * Double(length + 1) / 2
-        let (f, b) = (median(forward), median(backward))
+        let product = Attention.causalProductFLOPs(lengths: lengths, heads: heads, headDim: headDim)
+        let (f, b) = (Array(forward.dropFirst()).upperMedian, Array(backward.dropFirst()).upperMedian)
         return Result(sequences: sequences, length: length, heads: heads, kvHeads: kvHeads, headDim: headDim, lanes: lanes,
                       forwardMs: f * 1000, backwardMs: b * 1000,
                       forwardGFLOPs: 2 * product / f / 1e9, backwardGFLOPs: 4 * product / b / 1e9,

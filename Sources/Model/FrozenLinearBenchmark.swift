@@ -41,7 +41,7 @@ public enum FrozenLinearBenchmark {
                 time(4) { nf4.dequantizeRows(0..<outF, into: scratch) }
             }
         }
-        func median(_ v: [Double]) -> Double { let s = v.dropFirst().sorted(); return s[s.count / 2] }
+        func median(_ v: [Double]) -> Double { Array(v.dropFirst()).upperMedian }   // the first is a warm-up
         return Result(shape: [outF, inF], rows: n, denseForwardMs: median(t[0]), nf4ForwardMs: median(t[1]),
                       denseBackwardMs: median(t[2]), nf4BackwardMs: median(t[3]), dequantizeMs: median(t[4]))
     }

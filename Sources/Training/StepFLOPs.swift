@@ -23,8 +23,7 @@ public enum StepFLOPs {
                 if let a = adapters[l, p] { flops += 6 * n * Double(a.rank) * (inF + out) }
             }
         }
-        let causalPairs = lengths.reduce(0.0) { $0 + Double($1) * Double($1 + 1) / 2 }
-        flops += Double(c.numHiddenLayers) * 12 * Double(c.numAttentionHeads * c.headDim) * causalPairs
+        flops += Double(c.numHiddenLayers) * 6 * Attention.causalProductFLOPs(lengths: lengths, heads: c.numAttentionHeads, headDim: c.headDim)
         flops += (trainsWeights ? 6 : 4) * Double(supervised) * Double(c.vocabSize * c.hiddenSize)
         return flops
     }

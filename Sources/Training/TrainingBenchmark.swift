@@ -105,7 +105,7 @@ public enum TrainingBenchmark {
         withExtendedLifetime(keepAlive) {}
         return Result(method: method.rawValue, gradientCheckpointing: checkpointing, initMethod: settings.initMethod.peftName,
                       quant: quant == nil ? "none" : "nf4", data: description, batch: batch, steps: times.count,
-                      medianStepSeconds: times.sorted()[times.count / 2], tokensPerSecond: Double(tokens) / times.reduce(0, +),
+                      medianStepSeconds: times.upperMedian, tokensPerSecond: Double(tokens) / times.reduce(0, +),
                       peakRSSMegabytes: Double(usage.ru_maxrss) / 1024, initSeconds: initSeconds,
                       projectionMegabytes: Double(model.weights.projectionBytes) / 1_048_576,
                       gflopPerSecond: flops / times.reduce(0, +) / 1e9, sgemmGFLOPPerSecond: sgemm)

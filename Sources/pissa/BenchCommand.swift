@@ -117,7 +117,6 @@ struct BenchForward: ParsableCommand {
     func run() throws {
         let lm = try modelOptions.load()
         let ids = (0..<tokens).map { Int32(($0 * 7919 + 13) % 49149 + 3) }
-        func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
         var prefill: [Double] = [], decode: [Double] = []
         _ = lm.model.hiddenStates(tokens: Array(ids.prefix(16)))
         for _ in 0..<repeats {
@@ -129,9 +128,9 @@ struct BenchForward: ParsableCommand {
                                             sampling: .greedy, stopTokens: [])
             decode.append(stats.decodeSeconds / Double(max(1, stats.generatedTokens - 1)) * Double(new))
         }
-        let out = Output(loadSeconds: lm.loadSeconds, prefillTokens: tokens, prefillSeconds: median(prefill),
-                         prefillTokensPerSecond: Double(tokens) / median(prefill), decodeTokens: new,
-                         decodeSeconds: median(decode), decodeTokensPerSecond: Double(new) / median(decode))
+        let out = Output(loadSeconds: lm.loadSeconds, prefillTokens: tokens, prefillSeconds: prefill.upperMedian,
+                         prefillTokensPerSecond: Double(tokens) / prefill.upperMedian, decodeTokens: new,
+                         decodeSeconds: decode.upperMedian, decodeTokensPerSecond: Double(new) / decode.upperMedian)
         if json { try printJSON(out) } else {
             print(String(format: "load %.2f s · prefill %d tokens %.3f s (%.1f tok/s) · decode %d tokens %.3f s (%.1f tok/s)",
                          out.loadSeconds, tokens, out.prefillSeconds, out.prefillTokensPerSecond, new, out.decodeSeconds,

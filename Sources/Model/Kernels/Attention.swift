@@ -5,9 +5,16 @@ import LinearAlgebra
 /// Rows (row-major): q and out (·, H, D), k and v (·, KV, D). Each sequence names its query rows
 /// and its key rows; a sequence only attends to its own keys, so sequences packed into one
 /// buffer need no mask beyond the causal one. Query head h reads key/value head h / (H / KV).
-enum Attention {
+public enum Attention {
     /// Query rows per causal block: each block multiplies only the keys its last row sees.
     static let blockRows = 64
+
+    /// The FLOPs of one of attention's products (q·kᵀ, p·v, and the four of backward) over the
+    /// causal triangle only, for sequences of `lengths` tokens: 2·H·D·t(t+1)/2 per sequence of t.
+    /// A block's keys beyond the triangle and recomputed scores are work the kernels add.
+    public static func causalProductFLOPs(lengths: [Int], heads: Int, headDim: Int) -> Double {
+        2 * Double(heads * headDim) * lengths.reduce(0.0) { $0 + Double($1) * Double($1 + 1) / 2 }
+    }
 
     /// The sequences of one call and the head layout.
     struct Shape {
