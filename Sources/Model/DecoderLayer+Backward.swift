@@ -19,6 +19,17 @@ final class BackwardWorkspace {
         all = [dAct, dGate, dUp, dh, dAttn, dq, dk, dv]
     }
 
+    /// Rows from `row` on of `parent`'s buffers, neither copied nor freed (one lane's share of a
+    /// data-parallel step); the parent must outlive the view.
+    init(viewing parent: BackwardWorkspace, fromRow row: Int, config c: HFLlamaConfig) {
+        let qw = c.numAttentionHeads * c.headDim, kvw = c.numKeyValueHeads * c.headDim, F = c.intermediateSize
+        dAct = parent.dAct + row * F; dGate = parent.dGate + row * F; dUp = parent.dUp + row * F
+        dh = parent.dh + row * c.hiddenSize
+        dAttn = parent.dAttn + row * qw; dq = parent.dq + row * qw
+        dk = parent.dk + row * kvw; dv = parent.dv + row * kvw
+        all = []
+    }
+
     deinit { for b in all { b.deallocate() } }
 }
 

@@ -20,6 +20,16 @@ final class Workspace {
         all = [h, q, k, v, attn, gate, up, act]
     }
 
+    /// Rows from `row` on of `parent`'s buffers, neither copied nor freed (one lane's share of a
+    /// data-parallel step); the parent must outlive the view.
+    init(viewing parent: Workspace, fromRow row: Int, config c: HFLlamaConfig) {
+        let qw = c.numAttentionHeads * c.headDim, kvw = c.numKeyValueHeads * c.headDim, F = c.intermediateSize
+        h = parent.h + row * c.hiddenSize
+        q = parent.q + row * qw; k = parent.k + row * kvw; v = parent.v + row * kvw; attn = parent.attn + row * qw
+        gate = parent.gate + row * F; up = parent.up + row * F; act = parent.act + row * F
+        all = []
+    }
+
     deinit { for b in all { b.deallocate() } }
 }
 
@@ -46,6 +56,20 @@ final class LayerTape {
         gate = buffer(N * c.intermediateSize); up = buffer(N * c.intermediateSize)
         xa = Projection.allCases.map { _ in maxRank > 0 ? buffer(N * maxRank) : nil }
         self.owned = owned
+    }
+
+    /// Rows from `row` on of `parent`'s buffers, neither copied nor freed (one lane's share of a
+    /// data-parallel step). Each x·Aᵀ buffer is taken from `row · maxRank` on: a lane's rows of
+    /// any rank ≤ maxRank fit in its share.
+    init(viewing parent: LayerTape, fromRow row: Int, config c: HFLlamaConfig, maxRank: Int) {
+        let C = c.hiddenSize, qw = c.numAttentionHeads * c.headDim, kvw = c.numKeyValueHeads * c.headDim
+        let F = c.intermediateSize
+        xIn = parent.xIn + row * C; xMid = parent.xMid + row * C
+        rstd1 = parent.rstd1 + row; rstd2 = parent.rstd2 + row
+        q = parent.q + row * qw; k = parent.k + row * kvw; v = parent.v + row * kvw; attn = parent.attn + row * qw
+        gate = parent.gate + row * F; up = parent.up + row * F
+        xa = parent.xa.map { $0.map { $0 + row * maxRank } }
+        owned = []
     }
 
     deinit { for b in owned { b.deallocate() } }

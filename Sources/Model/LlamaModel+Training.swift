@@ -9,17 +9,27 @@ import LinearAlgebra
 /// forward from its input just before that layer's backward. The recomputation runs the same
 /// kernels on the same values, so the gradients are bit-identical to the taped path; the
 /// memory of L tapes (≈ 6 k floats per row per layer for SmolLM2) becomes L·C floats per row.
-public final class TrainingScratch {
+///
+/// A data-parallel step gives each lane a view of its own rows of these buffers
+/// (`init(viewing:…)`), so splitting the batch over the lanes costs no memory but the extra
+/// lanes' adapter gradients (`laneGradients`).
+public final class TrainingScratch: @unchecked Sendable {
     public let capacityRows: Int
     let tapes: [LayerTape]
     let work: Workspace
     let grad: BackwardWorkspace
     /// (L, capacityRows, C) layer inputs when checkpointing, else nil.
     let layerInputs: UnsafeMutablePointer<Float>?
+    /// Floats from one layer's input to the next in `layerInputs` (the owning scratch's rows · C).
+    let layerInputStride: Int
     /// (capacityRows, C) the residual stream of a recomputed layer, when checkpointing.
     let recomputed: UnsafeMutablePointer<Float>?
     /// The output head's per-lane logits chunks.
     let head: LaneScratch
+    /// Adapter gradients of the lanes after the first in a data-parallel step.
+    let laneGradients: LaneGradients
+    /// The scratch whose buffers a view uses (kept alive by it); nil when this one owns them.
+    private let parent: TrainingScratch?
 
     public let maxRank: Int
     public var checkpointing: Bool { layerInputs != nil }
@@ -33,11 +43,35 @@ public final class TrainingScratch {
         work = Workspace(rows: capacityRows, config: c)
         grad = BackwardWorkspace(rows: capacityRows, config: c)
         layerInputs = checkpointing ? .allocate(capacity: max(1, c.numHiddenLayers * capacityRows * c.hiddenSize)) : nil
+        layerInputStride = capacityRows * c.hiddenSize
         recomputed = checkpointing ? .allocate(capacity: max(1, capacityRows * c.hiddenSize)) : nil
         head = model.headScratch()
+        laneGradients = LaneGradients()
+        parent = nil
+    }
+
+    /// Rows `rows` of `parent`'s buffers and its head scratch of `headLanes` (a new one if the
+    /// parent has fewer), for one lane of a data-parallel step; nothing is copied, and the parent
+    /// outlives the view.
+    init(viewing parent: TrainingScratch, rows: Range<Int>, headLanes: Range<Int>, config c: HFLlamaConfig) {
+        precondition(rows.upperBound <= parent.capacityRows, "rows \(rows) of a scratch for \(parent.capacityRows)")
+        let (row, C) = (rows.lowerBound, c.hiddenSize)
+        capacityRows = rows.count
+        maxRank = parent.maxRank
+        tapes = parent.tapes.map { LayerTape(viewing: $0, fromRow: row, config: c, maxRank: parent.maxRank) }
+        work = Workspace(viewing: parent.work, fromRow: row, config: c)
+        grad = BackwardWorkspace(viewing: parent.grad, fromRow: row, config: c)
+        layerInputs = parent.layerInputs.map { $0 + row * C }
+        layerInputStride = parent.layerInputStride
+        recomputed = parent.recomputed.map { $0 + row * C }
+        head = headLanes.upperBound <= parent.head.lanes ? LaneScratch(viewing: parent.head, lanes: headLanes)
+                                                         : LaneScratch(lanes: headLanes.count, count: parent.head.count)
+        laneGradients = parent.laneGradients
+        self.parent = parent
     }
 
     deinit {
+        guard parent == nil else { return }
         layerInputs?.deallocate()
         recomputed?.deallocate()
     }
@@ -53,16 +87,33 @@ extension LlamaModel {
     /// with gradients (full fine-tuning; pass `LlamaAdapters(layerCount:)` without adapters). Pass
     /// the number of supervised tokens of the whole (accumulated) batch as `normalizer` to get the
     /// mean loss's gradient.
+    ///
+    /// `parallelism` says how the lanes share the step (`StepParallelism`). The choice depends on
+    /// the batch only, so results are reproducible; the two ways differ by float rounding.
     public func lossAndGradients(tokens: [Int32], targets: [Int32], lengths: [Int], adapters: LlamaAdapters,
-                                 normalizer: Float, scratch: TrainingScratch) -> Double {
-        let c = config
-        let N = tokens.count, C = c.hiddenSize
+                                 normalizer: Float, scratch: TrainingScratch,
+                                 parallelism: StepParallelism = .automatic) -> Double {
+        let N = tokens.count
         precondition(lengths.reduce(0, +) == N && lengths.allSatisfy { $0 >= 0 } && targets.count == N,
                      "lengths must sum to the tokens, one target per token")
         precondition(N <= scratch.capacityRows, "batch of \(N) rows exceeds the scratch capacity \(scratch.capacityRows)")
         precondition((lengths.max() ?? 0) <= maxPositions, "sequence of \(lengths.max() ?? 0) positions exceeds \(maxPositions)")
         precondition(adapters.maxRank <= scratch.maxRank, "adapter rank \(adapters.maxRank) exceeds the scratch's \(scratch.maxRank)")
         BLAS.threadCount = 1
+        if buffers == nil, parallelism != .products,
+           let groups = dataParallelGroups(targets: targets, lengths: lengths, evenOnly: parallelism == .automatic) {
+            return dataParallelLossAndGradients(groups: groups, tokens: tokens, targets: targets, lengths: lengths,
+                                                adapters: adapters, normalizer: normalizer, scratch: scratch)
+        }
+        return rowSplitLossAndGradients(tokens: tokens, targets: targets, lengths: lengths, adapters: adapters,
+                                        normalizer: normalizer, scratch: scratch)
+    }
+
+    /// `lossAndGradients` with every product and kernel split across the lanes.
+    func rowSplitLossAndGradients(tokens: [Int32], targets: [Int32], lengths: [Int], adapters: LlamaAdapters,
+                                  normalizer: Float, scratch: TrainingScratch) -> Double {
+        let c = config
+        let N = tokens.count, C = c.hiddenSize
         let positions = Self.positions(lengths: lengths)
         var x = embed(tokens)
         let finalRstd = UnsafeMutablePointer<Float>.allocate(capacity: N)
@@ -70,7 +121,7 @@ extension LlamaModel {
         return positions.withUnsafeBufferPointer { pos -> Double in
             x.withUnsafeMutableBufferPointer { xb in
                 for i in 0..<c.numHiddenLayers {
-                    let input = scratch.layerInputs.map { $0 + i * scratch.capacityRows * C }
+                    let input = scratch.layerInputs.map { $0 + i * scratch.layerInputStride }
                     input?.update(from: xb.baseAddress!, count: N * C)
                     forwardLayer(i, x: xb.baseAddress!, work: scratch.work, lengths: lengths, positions: pos.baseAddress!, rows: N,
                                  cache: nil, adapters: adapters.layers[i], tape: input == nil ? scratch.tapes[i] : nil)
@@ -101,7 +152,7 @@ extension LlamaModel {
                 for i in stride(from: c.numHiddenLayers - 1, through: 0, by: -1) {
                     var tape = scratch.tapes[0]
                     if let inputs = scratch.layerInputs, let xr = scratch.recomputed {
-                        xr.update(from: inputs + i * scratch.capacityRows * C, count: N * C)
+                        xr.update(from: inputs + i * scratch.layerInputStride, count: N * C)
                         forwardLayer(i, x: xr, work: scratch.work, lengths: lengths, positions: pos.baseAddress!, rows: N,
                                      cache: nil, adapters: adapters.layers[i], tape: tape)
                     } else {

@@ -30,6 +30,14 @@ public final class LlamaModel: @unchecked Sendable {
                              theta: c.ropeParameters?.ropeTheta ?? c.ropeTheta)
     }
 
+    /// `model` (its weights, buffers and rotary tables, shared) on `lanes` lanes.
+    init(sharing model: LlamaModel, lanes: Int) {
+        weights = model.weights
+        buffers = model.buffers
+        self.lanes = max(1, lanes)
+        rotary = model.rotary
+    }
+
     public var maxPositions: Int { rotary.maxPositions }
 
     // MARK: - Forward

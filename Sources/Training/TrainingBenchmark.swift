@@ -20,6 +20,8 @@ public enum TrainingBenchmark {
         public var initMethod: String
         /// The frozen base: none (float32) or nf4.
         public var quant: String
+        /// How the lanes shared each step (`StepParallelism`).
+        public var parallelism: String
         public var data: String
         public var batch: Int
         public var steps: Int
@@ -40,7 +42,7 @@ public enum TrainingBenchmark {
     /// `checkpointing` recomputes each layer's forward in backward.
     public static func run(model path: String, settings: AdapterSettings, data: Data, batch: Int, steps: Int,
                            lanes: Int = 2, method: TrainConfig.Method = .adapter, checkpointing: Bool = false,
-                           quant: QuantSettings? = nil) throws -> Result {
+                           quant: QuantSettings? = nil, parallelism: StepParallelism = .automatic) throws -> Result {
         var (weights, tokenizer) = try LanguageModel.loadParts(path: path)
         var config = TrainConfig(model: path, data: "", output: "", adapter: settings)
         config.lanes = lanes
@@ -84,7 +86,7 @@ public enum TrainingBenchmark {
             let start = Date()
             store.zeroGradients()
             _ = model.lossAndGradients(tokens: b.tokens, targets: b.targets, lengths: b.lengths, adapters: adapters,
-                                       normalizer: Float(max(1, b.supervisedCount)), scratch: scratch)
+                                       normalizer: Float(max(1, b.supervisedCount)), scratch: scratch, parallelism: parallelism)
             optimizer.step(store, learningRate: 2e-5)
             if i > 0 {
                 times.append(Date().timeIntervalSince(start))
@@ -104,7 +106,7 @@ public enum TrainingBenchmark {
         }
         withExtendedLifetime(keepAlive) {}
         return Result(method: method.rawValue, gradientCheckpointing: checkpointing, initMethod: settings.initMethod.peftName,
-                      quant: quant == nil ? "none" : "nf4", data: description, batch: batch, steps: times.count,
+                      quant: quant == nil ? "none" : "nf4", parallelism: parallelism.rawValue, data: description, batch: batch, steps: times.count,
                       medianStepSeconds: times.upperMedian, tokensPerSecond: Double(tokens) / times.reduce(0, +),
                       peakRSSMegabytes: Double(usage.ru_maxrss) / 1024, initSeconds: initSeconds,
                       projectionMegabytes: Double(model.weights.projectionBytes) / 1_048_576,

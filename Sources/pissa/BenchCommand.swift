@@ -170,15 +170,27 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Frozen base: nf4 (QPiSSA with --init pissa…, QLoRA with --init lora); omit for float32.")
     var quant: QuantKind?
 
+    @Option(help: "Parallel lanes (cores) to use.")
+    var lanes: Int = 2
+
+    @Option(help: "How the lanes share a step: automatic, sequences (whole sequences per lane) or products (each product split).")
+    var parallel: StepParallelism = .automatic
+
     @Flag(help: "Print JSON.")
     var json = false
+
+    func validate() throws {
+        guard batch >= 1, seq >= 2, steps >= 1, lanes >= 1 else {
+            throw ValidationError("--batch, --steps and --lanes must be at least 1, --seq at least 2.")
+        }
+    }
 
     func run() throws {
         let settings = AdapterSettings(rank: 16, alpha: 16, targets: ["all-linear"], initMethod: initMethod, oversample: 0)
         let r = try TrainingBenchmark.run(model: modelOptions.path, settings: settings,
                                           data: data == "text" ? .text(length: seq) : .jsonl(path: data),
-                                          batch: batch, steps: steps, method: method, checkpointing: gradCheckpoint,
-                                          quant: quant.map { _ in QuantSettings() })
+                                          batch: batch, steps: steps, lanes: lanes, method: method, checkpointing: gradCheckpoint,
+                                          quant: quant.map { _ in QuantSettings() }, parallelism: parallel)
         if json { try printJSON(r) } else {
             let what = (r.method == "full" ? "full fine-tuning" : r.initMethod) + (r.gradientCheckpointing ? " (grad checkpoint)" : "")
             print(String(format: "%@ (%@ base) on %@: median step %.2f s · %.1f tokens/s · %.0f GFLOP/s (%.0f %% of sgemm's %.0f in this run) · peak RSS %.0f MB",

@@ -6,6 +6,7 @@ import Training
 
 extension LRSchedule.Kind: ExpressibleByArgument {}
 extension TrainConfig.Method: ExpressibleByArgument {}
+extension StepParallelism: ExpressibleByArgument {}
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

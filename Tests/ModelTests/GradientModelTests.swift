@@ -35,17 +35,18 @@ final class GradientModelTests: XCTestCase {
         return (weights, flat, G.ReferenceLlama(weights: weights, adapters: flat))
     }
 
-    /// One `lossAndGradients` on `lanes` lanes with the adapters' gradients starting at `start`
-    /// (zero when nil): Σ NLL and what the step added to each gradient.
-    private func trainingStep(_ weights: LlamaWeights, _ flat: G.FlatAdapters, lanes: Int, tokens: [Int32], targets: [Int32],
-                              lengths: [Int], capacityRows: Int, start: [Float]? = nil) -> (loss: Double, added: [Float]) {
+    /// One `lossAndGradients` on `lanes` lanes shared as `parallelism` says, with the adapters'
+    /// gradients starting at `start` (zero when nil): Σ NLL and what the step added to each gradient.
+    private func trainingStep(_ weights: LlamaWeights, _ flat: G.FlatAdapters, lanes: Int, parallelism: StepParallelism = .automatic,
+                              tokens: [Int32], targets: [Int32], lengths: [Int], capacityRows: Int,
+                              start: [Float]? = nil) -> (loss: Double, added: [Float]) {
         let model = LlamaModel(weights: weights, lanes: lanes)
         let scratch = TrainingScratch(model: model, capacityRows: capacityRows, maxRank: flat.rank)
         let start = start ?? [Float](repeating: 0, count: flat.count)
         flat.setGradients(start)
         let normalizer = Float(targets.filter { $0 >= 0 }.count)
         let loss = model.lossAndGradients(tokens: tokens, targets: targets, lengths: lengths, adapters: flat.adapters,
-                                          normalizer: normalizer, scratch: scratch)
+                                          normalizer: normalizer, scratch: scratch, parallelism: parallelism)
         return (loss, zip(flat.gradientValues, start).map { Float(Double($0) - Double($1)) })
     }
 
@@ -87,9 +88,14 @@ final class GradientModelTests: XCTestCase {
         }
     }
 
-    /// `lossAndGradients` on 2 sequences of 18 (36 rows: the row-split products and two head
-    /// chunks all run in parallel on two lanes) with a masked prompt and right padding; gradients
-    /// of the mean NLL for 2 sampled entries of each of the 28 factors, added onto random values.
+    /// The ways of running a step checked against the reference: one lane; two lanes splitting
+    /// every product (and the head's chunks); two lanes taking whole sequences each.
+    private let ways: [(lanes: Int, parallelism: StepParallelism)] = [(1, .automatic), (2, .products), (2, .sequences)]
+
+    /// `lossAndGradients` on 2 sequences of 18 (36 rows, 33 supervised: two head chunks when
+    /// the products are split) with a masked prompt and right padding, each way of `ways`;
+    /// gradients of the mean NLL for 2 sampled entries of each of the 28 factors, added onto
+    /// random values.
     func testLossAndGradientsMatchFiniteDifferences() throws {
         var rng = SeededGenerator(seed: 31)
         let (weights, flat, reference) = try tinyAdapted(seed: 32)
@@ -110,21 +116,26 @@ final class GradientModelTests: XCTestCase {
         }
 
         var gradients: [[Double]] = []
-        for lanes in [1, 2] {
-            let (loss, added) = trainingStep(weights, flat, lanes: lanes, tokens: tokens, targets: targets,
+        for (lanes, parallelism) in ways {
+            let way = "\(lanes) lanes, \(parallelism)"
+            let (loss, added) = trainingStep(weights, flat, lanes: lanes, parallelism: parallelism, tokens: tokens, targets: targets,
                                              lengths: Array(repeating: T, count: batch), capacityRows: N + 5,
                                              start: G.randomFloats(flat.count, std: 1e-3, using: &rng))
-            G.check("lossAndGradients Σ NLL, \(lanes) lanes", [loss], [expectedLoss], tolerance: forwardTolerance)
-            checkAdapterGradients("lossAndGradients, \(lanes) lanes,", observed: added, expected: fd, indices: sample, flat: flat)
+            G.check("lossAndGradients Σ NLL, \(way)", [loss], [expectedLoss], tolerance: forwardTolerance)
+            checkAdapterGradients("lossAndGradients, \(way),", observed: added, expected: fd, indices: sample, flat: flat)
             gradients.append(added.map(Double.init))
         }
         // Two lanes sum the same products in another order: float32 reassociation only (3e-5
-        // observed on some OpenBLAS kernels); a lane that dropped or doubled a chunk is off by O(1).
-        G.check("lossAndGradients all \(flat.count) grads, 2 lanes vs 1", gradients[1], gradients[0], tolerance: 1e-4)
+        // observed on some OpenBLAS kernels); a lane that dropped or doubled a chunk or a
+        // sequence is off by O(1).
+        for (i, (lanes, parallelism)) in ways.enumerated().dropFirst() {
+            G.check("lossAndGradients all \(flat.count) grads, \(lanes) lanes \(parallelism) vs 1", gradients[i], gradients[0], tolerance: 1e-4)
+        }
     }
 
     /// Sequences of unequal lengths packed back to back (no padding) give each sequence what it
-    /// gets alone: the loss is the Double reference's sum over the sequences one at a time, and
+    /// gets alone, each way of `ways` (taking whole sequences, lane 0 gets 12 rows, lane 1 the
+    /// 7 + 3 around them): the loss is the Double reference's sum over the sequences one at a time, and
     /// every adapter gradient equals finite differences of that sum.
     func testPackedSequencesMatchEachSequenceAlone() throws {
         var rng = SeededGenerator(seed: 33)
@@ -142,11 +153,12 @@ final class GradientModelTests: XCTestCase {
         }
         let expectedLoss = alone(θ)
         let fd = G.centralDifferences(at: θ, indices: sample) { alone($0) / Double(supervised) }
-        for lanes in [1, 2] {
-            let (loss, added) = trainingStep(weights, flat, lanes: lanes, tokens: tokens, targets: targets, lengths: lengths,
-                                             capacityRows: tokens.count)
-            G.check("packed Σ NLL, \(lanes) lanes", [loss], [expectedLoss], tolerance: forwardTolerance)
-            checkAdapterGradients("packed lossAndGradients, \(lanes) lanes,", observed: added, expected: fd, indices: sample, flat: flat)
+        for (lanes, parallelism) in ways {
+            let (loss, added) = trainingStep(weights, flat, lanes: lanes, parallelism: parallelism, tokens: tokens, targets: targets,
+                                             lengths: lengths, capacityRows: tokens.count)
+            G.check("packed Σ NLL, \(lanes) lanes, \(parallelism)", [loss], [expectedLoss], tolerance: forwardTolerance)
+            checkAdapterGradients("packed lossAndGradients, \(lanes) lanes, \(parallelism),", observed: added, expected: fd,
+                                  indices: sample, flat: flat)
             let nll = Perplexity.maskedNLL(model: LlamaModel(weights: weights, lanes: lanes), tokens: tokens, targets: targets, lengths: lengths, adapters: flat.adapters)
             G.check("packed maskedNLL, \(lanes) lanes", [nll.totalNLL], [expectedLoss], tolerance: forwardTolerance)
         }

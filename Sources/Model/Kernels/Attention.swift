@@ -128,10 +128,21 @@ final class LaneScratch: @unchecked Sendable {
     private let storage: UnsafeMutablePointer<Float>
     /// Lanes, and floats per lane.
     let lanes: Int, count: Int
+    /// The scratch whose buffers a view uses (kept alive by it); nil when this one owns its storage.
+    private let parent: LaneScratch?
 
     init(lanes: Int, count: Int) {
         (self.lanes, self.count) = (max(1, lanes), count)
         storage = .allocate(capacity: self.lanes * count)
+        parent = nil
+    }
+
+    /// A scratch on `parent`'s buffers of `lanes`.
+    init(viewing parent: LaneScratch, lanes: Range<Int>) {
+        precondition(!lanes.isEmpty && lanes.upperBound <= parent.lanes, "lanes \(lanes) of a scratch for \(parent.lanes)")
+        (self.lanes, count) = (lanes.count, parent.count)
+        storage = parent.buffer(lanes.lowerBound)
+        self.parent = parent
     }
 
     /// This scratch when it holds `count` floats for each of `lanes` lanes, else a new one.
@@ -140,7 +151,7 @@ final class LaneScratch: @unchecked Sendable {
         return LaneScratch(lanes: lanes, count: count)
     }
 
-    deinit { storage.deallocate() }
+    deinit { if parent == nil { storage.deallocate() } }
 
     func buffer(_ lane: Int) -> UnsafeMutablePointer<Float> { storage + lane * count }
 }

@@ -1,0 +1,175 @@
+import Foundation
+import LinearAlgebra
+
+/// Data-parallel training steps: the batch's sequences are dealt to the lanes, and each lane runs
+/// the whole forward and backward of its own sequences (a one-lane view of the model and of the
+/// scratch) into its own adapter gradients, which are added up in lane order at the end.
+///
+/// Splitting every product and kernel across the lanes instead makes them meet ≈ 300 times a
+/// step and wait for the slower lane each time; on this shared machine two independent one-lane
+/// runs got ≈ 15 % more work done than one two-lane run (BENCHMARKS.md). The frozen weights are
+/// only read, so the lanes share them; each lane's activations are its rows of the one scratch.
+/// How a training step (`lossAndGradients`) shares its work among the model's lanes.
+public enum StepParallelism: String, Codable, Sendable, CaseIterable {
+    /// `sequences` when only adapters are trained and the batch's sequences deal evenly to the
+    /// lanes (`LlamaModel.dataParallelImbalance`), else `products`.
+    case automatic
+    /// Whole sequences per lane whenever only adapters are trained and there are two or more
+    /// sequences, however uneven the deal.
+    case sequences
+    /// Every product and element-wise kernel split across the lanes.
+    case products
+}
+
+extension LlamaModel {
+    /// The largest ratio of the busiest lane's estimated work to the mean at which a step is split
+    /// by sequences. A batch that cannot be dealt so evenly (3 equal sequences on 2 lanes) splits
+    /// its products instead.
+    static let dataParallelImbalance = 1.15
+
+    /// The sequences each lane takes (indices into `lengths`, ascending), dealt largest first to
+    /// the least loaded lane; nil with fewer than two sequences or lanes, or, when `evenOnly`,
+    /// if the deal is uneven (`dataParallelImbalance`).
+    func dataParallelGroups(targets: [Int32], lengths: [Int], evenOnly: Bool = true) -> [[Int]]? {
+        let groupCount = min(lanes, lengths.count)
+        guard groupCount >= 2 else { return nil }
+        let costs = sequenceCosts(targets: targets, lengths: lengths)
+        var loads = [Double](repeating: 0, count: groupCount)
+        var groups = [[Int]](repeating: [], count: groupCount)
+        for s in costs.indices.sorted(by: { costs[$0] > costs[$1] || (costs[$0] == costs[$1] && $0 < $1) }) {
+            let g = loads.indices.min { loads[$0] < loads[$1] }!
+            loads[g] += costs[s]
+            groups[g].append(s)
+        }
+        let mean = loads.reduce(0, +) / Double(groupCount)
+        guard !evenOnly || (mean > 0 && loads.max()! <= mean * Self.dataParallelImbalance) else { return nil }
+        // A lane with no rows (only empty sequences) would have nothing to do.
+        let working = groups.filter { g in g.contains { lengths[$0] > 0 } }.map { $0.sorted() }
+        return working.count >= 2 ? working : nil
+    }
+
+    /// Estimated FLOPs of each sequence's training step: its rows through every projection
+    /// (forward and input gradient), its causal attention, and the output head on its supervised
+    /// rows (the terms of `StepFLOPs`, without the small adapter products).
+    func sequenceCosts(targets: [Int32], lengths: [Int]) -> [Double] {
+        let c = config
+        let perRow = weights.layers.reduce(0.0) { sum, layer in
+            Projection.allCases.reduce(sum) { $0 + 4 * Double(layer[$1].rows * layer[$1].cols) }
+        }
+        let headPerRow = 4 * Double(c.vocabSize * c.hiddenSize)
+        var start = 0
+        return lengths.map { n in
+            defer { start += n }
+            let supervised = targets[start..<(start + n)].reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
+            let attention = Double(c.numHiddenLayers) * 6
+                * Attention.causalProductFLOPs(lengths: [n], heads: c.numAttentionHeads, headDim: c.headDim)
+            return Double(n) * perRow + Double(supervised) * headPerRow + attention
+        }
+    }
+
+    /// `lossAndGradients` with the sequences of `groups[g]` on lane g (or on lanes/groups lanes
+    /// each, when there are more lanes than groups).
+    func dataParallelLossAndGradients(groups: [[Int]], tokens: [Int32], targets: [Int32], lengths: [Int],
+                                      adapters: LlamaAdapters, normalizer: Float, scratch: TrainingScratch) -> Double {
+        let lanesPerGroup = lanes / groups.count
+        let laneModel = LlamaModel(sharing: self, lanes: lanesPerGroup)
+        let layout = AdapterGradientLayout(adapters: adapters, weights: weights)
+        let buffers = scratch.laneGradients.zeroed(lanes: groups.count - 1, count: layout.count)
+        var starts = [0]
+        for n in lengths { starts.append(starts.last! + n) }
+        var jobs: [LaneJob] = [], row = 0
+        for (g, members) in groups.enumerated() {
+            let rows = members.flatMap { starts[$0]..<starts[$0 + 1] }
+            let view = TrainingScratch(viewing: scratch, rows: row..<(row + rows.count),
+                                       headLanes: (g * lanesPerGroup)..<((g + 1) * lanesPerGroup), config: config)
+            jobs.append(LaneJob(tokens: rows.map { tokens[$0] }, targets: rows.map { targets[$0] },
+                                lengths: members.map { lengths[$0] },
+                                adapters: g == 0 ? adapters : layout.redirecting(adapters, to: buffers[g - 1]), scratch: view))
+            row += rows.count
+        }
+        let losses = Slots<Double>(count: jobs.count)
+        DispatchQueue.concurrentPerform(iterations: jobs.count) { [jobs] g in
+            let j = jobs[g]
+            losses[g] = laneModel.rowSplitLossAndGradients(tokens: j.tokens, targets: j.targets, lengths: j.lengths,
+                                                           adapters: j.adapters, normalizer: normalizer, scratch: j.scratch)
+        }
+        for buffer in buffers { layout.add(buffer, into: adapters) }
+        return losses.values.reduce(0, +)
+    }
+
+    /// One lane's share of a data-parallel step.
+    private struct LaneJob: @unchecked Sendable {
+        var tokens: [Int32], targets: [Int32], lengths: [Int]
+        var adapters: LlamaAdapters
+        var scratch: TrainingScratch
+    }
+}
+
+/// Where each trained adapter's gradients sit in a lane's flat gradient buffer: adapter after
+/// adapter in layer and projection order, dA (r, in) then dB (out, r).
+struct AdapterGradientLayout {
+    struct Entry {
+        var layer: Int, projection: Int
+        var a: Int, countA: Int, b: Int, countB: Int
+    }
+
+    let entries: [Entry]
+    /// Floats of one lane's buffer.
+    let count: Int
+
+    init(adapters: LlamaAdapters, weights: LlamaWeights) {
+        var entries: [Entry] = [], offset = 0
+        for (l, layer) in adapters.layers.enumerated() {
+            for (p, adapter) in layer.enumerated() {
+                guard let ad = adapter else { continue }
+                let w = weights.layers[l][Projection(rawValue: p)!]
+                let countA = ad.gradA == nil ? 0 : ad.rank * w.cols, countB = ad.gradB == nil ? 0 : w.rows * ad.rank
+                entries.append(Entry(layer: l, projection: p, a: offset, countA: countA, b: offset + countA, countB: countB))
+                offset += countA + countB
+            }
+        }
+        self.entries = entries
+        count = offset
+    }
+
+    /// `adapters` with their gradients pointed into `buffer`.
+    func redirecting(_ adapters: LlamaAdapters, to buffer: UnsafeMutablePointer<Float>) -> LlamaAdapters {
+        var out = adapters
+        for e in entries {
+            out.layers[e.layer][e.projection]!.gradA = e.countA > 0 ? buffer + e.a : nil
+            out.layers[e.layer][e.projection]!.gradB = e.countB > 0 ? buffer + e.b : nil
+        }
+        return out
+    }
+
+    /// Adds a lane's gradients in `buffer` into `adapters`' own.
+    func add(_ buffer: UnsafeMutablePointer<Float>, into adapters: LlamaAdapters) {
+        for e in entries {
+            let ad = adapters.layers[e.layer][e.projection]!
+            if let g = ad.gradA { for i in 0..<e.countA { g[i] += buffer[e.a + i] } }
+            if let g = ad.gradB { for i in 0..<e.countB { g[i] += buffer[e.b + i] } }
+        }
+    }
+}
+
+/// The flat adapter-gradient buffers of the lanes after the first, kept for reuse by every step
+/// (allocating ≈ 20 MB per step would page-fault it each time).
+final class LaneGradients: @unchecked Sendable {
+    private var buffers: [UnsafeMutablePointer<Float>] = []
+    private var capacity = 0
+
+    /// `lanes` buffers of `count` floats, zeroed.
+    func zeroed(lanes: Int, count: Int) -> [UnsafeMutablePointer<Float>] {
+        if count > capacity {
+            for b in buffers { b.deallocate() }
+            buffers = []
+            capacity = count
+        }
+        while buffers.count < lanes { buffers.append(.allocate(capacity: max(1, capacity))) }
+        let used = Array(buffers.prefix(lanes))
+        for b in used { b.update(repeating: 0, count: count) }
+        return used
+    }
+
+    deinit { for b in buffers { b.deallocate() } }
+}
