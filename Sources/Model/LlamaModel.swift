@@ -9,7 +9,8 @@ import LinearAlgebra
 ///
 /// Threading: OpenBLAS runs single-threaded and the model splits work across `lanes` itself
 /// (products by rows, attention by heads), so that both cores never fight OpenBLAS's spinning
-/// worker threads (PLATFORM.md).
+/// worker threads (PLATFORM.md). An adapter training step on several sequences gives each lane
+/// whole sequences instead (LlamaModel+DataParallel.swift).
 public final class LlamaModel: @unchecked Sendable {
     public let weights: LlamaWeights
     /// Where the weights are read from instead of `weights`' tensors (full fine-tuning: the
