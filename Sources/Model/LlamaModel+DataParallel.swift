@@ -67,41 +67,56 @@ extension LlamaModel {
         }
     }
 
-    /// `lossAndGradients` with the sequences of `groups[g]` on lane g (or on lanes/groups lanes
-    /// each, when there are more lanes than groups).
-    func dataParallelLossAndGradients(groups: [[Int]], tokens: [Int32], targets: [Int32], lengths: [Int],
-                                      adapters: LlamaAdapters, normalizer: Float, scratch: TrainingScratch) -> Double {
-        let lanesPerGroup = lanes / groups.count
-        let laneModel = LlamaModel(sharing: self, lanes: lanesPerGroup)
-        let layout = AdapterGradientLayout(adapters: adapters, weights: weights)
-        let buffers = scratch.laneGradients.zeroed(lanes: groups.count - 1, count: layout.count)
-        var starts = [0]
-        for n in lengths { starts.append(starts.last! + n) }
-        var jobs: [LaneJob] = [], row = 0
-        for (g, members) in groups.enumerated() {
-            let rows = members.flatMap { starts[$0]..<starts[$0 + 1] }
-            let view = TrainingScratch(viewing: scratch, rows: row..<(row + rows.count),
-                                       headLanes: (g * lanesPerGroup)..<((g + 1) * lanesPerGroup), config: config)
-            jobs.append(LaneJob(tokens: rows.map { tokens[$0] }, targets: rows.map { targets[$0] },
-                                lengths: members.map { lengths[$0] },
-                                adapters: g == 0 ? adapters : layout.redirecting(adapters, to: buffers[g - 1]), scratch: view))
-            row += rows.count
-        }
-        let losses = Slots<Double>(count: jobs.count)
-        DispatchQueue.concurrentPerform(iterations: jobs.count) { [jobs] g in
-            let j = jobs[g]
-            losses[g] = laneModel.rowSplitLossAndGradients(tokens: j.tokens, targets: j.targets, lengths: j.lengths,
-                                                           adapters: j.adapters, normalizer: normalizer, scratch: j.scratch)
-        }
-        for buffer in buffers { layout.add(buffer, into: adapters) }
-        return losses.values.reduce(0, +)
+    /// One lane's sequences in a data-parallel pass, gathered from the batch.
+    struct LaneShare: Sendable {
+        var tokens: [Int32], targets: [Int32], lengths: [Int]
+        /// The share's rows when the groups' rows are packed one group after the other.
+        var rows: Range<Int>
     }
 
-    /// One lane's share of a data-parallel step.
-    private struct LaneJob: @unchecked Sendable {
-        var tokens: [Int32], targets: [Int32], lengths: [Int]
-        var adapters: LlamaAdapters
-        var scratch: TrainingScratch
+    /// Each group's sequences of a packed batch, in group order.
+    static func shares(_ groups: [[Int]], tokens: [Int32], targets: [Int32], lengths: [Int]) -> [LaneShare] {
+        var starts = [0]
+        for n in lengths { starts.append(starts.last! + n) }
+        var row = 0
+        return groups.map { members in
+            let rows = members.flatMap { starts[$0]..<starts[$0 + 1] }
+            defer { row += rows.count }
+            return LaneShare(tokens: rows.map { tokens[$0] }, targets: rows.map { targets[$0] },
+                             lengths: members.map { lengths[$0] }, rows: row..<(row + rows.count))
+        }
+    }
+
+    /// This model's weights on lanes / `groups` lanes each: what one group of a data-parallel pass runs on.
+    func laneModel(groups: Int) -> LlamaModel { LlamaModel(sharing: self, lanes: lanes / groups) }
+
+    /// `body(g)` for every g in 0..<count at once, one thread each; the results in order.
+    static func concurrently<R>(_ count: Int, _ body: @Sendable (Int) -> R) -> [R] {
+        let results = Slots<R>(count: count)
+        DispatchQueue.concurrentPerform(iterations: count) { g in results[g] = body(g) }
+        return results.values
+    }
+
+    /// `lossAndGradients` with the sequences of `groups[g]` on lane g (or on lanes/groups lanes
+    /// each, when there are more lanes than groups), each on its rows of `scratch`; lane g > 0
+    /// adds its adapter gradients into a buffer of its own, added into the adapters' at the end.
+    func dataParallelLossAndGradients(groups: [[Int]], tokens: [Int32], targets: [Int32], lengths: [Int],
+                                      adapters: LlamaAdapters, normalizer: Float, scratch: TrainingScratch) -> Double {
+        let lane = laneModel(groups: groups.count)
+        let shares = Self.shares(groups, tokens: tokens, targets: targets, lengths: lengths)
+        let layout = AdapterGradientLayout(adapters: adapters, weights: weights)
+        let buffers = scratch.laneGradients.zeroed(lanes: groups.count - 1, count: layout.count)
+        let laneAdapters = [adapters] + buffers.map { layout.redirecting(adapters, to: $0) }
+        let views = shares.enumerated().map { g, share in
+            TrainingScratch(viewing: scratch, rows: share.rows, headLanes: (g * lane.lanes)..<((g + 1) * lane.lanes), config: config)
+        }
+        let losses = Self.concurrently(groups.count) { g in
+            let s = shares[g]
+            return lane.rowSplitLossAndGradients(tokens: s.tokens, targets: s.targets, lengths: s.lengths,
+                                                 adapters: laneAdapters[g], normalizer: normalizer, scratch: views[g])
+        }
+        for buffer in buffers { layout.add(buffer, into: adapters) }
+        return losses.reduce(0, +)
     }
 }
 

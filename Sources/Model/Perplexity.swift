@@ -86,9 +86,17 @@ public enum Perplexity {
 
 extension Perplexity {
     /// Σ NLL over rows whose target is ≥ 0 (targets[n] is the token row n predicts, −1 = none),
-    /// for sequences of `lengths` tokens packed back to back, optionally through adapters.
+    /// for sequences of `lengths` tokens packed back to back, optionally through adapters. Like a
+    /// training step, sequences that deal evenly to the lanes run whole on one lane each.
     public static func maskedNLL(model: LlamaModel, tokens: [Int32], targets: [Int32], lengths: [Int],
                                  adapters: LlamaAdapters? = nil) -> Result {
+        if let groups = model.dataParallelGroups(targets: targets, lengths: lengths) {
+            let lane = model.laneModel(groups: groups.count)
+            let shares = LlamaModel.shares(groups, tokens: tokens, targets: targets, lengths: lengths)
+            return LlamaModel.concurrently(groups.count) { g in
+                maskedNLL(model: lane, tokens: shares[g].tokens, targets: shares[g].targets, lengths: shares[g].lengths, adapters: adapters)
+            }.reduce(Result(), +)
+        }
         let hidden = model.hiddenStates(tokens: tokens, lengths: lengths, adapters: adapters)
         return nll(model: model, hidden: hidden, rows: targets.indices.filter { targets[$0] >= 0 }) { Int(targets[$0]) }
     }
