@@ -1,14 +1,16 @@
 import Foundation
 import LinearAlgebra
 
-/// Data-parallel training steps: the batch's sequences are dealt to the lanes, and each lane runs
-/// the whole forward and backward of its own sequences (a one-lane view of the model and of the
-/// scratch) into its own adapter gradients, which are added up in lane order at the end.
-///
-/// Splitting every product and kernel across the lanes instead makes them meet ≈ 300 times a
-/// step and wait for the slower lane each time; on this shared machine two independent one-lane
-/// runs got ≈ 15 % more work done than one two-lane run (BENCHMARKS.md). The frozen weights are
-/// only read, so the lanes share them; each lane's activations are its rows of the one scratch.
+// Data-parallel passes: the batch's sequences are dealt to the lanes, and each lane runs the
+// whole forward (and backward) of its own sequences on a one-lane view of the model and on its
+// rows of the shared scratch, into adapter gradients of its own, added up in lane order at the
+// end. Training steps and evaluation's masked NLL use it.
+//
+// Splitting every product and kernel across the lanes instead makes them meet ≈ 800 times a
+// step and wait for the slower lane each time; on this shared machine dealing sequences made
+// the text step ≈ 8 % faster (BENCHMARKS.md, "Data-parallel steps"). The frozen weights are
+// only read, so the lanes share them.
+
 /// How a training step (`lossAndGradients`) shares its work among the model's lanes.
 public enum StepParallelism: String, Codable, Sendable, CaseIterable {
     /// `sequences` when only adapters are trained and the batch's sequences deal evenly to the
