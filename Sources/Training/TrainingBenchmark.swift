@@ -7,7 +7,8 @@ import Model
 /// measures PyTorch + PEFT: each step is forward + backward + AdamW on one batch.
 public enum TrainingBenchmark {
     public enum Data: Sendable {
-        /// `batch` sequences of `length` tokens, ids (i·7919 + 13) mod 49149 + 3, loss on every token.
+        /// `batch` sequences of `length` tokens, ids (i·7919 + 13) mod (V − 3) + 3 (V the vocabulary;
+        /// mod 49149 for SmolLM2, as scripts/bench/peft_train_bench.py), loss on every token.
         case text(length: Int)
         /// Records of a math JSONL, prompt masked, `batch` consecutive records per step (packed).
         case jsonl(path: String)
@@ -65,8 +66,9 @@ public enum TrainingBenchmark {
         var batches: [Batch] = []
         switch data {
         case .text(let length):
+            let ids = max(1, weights.config.vocabSize - 3)
             let examples = (0..<batch).map { b in
-                Example(tokens: (0..<length).map { Int32(((b * length + $0) * 7919 + 13) % 49149 + 3) },
+                Example(tokens: (0..<length).map { Int32(((b * length + $0) * 7919 + 13) % ids + 3) },
                         supervised: (0..<length).map { $0 > 0 })
             }
             batches = Array(repeating: Batch(examples: examples), count: steps + 1)

@@ -116,7 +116,9 @@ struct BenchForward: ParsableCommand {
 
     func run() throws {
         let lm = try modelOptions.load()
-        let ids = (0..<tokens).map { Int32(($0 * 7919 + 13) % 49149 + 3) }
+        // (i·7919 + 13) mod (V − 3) + 3: mod 49149 for SmolLM2, as scripts/bench/transformers_forward_bench.py.
+        let vocab = max(1, lm.model.config.vocabSize - 3)
+        let ids = (0..<tokens).map { Int32(($0 * 7919 + 13) % vocab + 3) }
         var prefill: [Double] = [], decode: [Double] = []
         _ = lm.model.hiddenStates(tokens: Array(ids.prefix(16)))
         for _ in 0..<repeats {
