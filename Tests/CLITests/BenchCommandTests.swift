@@ -2,8 +2,9 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// `pissa bench train` as a user runs it: validation, and both ways of sharing a step among the
-/// lanes on a tiny model (the numbers themselves are BENCHMARKS.md's, not a test's).
+/// `pissa bench train` and `bench forward` as a user runs them: validation, each way of sharing a
+/// step among the lanes, and a model whose vocabulary is far smaller than SmolLM2's (the numbers
+/// themselves are BENCHMARKS.md's, not a test's).
 final class BenchCommandTests: XCTestCase {
     private let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     private var tiny: String { repository.appendingPathComponent("Tests/Fixtures/tiny_trainable").path }
@@ -36,5 +37,11 @@ final class BenchCommandTests: XCTestCase {
             XCTAssertEqual(summary.batch, 4)
             XCTAssertGreaterThan(summary.tokensPerSecond, 0)
         }
+    }
+
+    func testForwardRunsOnASmallVocabulary() throws {
+        let r = try PissaProcess.run(["bench", "forward", "--model", tiny, "--tokens", "32", "--new", "4"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("prefill 32 tokens"), r.stdout)
     }
 }
