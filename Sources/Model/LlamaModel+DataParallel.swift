@@ -50,22 +50,16 @@ extension LlamaModel {
         return working.count >= 2 ? working : nil
     }
 
-    /// Estimated FLOPs of each sequence's training step: its rows through every projection
-    /// (forward and input gradient), its causal attention, and the output head on its supervised
-    /// rows (the terms of `StepFLOPs`, without the small adapter products).
+    /// Each sequence's share of a training step, in FLOPs (`StepFLOPs` of the sequence alone,
+    /// frozen products only): its rows through every projection, its causal attention, and the
+    /// output head on its supervised rows.
     func sequenceCosts(targets: [Int32], lengths: [Int]) -> [Double] {
-        let c = config
-        let perRow = weights.layers.reduce(0.0) { sum, layer in
-            Projection.allCases.reduce(sum) { $0 + 4 * Double(layer[$1].rows * layer[$1].cols) }
-        }
-        let headPerRow = 4 * Double(c.vocabSize * c.hiddenSize)
+        let none = LlamaAdapters(layerCount: config.numHiddenLayers)
         var start = 0
         return lengths.map { n in
             defer { start += n }
             let supervised = targets[start..<(start + n)].reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
-            let attention = Double(c.numHiddenLayers) * 6
-                * Attention.causalProductFLOPs(lengths: [n], heads: c.numAttentionHeads, headDim: c.headDim)
-            return Double(n) * perRow + Double(supervised) * headPerRow + attention
+            return StepFLOPs.count(weights: weights, adapters: none, lengths: [n], supervised: supervised, trainsWeights: false)
         }
     }
 

@@ -29,8 +29,8 @@ final class DataParallelStepTests: XCTestCase {
         XCTAssertEqual(deal([8, 0, 8]), [[0, 1], [2]])
         let one = LlamaModel(weights: try G.tinyWeights(), lanes: 1)
         XCTAssertNil(one.dataParallelGroups(targets: targets([8, 8]), lengths: [8, 8]), "one lane")
-        // The head on supervised rows is part of a sequence's cost: two equal lengths, one
-        // unsupervised, against a third sequence.
+        // The head on supervised rows is part of a sequence's cost: of two equal lengths, the
+        // supervised one costs more.
         let costs = two.sequenceCosts(targets: [1, 1, 1, -1, -1, -1], lengths: [3, 3])
         XCTAssertGreaterThan(costs[0], costs[1])
     }

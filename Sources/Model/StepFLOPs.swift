@@ -1,5 +1,3 @@
-import Model
-
 /// The floating-point operations a training step needs, counted from the shapes: the products on
 /// the batch's real tokens (padding excluded) with causal attention, and the output head on the
 /// supervised rows only. Work an engine adds is not counted (padding, attention probabilities

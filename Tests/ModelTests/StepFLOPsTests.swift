@@ -1,13 +1,11 @@
 import Foundation
 import Model
 import XCTest
-@testable import Training
 
 /// The useful-FLOP count of a step (what `pissa bench train` divides by the step time).
 final class StepFLOPsTests: XCTestCase {
     func testCountFollowsTheShapes() throws {
-        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("ModelTests/Fixtures/tiny_llama")
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/tiny_llama")
         let weights = try LlamaWeights(source: SafeTensorsWeightSource(directory: dir), sourceName: dir.path)
         let c = weights.config
         let none = LlamaAdapters(layerCount: c.numHiddenLayers)
