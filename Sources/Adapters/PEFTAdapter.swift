@@ -110,7 +110,7 @@ extension PEFTAdapter {
         }
         let config: PEFTAdapterConfig
         do { config = try JSONDecoder().decode(PEFTAdapterConfig.self, from: data) } catch {
-            throw AdapterFileError.unreadable(path: configURL.path, reason: "not a PEFT LoRA config: \(error)")
+            throw AdapterFileError.unreadable(path: configURL.path, reason: "not a PEFT LoRA config: \(ErrorText.plain(error))")
         }
         guard config.peftType == "LORA" else {
             throw AdapterFileError.unsupported(path: configURL.path, reason: "peft_type \(config.peftType); only LORA adapters are supported")
@@ -130,7 +130,7 @@ extension PEFTAdapter {
         }
         let file: SafeTensorsFile
         do { file = try SafeTensorsFile(url: weightsURL) } catch {
-            throw AdapterFileError.unreadable(path: weightsURL.path, reason: "\(error)")
+            throw AdapterFileError.unreadable(path: weightsURL.path, reason: ErrorText.plain(error))
         }
         var problems: [String] = [], modules: [(String, LoRAFactors)] = []
         let loraBNames = Set(file.tensors.map(\.name).filter { $0.hasSuffix(loraBSuffix) })
@@ -152,7 +152,7 @@ extension PEFTAdapter {
                 modules.append((path, LoRAFactors(A: Matrix(rows: info.shape[0], cols: info.shape[1], storage: a),
                                                   B: Matrix(rows: b.shape[0], cols: b.shape[1], storage: bFloats))))
             } catch {
-                problems.append("\(stem): \(error)")
+                problems.append("\(stem): \(ErrorText.plain(error))")
             }
         }
         for name in loraBNames where file.info(String(name.dropLast(loraBSuffix.count)) + loraASuffix) == nil {

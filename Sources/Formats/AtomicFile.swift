@@ -24,7 +24,8 @@ public enum AtomicFile {
 }
 
 /// A file created next to its destination, written with `pwrite` (safe from several threads
-/// at once for distinct ranges), and either renamed into place or deleted.
+/// at once for distinct ranges), and either renamed into place or deleted. It is `flock`ed until
+/// then, so that `Temporaries.removeStale` can tell a live writer's file from a killed one's.
 ///
 /// Not thread-safe for `commit` / `abandon`; callers serialise those.
 final class TemporaryFile {
@@ -34,16 +35,17 @@ final class TemporaryFile {
     /// Set once the file was renamed into place or deleted.
     private var finished = false
 
-    /// Creates `.<name>.tmp-<random>` in the directory of `url`, exclusively, mode 0666 & ~umask.
+    /// Creates `.<name>.tmp-<random>` (`Temporaries.name`) in the directory of `url`, exclusively,
+    /// mode 0666 & ~umask, and locks it.
     init(near url: URL) throws(SafeTensorsError) {
         destination = url.path
         let directory = url.deletingLastPathComponent().path
         var created: (Int32, String)?
         for _ in 0..<8 where created == nil {
-            let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-            let candidate = (directory as NSString).appendingPathComponent(".\(url.lastPathComponent).tmp-\(suffix)")
+            let candidate = (directory as NSString).appendingPathComponent(Temporaries.name(for: url.lastPathComponent))
             let fd = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
             if fd >= 0 {
+                _ = flock(fd, LOCK_EX | LOCK_NB)
                 created = (fd, candidate)
             } else if errno != EEXIST {
                 throw .io(path: url.path, operation: "create a temporary file in \(directory)", errno: errno)
@@ -80,20 +82,21 @@ final class TemporaryFile {
         }
     }
 
-    /// `fsync`, close, rename over the destination, then `fsync` the directory so the rename
-    /// itself is durable. On failure the temporary file still exists; call `abandon`.
+    /// `fsync`, rename over the destination (still locked, so never taken for a stale file),
+    /// close, then `fsync` the directory so the rename itself is durable. On failure the
+    /// temporary file still exists; call `abandon`.
     func commit() throws(SafeTensorsError) {
         guard descriptor >= 0 else { throw .writerClosed(path: destination) }
         guard fsync(descriptor) == 0 else {
             throw .io(path: destination, operation: "flush temporary file \(path) to disk", errno: errno)
         }
+        guard rename(path, destination) == 0 else {
+            throw .io(path: destination, operation: "rename \(path) into place", errno: errno)
+        }
         let closed = close(descriptor)
         descriptor = -1
         guard closed == 0 else {
-            throw .io(path: destination, operation: "close temporary file \(path)", errno: errno)
-        }
-        guard rename(path, destination) == 0 else {
-            throw .io(path: destination, operation: "rename \(path) into place", errno: errno)
+            throw .io(path: destination, operation: "close \(destination)", errno: errno)
         }
         let directory = (destination as NSString).deletingLastPathComponent
         let directoryFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

@@ -120,7 +120,7 @@ public enum NF4Tensors {
         }
         let state: NF4QuantState
         do { state = try JSONDecoder().decode(NF4QuantState.self, from: Data(file.rawBytes(stateInfo))) }
-        catch { throw fail("quant state is not the expected JSON: \(error)") }
+        catch { throw fail("quant state is not the expected JSON: \(ErrorText.plain(error))") }
         guard state.quantType == "nf4" else { throw fail("quant_type is '\(state.quantType)'; only nf4 is supported") }
         guard state.shape.count == 2, state.shape.allSatisfy({ $0 > 0 }) else { throw fail("shape \(state.shape) is not a 2-D weight shape") }
         guard state.blocksize > 0, state.blocksize % 2 == 0 else { throw fail("blocksize \(state.blocksize) is not positive and even") }
@@ -151,7 +151,7 @@ public enum NF4Tensors {
     public static func originalDType(_ name: String, in file: SafeTensorsFile) throws(NF4FormatError) -> String? {
         guard let info = file.info(name + quantStateSuffix) else { return nil }
         do { return try JSONDecoder().decode(NF4QuantState.self, from: Data(file.rawBytes(info))).dtype }
-        catch { throw .invalid(path: file.url.path, tensor: name, problem: "quant state is not the expected JSON: \(error)") }
+        catch { throw .invalid(path: file.url.path, tensor: name, problem: "quant state is not the expected JSON: \(ErrorText.plain(error))") }
     }
 
     private static func floats(_ file: SafeTensorsFile, _ info: TensorInfo, _ fail: (String) -> NF4FormatError) throws(NF4FormatError) -> [Float] {

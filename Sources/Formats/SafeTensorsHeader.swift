@@ -46,7 +46,7 @@ struct SafeTensorsHeader {
         do {
             root = try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
         } catch {
-            throw .headerNotJSON(path: path, detail: describe(error))
+            throw .headerNotJSON(path: path, detail: ErrorText.plain(error))
         }
         guard case let .object(entries) = root else { throw .headerNotObject(path: path) }
 
@@ -143,20 +143,6 @@ struct SafeTensorsHeader {
         }
         if cursor != dataSize {
             throw .gapInData(path: path, gap: cursor..<dataSize, after: owner?.name, before: nil)
-        }
-    }
-
-    private static func describe(_ error: any Error) -> String {
-        guard let decoding = error as? DecodingError else { return String(describing: error) }
-        switch decoding {
-        case let .dataCorrupted(context), let .typeMismatch(_, context),
-             let .valueNotFound(_, context), let .keyNotFound(_, context):
-            if let underlying = context.underlyingError {
-                return "\(context.debugDescription) \(underlying)"
-            }
-            return context.debugDescription
-        @unknown default:
-            return String(describing: decoding)
         }
     }
 }

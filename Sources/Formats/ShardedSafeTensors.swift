@@ -116,7 +116,7 @@ public struct ShardedSafeTensors: Sendable {
         do {
             root = try JSONDecoder().decode(JSONValue.self, from: data)
         } catch {
-            throw .invalidIndex(path: url.path, problem: "not valid JSON (\(error))")
+            throw .invalidIndex(path: url.path, problem: "not valid JSON (\(ErrorText.plain(error)))")
         }
         guard case let .object(top) = root, case let .object(entries)? = top["weight_map"] else {
             throw .invalidIndex(path: url.path, problem: "expected a JSON object with a \"weight_map\" object")

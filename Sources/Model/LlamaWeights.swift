@@ -75,7 +75,7 @@ public struct LlamaWeights: Sendable {
                 }
                 return t.floats
             } catch {
-                problems.append(.unsupportedModel(source: sourceName, problem: "\(name): \(error)")); return []
+                problems.append(.unsupportedModel(source: sourceName, problem: "\(name): \(ErrorText.plain(error))")); return []
             }
         }
         func matrix(_ name: String, _ rows: Int, _ cols: Int) -> Matrix {
@@ -93,7 +93,7 @@ public struct LlamaWeights: Sendable {
                     return q
                 }
             } catch {
-                problems.append(.unsupportedModel(source: sourceName, problem: "\(name): \(error)"))
+                problems.append(.unsupportedModel(source: sourceName, problem: "\(name): \(ErrorText.plain(error))"))
                 return Matrix(rows: 0, cols: 0)
             }
             return matrix(name, rows, cols)

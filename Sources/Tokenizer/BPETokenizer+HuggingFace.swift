@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 
 extension BPETokenizer {
@@ -150,7 +151,7 @@ private func decodeJSON<T: Decodable>(_ type: T.Type, at url: URL) throws(Tokeni
         throw .malformedJSON(path: url.path, reason: "not valid UTF-8")
     }
     do { return try JSONDecoder().decode(T.self, from: data) } catch {
-        throw .malformedJSON(path: url.path, reason: "\(error)")
+        throw .malformedJSON(path: url.path, reason: ErrorText.plain(error))
     }
 }
 

@@ -157,7 +157,7 @@ public enum Comparison {
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         let results: ComparisonResults
         do { results = try decoder.decode(ComparisonResults.self, from: data) } catch {
-            throw CompareError.unreadableResults(path: url.path, reason: "is not the results.json of `pissa compare` (\(error))")
+            throw CompareError.unreadableResults(path: url.path, reason: "is not the results.json of `pissa compare` (\(ErrorText.plain(error)))")
         }
         return try CompareReport.write(results, to: directory)
     }

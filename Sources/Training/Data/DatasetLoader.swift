@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Tokenizer
 
@@ -38,7 +39,7 @@ public struct DatasetLoader: Sendable {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw .unreadableFile(path: path, reason: (error as NSError).localizedDescription)
+            throw .unreadableFile(path: path, reason: ErrorText.plain(error))
         }
         if (path as NSString).pathExtension.lowercased() == "txt" {
             return try load(text: data, path: path)

@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Tokenizer
 
@@ -45,7 +46,7 @@ public enum Record: Sendable, Equatable {
         } catch let DecodingError.typeMismatch(_, context) where context.codingPath.isEmpty {
             throw .notAnObject
         } catch {
-            throw .invalidJSON("\(error)")
+            throw .invalidJSON(ErrorText.plain(error))
         }
         self = try fields.record()
     }

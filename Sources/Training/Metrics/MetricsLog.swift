@@ -132,7 +132,7 @@ public final class MetricsLog: @unchecked Sendable {
                 records.append(try decoder.decode(StepMetrics.self, from: Data(line)))
             } catch {
                 if isLast { break }  // cut off mid-write
-                throw .malformedLine(path: url.path, line: index + 1, problem: "\(error)")
+                throw .malformedLine(path: url.path, line: index + 1, problem: ErrorText.plain(error))
             }
         }
         return records

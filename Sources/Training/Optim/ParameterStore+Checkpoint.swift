@@ -104,7 +104,7 @@ extension ParameterStore {
         let stateURL = directory.appendingPathComponent(Self.stateFileName)
         let data: Data
         do { data = try encoder.encode(state) } catch {
-            throw .invalidState(path: stateURL.path, problem: "cannot encode the state: \(error)")
+            throw .invalidState(path: stateURL.path, problem: "cannot encode the state: \(ErrorText.plain(error))")
         }
         do { try AtomicFile.write(data, to: stateURL) } catch { throw .safeTensors(error) }
     }
@@ -122,7 +122,7 @@ extension ParameterStore {
         do {
             state = try JSONDecoder().decode(OptimizerState.self, from: Data(contentsOf: stateURL))
         } catch {
-            throw .invalidState(path: stateURL.path, problem: "cannot read the optimizer state: \(error)")
+            throw .invalidState(path: stateURL.path, problem: "cannot read the optimizer state: \(ErrorText.plain(error))")
         }
         guard state.formatVersion == OptimizerState.currentVersion else {
             throw .invalidState(path: stateURL.path, problem: "format_version \(state.formatVersion) is not \(OptimizerState.currentVersion)")
