@@ -2,7 +2,6 @@
 public enum AdapterError: Error, CustomStringConvertible, Equatable {
     case noTargetModules(targets: [String], model: String, sampleModules: [String])
     case unsupportedWeights([String])
-    case outputInsideInput(String)
     case needsQuantization(method: String)
     case invalidQuantSettings(String)
     /// A target weight holds NaN or ±Inf: its SVD and residual would be meaningless.
@@ -19,8 +18,6 @@ public enum AdapterError: Error, CustomStringConvertible, Equatable {
             return "--init \(method) quantises the residual: add --quant nf4"
         case let .invalidQuantSettings(problem):
             return "invalid NF4 settings: \(problem)"
-        case let .outputInsideInput(path):
-            return "the output directory \(path) is the model directory itself; choose another --out"
         case let .nonFiniteWeight(path, tensor, index, value):
             return "\(path): tensor '\(tensor)' holds a non-finite value (\(value) at element \(index)); "
                 + "refusing to decompose it"

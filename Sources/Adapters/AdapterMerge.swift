@@ -41,9 +41,6 @@ public enum AdapterMerge {
         try checkFit(adapters, layout: layout, model: name)
         var byWeight: [String: (factors: LoRAFactors, scale: Float)] = [:]
         for (path, f, s) in adapters { byWeight[path + ".weight"] = (f, s) }
-        if URL(fileURLWithPath: modelPath).standardizedFileURL == directory.standardizedFileURL {
-            throw AdapterError.outputInsideInput(directory.path)
-        }
 
         let existing = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         let stale = existing.filter { $0.contains(".safetensors") && $0 != "model.safetensors" && !$0.hasPrefix(".") }.sorted()

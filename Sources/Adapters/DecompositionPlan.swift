@@ -46,9 +46,6 @@ struct DecompositionPlan: Sendable {
 
     func isTarget(fileIndex: Int, name: String) -> Bool { targetNames.contains("\(fileIndex)/\(name)") }
 
-    /// What PEFT writes as `target_modules`: the matched modules' last name components.
-    var targetSuffixes: [String] { TargetModules.suffixes(of: jobs.map(\.module)) }
-
     /// `CAUSAL_LM` when config.json names a `…ForCausalLM` architecture, else nil (PEFT's base model).
     func taskType(modelDirectory: URL) -> String? {
         struct Architectures: Decodable { var architectures: [String]? }

@@ -5,23 +5,30 @@ import Tokenizer
 
 extension ModelDecomposer {
     /// `pissa init` on a GGUF file: the model is first written as a float32 Hugging Face directory
-    /// beside the output (`.OUT.source-…`, removed afterwards), then decomposed as usual. The
+    /// inside the output (`OUT/.gguf-source.tmp-…`, removed afterwards; a killed run's copy is
+    /// removed with the other temporaries by the next writer of OUT), then decomposed as usual. The
     /// residual is stored in float32: a quantised block format cannot hold W − scale·B·A, and
     /// decomposing at full precision is the point (PISSA.md §6).
     public static func runOnGGUF(_ options: Options, progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws -> InitReport {
         let gguf = try LlamaGGUFModel(url: options.model)
         let tokenizer = try BPETokenizer(gguf: gguf.file)
-        let parent = options.output.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
-        let staging = parent.appendingPathComponent(".\(options.output.lastPathComponent).source-\(UUID().uuidString)")
+        let createdOutput = !FileManager.default.fileExists(atPath: options.output.path)
+        try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
+        let staging = options.output.appendingPathComponent(Temporaries.name(for: "gguf-source"))
         defer { try? FileManager.default.removeItem(at: staging) }
-        _ = try HuggingFaceExport.write(gguf: gguf, tokenizer: tokenizer, to: staging, dtype: .f32)
-        var staged = options
-        staged.model = staging
         var report: InitReport
-        do { report = try run(staged, progress: progress) } catch let AdapterError.nonFiniteWeight(_, tensor, index, value) {
-            throw AdapterError.nonFiniteWeight(path: options.model.path, tensor: LlamaGGUF.ggufName(forHuggingFace: tensor) ?? tensor,
-                                               index: index, value: value)
+        do {
+            _ = try HuggingFaceExport.write(gguf: gguf, tokenizer: tokenizer, to: staging, dtype: .f32)
+            var staged = options
+            staged.model = staging
+            report = try run(staged, progress: progress)
+        } catch {
+            if createdOutput { try? FileManager.default.removeItem(at: options.output) }
+            if case let AdapterError.nonFiniteWeight(_, tensor, index, value) = error {
+                throw AdapterError.nonFiniteWeight(path: options.model.path, tensor: LlamaGGUF.ggufName(forHuggingFace: tensor) ?? tensor,
+                                                   index: index, value: value)
+            }
+            throw error
         }
         report.model = options.model.path
         // The adapter config should name the model the user gave, not the staging copy.
@@ -41,7 +48,7 @@ extension QuantErrorAnalysis {
         let gguf = try LlamaGGUFModel(url: options.model)
         let tokenizer = try BPETokenizer(gguf: gguf.file)
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        let staging = scratch.appendingPathComponent(".quant-error.source-\(UUID().uuidString)")
+        let staging = scratch.appendingPathComponent(Temporaries.name(for: "quant-error-source"))
         defer { try? FileManager.default.removeItem(at: staging) }
         _ = try HuggingFaceExport.write(gguf: gguf, tokenizer: tokenizer, to: staging, dtype: .f32)
         var staged = options

@@ -51,9 +51,6 @@ public enum ModelDecomposer {
         let started = Date()
         let settings = options.settings
         let model = try ShardedSafeTensors(directory: options.model)
-        guard options.model.standardizedFileURL != options.output.standardizedFileURL else {
-            throw AdapterError.outputInsideInput(options.output.path)
-        }
         if settings.initMethod == .loftq && options.quant == nil {
             throw AdapterError.needsQuantization(method: settings.initMethod.peftName)
         }
@@ -108,9 +105,10 @@ public enum ModelDecomposer {
             to: adapterDir,
             modules: zip(plan.jobs, factors).map { ($0.module, $1) },
             config: PEFTAdapterConfig(
-                r: settings.rank, loraAlpha: settings.alpha, targetModules: plan.targetSuffixes,
+                r: settings.rank, loraAlpha: settings.alpha, targetModules: TargetModules.peftTargets(settings.targets, matched: plan.jobs.map(\.module)),
                 useRslora: settings.useRSLoRA, taskType: plan.taskType(modelDirectory: options.model),
-                baseModelNameOrPath: options.model.path))
+                baseModelNameOrPath: options.model.path),
+            role: .initial)
         let modules = results.reports.values
         return InitReport(
             model: options.model.path, output: options.output.path, adapter: adapterDir.path, settings: settings,

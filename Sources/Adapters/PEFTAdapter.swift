@@ -2,14 +2,27 @@ import Foundation
 import Formats
 import LinearAlgebra
 
+/// What an adapter this tool wrote is, recorded in its safetensors `__metadata__` under
+/// `pissa.role` (PEFT and safetensors ignore metadata, so the file stays an ordinary PEFT adapter).
+public enum AdapterRole: String, Sendable, Codable {
+    /// A start: `pissa init`'s OUT/pissa_init (lora_init, loftq_init), a run's initial adapter.
+    case initial
+    /// Trained on top of a start: RUN/adapter and every checkpoint's adapter.
+    case trained
+    /// `pissa convert`'s output: a LoRA on the original model.
+    case converted
+
+    static let metadataKey = "pissa.role"
+}
+
 /// Reads and writes Hugging Face PEFT LoRA adapter directories
 /// (`adapter_config.json` + `adapter_model.safetensors`, factors in float32).
 public enum PEFTAdapter {
     /// Writes `directory/adapter_model.safetensors` (tensors `base_model.model.<module>.lora_A.weight`
-    /// [r, in] and `…lora_B.weight` [out, r]) and `directory/adapter_config.json`, each atomically; a directory
-    /// this call created is removed again if writing fails.
+    /// [r, in] and `…lora_B.weight` [out, r], `role` in its metadata) and `directory/adapter_config.json`,
+    /// each atomically; a directory this call created is removed again if writing fails.
     public static func write(to directory: URL, modules: [(path: String, factors: LoRAFactors)],
-                             config: PEFTAdapterConfig) throws {
+                             config: PEFTAdapterConfig, role: AdapterRole) throws {
         let created = !FileManager.default.fileExists(atPath: directory.path)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var tensors: [(spec: TensorSpec, floats: [Float])] = []
@@ -21,7 +34,7 @@ public enum PEFTAdapter {
         }
         do {
             try SafeTensorsWriter.write(url: directory.appendingPathComponent(PEFTAdapterConfig.weightsFileName),
-                                        tensors: tensors, metadata: ["format": "pt"])
+                                        tensors: tensors, metadata: ["format": "pt", AdapterRole.metadataKey: role.rawValue])
             try AtomicFile.write(config.jsonData(), to: directory.appendingPathComponent(PEFTAdapterConfig.configFileName))
         } catch {
             if created { try? FileManager.default.removeItem(at: directory) }   // no half-written adapter left behind
@@ -51,10 +64,13 @@ extension PEFTAdapter {
     public struct Loaded: Sendable {
         public var config: PEFTAdapterConfig
         public var modules: [(path: String, factors: LoRAFactors)]
+        /// What the file says it is (nil for adapters other tools wrote).
+        public var role: AdapterRole?
 
-        public init(config: PEFTAdapterConfig, modules: [(path: String, factors: LoRAFactors)]) {
+        public init(config: PEFTAdapterConfig, modules: [(path: String, factors: LoRAFactors)], role: AdapterRole? = nil) {
             self.config = config
             self.modules = modules
+            self.role = role
         }
 
         /// The rank PEFT gives `module`: its `rank_pattern` entry, else `r`.
@@ -158,7 +174,7 @@ extension PEFTAdapter {
         for name in loraBNames where file.info(String(name.dropLast(loraBSuffix.count)) + loraASuffix) == nil {
             problems.append("\(name.dropLast(loraBSuffix.count)): lora_A missing")
         }
-        let loaded = Loaded(config: config, modules: modules)
+        let loaded = Loaded(config: config, modules: modules, role: file.metadata[AdapterRole.metadataKey].flatMap(AdapterRole.init(rawValue:)))
         for (path, f) in modules where f.rank != loaded.configuredRank(module: path) {
             problems.append("\(path): rank \(f.rank) in the tensors, but the config gives \(loaded.configuredRank(module: path)) (r / rank_pattern)")
         }

@@ -99,7 +99,15 @@ public enum ConversionError: Error, CustomStringConvertible, Equatable {
     case mismatched(initial: String, trained: String, problems: [String])
     case rsLoRAWithPatterns(path: String)
     case quantizedResidual(evidence: String, gap: String)
-    case outputInsideInput(String)
+    /// `--initial` is a trained adapter and `--adapter` a start.
+    case swapped(initial: String, trained: String)
+    /// Both directories hold the same factors (the same adapter given twice).
+    case identical(initial: String, trained: String)
+    /// `--adapter` is a start, not a trained adapter.
+    case notTrained(path: String)
+    /// `--initial` is a trained adapter, not a start.
+    case notInitial(path: String)
+    case alreadyConverted(option: String, path: String)
 
     public var description: String {
         switch self {
@@ -113,8 +121,20 @@ public enum ConversionError: Error, CustomStringConvertible, Equatable {
             "the residual was quantised (\(evidence)): the adapter was trained on nf4(W_res), so on the original W the "
                 + "converted LoRA is off by W_res − nf4(W_res) in every module. \(gap)\n"
                 + "Use the residual with the trained adapter as is, or pass --force to convert anyway."
-        case let .outputInsideInput(path):
-            "the output \(path) is one of the input directories; choose another --out"
+        case let .swapped(initial, trained):
+            "the adapters are swapped: --initial \(initial) is a trained adapter and --adapter \(trained) is an initial one "
+                + "(converted this way, the result would undo the training); run it as --initial \(trained) --adapter \(initial)"
+        case let .identical(initial, trained):
+            "--initial \(initial) and --adapter \(trained) are the same adapter; --initial takes the start training began from "
+                + "(RUN/pissa_init) and --adapter the trained one (RUN/adapter)"
+        case let .notTrained(path):
+            "--adapter \(path) is an initial adapter (a start written by `pissa init` or `pissa train`), not a trained one; "
+                + "pass the trained adapter as --adapter (RUN/adapter, or a checkpoint's adapter)"
+        case let .notInitial(path):
+            "--initial \(path) is a trained adapter, not the start training began from; pass the run's initial adapter "
+                + "as --initial (RUN/pissa_init, or OUT/pissa_init of `pissa init`)"
+        case let .alreadyConverted(option, path):
+            "\(option) \(path) was written by `pissa convert`: it is already a LoRA on the original model and needs no conversion"
         }
     }
 }
@@ -132,6 +152,8 @@ extension PiSSAConversion {
         public var quantization: String?
         /// Measured per-module gap `‖W_res − nf4(W_res)‖_F / ‖W‖_F` when the original weights were given.
         public var quantizationGap: [QuantizationGap]?
+        /// What is likely not meant, though possible (e.g. an adapter that training did not move).
+        public var warnings: [String]
     }
 
     /// Reads `initial` (e.g. RUN/pissa_init) and `adapter` (RUN/adapter), converts, and writes the
@@ -141,11 +163,11 @@ extension PiSSAConversion {
     /// written when an error is thrown.
     public static func convertDirectories(initial: URL, adapter: URL, output: URL, force: Bool = false,
                                           original: WeightSource? = nil) throws -> Report {
-        let out = output.standardizedFileURL
-        if out == initial.standardizedFileURL || out == adapter.standardizedFileURL {
-            throw ConversionError.outputInsideInput(output.path)
+        if PathResolution.resolved(initial.path) == PathResolution.resolved(adapter.path) {
+            throw ConversionError.identical(initial: initial.path, trained: adapter.path)
         }
         let start = try PEFTAdapter.read(directory: initial), end = try PEFTAdapter.read(directory: adapter)
+        let warnings = try checkRoles(initial: start, trained: end, initialPath: initial.path, trainedPath: adapter.path)
         let result = try convert(initial: start, trained: end, initialPath: initial.path, trainedPath: adapter.path)
         let evidence = quantizationEvidence(initialDirectory: initial, adapterDirectory: adapter)
         var gaps: [QuantizationGap]?
@@ -153,9 +175,9 @@ extension PiSSAConversion {
         if let evidence, !force {
             throw ConversionError.quantizedResidual(evidence: evidence, gap: gapSummary(gaps))
         }
-        try PEFTAdapter.write(to: output, modules: result.modules, config: result.config)
+        try PEFTAdapter.write(to: output, modules: result.modules, config: result.config, role: .converted)
         return Report(output: output.path, modules: result.modules.count, rank: result.config.r, loraAlpha: result.config.loraAlpha,
-                      unchanged: result.unchanged, quantization: evidence, quantizationGap: gaps)
+                      unchanged: result.unchanged, quantization: evidence, quantizationGap: gaps, warnings: warnings)
     }
 
     /// One line on the quantisation gap: measured (mean and worst module) or the typical size.

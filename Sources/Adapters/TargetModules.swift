@@ -1,3 +1,5 @@
+import Model
+
 /// Which weights get an adapter, decided from tensor names as PEFT decides from module names.
 public enum TargetModules {
     /// The value that selects every linear layer except the output head and embeddings.
@@ -26,6 +28,19 @@ public enum TargetModules {
         return false
     }
 
+    /// What PEFT writes as `target_modules` for `targets` that matched `modules`: `all-linear`
+    /// expanded to the matched modules' last name components (as PEFT expands it), any other
+    /// target as given — a full module path such as `model.layers.0.self_attn.q_proj` keeps its
+    /// layer, so that PEFT adapts exactly the modules this tool did.
+    public static func peftTargets(_ targets: [String], matched modules: [String]) -> [String] {
+        var seen = Set<String>(), out: [String] = []
+        for t in targets {
+            let expanded = t == allLinear ? suffixes(of: modules.filter { matches(module: $0, targets: [allLinear]) }) : [t]
+            for name in expanded where seen.insert(name).inserted { out.append(name) }
+        }
+        return out
+    }
+
     /// The last path component of each matched module, deduplicated in first-seen order: what
     /// PEFT writes as `target_modules` after expanding `all-linear`.
     public static func suffixes(of modules: [String]) -> [String] {
@@ -35,5 +50,13 @@ public enum TargetModules {
             if seen.insert(last).inserted { out.append(last) }
         }
         return out
+    }
+
+    /// The projections of a Llama model with `layers` layers that `targets` select, by their
+    /// full module paths (`model.layers.3.self_attn.q_proj`), layer by layer in projection order.
+    public static func projections(_ targets: [String], layers: Int) -> [(layer: Int, projection: Projection)] {
+        (0..<layers).flatMap { layer in
+            Projection.allCases.filter { matches(module: $0.modulePath(layer: layer), targets: targets) }.map { (layer, $0) }
+        }
     }
 }

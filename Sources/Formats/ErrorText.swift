@@ -15,8 +15,17 @@ public enum ErrorText {
         if let e = error as? EncodingError { return encoding(e) }
         let ns = error as NSError
         if ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain { return foundation(ns) }
-        if let e = error as? any CustomStringConvertible { return e.description }
-        return String(describing: error)
+        return String(describing: error)   // this package's errors: their `description`
+    }
+
+    /// What went wrong, without the path a Foundation file error names (for messages that
+    /// name the file themselves): `Is a directory`.
+    public static func reason(_ error: any Error) -> String {
+        let ns = error as NSError
+        guard ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain, !(error is DecodingError), !(error is EncodingError) else {
+            return plain(error)
+        }
+        return foundationReason(ns)
     }
 
     /// `hidden_size: expected Int but found a string`, `missing key 'vocab_size'`, `not valid JSON (…)`.
@@ -29,7 +38,8 @@ public enum ErrorText {
             var problem = context.debugDescription.trimmingCharacters(in: CharacterSet(charactersIn: ". "))
             if problem == "The given data was not valid JSON" { problem = "not valid JSON" }
             problem = problem.replacingOccurrences(of: "Expected to decode ", with: "expected ")
-            if let underlying = context.underlyingError as NSError?, let detail = underlying.userInfo[NSDebugDescriptionErrorKey] as? String {
+            if let underlying = context.underlyingError.map({ $0 as NSError }),
+               let detail = underlying.userInfo[NSDebugDescriptionErrorKey] as? String {
                 problem += " (\(detail.trimmingCharacters(in: CharacterSet(charactersIn: ". "))))"
             }
             let at = path(context.codingPath)
@@ -62,13 +72,18 @@ public enum ErrorText {
     /// `PATH: Is a directory` from a Foundation file error.
     static func foundation(_ error: NSError) -> String {
         let path = error.userInfo[NSFilePathErrorKey] as? String ?? (error.userInfo[NSURLErrorKey] as? URL)?.path
+        let reason = foundationReason(error)
+        return path.map { "\($0): \(reason)" } ?? reason
+    }
+
+    private static func foundationReason(_ error: NSError) -> String {
         var code: Int32?
         if error.domain == NSPOSIXErrorDomain { code = Int32(error.code) }
-        if let underlying = error.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+        if let underlying = (error.userInfo[NSUnderlyingErrorKey] as? any Error).map({ $0 as NSError }),
+           underlying.domain == NSPOSIXErrorDomain {
             code = Int32(underlying.code)
         }
-        let reason = code.map { String(cString: strerror($0)) } ?? cocoaReason(error.code)
-        return path.map { "\($0): \(reason)" } ?? reason
+        return code.map { String(cString: strerror($0)) } ?? cocoaReason(error.code)
     }
 
     private static func cocoaReason(_ code: Int) -> String {

@@ -14,12 +14,14 @@ public enum Generation {
     public enum Control { case proceed, stop }
 
     /// Prefills `prompt`, then samples up to `maxTokens` tokens, stopping after any of
-    /// `stopTokens`. `onToken` sees each new token as it is chosen and may stop the loop.
+    /// `stopTokens` or at the model's last position. `onToken` sees each new token as it is
+    /// chosen and may stop the loop. A prompt that leaves no position to generate into is
+    /// refused, not truncated: transformers does not truncate a prompt unless asked either.
     public static func run(model: LlamaModel, prompt: [Int], maxTokens: Int, sampling: SamplingSettings,
                            stopTokens: Set<Int>, adapters: LlamaAdapters? = nil,
-                           onToken: (Int) -> Control = { _ in .proceed }) -> (tokens: [Int], statistics: Statistics) {
-        precondition(!prompt.isEmpty, "generation needs at least one prompt token")
-        let capacity = min(model.maxPositions, prompt.count + maxTokens)
+                           onToken: (Int) -> Control = { _ in .proceed }) throws(GenerationError) -> (tokens: [Int], statistics: Statistics) {
+        try check(promptTokens: prompt.count, positions: model.maxPositions)
+        let capacity = min(model.maxPositions, prompt.count + max(1, maxTokens))
         let cache = KVCache(config: model.config, capacity: capacity)
         var sampler = Sampler(sampling)
         let C = model.config.hiddenSize
@@ -43,5 +45,27 @@ public enum Generation {
         let stats = Statistics(promptTokens: prompt.count, generatedTokens: generated.count,
                                prefillSeconds: t1.timeIntervalSince(t0), decodeSeconds: Date().timeIntervalSince(t1))
         return (generated, stats)
+    }
+
+    /// Throws unless a prompt of `promptTokens` leaves at least one of `positions` to generate into.
+    public static func check(promptTokens: Int, positions: Int) throws(GenerationError) {
+        guard promptTokens > 0 else { throw .emptyPrompt }
+        guard promptTokens < positions else { throw .promptTooLong(tokens: promptTokens, positions: positions) }
+    }
+}
+
+/// Why generation cannot start.
+public enum GenerationError: Error, CustomStringConvertible, Equatable, Sendable {
+    case emptyPrompt
+    /// The prompt fills the model's positions (`max_position_embeddings`, at most 8192 here).
+    case promptTooLong(tokens: Int, positions: Int)
+
+    public var description: String {
+        switch self {
+        case .emptyPrompt: "the prompt encodes to no tokens"
+        case let .promptTooLong(tokens, positions):
+            "the prompt is \(tokens) tokens, but the model handles \(positions) positions, one of which the first new token needs; "
+                + "shorten the prompt to at most \(positions - 1) tokens (it is not truncated, as transformers does not truncate one unless asked)"
+        }
     }
 }

@@ -75,6 +75,21 @@ public final class TrainingScratch: @unchecked Sendable {
         layerInputs?.deallocate()
         recomputed?.deallocate()
     }
+
+    /// Bytes `init(model:capacityRows:maxRank:checkpointing:)` allocates for a model of `c` on
+    /// `lanes` lanes (the workspaces, the tapes, the head's per-lane chunks), computed in Double
+    /// so that absurd settings cannot overflow: callers check it before allocating.
+    public static func estimatedBytes(config c: HFLlamaConfig, capacityRows rows: Int, maxRank: Int,
+                                      checkpointing: Bool, lanes: Int) -> Double {
+        let (C, F, L) = (Double(c.hiddenSize), Double(c.intermediateSize), Double(c.numHiddenLayers))
+        let qw = Double(c.numAttentionHeads * c.headDim), kvw = Double(c.numKeyValueHeads * c.headDim)
+        let workspace = C + 2 * qw + 2 * kvw + 3 * F
+        let tape = 2 * C + 2 + 2 * qw + 2 * kvw + 2 * F + (maxRank > 0 ? Double(Projection.allCases.count * maxRank) : 0)
+        let backward = 3 * F + C + 2 * qw + 2 * kvw
+        let perRow = workspace + tape * (checkpointing ? 1 : L) + backward + (checkpointing ? (L + 1) * C : 0)
+        let head = Double(max(1, lanes) * LlamaModel.headChunkRows) * (Double(c.vocabSize) + 2 * C)
+        return 4 * (Double(max(1, rows)) * perRow + head)
+    }
 }
 
 extension LlamaModel {

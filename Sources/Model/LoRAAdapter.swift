@@ -91,14 +91,6 @@ extension LlamaLayerWeights {
 }
 
 extension Projection {
-    /// The projections whose module name matches PEFT-style targets (`q_proj`, `self_attn.q_proj`,
-    /// `all-linear`).
-    public static func matching(_ targets: [String]) -> [Projection] {
-        allCases.filter { p in
-            targets.contains { t in t == "all-linear" || p.moduleName == t || p.moduleName.hasSuffix("." + t) }
-        }
-    }
-
     /// Parses a PEFT module path `…model.layers.<i>.<module>` into (layer, projection).
     public static func parse(modulePath: String) -> (layer: Int, projection: Projection)? {
         guard let range = modulePath.range(of: "layers.") else { return nil }

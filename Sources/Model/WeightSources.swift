@@ -32,7 +32,7 @@ public struct SafeTensorsWeightSource: WeightSource {
         let configURL = directory.appendingPathComponent("config.json")
         let data: Data
         do { data = try Data(contentsOf: configURL) } catch {
-            throw ModelError.invalidConfig(path: configURL.path, problem: "cannot be read (\(ErrorText.plain(error)))")
+            throw ModelError.invalidConfig(path: configURL.path, problem: "cannot be read (\(ErrorText.reason(error)))")
         }
         do { config = try JSONDecoder().decode(HFLlamaConfig.self, from: data) } catch {
             throw ModelError.invalidConfig(path: configURL.path, problem: "is not a Llama config: \(ErrorText.plain(error))")

@@ -37,20 +37,37 @@ public enum Evaluation {
     /// number (`#### N`, else the last number) with the completion's.
     public static func mathAccuracy(model: LlamaModel, adapters: LlamaAdapters?, tokenizer: BPETokenizer,
                                     records: [(prompt: String, completion: String)], maxTokens: Int = 128,
-                                    progress: (_ done: Int, _ correct: Int) -> Void = { _, _ in }) -> MathResult {
+                                    progress: (_ done: Int, _ correct: Int) -> Void = { _, _ in }) throws -> MathResult {
         var correct = 0, samples: [MathResult.Sample] = []
         var stops = Set<Int>()
         if let eos = tokenizer.special.eos { stops.insert(eos) }
         for (i, r) in records.enumerated() {
             let prompt = tokenizer.encode(r.prompt, addSpecialTokens: true)
-            let (tokens, _) = Generation.run(model: model, prompt: prompt, maxTokens: maxTokens, sampling: .greedy,
-                                             stopTokens: stops, adapters: adapters)
+            let tokens: [Int]
+            do {
+                (tokens, _) = try Generation.run(model: model, prompt: prompt, maxTokens: maxTokens, sampling: .greedy,
+                                                 stopTokens: stops, adapters: adapters)
+            } catch {
+                throw EvaluationError.record(index: i + 1, problem: error.description)
+            }
             let text = tokenizer.decode(tokens, skipSpecialTokens: true)
             if MathAnswer.isCorrect(generated: text, reference: r.completion) { correct += 1 }
             if samples.count < 5 { samples.append(.init(prompt: r.prompt, generated: text, reference: r.completion)) }
             progress(i + 1, correct)
         }
         return MathResult(correct: correct, total: records.count, samples: samples)
+    }
+}
+
+/// Why an evaluation cannot be made.
+public enum EvaluationError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// Record `index` (1-based) cannot be evaluated.
+    case record(index: Int, problem: String)
+
+    public var description: String {
+        switch self {
+        case let .record(index, problem): "record \(index): \(problem)"
+        }
     }
 }
 
@@ -123,28 +140,15 @@ struct RunAdapter {
     var initial: URL
     var config: TrainConfig
 
-    /// `adapterPath` is `RUN/adapter` (or `RUN/checkpoints/step-N/adapter`) of a run with `RUN/config.json`,
-    /// `RUN/pissa_init`, an adapter method and no `--adapter-path` start; nil otherwise.
+    /// `adapterPath` is `RUN/adapter` (or `RUN/checkpoints/step-N/adapter`) of an adapter run
+    /// with an initial adapter (pissa_init, loftq_init or lora_init) and no `--adapter-path` start;
+    /// nil otherwise.
     init?(adapterPath: String) {
-        let adapter = URL(fileURLWithPath: adapterPath).standardizedFileURL
-        guard adapter.lastPathComponent == "adapter" else { return nil }
-        // RUN/adapter or RUN/checkpoints/step-N/adapter.
-        let parent = adapter.deletingLastPathComponent()
-        let candidates = [parent, parent.deletingLastPathComponent().lastPathComponent == "checkpoints"
-                          ? parent.deletingLastPathComponent().deletingLastPathComponent() : nil].compactMap { $0 }
-        for dir in candidates {
-            let configURL = dir.appendingPathComponent("config.json"), initial = dir.appendingPathComponent("pissa_init")
-            guard FileManager.default.fileExists(atPath: initial.appendingPathComponent("adapter_config.json").path),
-                  let data = try? Data(contentsOf: configURL),
-                  let config = try? JSONDecoder().decode(TrainConfig.self, from: data) else { continue }
-            guard config.method == .adapter, config.adapterPath == nil else { return nil }
-            self.initial = initial
-            self.config = config
-            return
-        }
-        return nil
+        guard let (run, config) = RunDirectory.enclosing(adapter: adapterPath), config.method == .adapter, config.adapterPath == nil,
+              let initial = run.existingInitialAdapter else { return nil }
+        self.initial = initial
+        self.config = config
     }
-
 
     var quantizedResidual: Bool { config.quant != nil }
 }

@@ -80,6 +80,9 @@ public enum TrainingBenchmark {
             }
         }
         let capacity = batches.map(\.tokens.count).max() ?? 1
+        config.maxSeqLen = max(2, batches.flatMap(\.lengths).max() ?? 2)
+        config.batchSize = (capacity + config.maxSeqLen - 1) / config.maxSeqLen
+        try Trainer.checkFits(config, model: model, maxRank: maxRank)
         let scratch = TrainingScratch(model: model, capacityRows: capacity, maxRank: maxRank, checkpointing: checkpointing)
         let sgemmBefore = GemmRate.measure(lanes: lanes)
         let optimizer = AdamW()

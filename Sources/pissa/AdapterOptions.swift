@@ -7,10 +7,10 @@ extension InitMethod: ExpressibleByArgument {
 
 /// The options that decide an adapter's start, shared by the commands that create one.
 struct AdapterOptions: ParsableArguments {
-    @Option(help: "Adapter rank r.")
+    @Option(parsing: .unconditional, help: "Adapter rank r.")
     var rank: Int = AdapterSettings().rank
 
-    @Option(help: "lora_alpha; the adapter is scaled by alpha / r (alpha / √r with --use-rslora). Default: the rank, as in the paper.")
+    @Option(parsing: .unconditional, help: "lora_alpha; the adapter is scaled by alpha / r (alpha / √r with --use-rslora). Default: the rank, as in the paper.")
     var alpha: Float?
 
     @Option(name: .customLong("init"),
@@ -20,19 +20,19 @@ struct AdapterOptions: ParsableArguments {
     @Option(help: "Comma-separated module-name suffixes to adapt (PEFT's matching), or all-linear.")
     var targets: String = "all-linear"
 
-    @Option(help: "Extra sketch columns for the randomized SVD (PEFT uses 0; see BENCHMARKS.md).")
+    @Option(parsing: .unconditional, help: "Extra sketch columns for the randomized SVD (PEFT uses 0; see BENCHMARKS.md).")
     var oversample: Int = AdapterSettings.defaultOversample
 
     @Flag(help: "Scale by alpha / √r (rsLoRA) instead of alpha / r.")
     var useRslora = false
 
-    @Option(help: "Seed for the randomized SVD and LoRA starts.")
+    @Option(parsing: .unconditional, help: "Seed for the randomized SVD and LoRA starts.")
     var seed: UInt64 = AdapterSettings().seed
 
     func validate() throws {
-        guard rank >= 1 else { throw ValidationError("--rank must be at least 1 (got \(rank)).") }
-        if let alpha, !(alpha > 0) { throw ValidationError("--alpha must be positive (got \(alpha)).") }
-        guard oversample >= 0 else { throw ValidationError("--oversample must be 0 or more (got \(oversample)).") }
+        try ArgumentCheck.integer(rank, "--rank", in: 1...Int.max)
+        if let alpha { try ArgumentCheck.number(alpha, "--alpha", above: 0) }
+        try ArgumentCheck.integer(oversample, "--oversample", in: 0...Int(UInt16.max))
         guard !targetList.isEmpty else { throw ValidationError("--targets names no module; try --targets all-linear.") }
     }
 
@@ -59,14 +59,16 @@ struct QuantOptions: ParsableArguments {
     @Option(help: "Quantise the frozen residual: nf4 (bitsandbytes' NF4, blocks of 64). Omit for a full-precision residual.")
     var quant: QuantKind?
 
-    @Option(help: "QPiSSA / LoftQ iterations T (alternating SVD and quantisation; the paper uses 5). Needs --quant.")
+    @Option(parsing: .unconditional, help: "QPiSSA / LoftQ iterations T (alternating SVD and quantisation; the paper uses 5). Needs --quant.")
     var iters: Int?
 
     @Flag(help: "Also quantise the absmax values (QLoRA's double quantisation: 8-bit, blocks of 256). Needs --quant.")
     var doubleQuant = false
 
     func validate() throws {
-        if let iters, iters < 1 { throw ValidationError("--iters must be at least 1 (got \(iters)); --iters 1 quantises the PiSSA residual once.") }
+        if let iters, !(1...1000).contains(iters) {
+            throw ValidationError("--iters must be in 1…1000 (got \(iters)); --iters 1 quantises the PiSSA residual once.")
+        }
         if quant == nil {
             if iters != nil { throw ValidationError("--iters needs --quant nf4.") }
             if doubleQuant { throw ValidationError("--double-quant needs --quant nf4.") }

@@ -14,7 +14,7 @@ struct BenchCommand: ParsableCommand {
 }
 
 /// Times the decomposition alone on weights already in memory, as PEFT's `get_peft_model` is timed.
-struct BenchInit: ParsableCommand {
+struct BenchInit: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Time PiSSA initialisation (decomposition only; loading reported separately).")
@@ -49,6 +49,21 @@ struct BenchInit: ParsableCommand {
         var modules: Int
         var loadSeconds: Double
         var results: [DecompositionBenchmark.ModeResult]
+    }
+
+    @OptionGroup var diagnostics: DiagnosticOptions
+
+    func validate() throws {
+        try ArgumentCheck.integer(repeats, "--repeats", in: 1...1_000_000)
+        try ArgumentCheck.integer(rank, "--rank", in: 1...Int.max)
+        let counts = lanes.split(separator: ",").map { Int($0) }
+        guard !counts.isEmpty, counts.allSatisfy({ $0 != nil }) else { throw ValidationError("--lanes: expected comma-separated integers (got \(lanes)).") }
+        for count in counts { try ArgumentCheck.lanes(count!) }
+        for value in oversample.split(separator: ",") {
+            guard let p = Int(value) else { throw ValidationError("--oversample: expected comma-separated integers (got \(oversample)).") }
+            try ArgumentCheck.integer(p, "--oversample", in: 0...Int(UInt16.max))
+        }
+        try PathCheck.existing(model, "--model", kind: .directory, hint: "a Hugging Face model directory")
     }
 
     func run() throws {
@@ -86,7 +101,7 @@ struct BenchInit: ParsableCommand {
 
 /// Prefill and greedy-decoding speed on the default model, as transformers is timed by
 /// scripts/bench/transformers_forward_bench.py.
-struct BenchForward: ParsableCommand {
+struct BenchForward: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
         commandName: "forward", abstract: "Time model loading, prefill (all logits) and greedy decoding.")
 
@@ -114,8 +129,19 @@ struct BenchForward: ParsableCommand {
         var decodeTokensPerSecond: Double
     }
 
+    @OptionGroup var diagnostics: DiagnosticOptions
+
+    func validate() throws {
+        try ArgumentCheck.integer(tokens, "--tokens", in: 1...1 << 20)
+        try ArgumentCheck.integer(new, "--new", in: 1...1 << 20)
+        try ArgumentCheck.integer(repeats, "--repeats", in: 1...1_000_000)
+    }
+
     func run() throws {
         let lm = try modelOptions.load()
+        guard tokens <= lm.model.maxPositions else {
+            throw ValidationError("--tokens \(tokens) is more than the \(lm.model.maxPositions) positions the model handles; use at most that.")
+        }
         // (i·7919 + 13) mod (V − 3) + 3: mod 49149 for SmolLM2, as scripts/bench/transformers_forward_bench.py.
         let vocab = max(1, lm.model.config.vocabSize - 3)
         let ids = (0..<tokens).map { Int32(($0 * 7919 + 13) % vocab + 3) }
@@ -126,7 +152,7 @@ struct BenchForward: ParsableCommand {
             let hidden = lm.model.hiddenStates(tokens: ids)
             _ = hidden.withUnsafeBufferPointer { lm.model.logits(hidden: $0.baseAddress!, rows: ids.count) }
             prefill.append(Date().timeIntervalSince(t0))
-            let (_, stats) = Generation.run(model: lm.model, prompt: ids.prefix(5).map(Int.init), maxTokens: new,
+            let (_, stats) = try Generation.run(model: lm.model, prompt: ids.prefix(5).map(Int.init), maxTokens: new,
                                             sampling: .greedy, stopTokens: [])
             decode.append(stats.decodeSeconds / Double(max(1, stats.generatedTokens - 1)) * Double(new))
         }
@@ -142,7 +168,7 @@ struct BenchForward: ParsableCommand {
 }
 
 /// Training-step speed, as scripts/bench/peft_train_bench.py measures PyTorch + PEFT.
-struct BenchTrain: ParsableCommand {
+struct BenchTrain: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
         commandName: "train", abstract: "Time training steps (forward + backward + AdamW) and peak memory.")
 
@@ -181,10 +207,13 @@ struct BenchTrain: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @OptionGroup var diagnostics: DiagnosticOptions
+
     func validate() throws {
-        guard batch >= 1, seq >= 2, steps >= 1, lanes >= 1 else {
-            throw ValidationError("--batch, --steps and --lanes must be at least 1, --seq at least 2.")
-        }
+        try ArgumentCheck.integer(batch, "--batch", in: 1...65536)
+        try ArgumentCheck.integer(seq, "--seq", in: 2...1 << 20)
+        try ArgumentCheck.integer(steps, "--steps", in: 1...1_000_000)
+        try ArgumentCheck.lanes(lanes)
     }
 
     func run() throws {
@@ -203,7 +232,7 @@ struct BenchTrain: ParsableCommand {
 }
 
 /// The frozen products alone, dense float32 against NF4, on SmolLM2's projection shapes.
-struct BenchFrozen: ParsableCommand {
+struct BenchFrozen: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
         commandName: "frozen", abstract: "Time the frozen-weight products (forward x·Wᵀ, backward dy·W): float32 against NF4.")
 
@@ -219,9 +248,13 @@ struct BenchFrozen: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @OptionGroup var diagnostics: DiagnosticOptions
+
     func validate() throws {
-        guard rows >= 1, repeats >= 1 else { throw ValidationError("--rows and --repeats must be at least 1.") }
-        guard parsedShapes != nil else { throw ValidationError("--shapes: expected OUTxIN[,OUTxIN…], e.g. 576x576.") }
+        try ArgumentCheck.integer(rows, "--rows", in: 1...1 << 20)
+        try ArgumentCheck.integer(repeats, "--repeats", in: 1...1_000_000)
+        guard let shapes = parsedShapes else { throw ValidationError("--shapes: expected OUTxIN[,OUTxIN…], e.g. 576x576.") }
+        for (o, i) in shapes { try ArgumentCheck.fitsInMemory(4 * (Double(rows) * Double(max(o, i)) + 4 * Double(o) * Double(i)), "--shapes and --rows") }
     }
 
     var parsedShapes: [(Int, Int)]? { parseShapes(shapes, minimum: 1) }
@@ -238,7 +271,7 @@ struct BenchFrozen: ParsableCommand {
 }
 
 /// Causal attention alone, forward and backward, on SmolLM2's head layout.
-struct BenchAttention: ParsableCommand {
+struct BenchAttention: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
         commandName: "attention", abstract: "Time causal attention's forward and backward on packed sequences (SmolLM2's heads by default).")
 
@@ -266,11 +299,18 @@ struct BenchAttention: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @OptionGroup var diagnostics: DiagnosticOptions
+
     func validate() throws {
-        guard sequences >= 1, length >= 1, heads >= 1, kvHeads >= 1, headDim >= 1, lanes >= 1, repeats >= 1 else {
-            throw ValidationError("--sequences, --length, --heads, --kv-heads, --head-dim, --lanes and --repeats must be at least 1.")
+        for (value, option) in [(sequences, "--sequences"), (length, "--length"), (heads, "--heads"), (kvHeads, "--kv-heads"),
+                                (headDim, "--head-dim"), (repeats, "--repeats")] {
+            try ArgumentCheck.integer(value, option, in: 1...1 << 20)
         }
+        try ArgumentCheck.lanes(lanes)
         guard heads % kvHeads == 0 else { throw ValidationError("--kv-heads (\(kvHeads)) must divide --heads (\(heads)).") }
+        let rows = Double(sequences) * Double(length)
+        try ArgumentCheck.fitsInMemory(4 * rows * Double(headDim) * Double(4 * heads + 4 * kvHeads)
+                                       + 4 * Double(lanes) * Double(length) * Double(length), "--sequences, --length, --heads and --head-dim")
     }
 
     func run() throws {
@@ -284,7 +324,7 @@ struct BenchAttention: ParsableCommand {
 }
 
 /// The narrow (16-column) products of the randomized SVD: our kernel against OpenBLAS, one thread.
-struct BenchNarrow: ParsableCommand {
+struct BenchNarrow: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
         commandName: "narrow", abstract: "Time W·X and Wᵀ·X with a 16-column X on one thread: SkinnyGemm against OpenBLAS.")
 
@@ -297,9 +337,12 @@ struct BenchNarrow: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @OptionGroup var diagnostics: DiagnosticOptions
+
     func validate() throws {
-        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1.") }
-        guard parsedShapes != nil else { throw ValidationError("--shapes: expected ROWSxCOLS[,ROWSxCOLS…], e.g. 576x576.") }
+        try ArgumentCheck.integer(repeats, "--repeats", in: 1...1_000_000)
+        guard let shapes = parsedShapes else { throw ValidationError("--shapes: expected ROWSxCOLS[,ROWSxCOLS…], e.g. 576x576.") }
+        for (r, c) in shapes { try ArgumentCheck.fitsInMemory(4 * 8 * Double(r) * Double(c), "--shapes") }
     }
 
     var parsedShapes: [(Int, Int)]? { parseShapes(shapes, minimum: 16) }

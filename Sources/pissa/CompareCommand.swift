@@ -1,11 +1,12 @@
 import Adapters
 import ArgumentParser
+import Formats
 import Foundation
 import Training
 
 extension CompareMethod: ExpressibleByArgument {}
 
-struct CompareCommand: ParsableCommand {
+struct CompareCommand: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
         commandName: "compare",
         abstract: "Train several methods with identical hyperparameters and write a report with figures.",
@@ -31,54 +32,59 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Comma-separated seeds; each method runs once per seed.")
     var seeds: String = CompareConfig.defaults.seeds.map(String.init).joined(separator: ",")
 
-    @Option(help: "Adapter rank r (alpha = r unless --alpha).")
+    @Option(parsing: .unconditional, help: "Adapter rank r (alpha = r unless --alpha).")
     var rank: Int = CompareConfig.defaults.rank
 
-    @Option(help: "lora_alpha (default: the rank, as in the paper).")
+    @Option(parsing: .unconditional, help: "lora_alpha (default: the rank, as in the paper).")
     var alpha: Float?
 
     @Option(name: .customLong("pissa-init"), help: "SVD for the PiSSA-family methods: pissa or pissa_niter_K.")
     var pissaInit: InitMethod = CompareConfig.defaults.pissaInit
 
-    @Option(help: "QPiSSA's alternating iterations T (the paper uses 5).")
+    @Option(parsing: .unconditional, help: "QPiSSA's alternating iterations T (the paper uses 5).")
     var qpissaIters: Int = CompareConfig.defaults.qpissaIterations
 
-    @Option(help: "Optimiser steps per run.")
+    @Option(parsing: .unconditional, help: "Optimiser steps per run.")
     var steps: Int = CompareConfig.defaults.steps
 
-    @Option(help: "Peak learning rate, the same for every method. Of 5e-5, 2e-4 and 1e-3, both LoRA and PiSSA did best at the default on SmolLM2's math runs (docs/RESULTS.md §3).")
+    @Option(parsing: .unconditional, help: "Peak learning rate, the same for every method. Of 5e-5, 2e-4 and 1e-3, both LoRA and PiSSA did best at the default on SmolLM2's math runs (docs/RESULTS.md §3).")
     var lr: Double = CompareConfig.defaults.learningRate
 
-    @Option(help: "Sequences per micro-batch.")
+    @Option(parsing: .unconditional, help: "Sequences per micro-batch.")
     var batchSize: Int = CompareConfig.defaults.batchSize
 
-    @Option(help: "Micro-batches per optimiser step.")
+    @Option(parsing: .unconditional, help: "Micro-batches per optimiser step.")
     var gradAccum: Int = CompareConfig.defaults.gradientAccumulation
 
-    @Option(help: "Longest sequence in tokens.")
+    @Option(parsing: .unconditional, help: "Longest sequence in tokens.")
     var maxSeqLen: Int = CompareConfig.defaults.maxSeqLen
 
-    @Option(help: "Evaluate the held-out loss every N steps (default: at the end only).")
+    @Option(parsing: .unconditional, help: "Evaluate the held-out loss every N steps (default: at the end only).")
     var evalEvery: Int?
 
-    @Option(help: "Held-out math problems answered per run for exact-match accuracy (0: none).")
+    @Option(parsing: .unconditional, help: "Held-out math problems answered per run for exact-match accuracy (0: none).")
     var accuracyLimit: Int = CompareConfig.defaults.accuracyLimit
 
-    @Option(help: "Most tokens generated per answer.")
+    @Option(parsing: .unconditional, help: "Most tokens generated per answer.")
     var maxNewTokens: Int = CompareConfig.defaults.maxNewTokens
 
     @Option(help: "Comma-separated inits for the initialisation table (empty string: no table).")
     var initModes: String = CompareConfig.defaults.initModes.map(\.peftName).joined(separator: ",")
 
-    @Option(help: "Report directory.")
+    @Option(help: "Report directory (a new or empty one, or an earlier `pissa compare` report, which is replaced).")
     var out: String
 
-    @Option(help: "Parallel lanes (cores) to use.")
+    @Flag(help: "Write the report into a non-empty --out that holds no earlier report (files of the same names are replaced, others kept).")
+    var overwrite = false
+
+    @Option(parsing: .unconditional, help: "Parallel lanes (cores) to use.")
     var lanes: Int = CompareConfig.defaults.lanes
 
     var methodList: [CompareMethod] { methods.split(separator: ",").compactMap { CompareMethod(rawValue: $0.trimmingCharacters(in: .whitespaces)) } }
     var seedList: [UInt64] { seeds.split(separator: ",").compactMap { UInt64($0.trimmingCharacters(in: .whitespaces)) } }
     var initModeList: [InitMethod] { initModes.split(separator: ",").compactMap { InitMethod(peftName: String($0)) } }
+
+    @OptionGroup var diagnostics: DiagnosticOptions
 
     func validate() throws {
         let names = methods.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -96,14 +102,25 @@ struct CompareCommand: ParsableCommand {
             throw ValidationError("--init-modes: use pissa or pissa_niter_K names (got \(initModes)).")
         }
         guard initModeList.allSatisfy(\.isPiSSA) else { throw ValidationError("--init-modes times PiSSA initialisations only.") }
-        guard rank >= 1 else { throw ValidationError("--rank must be at least 1.") }
+        try ArgumentCheck.integer(rank, "--rank", in: 1...Int.max)
+        if let alpha { try ArgumentCheck.number(alpha, "--alpha", above: 0) }
+        try ArgumentCheck.number(lr, "--lr", above: 0)
+        try ArgumentCheck.lanes(lanes)
+        if let evalEvery { try ArgumentCheck.integer(evalEvery, "--eval-every", in: 1...Int.max) }
+        try ArgumentCheck.integer(accuracyLimit, "--accuracy-limit", in: 0...Int.max)
+        try ArgumentCheck.integer(maxNewTokens, "--max-new-tokens", in: 1...1 << 20)
         guard pissaInit.isPiSSA else { throw ValidationError("--pissa-init must be pissa or pissa_niter_K.") }
-        guard steps >= 1, lr > 0, batchSize >= 1, gradAccum >= 1, maxSeqLen >= 2 else {
-            throw ValidationError("--steps, --batch-size and --grad-accum must be at least 1, --max-seq-len at least 2, --lr positive.")
-        }
-        for path in [data] + (test.map { [$0] } ?? []) where !FileManager.default.fileExists(atPath: path) {
-            throw ValidationError("\(path) does not exist.")
-        }
+        try ArgumentCheck.integer(steps, "--steps", in: 1...1_000_000_000)
+        try ArgumentCheck.integer(batchSize, "--batch-size", in: 1...65536)
+        try ArgumentCheck.integer(gradAccum, "--grad-accum", in: 1...65536)
+        try ArgumentCheck.integer(maxSeqLen, "--max-seq-len", in: 2...1 << 20)
+        try PathCheck.existing(data, "--data", kind: .file, hint: "a .jsonl or .txt file")
+        if let test { try PathCheck.existing(test, "--test", kind: .file, hint: "a .jsonl or .txt file") }
+        try PathCheck.outputDirectory(out, kind: .comparison, inputs: inputs, overwrite: overwrite)
+    }
+
+    private var inputs: [OutputDirectory.Input] {
+        [.init("--model", modelOptions.path), .init("--data", data)] + (test.map { [.init("--test", $0)] } ?? [])
     }
 
     func run() throws {
@@ -129,7 +146,10 @@ struct CompareCommand: ParsableCommand {
         let interrupt = InterruptFlag.install()
         let started = Date()
         var current = ""
-        let results = try Comparison.run(config) { event in
+        // REPORT is locked while the comparison runs, and written in place: each of its runs is a training run.
+        let results = try OutputWriting.write(out, kind: .comparison, inputs: inputs, overwrite: overwrite, staged: false) { directory in
+            config.output = directory.path
+            return try Comparison.run(config) { event in
             switch event {
             case let .runStarted(method, seed, index, total):
                 current = "[\(index)/\(total)] \(method.rawValue) seed \(seed)"
@@ -150,6 +170,7 @@ struct CompareCommand: ParsableCommand {
             case .wrote: break
             }
             return interrupt.isSet ? .stop : .proceed
+            }
         }
         line.finish()
         print("report: \((out as NSString).appendingPathComponent(CompareReport.fileName)) (\(results.runs.count) runs, \(formatDuration(Date().timeIntervalSince(started))))")

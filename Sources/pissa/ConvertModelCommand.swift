@@ -4,7 +4,7 @@ import Foundation
 import Model
 import Tokenizer
 
-struct ConvertModelCommand: ParsableCommand {
+struct ConvertModelCommand: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
         commandName: "convert-model",
         abstract: "Convert a Llama GGUF file into a Hugging Face model directory.",
@@ -33,8 +33,11 @@ struct ConvertModelCommand: ParsableCommand {
     @Option(help: "The GGUF file to convert (Llama architecture, byte-level BPE tokenizer).")
     var model: String
 
-    @Option(help: "Output directory (created if needed; files of the same names are replaced).")
+    @Option(help: "Output directory (created if needed; written whole, replacing an earlier `convert-model` or `merge` output).")
     var out: String
+
+    @Flag(help: "Write into a non-empty --out that holds no earlier model written by pissa (files of the same names are replaced, others kept).")
+    var overwrite = false
 
     @Option(help: "Element type of the weights: f32 (exact), bf16 or f16 (rounded to nearest even).")
     var dtype: ExportDType = .f32
@@ -42,9 +45,11 @@ struct ConvertModelCommand: ParsableCommand {
     @Flag(help: "Print a machine-readable summary on standard output.")
     var json = false
 
+    @OptionGroup var diagnostics: DiagnosticOptions
+
     func validate() throws {
         try PathCheck.existing(model, "--model", kind: .file, hint: "a GGUF file (a Hugging Face directory needs no conversion)")
-        try PathCheck.output(out, kind: .directory, hint: "a directory (it is created if needed)")
+        try PathCheck.outputDirectory(out, kind: .model, inputs: [.init("--model", model)], overwrite: overwrite)
     }
 
     func run() throws {
@@ -52,13 +57,14 @@ struct ConvertModelCommand: ParsableCommand {
         let gguf = try LlamaGGUFModel(url: URL(fileURLWithPath: model))
         let tokenizer = try BPETokenizer(gguf: gguf.file)
         let line = ProgressLine()
-        let summary: HuggingFaceExport.Summary
+        var summary: HuggingFaceExport.Summary
         do {
-            summary = try HuggingFaceExport.write(
-                gguf: gguf, tokenizer: tokenizer, to: URL(fileURLWithPath: out), dtype: dtype.dtype
-            ) { p in
-                line.update("[\(p.completed)/\(p.total)] \(p.tensor)", force: p.completed == p.total)
+            summary = try OutputWriting.write(out, kind: .model, inputs: [.init("--model", model)], overwrite: overwrite) { staging in
+                try HuggingFaceExport.write(gguf: gguf, tokenizer: tokenizer, to: staging, dtype: dtype.dtype) { p in
+                    line.update("[\(p.completed)/\(p.total)] \(p.tensor)", force: p.completed == p.total)
+                }
             }
+            summary.directory = URL(fileURLWithPath: out).path   // not the temporary directory it was written in
         } catch {
             line.finish()
             throw error

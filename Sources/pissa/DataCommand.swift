@@ -12,7 +12,7 @@ struct DataCommand: ParsableCommand {
     )
 }
 
-struct MathDataCommand: ParsableCommand {
+struct MathDataCommand: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
         commandName: "math",
         abstract: "Write GSM8K-style word problems as completion JSONL: OUT/train.jsonl and OUT/test.jsonl.",
@@ -24,54 +24,60 @@ struct MathDataCommand: ParsableCommand {
         in any train set, whatever the seeds. The same arguments always write the same files.
         """)
 
-    @Option(help: "Training problems.")
+    @Option(parsing: .unconditional, help: "Training problems.")
     var train: Int = 2000
 
-    @Option(help: "Test problems.")
+    @Option(parsing: .unconditional, help: "Test problems.")
     var test: Int = 200
 
-    @Option(help: "Seed of the generator.")
+    @Option(parsing: .unconditional, help: "Seed of the generator.")
     var seed: UInt64 = 0
 
-    @Option(help: "Output directory (created if missing).")
+    @Option(help: "Output directory (created if missing; written whole, replacing an earlier `data math` output).")
     var out: String
+
+    @Flag(help: "Write into a non-empty --out that holds no earlier `data math` output (files of the same names are replaced, others kept).")
+    var overwrite = false
 
     @Option(parsing: .upToNextOption,
             help: "Only these templates (default: all). Names: \(MathGenerator.templateNames.joined(separator: ", ")).")
     var templates: [String] = []
 
+    @OptionGroup var diagnostics: DiagnosticOptions
+
     func validate() throws {
-        guard train >= 0, test >= 0, train + test > 0 else {
-            throw ValidationError("--train and --test must be non-negative, and not both 0.")
-        }
+        try ArgumentCheck.integer(train, "--train", in: 0...10_000_000)
+        try ArgumentCheck.integer(test, "--test", in: 0...10_000_000)
+        guard train + test > 0 else { throw ValidationError("--train and --test are both 0; ask for at least one problem.") }
         for name in templates where !MathGenerator.templateNames.contains(name) {
             throw ValidationError("--templates: no template is named '\(name)'; choose from \(MathGenerator.templateNames.joined(separator: ", ")).")
         }
+        try PathCheck.outputDirectory(out, kind: .mathData, inputs: [], overwrite: overwrite)
     }
 
     func run() throws {
         let sets = try MathGenerator.generate(train: train, test: test, seed: seed, templates: templates.isEmpty ? nil : templates)
-        let directory = URL(fileURLWithPath: out)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        for (name, problems) in [("train.jsonl", sets.train), ("test.jsonl", sets.test)] {
-            var data = Data()
-            for problem in problems {
-                data.append(try encoder.encode(problem.record))
-                data.append(UInt8(ascii: "\n"))
+        let files = [("train.jsonl", sets.train), ("test.jsonl", sets.test)]
+        try OutputWriting.write(out, kind: .mathData, inputs: [], overwrite: overwrite) { staging in
+            for (name, problems) in files {
+                var data = Data()
+                for problem in problems {
+                    data.append(try encoder.encode(problem.record))
+                    data.append(UInt8(ascii: "\n"))
+                }
+                try AtomicFile.write(data, to: staging.appendingPathComponent(name))
             }
-            let url = directory.appendingPathComponent(name)
-            try AtomicFile.write(data, to: url)
-            print("\(url.path): \(problems.count) problems")
         }
+        for (name, problems) in files { print("\(URL(fileURLWithPath: out).appendingPathComponent(name).path): \(problems.count) problems") }
         if let example = sets.train.first ?? sets.test.first {
             print("\nexample (\(example.template)):\n\(example.prompt)\(example.completion)")
         }
     }
 }
 
-struct InspectDataCommand: ParsableCommand {
+struct InspectDataCommand: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
         abstract: "Load a training file as training would, report what it gives, and show an example's loss mask.",
@@ -88,27 +94,29 @@ struct InspectDataCommand: ParsableCommand {
     @Option(help: "A .jsonl or .txt file.")
     var data: String
 
-    @Option(help: "Longest sequence in tokens: longer records are truncated, longer texts split.")
+    @Option(parsing: .unconditional, help: "Longest sequence in tokens: longer records are truncated, longer texts split.")
     var maxSeqLen: Int = 512
 
     @Flag(help: "Skip lines that are not valid records (they are counted and the first few shown).")
     var skipBadLines = false
 
-    @Option(help: "Which example to show (0-based).")
+    @Option(parsing: .unconditional, help: "Which example to show (0-based).")
     var example: Int = 0
 
     @Flag(help: "Print the report as JSON.")
     var json = false
 
+    @OptionGroup var diagnostics: DiagnosticOptions
+
     func validate() throws {
-        guard maxSeqLen >= 2 else { throw ValidationError("--max-seq-len must be at least 2.") }
-        guard example >= 0 else { throw ValidationError("--example must be 0 or more.") }
-        try PathCheck.existing(data, "--data")
+        try ArgumentCheck.integer(maxSeqLen, "--max-seq-len", in: 2...1 << 20)
+        try ArgumentCheck.integer(example, "--example", in: 0...Int.max)
+        try PathCheck.existing(data, "--data", kind: .file, hint: "a .jsonl or .txt file")
     }
 
     func run() throws {
         let tokenizer = try Self.tokenizer(path: modelOptions.path)
-        let loaded = try DatasetLoader(tokenizer: tokenizer, maxSeqLen: maxSeqLen, skipBadLines: skipBadLines).load(path: data)
+        let loaded = try withSkipHint { try DatasetLoader(tokenizer: tokenizer, maxSeqLen: maxSeqLen, skipBadLines: skipBadLines).load(path: data) }
         if json {
             try printJSON(loaded.report)
             return

@@ -10,7 +10,7 @@ enum EvalTask: String, ExpressibleByArgument, CaseIterable {
     case math
 }
 
-struct EvalCommand: ParsableCommand {
+struct EvalCommand: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Mean token negative log-likelihood and perplexity of a text or JSONL file.",
@@ -34,28 +34,34 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "What to measure: lm (loss, perplexity) or math (exact-match accuracy).")
     var task: EvalTask = .lm
 
-    @Option(help: "Only the first N records (math) or examples (jsonl).")
+    @Option(parsing: .unconditional, help: "Only the first N records (math) or examples (jsonl).")
     var limit: Int?
 
-    @Option(help: "Most tokens generated per answer (math).")
+    @Option(parsing: .unconditional, help: "Most tokens generated per answer (math).")
     var maxNewTokens: Int = 128
 
-    @Option(help: "Sequences per forward pass (jsonl).")
+    @Option(parsing: .unconditional, help: "Sequences per forward pass (jsonl).")
     var batchSize: Int = 4
 
-    @Option(help: "Window length in tokens.")
+    @Option(parsing: .unconditional, help: "Window length in tokens.")
     var maxSeqLen: Int = 512
 
-    @Option(help: "Window step for long documents (default: --max-seq-len, i.e. disjoint windows).")
+    @Option(parsing: .unconditional, help: "Window step for long documents (default: --max-seq-len, i.e. disjoint windows).")
     var stride: Int?
 
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    @OptionGroup var diagnostics: DiagnosticOptions
+
     func validate() throws {
-        guard maxSeqLen >= 2 else { throw ValidationError("--max-seq-len must be at least 2.") }
-        if let stride { guard stride >= 1 && stride <= maxSeqLen else { throw ValidationError("--stride must be in 1…--max-seq-len.") } }
-        try PathCheck.existing(data, "--data")
+        try ArgumentCheck.integer(maxSeqLen, "--max-seq-len", in: 2...1 << 20)
+        if let stride { try ArgumentCheck.integer(stride, "--stride", in: 1...maxSeqLen) }
+        if let limit { try ArgumentCheck.integer(limit, "--limit", in: 1...Int.max) }
+        try ArgumentCheck.integer(maxNewTokens, "--max-new-tokens", in: 1...1 << 20)
+        try ArgumentCheck.integer(batchSize, "--batch-size", in: 1...65536)
+        try PathCheck.existing(data, "--data", kind: .file, hint: "a .txt or .jsonl file")
+        if let adapter { try PathCheck.existing(adapter, "--adapter", kind: .directory, hint: "a PEFT adapter directory") }
     }
 
     struct Output: Encodable {
@@ -126,7 +132,7 @@ struct EvalCommand: ParsableCommand {
         }
         records = Array(records.prefix(limit ?? .max))
         let line = ProgressLine()
-        let result = Evaluation.mathAccuracy(model: lm.model, adapters: adapters?.adapters, tokenizer: lm.tokenizer,
+        let result = try Evaluation.mathAccuracy(model: lm.model, adapters: adapters?.adapters, tokenizer: lm.tokenizer,
                                              records: records, maxTokens: maxNewTokens) { done, correct in
             line.update("\(done)/\(records.count) answered, \(correct) correct", force: done == records.count)
         }

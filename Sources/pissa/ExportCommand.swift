@@ -1,9 +1,10 @@
 import Adapters
 import ArgumentParser
+import Formats
 import Foundation
 import Model
 
-struct ExportCommand: ParsableCommand {
+struct ExportCommand: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract: "Export a PEFT LoRA adapter for llama.cpp (GGUF) or mlx-lm.",
@@ -32,16 +33,40 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Output: a .gguf file for gguf-lora, a directory for mlx.")
     var out: String
 
+    @Flag(help: "Replace an --out that pissa did not write (gguf-lora: a file that is not a GGUF adapter; mlx: a non-empty directory, whose files of the same names are replaced).")
+    var overwrite = false
+
     @Flag(help: "Print a machine-readable summary on standard output.")
     var json = false
+
+    @OptionGroup var diagnostics: DiagnosticOptions
 
     func validate() throws {
         try PathCheck.existing(model, "--model")
         try PathCheck.existing(adapter, "--adapter", kind: .directory, hint: "a PEFT adapter directory")
         switch format {
-        case .ggufLora: try PathCheck.output(out, kind: .file, hint: "a .gguf file name")
-        case .mlx: try PathCheck.output(out, kind: .directory)
+        case .ggufLora:
+            do { try Self.checkFile(out, inputs: inputs, overwrite: overwrite) } catch { throw ValidationError(error.description + ".") }
+        case .mlx:
+            try PathCheck.outputDirectory(out, kind: .mlxAdapter, inputs: inputs, overwrite: overwrite)
         }
+    }
+
+    private var inputs: [OutputDirectory.Input] { [.init("--model", model), .init("--adapter", adapter)] }
+
+    /// A GGUF-LoRA output file: not an input, not a directory, and replaced without --overwrite
+    /// only when it is a GGUF adapter already.
+    @discardableResult
+    private static func checkFile(_ out: String, inputs: [OutputDirectory.Input], overwrite: Bool,
+                                  prepare: Bool = false) throws(OutputError) -> (url: URL, removed: [String]) {
+        let isAdapter: (URL) -> Bool = { (try? GGUFFile(url: $0))?.metadata["general.type"]?.string == "adapter" }
+        if prepare {
+            return try OutputFile.prepare(out, inputs: inputs, overwrite: overwrite, hint: "a .gguf file name",
+                                          expected: "a GGUF adapter", isOwn: isAdapter)
+        }
+        let url = try OutputFile.check(out, inputs: inputs, overwrite: overwrite, hint: "a .gguf file name", expected: "a GGUF adapter",
+                                       isOwn: isAdapter)
+        return (url, [])
     }
 
     func run() throws {
@@ -52,12 +77,17 @@ struct ExportCommand: ParsableCommand {
         try AdapterMerge.checkFit(modules, layout: try AdapterMerge.tensorLayout(source, name: name), model: name)
         switch format {
         case .ggufLora:
-            let summary = try GGUFLoRAExport.write(adapters: modules, config: source.config, to: URL(fileURLWithPath: out))
+            let (url, removed) = try Self.checkFile(out, inputs: inputs, overwrite: overwrite, prepare: true)
+            noteRemovedTemporaries(removed)
+            var summary = try GGUFLoRAExport.write(adapters: modules, config: source.config, to: url)
+            summary.path = URL(fileURLWithPath: out).path
             if json { return try printJSON(summary) }
             print("wrote \(summary.path): \(summary.tensors) tensors for \(summary.modules) modules, adapter.lora.alpha = \(summary.alpha)"
                 + (summary.foldedModules > 0 ? " (\(summary.foldedModules) modules carry their own scale in lora_b)" : ""))
         case .mlx:
-            let config = try MLXAdapterExport.write(adapters: modules, layerCount: source.config.numHiddenLayers, to: URL(fileURLWithPath: out))
+            let config = try OutputWriting.write(out, kind: .mlxAdapter, inputs: inputs, overwrite: overwrite) { staging in
+                try MLXAdapterExport.write(adapters: modules, layerCount: source.config.numHiddenLayers, to: staging)
+            }
             if json { return try printJSON(config) }
             print("wrote \(out): \(MLXAdapterExport.weightsFileName) and \(MLXAdapterExport.configFileName) "
                 + "(rank \(config.loraParameters.rank), scale \(config.loraParameters.scale), \(config.numLayers) layers, keys \(config.loraParameters.keys.joined(separator: ",")))")

@@ -4,9 +4,14 @@ import Model
 import Tokenizer
 import Training
 
-struct GenerateCommand: ParsableCommand {
+struct GenerateCommand: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
-        commandName: "generate", abstract: "Continue a prompt, streaming tokens as they are chosen.")
+        commandName: "generate", abstract: "Continue a prompt, streaming tokens as they are chosen.",
+        discussion: """
+        A prompt that fills the model's positions (max_position_embeddings, at most 8192 here) \
+        is refused, not truncated, as transformers does not truncate a prompt unless asked; \
+        generation stops at the model's last position.
+        """)
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -16,16 +21,16 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "The prompt.")
     var prompt: String
 
-    @Option(help: "Most tokens to generate.")
+    @Option(parsing: .unconditional, help: "Most tokens to generate.")
     var maxTokens: Int = 128
 
-    @Option(help: "Sampling temperature; 0 is greedy.")
+    @Option(parsing: .unconditional, help: "Sampling temperature; 0 is greedy.")
     var temperature: Float = 0
 
-    @Option(help: "Nucleus sampling threshold (1 keeps every token).")
+    @Option(parsing: .unconditional, help: "Nucleus sampling threshold (1 keeps every token).")
     var topP: Float = 1
 
-    @Option(help: "Seed for sampling.")
+    @Option(parsing: .unconditional, help: "Seed for sampling.")
     var seed: UInt64 = 0
 
     @Flag(help: "Wrap the prompt as a user turn in the model's chat template.")
@@ -37,10 +42,13 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Print one JSON object (text, tokens, speeds) at the end instead of streaming.")
     var json = false
 
+    @OptionGroup var diagnostics: DiagnosticOptions
+
     func validate() throws {
-        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1.") }
-        guard temperature >= 0 else { throw ValidationError("--temperature must be 0 (greedy) or more.") }
-        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1].") }
+        try ArgumentCheck.integer(maxTokens, "--max-tokens", in: 1...1 << 20)
+        try ArgumentCheck.number(temperature, "--temperature", above: 0, inclusive: true, atMost: 100)
+        try ArgumentCheck.number(topP, "--top-p", above: 0, atMost: 1)
+        if let adapter { try PathCheck.existing(adapter, "--adapter", kind: .directory, hint: "a PEFT adapter directory") }
     }
 
     struct Output: Encodable {
@@ -62,12 +70,17 @@ struct GenerateCommand: ParsableCommand {
             text = try tokenizer.chatTemplate().render(messages, addGenerationPrompt: true).text
         }
         let ids = tokenizer.encode(text, addSpecialTokens: !chat)
-        guard !ids.isEmpty else { throw ValidationError("The prompt encodes to no tokens.") }
+        do { try Generation.check(promptTokens: ids.count, positions: lm.model.maxPositions) } catch {
+            throw ValidationError("--prompt: \(error).")
+        }
+        if ids.count + maxTokens > lm.model.maxPositions {
+            printError("note: generation stops after \(lm.model.maxPositions - ids.count) tokens, at the model's \(lm.model.maxPositions) positions")
+        }
         var stops = Set<Int>()
         if let eos = tokenizer.special.eos { stops.insert(eos) }
         if chat, let end = tokenizer.id("<|im_end|>") { stops.insert(end) }
         var decoder = tokenizer.makeStreamingDecoder(skipSpecialTokens: true)
-        let result = Generation.run(model: lm.model, prompt: ids, maxTokens: maxTokens,
+        let result = try Generation.run(model: lm.model, prompt: ids, maxTokens: maxTokens,
                                     sampling: SamplingSettings(temperature: temperature, topP: topP, seed: seed),
                                     stopTokens: stops, adapters: adapters?.adapters) { token in
             if !json {

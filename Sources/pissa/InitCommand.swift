@@ -1,8 +1,9 @@
 import Adapters
 import ArgumentParser
+import Formats
 import Foundation
 
-struct InitCommand: ParsableCommand {
+struct InitCommand: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Decompose a model: write the residual model and its PiSSA (or LoRA) start adapter.",
@@ -16,6 +17,10 @@ struct InitCommand: ParsableCommand {
         docs/QPISSA.md): --init pissa… gives QPiSSA (T = --iters alternations of SVD and \
         quantisation), --init lora the QLoRA start, --init loftq LoftQ (OUT/loftq_init/). \
         --dequantized writes deq(NF4(W_res)) in the original dtype instead.
+
+        OUT is written whole: into a temporary directory beside it, then put in its place, so an \
+        interrupted run leaves the old OUT (or none), never half of one. A non-empty OUT is only \
+        replaced when it holds the output of an earlier `pissa init`, or with --overwrite.
         """
     )
 
@@ -25,8 +30,11 @@ struct InitCommand: ParsableCommand {
     /// file (its residual is written in float32).
     var model: String { modelOptions.path }
 
-    @Option(help: "Output directory.")
+    @Option(help: "Output directory (created if needed; never the model's own directory, nor one containing it).")
     var out: String
+
+    @Flag(help: "Write into a non-empty --out that does not hold an earlier `pissa init` output (files of the same names are replaced, others kept).")
+    var overwrite = false
 
     @OptionGroup var adapter: AdapterOptions
 
@@ -41,18 +49,20 @@ struct InitCommand: ParsableCommand {
     @Flag(help: "Print a machine-readable summary on standard output.")
     var json = false
 
-    @Option(help: "Matrices decomposed at once (each with single-threaded BLAS).")
+    @Option(parsing: .unconditional, help: "Matrices decomposed at once (each with single-threaded BLAS).")
     var lanes: Int = 2
 
+    @OptionGroup var diagnostics: DiagnosticOptions
+
     func validate() throws {
+        try PathCheck.existing(model, "--model")   // ModelOptions.validate explains the default
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) else {
-            throw ValidationError("--model \(model) does not exist.")   // ModelOptions.validate explains the default
-        }
+        _ = FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory)
         guard isDirectory.boolValue || model.lowercased().hasSuffix(".gguf") else {
             throw ValidationError("--model \(model) is a file but not a .gguf; pass a GGUF file or a Hugging Face model directory.")
         }
-        guard lanes >= 1 else { throw ValidationError("--lanes must be at least 1.") }
+        try ArgumentCheck.lanes(lanes)
+        try PathCheck.outputDirectory(out, kind: .residualModel, inputs: [.init("--model", model)], overwrite: overwrite)
         if dequantized && quant.quant == nil { throw ValidationError("--dequantized needs --quant nf4.") }
         if adapter.initMethod == .loftq && quant.quant == nil {
             throw ValidationError("--init loftq quantises the residual: add --quant nf4 (and --iters T).")
@@ -62,25 +72,27 @@ struct InitCommand: ParsableCommand {
     func run() throws {
         let settings = adapter.settings
         let line = ProgressLine()
-        let options = ModelDecomposer.Options(
-            model: URL(fileURLWithPath: model), output: URL(fileURLWithPath: out),
-            settings: settings, check: check, lanes: lanes, quant: quant.settings, dequantized: dequantized)
-        let report: InitReport
+        var report: InitReport
         do {
             let isGGUF = model.lowercased().hasSuffix(".gguf")
             let run = isGGUF ? ModelDecomposer.runOnGGUF : ModelDecomposer.run
             if isGGUF { line.update("converting \(model) to float32 before decomposing", force: true) }
-            report = try run(options) { event in
-                switch event {
-                case .planned(let n):
-                    let q = quant.settings.map { " nf4 T=\($0.iterations)\($0.doubleQuant ? " double-quant" : "")" } ?? ""
-                    line.update("\(settings.initMethod) r=\(settings.rank)\(q): \(n) modules", force: true)
-                case let .moduleDone(i, n, module, elapsed):
-                    let eta = elapsed / Double(i) * Double(n - i)
-                    line.update("[\(i)/\(n)] \(module)  elapsed \(formatDuration(elapsed))  ETA \(formatDuration(eta))",
-                                force: i == n)
-                case .writingAdapter:
-                    line.update("writing adapter", force: true)
+            report = try OutputWriting.write(out, kind: .residualModel, inputs: [.init("--model", model)], overwrite: overwrite) { staging in
+                let options = ModelDecomposer.Options(
+                    model: URL(fileURLWithPath: model), output: staging,
+                    settings: settings, check: check, lanes: lanes, quant: quant.settings, dequantized: dequantized)
+                return try run(options) { event in
+                    switch event {
+                    case .planned(let n):
+                        let q = quant.settings.map { " nf4 T=\($0.iterations)\($0.doubleQuant ? " double-quant" : "")" } ?? ""
+                        line.update("\(settings.initMethod) r=\(settings.rank)\(q): \(n) modules", force: true)
+                    case let .moduleDone(i, n, module, elapsed):
+                        let eta = elapsed / Double(i) * Double(n - i)
+                        line.update("[\(i)/\(n)] \(module)  elapsed \(formatDuration(elapsed))  ETA \(formatDuration(eta))",
+                                    force: i == n)
+                    case .writingAdapter:
+                        line.update("writing adapter", force: true)
+                    }
                 }
             }
         } catch {
@@ -88,6 +100,8 @@ struct InitCommand: ParsableCommand {
             throw error
         }
         line.finish()
+        report.output = URL(fileURLWithPath: out).path   // not the temporary directory it was written in
+        report.adapter = URL(fileURLWithPath: out).appendingPathComponent(ModelDecomposer.adapterDirectoryName(for: settings.initMethod)).path
         if json {
             try printJSON(report)
         } else {

@@ -24,7 +24,7 @@ struct ModelOptions: ParsableArguments {
                     (run from the repository; set PISSA_CACHE to use another cache), or pass --model.
                     """)
             }
-            throw ValidationError("--model \(path) does not exist.")
+            throw PathCheck.missing(path, "--model")
         }
     }
 

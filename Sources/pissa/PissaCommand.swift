@@ -22,4 +22,17 @@ struct Pissa: ParsableCommand {
             BenchCommand.self,
         ]
     )
+
+    /// ArgumentParser's `main`, with every error a command throws shown as one plain line
+    /// (`ErrorPresenter`; `--verbose` adds the details).
+    static func main() {
+        var command: any ParsableCommand
+        do { command = try parseAsRoot() } catch { exit(withError: error) }
+        do {
+            try command.run()
+        } catch {
+            let verbose = (command as? any Diagnosable)?.diagnostics.verbose ?? false
+            exit(withError: ErrorPresenter.present(error, verbose: verbose))
+        }
+    }
 }

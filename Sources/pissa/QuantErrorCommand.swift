@@ -2,7 +2,7 @@ import Adapters
 import ArgumentParser
 import Foundation
 
-struct QuantErrorCommand: ParsableCommand {
+struct QuantErrorCommand: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
         commandName: "quant-error",
         abstract: "NF4 quantisation error of QLoRA, QPiSSA (and LoftQ) starts, per module type (the paper's Tables 4/8).",
@@ -45,18 +45,20 @@ struct QuantErrorCommand: ParsableCommand {
         return parts.isEmpty || parts.contains(nil) ? nil : parts.map { $0! }
     }
 
+    @OptionGroup var diagnostics: DiagnosticOptions
+
     func validate() throws {
         guard let ranks = Self.integers(rank), ranks.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--rank must be a comma-separated list of positive integers (got '\(rank)').")
         }
-        guard let its = Self.integers(iters), its.allSatisfy({ $0 >= 1 }) else {
-            throw ValidationError("--iters must be a comma-separated list of integers ≥ 1 (got '\(iters)').")
+        guard let its = Self.integers(iters), its.allSatisfy({ (1...1000).contains($0) }) else {
+            throw ValidationError("--iters must be a comma-separated list of integers in 1…1000 (got '\(iters)').")
         }
         _ = (ranks, its)
         if let layers, Self.integers(layers).map({ $0.allSatisfy { $0 >= 0 } }) != true {
             throw ValidationError("--layers must be a comma-separated list of layer indices (got '\(layers)').")
         }
-        guard lanes >= 1 else { throw ValidationError("--lanes must be at least 1.") }
+        try ArgumentCheck.lanes(lanes)
     }
 
     func run() throws {

@@ -3,7 +3,7 @@ import Foundation
 import Training
 
 /// `pissa report REPORT`: a comparison's report and figures made again from its results.json.
-struct ReportCommand: ParsableCommand {
+struct ReportCommand: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Re-make a `pissa compare` report and its figures from REPORT/results.json, without training.",
@@ -14,6 +14,8 @@ struct ReportCommand: ParsableCommand {
 
     @Argument(help: "The report directory of a `pissa compare` run (it holds results.json).")
     var report: String
+
+    @OptionGroup var diagnostics: DiagnosticOptions
 
     func validate() throws {
         guard FileManager.default.fileExists(atPath: (report as NSString).appendingPathComponent("results.json")) else {

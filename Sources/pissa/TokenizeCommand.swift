@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Model
 
-struct TokenizeCommand: ParsableCommand {
+struct TokenizeCommand: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
         commandName: "tokenize", abstract: "Print the token ids of a text, or (--decode) the text of token ids.")
 
@@ -23,8 +23,11 @@ struct TokenizeCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @OptionGroup var diagnostics: DiagnosticOptions
+
     func validate() throws {
         guard (text == nil) != (file == nil) else { throw ValidationError("Give exactly one of --text and --file.") }
+        if let file { try PathCheck.existing(file, "--file", kind: .file, hint: "a UTF-8 text file") }
     }
 
     func run() throws {

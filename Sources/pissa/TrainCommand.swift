@@ -8,7 +8,7 @@ extension LRSchedule.Kind: ExpressibleByArgument {}
 extension TrainConfig.Method: ExpressibleByArgument {}
 extension StepParallelism: ExpressibleByArgument {}
 
-struct TrainCommand: ParsableCommand {
+struct TrainCommand: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Fine-tune a PiSSA (or LoRA) adapter on JSONL or text data.",
@@ -32,11 +32,14 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Held-out data for eval_loss (same formats).")
     var valid: String?
 
-    @Option(help: "Run directory.")
+    @Option(help: "Run directory: a new or empty one (an existing run is continued with --resume, or replaced with --overwrite).")
     var out: String?
 
     @Option(help: "Continue the run in this directory from its newest checkpoint (its config.json supplies the settings).")
     var resume: String?
+
+    @Flag(help: "Start a new run in --out even though it holds a run or other files: the old run's checkpoints, adapter, config and metrics are deleted first (other files are kept).")
+    var overwrite = false
 
     @Option(help: "What to train: adapter (PiSSA / LoRA factors on the frozen model) or full (every weight).")
     var method: TrainConfig.Method = TrainConfig.defaults.method
@@ -49,52 +52,52 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Start from this PEFT adapter directory instead of --init (e.g. OUT/pissa_init on the residual model OUT).")
     var adapterPath: String?
 
-    @Option(help: "Peak learning rate.")
+    @Option(parsing: .unconditional, help: "Peak learning rate.")
     var lr: Double = TrainConfig.defaults.learningRate
 
     @Option(help: "Learning-rate schedule: constant, linear or cosine.")
     var schedule: LRSchedule.Kind = TrainConfig.defaults.schedule
 
-    @Option(help: "Warmup as a fraction of the steps.")
+    @Option(parsing: .unconditional, help: "Warmup as a fraction of the steps.")
     var warmupRatio: Double = TrainConfig.defaults.warmupRatio
 
-    @Option(help: "Warmup in steps (overrides --warmup-ratio).")
+    @Option(parsing: .unconditional, help: "Warmup in steps (overrides --warmup-ratio).")
     var warmupSteps: Int?
 
-    @Option(help: "AdamW decoupled weight decay.")
+    @Option(parsing: .unconditional, help: "AdamW decoupled weight decay.")
     var weightDecay: Double = TrainConfig.defaults.weightDecay
 
-    @Option(help: "Clip the global gradient norm to this value.")
+    @Option(parsing: .unconditional, help: "Clip the global gradient norm to this value.")
     var maxGradNorm: Double = TrainConfig.defaults.maxGradNorm
 
-    @Option(help: "Sequences per micro-batch.")
+    @Option(parsing: .unconditional, help: "Sequences per micro-batch.")
     var batchSize: Int = TrainConfig.defaults.batchSize
 
-    @Option(help: "Micro-batches per optimiser step.")
+    @Option(parsing: .unconditional, help: "Micro-batches per optimiser step.")
     var gradAccum: Int = TrainConfig.defaults.gradientAccumulation
 
-    @Option(help: "Longest sequence in tokens (longer examples are truncated, .txt is chunked).")
+    @Option(parsing: .unconditional, help: "Longest sequence in tokens (longer examples are truncated, .txt is chunked).")
     var maxSeqLen: Int = TrainConfig.defaults.maxSeqLen
 
-    @Option(help: "Optimiser steps (default: --epochs over the data).")
+    @Option(parsing: .unconditional, help: "Optimiser steps (default: --epochs over the data).")
     var steps: Int?
 
-    @Option(help: "Passes over the data when --steps is not given.")
+    @Option(parsing: .unconditional, help: "Passes over the data when --steps is not given.")
     var epochs: Double = TrainConfig.defaults.epochs
 
-    @Option(help: "Save a checkpoint every N steps (and always at the end).")
+    @Option(parsing: .unconditional, help: "Save a checkpoint every N steps (and always at the end).")
     var saveEvery: Int?
 
-    @Option(help: "Evaluate on --valid every N steps.")
+    @Option(parsing: .unconditional, help: "Evaluate on --valid every N steps.")
     var evalEvery: Int?
 
-    @Option(help: "Checkpoints to keep.")
+    @Option(parsing: .unconditional, help: "Checkpoints to keep.")
     var keepCheckpoints: Int = TrainConfig.defaults.keepCheckpoints
 
     @Flag(help: "Skip malformed data lines (counted and reported) instead of stopping.")
     var skipBadLines = false
 
-    @Option(help: "Parallel lanes (cores) to use.")
+    @Option(parsing: .unconditional, help: "Parallel lanes (cores) to use.")
     var lanes: Int = TrainConfig.defaults.lanes
 
     @Flag(help: "At the end, also write RUN/lora_converted: the trained adapter as a LoRA on the original model (`pissa convert`).")
@@ -102,18 +105,41 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var quantization: QuantOptions
 
+    @OptionGroup var diagnostics: DiagnosticOptions
+
     func validate() throws {
-        if resume == nil {
-            guard data != nil else { throw ValidationError("--data is required (or --resume RUN).") }
-            guard out != nil else { throw ValidationError("--out is required (or --resume RUN).") }
+        if let resume {
+            guard !overwrite else {
+                throw ValidationError("--overwrite starts a new run and --resume continues one; pass --resume \(resume) alone to continue it.")
+            }
+            try PathCheck.existing(resume, "--resume", kind: .directory, hint: "a run directory (the --out of `pissa train`)")
+        } else {
+            guard let data else { throw ValidationError("--data is required (or --resume RUN).") }
+            guard let out else { throw ValidationError("--out is required (or --resume RUN).") }
             try ModelOptions.validate(model: model)
+            let model = model ?? LanguageModel.defaultModelPath
+            try PathCheck.existing(data, "--data", kind: .file, hint: "a .jsonl or .txt file")
+            if let valid { try PathCheck.existing(valid, "--valid", kind: .file, hint: "a .jsonl or .txt file") }
+            if let adapterPath { try PathCheck.existing(adapterPath, "--adapter-path", kind: .directory, hint: "a PEFT adapter directory") }
+            do {
+                try RunDirectory.checkNew(out, inputs: RunDirectory.inputs(model: model, data: data, valid: valid, adapterPath: adapterPath),
+                                          overwrite: overwrite)
+            } catch { throw ValidationError(error.description + ".") }
         }
-        guard lr > 0 else { throw ValidationError("--lr must be positive.") }
-        guard batchSize >= 1, gradAccum >= 1 else { throw ValidationError("--batch-size and --grad-accum must be at least 1.") }
-        guard maxSeqLen >= 2 else { throw ValidationError("--max-seq-len must be at least 2.") }
-        if let steps { guard steps >= 1 else { throw ValidationError("--steps must be at least 1.") } }
-        guard warmupRatio >= 0 && warmupRatio < 1 else { throw ValidationError("--warmup-ratio must be in [0, 1).") }
-        guard maxGradNorm > 0 else { throw ValidationError("--max-grad-norm must be positive.") }
+        try ArgumentCheck.number(lr, "--lr", above: 0)
+        try ArgumentCheck.number(warmupRatio, "--warmup-ratio", above: 0, inclusive: true, atMost: 0.999)
+        if let warmupSteps { try ArgumentCheck.integer(warmupSteps, "--warmup-steps", in: 0...Int.max) }
+        try ArgumentCheck.number(weightDecay, "--weight-decay", above: 0, inclusive: true)
+        try ArgumentCheck.number(maxGradNorm, "--max-grad-norm", above: 0)
+        try ArgumentCheck.integer(batchSize, "--batch-size", in: 1...65536)
+        try ArgumentCheck.integer(gradAccum, "--grad-accum", in: 1...65536)
+        try ArgumentCheck.integer(maxSeqLen, "--max-seq-len", in: 2...1 << 20)
+        if let steps { try ArgumentCheck.integer(steps, "--steps", in: 1...1_000_000_000) }
+        try ArgumentCheck.number(epochs, "--epochs", above: 0, atMost: 1e6)
+        if let saveEvery { try ArgumentCheck.integer(saveEvery, "--save-every", in: 1...Int.max) }
+        if let evalEvery { try ArgumentCheck.integer(evalEvery, "--eval-every", in: 1...Int.max) }
+        try ArgumentCheck.integer(keepCheckpoints, "--keep-checkpoints", in: 1...Int.max)
+        try ArgumentCheck.lanes(lanes)
         if method == .full, adapterPath != nil {
             throw ValidationError("--adapter-path starts an adapter; it cannot be combined with --method full.")
         }
@@ -172,8 +198,10 @@ struct TrainCommand: ParsableCommand {
         let config = try makeConfig()
         let line = ProgressLine()
         let interrupt = InterruptFlag.install()
-        let trainer = try Trainer(config: config, resume: resume != nil) { event in
+        let trainer = try withSkipHint { try Trainer(config: config, resume: resume != nil, overwrite: overwrite) { event in
             switch event {
+            case let .removedTemporaries(paths):
+                noteRemovedTemporaries(paths)
             case let .loaded(examples, supervised, truncated, skipped, total, seconds):
                 line.update(String(format: "loaded %d examples (%d supervised tokens, %d truncated, %d bad lines skipped) in %.1f s; %d steps",
                                    examples, supervised, truncated, skipped, seconds, total), force: true)
@@ -181,7 +209,7 @@ struct TrainCommand: ParsableCommand {
                 line.update("resumed from the checkpoint of step \(step)", force: true)
             default: break
             }
-        }
+        } }
         let started = Date()
         var firstStep: Int?
         try trainer.fit { event in
@@ -223,5 +251,13 @@ final class InterruptFlag: @unchecked Sendable {
             InterruptFlag.flag = 1
         }
         return InterruptFlag()
+    }
+}
+
+/// Loading data in a command that has `--skip-bad-lines`: a bad line's message says the flag
+/// would skip it (commands without the flag never suggest it).
+func withSkipHint<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let error as DataError where error.isSkippable {
+        throw CommandFailure(description: "\(error) (--skip-bad-lines skips such lines)")
     }
 }

@@ -115,8 +115,8 @@ final class PiSSAConversionTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: run) }
         let initialDir = run.appendingPathComponent("pissa_init"), adapterDir = run.appendingPathComponent("adapter")
         let initial = Self.adapter(Self.shapes, config: config(), seed: 1), trained = Self.adapter(Self.shapes, config: config(), seed: 2)
-        try PEFTAdapter.write(to: initialDir, modules: initial.modules, config: initial.config)
-        try PEFTAdapter.write(to: adapterDir, modules: trained.modules, config: trained.config)
+        try PEFTAdapter.write(to: initialDir, modules: initial.modules, config: initial.config, role: .initial)
+        try PEFTAdapter.write(to: adapterDir, modules: trained.modules, config: trained.config, role: .trained)
         let out = run.appendingPathComponent("lora")
         XCTAssertNil(PiSSAConversion.quantizationEvidence(initialDirectory: initialDir, adapterDirectory: adapterDir))
         try Data(#"{"model": "m", "quant": "nf4", "steps": 3}"#.utf8).write(to: run.appendingPathComponent("config.json"))

@@ -59,7 +59,7 @@ final class SmolLM2ForwardTests: XCTestCase {
         let ref = try reference
         let prompt = lm.tokenizer.encode("The capital of France is")
         let expected = try ref.integers("greedy_tokens_0")
-        let (tokens, _) = Generation.run(model: lm.model, prompt: prompt, maxTokens: expected.count, sampling: .greedy, stopTokens: [])
+        let (tokens, _) = try Generation.run(model: lm.model, prompt: prompt, maxTokens: expected.count, sampling: .greedy, stopTokens: [])
         XCTAssertEqual(tokens, expected)
         XCTAssertTrue(lm.tokenizer.decode(tokens).hasPrefix(" Paris"))
     }

@@ -50,7 +50,7 @@ final class AdapterInteropTests: XCTestCase {
         let bad = scratch.appendingPathComponent("bad")
         try PEFTAdapter.write(to: bad, modules: [("model.layers.1.self_attn.v_proj", LoRAFactors(A: Matrix(rows: 2, cols: 32), B: Matrix(rows: 32, cols: 2))),
                                                  ("model.layers.7.mlp.up_proj", LoRAFactors(A: Matrix(rows: 2, cols: 32), B: Matrix(rows: 48, cols: 2)))],
-                              config: PEFTAdapterConfig(r: 2, loraAlpha: 2, targetModules: ["v_proj"], useRslora: false, taskType: nil, baseModelNameOrPath: nil))
+                              config: PEFTAdapterConfig(r: 2, loraAlpha: 2, targetModules: ["v_proj"], useRslora: false, taskType: nil, baseModelNameOrPath: nil), role: .trained)
         XCTAssertThrowsError(try AdapterLoading.inference(path: bad.path, model: lm.model)) { error in
             XCTAssertTrue("\(error)".contains("model.layers.1.self_attn.v_proj: adapter 32×32 does not fit the weight 16×32"), "\(error)")
             XCTAssertTrue("\(error)".contains("model.layers.7.mlp.up_proj: not a projection of this model"), "\(error)")

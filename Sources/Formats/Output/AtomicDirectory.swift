@@ -77,7 +77,7 @@ public enum AtomicDirectory {
     private typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
 
     /// glibc's `renameat2` (not in Swift's Glibc module), looked up once.
-    nonisolated(unsafe) private static let renameat2: RenameAt2? = {
+    private static let renameat2: RenameAt2? = {
         #if os(Linux)
         guard let symbol = dlsym(nil, "renameat2") else { return nil }
         return unsafeBitCast(symbol, to: RenameAt2.self)
@@ -94,7 +94,8 @@ public enum AtomicDirectory {
     }
 
     static func code(of error: any Error) -> Int32 {
-        if let posix = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
+        if let posix = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? any Error).map({ $0 as NSError }),
+           posix.domain == NSPOSIXErrorDomain {
             return Int32(posix.code)
         }
         return EIO

@@ -42,7 +42,8 @@ public enum OutputKind: String, Codable, Sendable, CaseIterable {
 public enum OutputError: Error, CustomStringConvertible, Equatable, Sendable {
     case symlinkLoop(label: String, path: String)
     /// The output is, lies inside, or contains an input (`relation` of the output to the input).
-    case overlapsInput(label: String, path: String, input: String, inputPath: String, relation: PathResolution.Relation)
+    /// `resolved` is where the two meet, links followed.
+    case overlapsInput(label: String, path: String, input: String, inputPath: String, relation: PathResolution.Relation, resolved: String)
     case notADirectory(label: String, path: String)
     case isADirectory(label: String, path: String, hint: String)
     /// A non-empty directory that this kind of output may not replace without `--overwrite`;
@@ -67,13 +68,14 @@ public enum OutputError: Error, CustomStringConvertible, Equatable, Sendable {
         switch self {
         case let .symlinkLoop(label, path):
             return "\(label) \(path) is a loop of symbolic links (too many levels of links); point \(label) at a real directory"
-        case let .overlapsInput(label, path, input, inputPath, relation):
+        case let .overlapsInput(label, path, input, inputPath, relation, resolved):
             let how = switch relation {
             case .same: "is the same place as"
             case .inside: "lies inside"
             case .contains, .unrelated: "contains"
             }
-            return "\(label) \(path) \(how) \(input) \(inputPath), which this command reads; "
+            let spelled = relation == .same && path != inputPath ? " (both are \(resolved))" : ""
+            return "\(label) \(path) \(how) \(input) \(inputPath)\(spelled), which this command reads; "
                 + "pissa never writes where it reads: choose another \(label)"
         case let .notADirectory(label, path):
             return "\(label) \(path) is a file; pass a directory (it is created if needed)"

@@ -27,7 +27,8 @@ public enum OutputFile {
             let resolved = try PathResolution.resolve(input.path, label: input.label)
             let relation = PathResolution.relation(of: url, to: resolved)
             guard relation == .unrelated else {
-                throw .overlapsInput(label: label, path: path, input: input.label, inputPath: input.path, relation: relation)
+                throw .overlapsInput(label: label, path: path, input: input.label, inputPath: input.path, relation: relation,
+                                     resolved: (relation == .contains ? resolved : url).path)
             }
         }
         var st = stat()

@@ -119,7 +119,7 @@ public enum Comparison {
                              setupSeconds: setup, trainSeconds: trainSeconds, tokensPerSecond: tokensPerSecond)
         if let path = config.test, config.accuracyLimit > 0, let records = try MathRecords.read(path: path), !records.isEmpty {
             _ = progress(.measuring(method: method, seed: seed, what: "exact-match accuracy"))
-            let r = Evaluation.mathAccuracy(model: trainer.model, adapters: trainer.adapters, tokenizer: trainer.tokenizer,
+            let r = try Evaluation.mathAccuracy(model: trainer.model, adapters: trainer.adapters, tokenizer: trainer.tokenizer,
                                             records: Array(records.prefix(config.accuracyLimit)), maxTokens: config.maxNewTokens)
             run.accuracy = r.accuracy
             run.answered = r.total

@@ -23,13 +23,10 @@ public struct InitTiming: Codable, Sendable, Equatable {
                                progress: (String) -> Void = { _ in }) throws -> [InitTiming] {
         guard !modes.isEmpty else { return [] }
         let (source, _) = try openWeightSource(modelPath)
-        let projections = Projection.matching(settings.targets)
         var loaded: [Matrix] = []
-        for layer in 0..<source.config.numHiddenLayers {
-            for p in projections {
-                let t = try source.tensor(p.modulePath(layer: layer) + ".weight")
-                loaded.append(Matrix(rows: t.shape[0], cols: t.shape[1], storage: t.floats))
-            }
+        for (layer, p) in TargetModules.projections(settings.targets, layers: source.config.numHiddenLayers) {
+            let t = try source.tensor(p.modulePath(layer: layer) + ".weight")
+            loaded.append(Matrix(rows: t.shape[0], cols: t.shape[1], storage: t.floats))
         }
         let matrices = loaded
         let saved = BLAS.threadCount

@@ -3,7 +3,8 @@
 public enum DataError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The file could not be read.
     case unreadableFile(path: String, reason: String)
-    /// One line (1-based) is not a usable record; `--skip-bad-lines` skips these.
+    /// One line (1-based) is not a usable record; a loader with `skipBadLines` skips these
+    /// (`isSkippable`).
     case badLine(path: String, line: Int, problem: LineProblem)
     /// A whole-file JSON array (as Stanford Alpaca's `alpaca_data.json`) instead of JSON Lines.
     case jsonArray(path: String)
@@ -13,14 +14,18 @@ public enum DataError: Error, CustomStringConvertible, Equatable, Sendable {
     /// `maxSeqLen` below 2: a sequence needs two tokens for one prediction.
     case invalidMaxSeqLen(Int)
 
+    /// A bad line that loading with `skipBadLines` would skip (commands that offer it say so).
+    public var isSkippable: Bool {
+        if case let .badLine(_, _, problem) = self { return !problem.isTokenizerProblem }
+        return false
+    }
+
     public var description: String {
         switch self {
         case let .unreadableFile(path, reason):
             return "cannot read \(path): \(reason)"
         case let .badLine(path, line, problem):
-            var text = "\(path):\(line): \(problem)"
-            if !problem.isTokenizerProblem { text += " (--skip-bad-lines skips such lines)" }
-            return text
+            return "\(path):\(line): \(problem)"
         case let .jsonArray(path):
             return "\(path) is one JSON array; training data is JSON Lines (one object per line). "
                 + "Convert it with: jq -c '.[]' \(path) > data.jsonl"
@@ -52,7 +57,7 @@ public enum LineProblem: Error, CustomStringConvertible, Equatable, Sendable {
     /// A record that tokenizes to fewer than two tokens: nothing to predict.
     case tooShort(tokens: Int)
     /// The tokenizer cannot encode this format (no EOS token, no usable chat template). Not a
-    /// data problem: `--skip-bad-lines` does not skip it.
+    /// data problem: `skipBadLines` does not skip it.
     case tokenizer(String)
 
     /// Problems of the tokenizer rather than of the line.

@@ -35,11 +35,15 @@ public struct DatasetLoader: Sendable {
 
     /// Reads and loads `path` (`.txt`: plain text; otherwise JSONL).
     public func load(path: String) throws(DataError) -> LoadedDataset {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw .unreadableFile(path: path, reason: "it is a directory; training data is one .jsonl or .txt file")
+        }
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw .unreadableFile(path: path, reason: ErrorText.plain(error))
+            throw .unreadableFile(path: path, reason: ErrorText.reason(error))
         }
         if (path as NSString).pathExtension.lowercased() == "txt" {
             return try load(text: data, path: path)

@@ -63,7 +63,7 @@ public final class TrainableAdapters: @unchecked Sendable {
     }
 
     /// Writes the current factors as a PEFT adapter directory (atomically, file by file).
-    public func writePEFT(to directory: URL, config: PEFTAdapterConfig) throws {
-        try PEFTAdapter.write(to: directory, modules: factors(), config: config)
+    public func writePEFT(to directory: URL, config: PEFTAdapterConfig, role: AdapterRole) throws {
+        try PEFTAdapter.write(to: directory, modules: factors(), config: config, role: role)
     }
 }

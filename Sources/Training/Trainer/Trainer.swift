@@ -16,6 +16,8 @@ import Tokenizer
 /// of (weights, adapter, batch), so a resumed run reproduces an uninterrupted one bit for bit.
 public final class Trainer {
     public enum Event: Sendable {
+        /// Temporaries a killed run left in the run directory were removed.
+        case removedTemporaries([String])
         case loaded(examples: Int, supervisedTokens: Int, truncated: Int, skipped: Int, totalSteps: Int, initSeconds: Double)
         case resumed(step: Int)
         case step(StepMetrics, totalSteps: Int)
@@ -44,58 +46,72 @@ public final class Trainer {
     let optimizer: AdamW
     var sampler: BatchSampler
     let run: RunDirectory
-    let initialAdapterName: String
+    /// The run directory's lock, held while this trainer lives.
+    private let output: OutputDirectory
 
-    /// Loads the model and data, initialises (or reads) the adapter and prepares the run
-    /// directory. With `resume`, continues from the newest complete checkpoint in `config.output`.
-    public init(config: TrainConfig, resume: Bool = false, progress: (Event) -> Void = { _ in }) throws {
+    /// Opens (and locks) the run directory, loads the model and data, initialises (or reads) the
+    /// adapter and writes the run's start. With `resume`, continues from the newest complete
+    /// checkpoint in `config.output`; otherwise the directory must be new or empty, or with
+    /// `overwrite` the run in it is deleted (checkpoints first) once everything has loaded.
+    /// When anything fails before the run is written, a directory this call created is removed.
+    public init(config: TrainConfig, resume: Bool = false, overwrite: Bool = false, progress: (Event) -> Void = { _ in }) throws {
         self.config = config
         let t0 = Date()
-        run = RunDirectory(URL(fileURLWithPath: config.output))
-        if resume { try run.checkResumable(config) }
-        var (weights, tokenizer) = try LanguageModel.loadParts(path: config.model)
-        self.tokenizer = tokenizer
-        switch config.method {
-        case .adapter:
-            let (initial, adapterConfig) = try Self.initialAdapters(config: config, weights: &weights)
-            model = LlamaModel(weights: weights, lanes: config.lanes)
-            let trainable = try TrainableAdapters(initial: initial, layerCount: weights.config.numHiddenLayers)
-            self.trainable = trainable
-            fullWeights = nil
-            store = trainable.store
-            adapters = trainable.adapters
-            self.adapterConfig = adapterConfig
-        case .full:
-            let full = try TrainableWeights(moving: &weights)
-            model = LlamaModel(weights: weights, lanes: config.lanes, buffers: full.buffers)
-            trainable = nil
-            fullWeights = full
-            store = full.store
-            adapters = LlamaAdapters(layerCount: weights.config.numHiddenLayers)
-            adapterConfig = nil
-        }
-        initialAdapterName = config.adapterPath == nil ? ModelDecomposer.adapterDirectoryName(for: config.adapter.initMethod) : "initial_adapter"
-
-        let loader = DatasetLoader(tokenizer: tokenizer, maxSeqLen: config.maxSeqLen, skipBadLines: config.skipBadLines)
-        let loaded = try loader.load(path: config.data)
-        train = loaded.examples
-        valid = try config.valid.map { try loader.load(path: $0).examples } ?? []
-        guard !train.isEmpty else { throw TrainerError.noExamples(path: config.data) }
-        totalSteps = config.totalSteps(examples: train.count)
-        schedule = config.lrSchedule(totalSteps: totalSteps)
-        optimizer = AdamW(weightDecay: config.weightDecay)
-        sampler = BatchSampler(count: train.count, batchSize: config.batchSize, seed: config.seed)
-        progress(.loaded(examples: train.count, supervisedTokens: loaded.report.supervisedTokens,
-                         truncated: loaded.report.truncated, skipped: loaded.report.skippedLines,
-                         totalSteps: totalSteps, initSeconds: Date().timeIntervalSince(t0)))
-
-        if resume, let step = try run.restoreLatest(into: self) {
-            progress(.resumed(step: step))
-        } else {
-            try run.create(config: config)
-            if let trainable, let adapterConfig {
-                try trainable.writePEFT(to: run.url.appendingPathComponent(initialAdapterName), config: adapterConfig)
+        let (run, output) = try RunDirectory.open(config, resume: resume, overwrite: overwrite)
+        self.run = run
+        self.output = output
+        if !output.removedTemporaries.isEmpty { progress(.removedTemporaries(output.removedTemporaries)) }
+        do {
+            if resume { try run.checkResumable(config) }
+            var (weights, tokenizer) = try LanguageModel.loadParts(path: config.model)
+            self.tokenizer = tokenizer
+            switch config.method {
+            case .adapter:
+                let (initial, adapterConfig) = try Self.initialAdapters(config: config, weights: &weights)
+                model = LlamaModel(weights: weights, lanes: config.lanes)
+                let trainable = try TrainableAdapters(initial: initial, layerCount: weights.config.numHiddenLayers)
+                self.trainable = trainable
+                fullWeights = nil
+                store = trainable.store
+                adapters = trainable.adapters
+                self.adapterConfig = adapterConfig
+            case .full:
+                let full = try TrainableWeights(moving: &weights)
+                model = LlamaModel(weights: weights, lanes: config.lanes, buffers: full.buffers)
+                trainable = nil
+                fullWeights = full
+                store = full.store
+                adapters = LlamaAdapters(layerCount: weights.config.numHiddenLayers)
+                adapterConfig = nil
             }
+            try Self.checkFits(config, model: model, maxRank: trainable?.maxRank ?? 0)
+
+            let loader = DatasetLoader(tokenizer: tokenizer, maxSeqLen: Self.sequenceLimit(config, model: model), skipBadLines: config.skipBadLines)
+            let loaded = try loader.load(path: config.data)
+            train = loaded.examples
+            valid = try config.valid.map { try loader.load(path: $0).examples } ?? []
+            guard !train.isEmpty else { throw TrainerError.noExamples(path: config.data) }
+            totalSteps = config.totalSteps(examples: train.count)
+            schedule = config.lrSchedule(totalSteps: totalSteps)
+            optimizer = AdamW(weightDecay: config.weightDecay)
+            sampler = BatchSampler(count: train.count, batchSize: config.batchSize, seed: config.seed)
+            progress(.loaded(examples: train.count, supervisedTokens: loaded.report.supervisedTokens,
+                             truncated: loaded.report.truncated, skipped: loaded.report.skippedLines,
+                             totalSteps: totalSteps, initSeconds: Date().timeIntervalSince(t0)))
+
+            if resume, let step = try run.restoreLatest(into: self) {
+                progress(.resumed(step: step))
+            } else {
+                try run.create(config: config)
+                if let trainable, let adapterConfig {
+                    try AtomicDirectory.write(run.initialAdapterURL(for: config)) {
+                        try trainable.writePEFT(to: $0, config: adapterConfig, role: .initial)
+                    }
+                }
+            }
+        } catch {
+            output.discard()
+            throw error
         }
     }
 
@@ -103,14 +119,15 @@ public final class Trainer {
     let adapterConfig: PEFTAdapterConfig?
 
     /// Where the trained result goes: `adapter/` (PEFT) or, in full fine-tuning, `model/`.
-    public var outputURL: URL {
-        run.url.appendingPathComponent(config.method == .full ? "model" : "adapter")
-    }
+    public var outputURL: URL { config.method == .full ? run.modelURL : run.adapterURL }
 
-    /// Writes the current adapter (PEFT) or, in full fine-tuning, the whole model (Hugging Face).
+    /// Writes the current adapter (PEFT) or, in full fine-tuning, the whole model (Hugging Face),
+    /// as a whole directory.
     func writeOutput(to url: URL) throws {
-        if let trainable, let adapterConfig { try trainable.writePEFT(to: url, config: adapterConfig) }
-        if let fullWeights { try fullWeights.writeModel(to: url, tokenizer: tokenizer) }
+        try AtomicDirectory.write(url) { directory in
+            if let trainable, let adapterConfig { try trainable.writePEFT(to: directory, config: adapterConfig, role: .trained) }
+            if let fullWeights { _ = try fullWeights.writeModel(to: directory, tokenizer: tokenizer) }
+        }
     }
 
     /// Trains to `totalSteps`, checkpointing every `saveEvery` steps and at the end; `progress`
@@ -120,7 +137,7 @@ public final class Trainer {
         let store = self.store
         let log = try MetricsLog(url: run.metricsURL, mode: .resume(afterStep: store.step))
         defer { log.close() }
-        let scratch = TrainingScratch(model: model, capacityRows: config.batchSize * config.maxSeqLen, maxRank: trainable?.maxRank ?? 0,
+        let scratch = TrainingScratch(model: model, capacityRows: config.batchSize * Self.sequenceLimit(config, model: model), maxRank: trainable?.maxRank ?? 0,
                                       checkpointing: config.gradientCheckpointing ?? false)
         let started = Date()
         var logged: [StepMetrics] = []
@@ -167,7 +184,7 @@ public final class Trainer {
             if control == .stop { break }
         }
         try writeOutput(to: outputURL)
-        try LossCurves.write(metrics: MetricsLog.read(from: run.metricsURL), to: run.url.appendingPathComponent(LossCurves.fileName))
+        try LossCurves.write(metrics: MetricsLog.read(from: run.metricsURL), to: run.lossCurveURL)
         _ = progress(.finished(step: store.step, path: run.url.path))
         return logged
     }
@@ -192,28 +209,26 @@ public final class Trainer {
             return (modules, cfg)
         }
         let s = config.adapter
-        let projections = Projection.matching(s.targets)
-        guard !projections.isEmpty else {
+        let targets = TargetModules.projections(s.targets, layers: weights.layers.count)
+        guard !targets.isEmpty else {
             throw AdapterError.noTargetModules(targets: s.targets, model: config.model,
                                                sampleModules: Projection.allCases.map { $0.modulePath(layer: 0) })
         }
         var out: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)] = []
         var index: UInt64 = 0
-        for layer in 0..<weights.layers.count {
-            for p in projections {
-                guard var w = weights.layers[layer][p] as? Matrix else {
-                    throw TrainerError.invalidSettings("\(p.modulePath(layer: layer)) is already quantised; adapters start from float32 weights")
-                }
-                var rng = SeededGenerator(seed: s.seed, stream: index)
-                index += 1
-                weights.layers[layer][p] = Matrix(rows: 0, cols: 0)   // w holds the only reference: initialised in place
-                let (frozen, f) = try initializeFrozen(&w, settings: s, quant: config.quant, using: &rng)
-                weights.layers[layer][p] = frozen
-                out.append((layer, p, f, s.scale))
+        for (layer, p) in targets {
+            guard var w = weights.layers[layer][p] as? Matrix else {
+                throw TrainerError.invalidSettings("\(p.modulePath(layer: layer)) is already quantised; adapters start from float32 weights")
             }
+            var rng = SeededGenerator(seed: s.seed, stream: index)
+            index += 1
+            weights.layers[layer][p] = Matrix(rows: 0, cols: 0)   // w holds the only reference: initialised in place
+            let (frozen, f) = try initializeFrozen(&w, settings: s, quant: config.quant, using: &rng)
+            weights.layers[layer][p] = frozen
+            out.append((layer, p, f, s.scale))
         }
         weights.quantizeProjections(quantization)   // the projections that carry no adapter
-        let cfg = PEFTAdapterConfig(r: s.rank, loraAlpha: s.alpha, targetModules: TargetModules.suffixes(of: projections.map(\.moduleName)),
+        let cfg = PEFTAdapterConfig(r: s.rank, loraAlpha: s.alpha, targetModules: TargetModules.peftTargets(s.targets, matched: targets.map { $0.projection.modulePath(layer: $0.layer) }),
                                     useRslora: s.useRSLoRA, taskType: "CAUSAL_LM", baseModelNameOrPath: config.model)
         return (out, cfg)
     }
@@ -237,6 +252,24 @@ public final class Trainer {
         return (residual, factors)
     }
 
+    /// The longest sequence trained on: `maxSeqLen`, or the model's positions when it has fewer
+    /// (as `pissa eval` caps its window), so that no sequence runs past the rotary table.
+    static func sequenceLimit(_ config: TrainConfig, model: LlamaModel) -> Int {
+        min(config.maxSeqLen, model.maxPositions)
+    }
+
+    /// Refuses activations beyond the physical memory, before anything large is allocated.
+    static func checkFits(_ config: TrainConfig, model: LlamaModel, maxRank: Int) throws {
+        let (rows, overflow) = config.batchSize.multipliedReportingOverflow(by: sequenceLimit(config, model: model))
+        let needed = overflow ? .infinity : TrainingScratch.estimatedBytes(config: model.config, capacityRows: rows, maxRank: maxRank,
+                                                                           checkpointing: config.gradientCheckpointing ?? false, lanes: config.lanes)
+        let available = Double(ProcessInfo.processInfo.physicalMemory)
+        guard needed <= available else {
+            throw TrainerError.tooLarge(neededBytes: needed, availableBytes: available, batchSize: config.batchSize,
+                                        maxSeqLen: sequenceLimit(config, model: model), lanes: config.lanes)
+        }
+    }
+
     /// The model-side representation of `quant` (nil: float32), or why it cannot be used.
     static func frozenQuantization(_ quant: QuantSettings?) throws -> FrozenQuantization {
         guard let q = quant else { return .none }
@@ -253,6 +286,8 @@ public enum TrainerError: Error, CustomStringConvertible, Equatable {
     case nonFiniteLoss(step: Int, lastCheckpoint: String?)
     case notResumable(path: String, reason: String)
     case invalidSettings(String)
+    /// The activations would not fit in memory.
+    case tooLarge(neededBytes: Double, availableBytes: Double, batchSize: Int, maxSeqLen: Int, lanes: Int)
 
     public var description: String {
         switch self {
@@ -261,6 +296,10 @@ public enum TrainerError: Error, CustomStringConvertible, Equatable {
             "the loss or gradient became NaN or infinite at step \(step); try a lower --lr. " + (last.map { "The last good checkpoint is \($0)." } ?? "No checkpoint was saved yet.")
         case let .notResumable(path, reason): "cannot resume \(path): \(reason)"
         case let .invalidSettings(problem): "invalid training settings: \(problem)"
+        case let .tooLarge(needed, available, batchSize, maxSeqLen, lanes):
+            String(format: "training would need %.1f GB for its activations (--batch-size %d × --max-seq-len %d on %d lanes), "
+                   + "more than this machine's %.1f GB; lower --batch-size, --max-seq-len or --lanes, or add --grad-checkpoint",
+                   needed / 1e9, batchSize, maxSeqLen, lanes, available / 1e9)
         }
     }
 }

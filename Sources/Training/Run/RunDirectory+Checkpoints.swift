@@ -1,42 +1,18 @@
 import Foundation
 import Formats
 
-/// The layout of a run directory and its checkpoints.
+/// A run's checkpoints: `checkpoints/step-N/` holds the adapter (or nothing, in full
+/// fine-tuning), the optimiser's state and the trainer's.
 ///
 /// A checkpoint is written into `checkpoints/.step-N.tmp-…` and renamed to `checkpoints/step-N`
 /// only when complete, so a directory named `step-N` is always whole; older ones beyond
-/// `keepCheckpoints` are then removed.
-struct RunDirectory {
-    let url: URL
-
-    init(_ url: URL) { self.url = url }
-
-    var configURL: URL { url.appendingPathComponent("config.json") }
-    var metricsURL: URL { url.appendingPathComponent(MetricsLog.fileName) }
-    var checkpointsURL: URL { url.appendingPathComponent("checkpoints") }
-
+/// `keepCheckpoints` are then removed. A killed run's unfinished one is removed when the run is
+/// next opened (`OutputDirectory`).
+extension RunDirectory {
     /// What besides the optimiser a checkpoint needs to continue exactly.
     struct TrainerState: Codable {
         var step: Int
         var sampler: SamplerState
-    }
-
-    func create(config: TrainConfig) throws {
-        try FileManager.default.createDirectory(at: checkpointsURL, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try AtomicFile.write(encoder.encode(config), to: configURL)
-        if FileManager.default.fileExists(atPath: metricsURL.path) { try FileManager.default.removeItem(at: metricsURL) }
-    }
-
-    func checkResumable(_ config: TrainConfig) throws {
-        guard let data = try? Data(contentsOf: configURL),
-              let saved = try? JSONDecoder().decode(TrainConfig.self, from: data) else {
-            throw TrainerError.notResumable(path: url.path, reason: "no readable config.json")
-        }
-        guard saved.isResumable(as: config) else {
-            throw TrainerError.notResumable(path: url.path, reason: "its configuration differs from this command's (only --steps, --save-every, --eval-every and --lanes may change)")
-        }
     }
 
     /// Complete checkpoints, oldest first.
@@ -55,11 +31,11 @@ struct RunDirectory {
         try fm.createDirectory(at: checkpointsURL, withIntermediateDirectories: true)
         let step = trainer.store.step
         let final = checkpointsURL.appendingPathComponent("step-\(step)")
-        let temporary = checkpointsURL.appendingPathComponent(".step-\(step).tmp-\(UUID().uuidString)")
+        let temporary = checkpointsURL.appendingPathComponent(Temporaries.name(for: final.lastPathComponent))
         do {
             try fm.createDirectory(at: temporary, withIntermediateDirectories: false)
             if let adapters = trainer.trainable, let config = trainer.adapterConfig {
-                try adapters.writePEFT(to: temporary.appendingPathComponent("adapter"), config: config)
+                try adapters.writePEFT(to: temporary.appendingPathComponent(Self.adapterName), config: config, role: .trained)
             }
             try trainer.store.save(to: temporary, adamW: trainer.optimizer, schedule: trainer.schedule)
             let encoder = JSONEncoder()
@@ -80,11 +56,6 @@ struct RunDirectory {
 
     /// Loads the newest complete checkpoint into the trainer; nil when there is none.
     func restoreLatest(into trainer: Trainer) throws -> Int? {
-        // Checkpoints a killed run was writing (`.step-N.tmp-…`) are incomplete: remove them.
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: checkpointsURL.path)) ?? []
-        where name.hasPrefix(".step-") && name.contains(".tmp-") {
-            try? FileManager.default.removeItem(at: checkpointsURL.appendingPathComponent(name))
-        }
         guard let latest = checkpoints().last else { return nil }
         let stateURL = latest.url.appendingPathComponent("trainer_state.json")
         let state = try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: stateURL))
