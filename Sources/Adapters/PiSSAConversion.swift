@@ -167,8 +167,8 @@ extension PiSSAConversion {
             throw ConversionError.identical(initial: initial.path, trained: adapter.path)
         }
         let start = try PEFTAdapter.read(directory: initial), end = try PEFTAdapter.read(directory: adapter)
-        let warnings = try checkRoles(initial: start, trained: end, initialPath: initial.path, trainedPath: adapter.path)
         let result = try convert(initial: start, trained: end, initialPath: initial.path, trainedPath: adapter.path)
+        let warnings = try checkRoles(initial: start, trained: end, initialPath: initial.path, trainedPath: adapter.path)
         let evidence = quantizationEvidence(initialDirectory: initial, adapterDirectory: adapter)
         var gaps: [QuantizationGap]?
         if evidence != nil, let original { gaps = try quantizationGap(original: original, initial: start) }

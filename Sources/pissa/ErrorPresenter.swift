@@ -26,7 +26,9 @@ enum ErrorPresenter {
     static let problemsInLine = 5
 
     static func present(_ error: any Error, verbose: Bool) -> any Error {
-        if error is ValidationError || error is CleanExit || error is ExitCode { return error }
+        // ArgumentParser's own errors (usage errors, help requests from its built-in help command).
+        if error is ValidationError || error is CleanExit || error is ExitCode
+            || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") { return error }
         if let output = error as? OutputError, output.isUsageError { return ValidationError(output.description) }
         let lines = ErrorText.plain(error).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard var line = lines.first else { return CommandFailure(description: "failed without a message") }

@@ -108,6 +108,15 @@ struct TrainCommand: ParsableCommand, Diagnosable {
     @OptionGroup var diagnostics: DiagnosticOptions
 
     func validate() throws {
+        if method == .full, adapterPath != nil {
+            throw ValidationError("--adapter-path starts an adapter; it cannot be combined with --method full.")
+        }
+        if resume != nil, method != .adapter {
+            throw ValidationError("--method comes from the run's config.json when resuming; drop it.")
+        }
+        if method == .full, quantization.quant != nil {
+            throw ValidationError("--quant applies to the frozen base of an adapter run; --method full trains every weight in float32.")
+        }
         if let resume {
             guard !overwrite else {
                 throw ValidationError("--overwrite starts a new run and --resume continues one; pass --resume \(resume) alone to continue it.")
@@ -140,15 +149,6 @@ struct TrainCommand: ParsableCommand, Diagnosable {
         if let evalEvery { try ArgumentCheck.integer(evalEvery, "--eval-every", in: 1...Int.max) }
         try ArgumentCheck.integer(keepCheckpoints, "--keep-checkpoints", in: 1...Int.max)
         try ArgumentCheck.lanes(lanes)
-        if method == .full, adapterPath != nil {
-            throw ValidationError("--adapter-path starts an adapter; it cannot be combined with --method full.")
-        }
-        if resume != nil, method != .adapter {
-            throw ValidationError("--method comes from the run's config.json when resuming; drop it.")
-        }
-        if method == .full, quantization.quant != nil {
-            throw ValidationError("--quant applies to the frozen base of an adapter run; --method full trains every weight in float32.")
-        }
     }
 
     func makeConfig() throws -> TrainConfig {

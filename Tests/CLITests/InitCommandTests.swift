@@ -25,7 +25,7 @@ final class InitCommandTests: XCTestCase {
         for (args, message) in [
             (["--rank", "0"], "--rank must be at least 1"),
             (["--init", "svd"], "svd"),
-            (["--alpha=0"], "--alpha must be positive"),
+            (["--alpha=0"], "--alpha must be a finite number greater than 0 (got 0.0)"),
         ] {
             let r = try pissa(["init", "--model", tinyLlama, "--out", out] + args)
             XCTAssertEqual(r.status, 64, "\(args): validation errors exit with EX_USAGE")

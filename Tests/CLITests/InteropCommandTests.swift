@@ -40,7 +40,7 @@ final class InteropCommandTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         for (arguments, message) in [
             (["merge", "--model", tiny, "--adapter", file, "--out", path("m")], "--adapter \(file) is a file; pass a PEFT adapter directory."),
-            (["merge", "--model", tiny, "--adapter", directory, "--out", file], "--out \(file) is a file; pass a directory."),
+            (["merge", "--model", tiny, "--adapter", directory, "--out", file], "--out \(file) is a file; pass a directory (it is created if needed)."),
             (["export", "--model", tiny, "--adapter", directory, "--format", "gguf-lora", "--out", directory],
              "--out \(directory) is a directory; pass a .gguf file name."),
             (["convert-model", "--model", directory, "--out", path("c")], "--model \(directory) is a directory; pass a GGUF file"),
@@ -64,16 +64,20 @@ final class InteropCommandTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("model.layers.0.mlp.down_proj: in the initial adapter only"), r.stderr)
         XCTAssertFalse(exists("lora"), "no partial output")
         let same = try pissa(["convert", "--initial", full, "--adapter", full, "--out", full])
-        XCTAssertNotEqual(same.status, 0)
-        XCTAssertTrue(same.stderr.contains("one of the input directories"), same.stderr)
+        XCTAssertEqual(same.status, 64)
+        XCTAssertTrue(same.stderr.contains("--out \(full) is the same place as --initial \(full)"), same.stderr)
     }
 
     func testConvertRefusesAQuantisedRunUnlessForced() throws {
         let initial = try initAdapter(model: tiny, out: "init")
+        // A trained adapter from that start: one step of `train --adapter-path` on the residual.
+        let trained = try pissa(["train", "--model", path("init"), "--data", tiny + "/train.jsonl", "--adapter-path", initial,
+                                 "--out", path("trained"), "--steps", "1", "--batch-size", "2", "--lr", "1e-2"])
+        XCTAssertEqual(trained.status, 0, trained.stderr)
         let run = scratch.appendingPathComponent("run")
         try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: initial, toPath: run.appendingPathComponent("pissa_init").path)
-        try FileManager.default.copyItem(atPath: initial, toPath: run.appendingPathComponent("adapter").path)
+        try FileManager.default.copyItem(atPath: path("trained/adapter"), toPath: run.appendingPathComponent("adapter").path)
         try Data(#"{"quant": "nf4"}"#.utf8).write(to: run.appendingPathComponent("config.json"))
         let args = ["convert", "--initial", run.path + "/pissa_init", "--adapter", run.path + "/adapter", "--out", path("lora")]
         let refused = try pissa(args + ["--model", tiny])

@@ -13,7 +13,7 @@ final class QuantCommandTests: XCTestCase {
     func testInvalidQuantCombinationsAreValidationErrors() throws {
         let out = scratch.appendingPathComponent("o").path
         for (args, message) in [
-            (["--quant", "nf4", "--iters", "0"], "--iters must be at least 1"),
+            (["--quant", "nf4", "--iters", "0"], "--iters must be in 1…1000 (got 0)"),
             (["--dequantized"], "--dequantized needs --quant nf4"),
             (["--iters", "5"], "--iters needs --quant nf4"),
             (["--double-quant"], "--double-quant needs --quant nf4"),

@@ -65,6 +65,13 @@ public enum AtomicDirectory {
         syncDirectory(destination.deletingLastPathComponent().path)
     }
 
+    /// Deletes `url` (a file or a directory) so that a kill midway leaves it whole or gone: it is
+    /// first renamed to a temporary name, which the next writer removes if the deletion stops.
+    public static func remove(_ url: URL) {
+        let doomed = url.deletingLastPathComponent().appendingPathComponent(Temporaries.name(for: url.lastPathComponent))
+        try? FileManager.default.removeItem(at: rename(url.path, doomed.path) == 0 ? doomed : url)
+    }
+
     /// `fsync` of a directory, so that a rename in it is durable (best effort).
     static func syncDirectory(_ path: String) {
         let fd = open(path.isEmpty ? "." : path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

@@ -110,6 +110,17 @@ public final class OutputDirectory {
     public static func check(_ path: String, label: String = "--out", kind: OutputKind, inputs: [Input], overwrite: Bool,
                              reuse: Reuse = .sameKind) throws(OutputError) -> URL {
         let url = try PathResolution.resolve(path, label: label)
+        var st = stat()
+        let exists = stat(url.path, &st) == 0
+        if exists && (st.st_mode & S_IFMT) != S_IFDIR { throw .notADirectory(label: label, path: path) }
+        try refuseOverlap(url, path: path, label: label, inputs: inputs)
+        guard exists else { return url }
+        try accept(entries(of: url), found: recordedKind(url), kind: kind, overwrite: overwrite, reuse: reuse, label: label, path: path)
+        return url
+    }
+
+    /// Throws `.overlapsInput` when the resolved output `url` is, lies inside or contains an input.
+    static func refuseOverlap(_ url: URL, path: String, label: String, inputs: [Input]) throws(OutputError) {
         for input in inputs {
             let resolved = try PathResolution.resolve(input.path, label: input.label)
             let relation = PathResolution.relation(of: url, to: resolved)
@@ -118,11 +129,6 @@ public final class OutputDirectory {
                                      resolved: (relation == .contains ? resolved : url).path)
             }
         }
-        var st = stat()
-        guard stat(url.path, &st) == 0 else { return url }
-        guard (st.st_mode & S_IFMT) == S_IFDIR else { throw .notADirectory(label: label, path: path) }
-        try accept(entries(of: url), found: recordedKind(url), kind: kind, overwrite: overwrite, reuse: reuse, label: label, path: path)
-        return url
     }
 
     /// What a previous command recorded in `directory`, read without taking the lock.

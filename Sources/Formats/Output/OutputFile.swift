@@ -23,17 +23,11 @@ public enum OutputFile {
     public static func check(_ path: String, label: String = "--out", inputs: [OutputDirectory.Input], overwrite: Bool,
                              hint: String, expected: String, isOwn: (URL) -> Bool) throws(OutputError) -> URL {
         let url = try PathResolution.resolve(path, label: label)
-        for input in inputs {
-            let resolved = try PathResolution.resolve(input.path, label: input.label)
-            let relation = PathResolution.relation(of: url, to: resolved)
-            guard relation == .unrelated else {
-                throw .overlapsInput(label: label, path: path, input: input.label, inputPath: input.path, relation: relation,
-                                     resolved: (relation == .contains ? resolved : url).path)
-            }
-        }
         var st = stat()
-        guard stat(url.path, &st) == 0 else { return url }
-        guard (st.st_mode & S_IFMT) != S_IFDIR else { throw .isADirectory(label: label, path: path, hint: hint) }
+        let exists = stat(url.path, &st) == 0
+        if exists && (st.st_mode & S_IFMT) == S_IFDIR { throw .isADirectory(label: label, path: path, hint: hint) }
+        try OutputDirectory.refuseOverlap(url, path: path, label: label, inputs: inputs)
+        guard exists else { return url }
         if st.st_size > 0 && !overwrite && !isOwn(url) { throw .foreignFile(label: label, path: path, expected: expected) }
         return url
     }

@@ -27,13 +27,9 @@ extension RunDirectory {
     func latestCheckpointPath() -> String? { checkpoints().last?.url.path }
 
     func saveCheckpoint(_ trainer: Trainer) throws -> String {
-        let fm = FileManager.default
-        try fm.createDirectory(at: checkpointsURL, withIntermediateDirectories: true)
         let step = trainer.store.step
         let final = checkpointsURL.appendingPathComponent("step-\(step)")
-        let temporary = checkpointsURL.appendingPathComponent(Temporaries.name(for: final.lastPathComponent))
-        do {
-            try fm.createDirectory(at: temporary, withIntermediateDirectories: false)
+        try AtomicDirectory.write(final) { temporary in
             if let adapters = trainer.trainable, let config = trainer.adapterConfig {
                 try adapters.writePEFT(to: temporary.appendingPathComponent(Self.adapterName), config: config, role: .trained)
             }
@@ -42,15 +38,9 @@ extension RunDirectory {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try AtomicFile.write(encoder.encode(TrainerState(step: step, sampler: trainer.sampler.state)),
                                  to: temporary.appendingPathComponent("trainer_state.json"))
-            if fm.fileExists(atPath: final.path) { try fm.removeItem(at: final) }
-            guard rename(temporary.path, final.path) == 0 else {
-                throw TrainerError.notResumable(path: final.path, reason: "could not rename the checkpoint into place (errno \(errno))")
-            }
-        } catch {
-            try? fm.removeItem(at: temporary)
-            throw error
         }
-        for old in checkpoints().dropLast(max(1, trainer.config.keepCheckpoints)) { try? fm.removeItem(at: old.url) }
+        // Renamed away before deletion, so that a kill midway never leaves a partial `step-N`.
+        for old in checkpoints().dropLast(max(1, trainer.config.keepCheckpoints)) { AtomicDirectory.remove(old.url) }
         return final.path
     }
 

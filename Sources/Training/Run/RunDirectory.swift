@@ -123,11 +123,8 @@ extension RunDirectory {
     /// Before a new run writes anything: deletes what an earlier run wrote here (checkpoints
     /// first), keeping every other file.
     func prepareNew() throws {
-        let fm = FileManager.default
-        for name in Self.ownNames where fm.fileExists(atPath: url.appendingPathComponent(name).path) {
-            try fm.removeItem(at: url.appendingPathComponent(name))
-        }
-        try fm.createDirectory(at: checkpointsURL, withIntermediateDirectories: true)
+        for name in Self.ownNames { AtomicDirectory.remove(url.appendingPathComponent(name)) }
+        try FileManager.default.createDirectory(at: checkpointsURL, withIntermediateDirectories: true)
     }
 
     func create(config: TrainConfig) throws {
