@@ -28,14 +28,19 @@ extension PiSSAConversion {
         return btb.relativeDifference(to: aat) <= Double(startTolerance)
     }
 
-    /// Refuses adapters in the wrong places (swapped, the same one twice, a converted one, two
-    /// starts); returns the warnings of a conversion that is possible but likely not meant (a
-    /// trained adapter that training did not move).
+    /// Refuses an adapter `pissa convert` wrote, in either place: it needs no conversion.
+    static func refuseConverted(initial: PEFTAdapter.Loaded, trained: PEFTAdapter.Loaded,
+                                initialPath: String, trainedPath: String) throws(ConversionError) {
+        if initial.role == .converted { throw .alreadyConverted(option: "--initial", path: initialPath) }
+        if trained.role == .converted { throw .alreadyConverted(option: "--adapter", path: trainedPath) }
+    }
+
+    /// Refuses adapters in the wrong places (swapped, the same one twice, two starts, a trained
+    /// one as the start); returns the warnings of a conversion that is possible but likely not
+    /// meant (a trained adapter that training did not move). Call after `refuseConverted`.
     static func checkRoles(initial: PEFTAdapter.Loaded, trained: PEFTAdapter.Loaded,
                            initialPath: String, trainedPath: String) throws(ConversionError) -> [String] {
         let (start, end) = (role(of: initial), role(of: trained))
-        if start == .converted { throw .alreadyConverted(option: "--initial", path: initialPath) }
-        if end == .converted { throw .alreadyConverted(option: "--adapter", path: trainedPath) }
         let identical = sameFactors(initial, trained)
         if identical && trained.role != .trained { throw .identical(initial: initialPath, trained: trainedPath) }
         if end == .initial && start != .initial { throw .swapped(initial: initialPath, trained: trainedPath) }

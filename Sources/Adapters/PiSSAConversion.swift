@@ -167,6 +167,7 @@ extension PiSSAConversion {
             throw ConversionError.identical(initial: initial.path, trained: adapter.path)
         }
         let start = try PEFTAdapter.read(directory: initial), end = try PEFTAdapter.read(directory: adapter)
+        try refuseConverted(initial: start, trained: end, initialPath: initial.path, trainedPath: adapter.path)
         let result = try convert(initial: start, trained: end, initialPath: initial.path, trainedPath: adapter.path)
         let warnings = try checkRoles(initial: start, trained: end, initialPath: initial.path, trainedPath: adapter.path)
         let evidence = quantizationEvidence(initialDirectory: initial, adapterDirectory: adapter)

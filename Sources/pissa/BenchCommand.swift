@@ -140,7 +140,7 @@ struct BenchForward: ParsableCommand, Diagnosable {
     func run() throws {
         let lm = try modelOptions.load()
         guard tokens <= lm.model.maxPositions else {
-            throw ValidationError("--tokens \(tokens) is more than the \(lm.model.maxPositions) positions the model handles; use at most that.")
+            throw CommandFailure(description: "--tokens \(tokens) is more than the \(lm.model.maxPositions) positions the model handles; use at most that")
         }
         // (i·7919 + 13) mod (V − 3) + 3: mod 49149 for SmolLM2, as scripts/bench/transformers_forward_bench.py.
         let vocab = max(1, lm.model.config.vocabSize - 3)

@@ -71,7 +71,7 @@ struct GenerateCommand: ParsableCommand, Diagnosable {
         }
         let ids = tokenizer.encode(text, addSpecialTokens: !chat)
         do { try Generation.check(promptTokens: ids.count, positions: lm.model.maxPositions) } catch {
-            throw ValidationError("--prompt: \(error).")
+            throw CommandFailure(description: "--prompt: \(error)")
         }
         if ids.count + maxTokens > lm.model.maxPositions {
             printError("note: generation stops after \(lm.model.maxPositions - ids.count) tokens, at the model's \(lm.model.maxPositions) positions")

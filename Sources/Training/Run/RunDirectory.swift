@@ -108,7 +108,7 @@ extension RunDirectory {
     public static func checkNew(_ path: String, inputs: [OutputDirectory.Input], overwrite: Bool) throws(OutputError) {
         let url = try OutputDirectory.check(path, kind: .run, inputs: inputs, overwrite: true, reuse: .never)
         let run = RunDirectory(url)
-        if !overwrite && FileManager.default.fileExists(atPath: run.configURL.path) {
+        if !overwrite && run.readConfig() != nil {
             throw .occupied(label: "--out", path: path, kind: .run, found: .run, entries: OutputDirectory.entries(of: url))
         }
         try OutputDirectory.check(path, kind: .run, inputs: [], overwrite: overwrite, reuse: .never)
