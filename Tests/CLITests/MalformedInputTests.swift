@@ -4,8 +4,9 @@ import XCTest
 
 /// Runs the `pissa` binary on every malformed input of `Tests/CLITests/Malformed` (written by
 /// `scripts/reference/make_malformed_cli.py`, listed in its `cases.json`) and on the library-level
-/// files of `Tests/FormatsTests/Malformed`. Each run must exit non-zero without a signal, print a
-/// message naming the file and the problem, and leave no output (nor temporary files) behind.
+/// files of `Tests/FormatsTests/Malformed`. Each run must exit non-zero without a signal, print one
+/// plain line naming the file and the problem (no Foundation or Swift error dump), and leave no
+/// output (nor temporary files) behind.
 ///
 /// `PISSA_MALFORMED_TABLE=path` also writes a Markdown table of every case and its message
 /// (the table in docs/RELIABILITY.md).
@@ -157,6 +158,14 @@ final class MalformedInputTests: XCTestCase {
         if !file.isEmpty, !text.contains(file) { failures.append("message does not name \(file): \(text)") }
         for needle in expect where !text.contains(needle) { failures.append("message lacks '\(needle)': \(text)") }
         if text.contains("Fatal error") || text.contains("Stack dump") { failures.append("crash report: \(text)") }
+        // Issue 17: one plain line, never a Foundation error domain or a Swift error type's dump.
+        for raw in ["NSCocoaErrorDomain", "Error Domain=", "DecodingError", "EncodingError", "CodingKeys("] where text.contains(raw) {
+            failures.append("raw error text '\(raw)': \(text)")
+        }
+        let errorLines = text.split(separator: "\n").filter { $0.hasPrefix("Error:") }
+        if errorLines.count != 1 || text.split(separator: "\n").contains(where: { $0.hasPrefix("  ") }) {
+            failures.append("not exactly one error line: \(text)")
+        }
         return failures
     }
 
