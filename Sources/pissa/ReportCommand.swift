@@ -1,4 +1,5 @@
 import ArgumentParser
+import Formats
 import Foundation
 import Training
 
@@ -9,7 +10,9 @@ struct ReportCommand: ParsableCommand, Diagnosable {
         abstract: "Re-make a `pissa compare` report and its figures from REPORT/results.json, without training.",
         discussion: """
         For a report written by an older version of the tool, or whose report.md or figures were \
-        lost. Every number comes from results.json, as when `pissa compare` wrote it.
+        lost. Every number comes from results.json, as when `pissa compare` wrote it; only the \
+        files made from it are replaced, while holding REPORT's lock (not during a `pissa compare` \
+        writing it).
         """)
 
     @Argument(help: "The report directory of a `pissa compare` run (it holds results.json).")
@@ -24,6 +27,11 @@ struct ReportCommand: ParsableCommand, Diagnosable {
     }
 
     func run() throws {
-        for path in try Comparison.rewriteReport(in: URL(fileURLWithPath: report)) { print("wrote \(path)") }
+        // REPORT is both what is read (results.json) and where the report goes: the one command
+        // that writes beside its input, and only files made from it.
+        let paths = try OutputWriting.write(report, "REPORT", kind: .comparison, inputs: [], overwrite: true, staged: false) { directory in
+            try Comparison.rewriteReport(in: directory)
+        }
+        for path in paths { print("wrote \(path)") }
     }
 }
