@@ -188,15 +188,21 @@ final class OutputSafetyTests: XCTestCase {
 
     // MARK: - Locks
 
+    /// A training run in `name` that goes on until killed, once it has written its config.
+    private func startHolder(_ name: String) throws -> Process {
+        let process = try PissaProcess.start(trainArguments(path(name), steps: 100_000))
+        addTeardownBlock { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
+        let deadline = Date().addingTimeInterval(60)
+        while !exists(name + "/config.json") && process.isRunning && Date() < deadline { usleep(10_000) }
+        XCTAssertTrue(process.isRunning, "the holder still trains")
+        return process
+    }
+
     /// Issue: two `train --out R` at once both exited 0 with a mixed run. The second fails at
     /// once naming the first's pid; once the first is killed, its lock never blocks.
     func testASecondWriterFailsAtOnceNamingTheHolderAndAStaleLockNeverBlocks() throws {
         let run = path("run")
-        let holder = try PissaProcess.start(trainArguments(run, steps: 100_000))
-        defer { if holder.isRunning { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() } }
-        let deadline = Date().addingTimeInterval(60)
-        while !exists("run/config.json") && holder.isRunning && Date() < deadline { usleep(10_000) }
-        XCTAssertTrue(holder.isRunning, "the holder still trains")
+        let holder = try startHolder("run")
         let pid = "pid \(holder.processIdentifier)"
         let t0 = Date()
         try refused(trainArguments(run) + ["--overwrite"], "--out \(run) is being written by another pissa process (\(pid))")
@@ -210,12 +216,8 @@ final class OutputSafetyTests: XCTestCase {
 
     /// Two commands writing one init output: the second is refused while the first holds it.
     func testInitRefusesAnOutputAnotherProcessHolds() throws {
-        let out = path("o")
-        let holder = try PissaProcess.start(trainArguments(out, steps: 100_000))
-        defer { if holder.isRunning { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() } }
-        let deadline = Date().addingTimeInterval(60)
-        while !exists("o/config.json") && holder.isRunning && Date() < deadline { usleep(10_000) }
-        try refused(initArguments(out, ["--overwrite"]), "is being written by another pissa process (pid \(holder.processIdentifier))")
+        let holder = try startHolder("o")
+        try refused(initArguments(path("o"), ["--overwrite"]), "is being written by another pissa process (pid \(holder.processIdentifier))")
     }
 
     // MARK: - Temporaries of killed writers
