@@ -29,7 +29,7 @@ public enum GGUFLoRAExport {
     public static func baseTensorName(module path: String) -> String? { LlamaGGUF.ggufName(forHuggingFace: path + ".weight") }
 
     /// Builds the file's metadata and tensors; `config` gives the heads for the q/k permutation.
-    public static func encode(adapters: [(path: String, factors: LoRAFactors, scale: Float)], config: HFLlamaConfig,
+    public static func encode(adapters: [(path: String, factors: LoRAFactors, scale: Float)], config: ModelConfig,
                               name: String = "pissa adapter") throws -> (metadata: [(key: String, value: GGUFValue)], tensors: [GGUFWriter.Tensor], folded: Int) {
         guard let first = adapters.first else { throw AdapterFileError.inconsistent(path: name, problems: ["no modules to export"]) }
         let alpha = first.scale * Float(first.factors.rank)
@@ -65,7 +65,7 @@ public enum GGUFLoRAExport {
 
     /// Writes the adapter GGUF atomically.
     @discardableResult
-    public static func write(adapters: [(path: String, factors: LoRAFactors, scale: Float)], config: HFLlamaConfig,
+    public static func write(adapters: [(path: String, factors: LoRAFactors, scale: Float)], config: ModelConfig,
                              to url: URL, name: String = "pissa adapter") throws -> Summary {
         let (metadata, tensors, folded) = try encode(adapters: adapters, config: config, name: name)
         try GGUFWriter.write(to: url, metadata: metadata, tensors: tensors)

@@ -9,7 +9,7 @@ final class BackwardWorkspace {
     let dk, dv: UnsafeMutablePointer<Float>             // (N, KV·D)
     private let all: [UnsafeMutablePointer<Float>]
 
-    init(rows N: Int, config c: HFLlamaConfig) {
+    init(rows N: Int, config c: ModelConfig) {
         let qw = c.numAttentionHeads * c.headDim, kvw = c.numKeyValueHeads * c.headDim, F = c.intermediateSize
         func buffer(_ n: Int) -> UnsafeMutablePointer<Float> { .allocate(capacity: max(1, n)) }
         dAct = buffer(N * F); dGate = buffer(N * F); dUp = buffer(N * F)
@@ -21,7 +21,7 @@ final class BackwardWorkspace {
 
     /// Rows from `row` on of `parent`'s buffers, neither copied nor freed (one lane's share of a
     /// data-parallel step); the parent must outlive the view.
-    init(viewing parent: BackwardWorkspace, fromRow row: Int, config c: HFLlamaConfig) {
+    init(viewing parent: BackwardWorkspace, fromRow row: Int, config c: ModelConfig) {
         let qw = c.numAttentionHeads * c.headDim, kvw = c.numKeyValueHeads * c.headDim, F = c.intermediateSize
         dAct = parent.dAct + row * F; dGate = parent.dGate + row * F; dUp = parent.dUp + row * F
         dh = parent.dh + row * c.hiddenSize
@@ -33,7 +33,7 @@ final class BackwardWorkspace {
     deinit { for b in all { b.deallocate() } }
 }
 
-extension LlamaModel {
+extension DecoderModel {
     /// Backward of `forwardLayer`, read backwards: on entry dx (N, C) is the gradient of the
     /// layer's output, on exit of its input. Adapter gradients are added to their buffers, and
     /// so are the weights' when the model reads them from `buffers` with gradients (full

@@ -6,7 +6,7 @@ final class Workspace {
     let h, q, k, v, attn, gate, up, act: UnsafeMutablePointer<Float>
     private let all: [UnsafeMutablePointer<Float>]
 
-    init(rows N: Int, config c: HFLlamaConfig) {
+    init(rows N: Int, config c: ModelConfig) {
         let qw = c.numAttentionHeads * c.headDim, kvw = c.numKeyValueHeads * c.headDim
         func buffer(_ n: Int) -> UnsafeMutablePointer<Float> { .allocate(capacity: max(1, n)) }
         h = buffer(N * c.hiddenSize)                 // (N, C) normed input
@@ -22,7 +22,7 @@ final class Workspace {
 
     /// Rows from `row` on of `parent`'s buffers, neither copied nor freed (one lane's share of a
     /// data-parallel step); the parent must outlive the view.
-    init(viewing parent: Workspace, fromRow row: Int, config c: HFLlamaConfig) {
+    init(viewing parent: Workspace, fromRow row: Int, config c: ModelConfig) {
         let qw = c.numAttentionHeads * c.headDim, kvw = c.numKeyValueHeads * c.headDim, F = c.intermediateSize
         h = parent.h + row * c.hiddenSize
         q = parent.q + row * qw; k = parent.k + row * kvw; v = parent.v + row * kvw; attn = parent.attn + row * qw
@@ -44,7 +44,7 @@ final class LayerTape {
     let xa: [UnsafeMutablePointer<Float>?]
     private var owned: [UnsafeMutablePointer<Float>]
 
-    init(rows N: Int, config c: HFLlamaConfig, maxRank: Int) {
+    init(rows N: Int, config c: ModelConfig, maxRank: Int) {
         let qw = c.numAttentionHeads * c.headDim, kvw = c.numKeyValueHeads * c.headDim
         var owned: [UnsafeMutablePointer<Float>] = []
         func buffer(_ n: Int) -> UnsafeMutablePointer<Float> {
@@ -61,7 +61,7 @@ final class LayerTape {
     /// Rows from `row` on of `parent`'s buffers, neither copied nor freed (one lane's share of a
     /// data-parallel step). Each x·Aᵀ buffer is taken from `row · maxRank` on: a lane's rows of
     /// any rank ≤ maxRank fit in its share.
-    init(viewing parent: LayerTape, fromRow row: Int, config c: HFLlamaConfig, maxRank: Int) {
+    init(viewing parent: LayerTape, fromRow row: Int, config c: ModelConfig, maxRank: Int) {
         let C = c.hiddenSize, qw = c.numAttentionHeads * c.headDim, kvw = c.numKeyValueHeads * c.headDim
         let F = c.intermediateSize
         xIn = parent.xIn + row * C; xMid = parent.xMid + row * C
@@ -75,7 +75,7 @@ final class LayerTape {
     deinit { for b in owned { b.deallocate() } }
 }
 
-extension LlamaModel {
+extension DecoderModel {
     /// One decoder layer, in place on the residual stream x (N, C):
     /// `x += o(attention(rope(q(norm₁(x))), rope(k(norm₁(x))), v(norm₁(x))))`, then
     /// `x += down(silu(gate(norm₂(x))) · up(norm₂(x)))`, each projection with its adapter if any.

@@ -17,8 +17,8 @@ public enum Generation {
     /// `stopTokens` or at the model's last position. `onToken` sees each new token as it is
     /// chosen and may stop the loop. A prompt that leaves no position to generate into is
     /// refused, not truncated: transformers does not truncate a prompt unless asked either.
-    public static func run(model: LlamaModel, prompt: [Int], maxTokens: Int, sampling: SamplingSettings,
-                           stopTokens: Set<Int>, adapters: LlamaAdapters? = nil,
+    public static func run(model: DecoderModel, prompt: [Int], maxTokens: Int, sampling: SamplingSettings,
+                           stopTokens: Set<Int>, adapters: ModelAdapters? = nil,
                            onToken: (Int) -> Control = { _ in .proceed }) throws(GenerationError) -> (tokens: [Int], statistics: Statistics) {
         try check(promptTokens: prompt.count, positions: model.maxPositions)
         let capacity = min(model.maxPositions, prompt.count + max(1, maxTokens))

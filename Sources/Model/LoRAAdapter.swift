@@ -46,7 +46,7 @@ public struct LoRAAdapter: @unchecked Sendable {
 }
 
 /// The adapters of a whole model: `layers[i][projection]`, nil where a projection has none.
-public struct LlamaAdapters: @unchecked Sendable {
+public struct ModelAdapters: @unchecked Sendable {
     public var layers: [[LoRAAdapter?]]
 
     public init(layerCount: Int) {
@@ -62,7 +62,7 @@ public struct LlamaAdapters: @unchecked Sendable {
     public var maxRank: Int { layers.joined().compactMap { $0?.rank }.max() ?? 0 }
 }
 
-extension LlamaLayerWeights {
+extension LayerWeights {
     /// The frozen weight of a projection.
     public subscript(projection: Projection) -> any LinearWeight {
         get {

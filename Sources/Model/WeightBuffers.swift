@@ -49,9 +49,9 @@ public struct WeightBuffer: @unchecked Sendable, DenseWeight {
 
 /// Every weight of a Llama in external buffers (full fine-tuning: the trainer's `ParameterStore`
 /// holds the values, gradients and moments in one flat layout). A model built with these reads
-/// its weights only from here and ignores the tensors of its `LlamaWeights` (which the owner may
+/// its weights only from here and ignores the tensors of its `ModelWeights` (which the owner may
 /// empty, so that no second copy exists).
-public struct LlamaWeightBuffers: @unchecked Sendable {
+public struct ModelWeightBuffers: @unchecked Sendable {
     public struct Layer: Sendable {
         public var inputNorm: WeightBuffer            // (1, C)
         public var postAttentionNorm: WeightBuffer    // (1, C)
@@ -96,7 +96,7 @@ struct LayerWeightsView {
     var down: any LinearWeight { projections[6] }
 }
 
-extension LlamaModel {
+extension DecoderModel {
     /// Layer `index`'s weights: the external buffers when the model has them, else its own.
     func layerWeights(_ index: Int) -> LayerWeightsView {
         if let b = buffers?.layers[index] {

@@ -3,7 +3,7 @@ import LinearAlgebra
 /// Weight gradients of full fine-tuning, each the transpose-product of its forward:
 /// a linear layer y = x·Wᵀ gives dW += dyᵀ·x; the embedding lookup x_n = E[t_n] gives
 /// dE[t_n] += dx_n (a scatter-add). Gradients are *added* into their buffers.
-extension LlamaModel {
+extension DecoderModel {
     /// dW (out, in) += dyᵀ (out, rows) · x (rows, in), split over the output rows so that lanes
     /// write disjoint rows of dW.
     func addWeightGradient(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>,

@@ -5,7 +5,7 @@ import LinearAlgebra
 /// Tensors of a GGUF file (dequantised, q/k un-permuted to Hugging Face layout).
 public struct GGUFWeightSource: WeightSource {
     public let model: LlamaGGUFModel
-    public let config: HFLlamaConfig
+    public let config: ModelConfig
 
     public init(url: URL) throws {
         model = try LlamaGGUFModel(url: url)
@@ -26,7 +26,7 @@ public struct GGUFWeightSource: WeightSource {
 /// Tensors of a Hugging Face model directory (config.json + safetensors, sharded or not).
 public struct SafeTensorsWeightSource: WeightSource {
     public let files: ShardedSafeTensors
-    public let config: HFLlamaConfig
+    public let config: ModelConfig
 
     public init(directory: URL) throws {
         let configURL = directory.appendingPathComponent("config.json")
@@ -34,7 +34,7 @@ public struct SafeTensorsWeightSource: WeightSource {
         do { data = try Data(contentsOf: configURL) } catch {
             throw ModelError.invalidConfig(path: configURL.path, problem: "cannot be read (\(ErrorText.reason(error)))")
         }
-        do { config = try JSONDecoder().decode(HFLlamaConfig.self, from: data) } catch {
+        do { config = try JSONDecoder().decode(ModelConfig.self, from: data) } catch {
             throw ModelError.invalidConfig(path: configURL.path, problem: "is not a Llama config: \(ErrorText.plain(error))")
         }
         files = try ShardedSafeTensors(directory: directory)

@@ -71,7 +71,7 @@ final class GGUFLlamaTests: XCTestCase {
 
     /// Encodes with transformers' key names; decodes what transformers 5.x and 4.x write.
     func testHFConfigCoding() throws {
-        let config = HFLlamaConfig(hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 30, numAttentionHeads: 9,
+        let config = ModelConfig(hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 30, numAttentionHeads: 9,
                                    numKeyValueHeads: 3, headDim: 64, rmsNormEps: Double(Float(1e-5)), ropeTheta: 100_000,
                                    maxPositionEmbeddings: 8192, vocabSize: 49152, tieWordEmbeddings: true,
                                    bosTokenId: 1, eosTokenId: 2, padTokenId: 2)
@@ -87,7 +87,7 @@ final class GGUFLlamaTests: XCTestCase {
         XCTAssertEqual(json?["rms_norm_eps"] as? Double, 9.999999747378752e-06)
         XCTAssertEqual(json?["tie_word_embeddings"] as? Bool, true)
         XCTAssertEqual(json?["torch_dtype"] as? String, "float32")
-        XCTAssertEqual(try JSONDecoder().decode(HFLlamaConfig.self, from: encoder.encode(config)), config)
+        XCTAssertEqual(try JSONDecoder().decode(ModelConfig.self, from: encoder.encode(config)), config)
 
         // transformers 5.24 (rope_parameters, dtype), as in the SmolLM2 conversion.
         let v5 = #"""
@@ -98,7 +98,7 @@ final class GGUFLlamaTests: XCTestCase {
          "rope_parameters": {"rope_theta": 100000.0, "rope_type": "default"}, "tie_word_embeddings": true,
          "vocab_size": 49152}
         """#
-        XCTAssertEqual(try JSONDecoder().decode(HFLlamaConfig.self, from: Data(v5.utf8)), config)
+        XCTAssertEqual(try JSONDecoder().decode(ModelConfig.self, from: Data(v5.utf8)), config)
 
         // transformers 4.x, Llama 3 style: top-level rope_theta, an eos list, no head_dim / kv heads.
         let v4 = #"""
@@ -106,7 +106,7 @@ final class GGUFLlamaTests: XCTestCase {
          "vocab_size": 100, "rope_theta": 500000.0, "eos_token_id": [7, 8], "torch_dtype": "bfloat16",
          "pad_token_id": null}
         """#
-        let old = try JSONDecoder().decode(HFLlamaConfig.self, from: Data(v4.utf8))
+        let old = try JSONDecoder().decode(ModelConfig.self, from: Data(v4.utf8))
         XCTAssertEqual(old.headDim, 16)
         XCTAssertEqual(old.numKeyValueHeads, 4)
         XCTAssertEqual(old.ropeTheta, 500_000)
@@ -115,7 +115,7 @@ final class GGUFLlamaTests: XCTestCase {
         XCTAssertEqual(old.torchDtype, "bfloat16")
         XCTAssertEqual(old.rmsNormEps, 1e-6)
         XCTAssertFalse(old.tieWordEmbeddings)
-        XCTAssertThrowsError(try JSONDecoder().decode(HFLlamaConfig.self, from: Data(#"{"hidden_size": 64}"#.utf8)))
+        XCTAssertThrowsError(try JSONDecoder().decode(ModelConfig.self, from: Data(#"{"hidden_size": 64}"#.utf8)))
     }
 
     // MARK: The real SmolLM2-135M-Instruct GGUF
@@ -161,7 +161,7 @@ final class GGUFLlamaTests: XCTestCase {
         XCTAssertEqual(model.unmappedTensors, [])
         XCTAssertEqual(Set(names.filter { $0.hasPrefix("model.layers.0.") }).count, 9)
 
-        let expected = HFLlamaConfig(hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 30, numAttentionHeads: 9,
+        let expected = ModelConfig(hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 30, numAttentionHeads: 9,
                                      numKeyValueHeads: 3, headDim: 64, rmsNormEps: Double(Float(1e-5)), ropeTheta: 100_000,
                                      maxPositionEmbeddings: 8192, vocabSize: 49152, tieWordEmbeddings: true,
                                      bosTokenId: 1, eosTokenId: 2, padTokenId: 2)
@@ -180,7 +180,7 @@ final class GGUFLlamaTests: XCTestCase {
                                             hint: "python3 scripts/assets/gguf_to_hf.py <SmolLM2 GGUF> .cache/assets/smollm2-135m-instruct-f32")
         let model = try LlamaGGUFModel(url: url)
         let reference = try SafeTensorsFile(url: hfDirectory.appendingPathComponent("model.safetensors"))
-        let hfConfig = try JSONDecoder().decode(HFLlamaConfig.self, from: Data(contentsOf: hfDirectory.appendingPathComponent("config.json")))
+        let hfConfig = try JSONDecoder().decode(ModelConfig.self, from: Data(contentsOf: hfDirectory.appendingPathComponent("config.json")))
         XCTAssertEqual(model.huggingFaceConfig(), hfConfig)
 
         let layer0 = model.huggingFaceTensorNames.filter { $0.hasPrefix("model.layers.0.") } + ["model.norm.weight"]

@@ -129,14 +129,14 @@ extension GradientCheck {
         struct Linear { var w: [Double]; let outF: Int; let inF: Int }
         struct Layer { var inputNorm: [Double]; var postNorm: [Double]; var projections: [Linear] }
 
-        let config: HFLlamaConfig
+        let config: ModelConfig
         var embedding: [Double]           // (V, C), also the tied head
         var layers: [Layer]
         var finalNorm: [Double]
         let slots: [FlatAdapters.Slot]
         let rank: Int, scale: Double
 
-        init(weights: LlamaWeights, adapters: FlatAdapters) {
+        init(weights: ModelWeights, adapters: FlatAdapters) {
             func d(_ f: [Float]) -> [Double] { f.map(Double.init) }
             config = weights.config
             embedding = d(weights.embedding.storage)

@@ -80,7 +80,7 @@ enum GradientCheck {
 
 extension GradientCheck {
     /// hidden 16, MLP 24, 2 layers, 4 query heads on 2 KV heads of dim 4, vocabulary 20, tied head.
-    static let tinyConfig = HFLlamaConfig(
+    static let tinyConfig = ModelConfig(
         hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2,
         headDim: 4, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 64, vocabSize: 20,
         tieWordEmbeddings: true)
@@ -88,10 +88,10 @@ extension GradientCheck {
     /// Random tensors under Hugging Face names: linear weights N(0, 1/in), norms 1 + N(0, 0.1²),
     /// embeddings N(0, 0.5²).
     struct RandomWeightSource: WeightSource {
-        let config: HFLlamaConfig
+        let config: ModelConfig
         private var tensors: [String: (shape: [Int], floats: [Float])] = [:]
 
-        init(config c: HFLlamaConfig, seed: UInt64) {
+        init(config c: ModelConfig, seed: UInt64) {
             self.config = c
             var rng = SeededGenerator(seed: seed)
             let (C, F, V) = (c.hiddenSize, c.intermediateSize, c.vocabSize)
@@ -124,8 +124,8 @@ extension GradientCheck {
         }
     }
 
-    static func tinyWeights(seed: UInt64 = 7) throws -> LlamaWeights {
-        try LlamaWeights(source: RandomWeightSource(config: tinyConfig, seed: seed), sourceName: "memory")
+    static func tinyWeights(seed: UInt64 = 7) throws -> ModelWeights {
+        try ModelWeights(source: RandomWeightSource(config: tinyConfig, seed: seed), sourceName: "memory")
     }
 }
 
@@ -147,10 +147,10 @@ extension GradientCheck {
         let count: Int
         let parameters: UnsafeMutablePointer<Float>
         let gradients: UnsafeMutablePointer<Float>
-        private(set) var adapters: LlamaAdapters
+        private(set) var adapters: ModelAdapters
 
         /// A and B ~ N(0, std²) (both nonzero, so every gradient path is exercised).
-        init(weights: LlamaWeights, rank: Int, scale: Float, std: Float = 0.3, seed: UInt64) {
+        init(weights: ModelWeights, rank: Int, scale: Float, std: Float = 0.3, seed: UInt64) {
             self.rank = rank
             self.scale = scale
             var slots: [Slot] = []
@@ -169,7 +169,7 @@ extension GradientCheck {
             parameters.initialize(from: randomFloats(count, std: std, using: &rng), count: count)
             gradients = .allocate(capacity: count)
             gradients.initialize(repeating: 0, count: count)
-            adapters = LlamaAdapters(layerCount: weights.layers.count)
+            adapters = ModelAdapters(layerCount: weights.layers.count)
             for s in slots {
                 adapters[s.layer, s.projection] = LoRAAdapter(
                     a: parameters + s.a, b: parameters + s.b, gradA: gradients + s.a, gradB: gradients + s.b,

@@ -14,7 +14,7 @@ final class WeightGradientTests: XCTestCase {
     private typealias Ref = GradientCheck.Reference
 
     /// Every tensor of `weights` copied into one flat value buffer with a gradient buffer of the
-    /// same layout, and the `LlamaWeightBuffers` pointing into them (as the trainer's store does).
+    /// same layout, and the `ModelWeightBuffers` pointing into them (as the trainer's store does).
     private final class FlatWeights {
         struct Slot { let offset: Int, rows: Int, cols: Int }
         let values: GradientCheck.FloatBuffer, gradients: GradientCheck.FloatBuffer
@@ -22,7 +22,7 @@ final class WeightGradientTests: XCTestCase {
         let layers: [(input: Slot, post: Slot, projections: [Slot])]
         var all: [(name: String, slot: Slot)] = []
 
-        init(_ w: LlamaWeights) {
+        init(_ w: ModelWeights) {
             var flat: [Float] = []
             var names: [(String, Slot)] = []
             func add(_ name: String, _ v: [Float], _ rows: Int, _ cols: Int) -> Slot {
@@ -47,8 +47,8 @@ final class WeightGradientTests: XCTestCase {
             WeightBuffer(values: values.pointer + s.offset, gradient: gradients.pointer + s.offset, rows: s.rows, cols: s.cols)
         }
 
-        var buffers: LlamaWeightBuffers {
-            LlamaWeightBuffers(embedding: buffer(embedding), lmHead: nil, finalNorm: buffer(finalNorm),
+        var buffers: ModelWeightBuffers {
+            ModelWeightBuffers(embedding: buffer(embedding), lmHead: nil, finalNorm: buffer(finalNorm),
                                layers: layers.map { .init(inputNorm: buffer($0.input), postAttentionNorm: buffer($0.post),
                                                           projections: $0.projections.map(buffer)) })
         }
@@ -82,7 +82,7 @@ final class WeightGradientTests: XCTestCase {
         let fdX = G.centralDifferences(at: xd) { G.weightedSum(Ref.linear($0, weight: wd, outF: outF, inF: inF, lora: nil), rd) }
         let values = G.FloatBuffer(w)
         for lanes in [1, 2] {
-            let model = LlamaModel(weights: try G.tinyWeights(), lanes: lanes)
+            let model = DecoderModel(weights: try G.tinyWeights(), lanes: lanes)
             let start = G.randomFloats(w.count, std: 0.01, using: &rng)
             let dW = G.FloatBuffer(start)
             let weight = WeightBuffer(values: values.pointer, gradient: dW.pointer, rows: outF, cols: inF)
@@ -125,7 +125,7 @@ final class WeightGradientTests: XCTestCase {
         let fd = G.centralDifferences(at: ed) { e in
             G.weightedSum(tokens.flatMap { e[(Int($0) * C)..<(Int($0) * C + C)] }, rd)
         }
-        let model = LlamaModel(weights: weights, lanes: 2)
+        let model = DecoderModel(weights: weights, lanes: 2)
         let start = G.randomFloats(V * C, std: 0.01, using: &rng)
         var dE = start
         model.embedBackward(tokens: tokens, dx: r, dEmbedding: &dE)
@@ -151,7 +151,7 @@ final class WeightGradientTests: XCTestCase {
             Ref.crossEntropySum(z: zd, head: $0, vocab: V, targets: targets) / Double(normalizer)
         }
         for lanes in [1, 2] {
-            let model = LlamaModel(weights: weights, lanes: lanes)
+            let model = DecoderModel(weights: weights, lanes: lanes)
             var plain = [Float](repeating: 0, count: N * C), dz = plain
             let plainLoss = model.headLossAndBackward(z: z, targets: targets, normalizer: normalizer, dz: &plain)
             let start = G.randomFloats(V * C, std: 0.01, using: &rng)
@@ -211,12 +211,12 @@ final class WeightGradientTests: XCTestCase {
         let fd = indices.map { (loss($0, h) - loss($0, -h)) / (2 * h) }
 
         for lanes in [1, 2] {
-            let model = LlamaModel(weights: weights, lanes: lanes, buffers: flat.buffers)
+            let model = DecoderModel(weights: weights, lanes: lanes, buffers: flat.buffers)
             let scratch = TrainingScratch(model: model, capacityRows: N, maxRank: 0)
             let start = G.randomFloats(flat.gradients.count, std: 1e-3, using: &rng)
             flat.gradients.pointer.update(from: start, count: start.count)
             let lossSum = model.lossAndGradients(tokens: tokens, targets: targets, lengths: Array(repeating: tokens.count / batch, count: batch),
-                                                 adapters: LlamaAdapters(layerCount: c.numHiddenLayers),
+                                                 adapters: ModelAdapters(layerCount: c.numHiddenLayers),
                                                  normalizer: Float(supervised), scratch: scratch)
             let expected = reference.lossSum(tokens: tokens, targets: targets, batch: batch, parameters: θ)
             G.check("whole model Σ NLL (weights in buffers), \(lanes) lanes", [lossSum], [expected], tolerance: 1e-4)

@@ -19,7 +19,7 @@ final class AdapterInteropTests: XCTestCase {
     override func setUpWithError() throws { scratch = try makeScratchDirectory("pissa-interop") }
 
     /// Logits (B·T, V) of `tokens` (B rows of T).
-    static func logits(_ model: LlamaModel, _ tokens: [Int32], batch: Int, adapters: LlamaAdapters?) -> Matrix {
+    static func logits(_ model: DecoderModel, _ tokens: [Int32], batch: Int, adapters: ModelAdapters?) -> Matrix {
         let hidden = model.hiddenStates(tokens: tokens, lengths: Array(repeating: tokens.count / batch, count: batch), adapters: adapters)
         let rows = tokens.count
         let out = hidden.withUnsafeBufferPointer { model.logits(hidden: $0.baseAddress!, rows: rows) }

@@ -89,8 +89,8 @@ public struct GGUFLlamaHyperparameters: Codable, Sendable, Equatable {
     }
 
     /// The Hugging Face `config.json` of the same model (`LlamaForCausalLM`).
-    public func huggingFaceConfig(torchDtype: String = "float32") -> HFLlamaConfig {
-        HFLlamaConfig(
+    public func huggingFaceConfig(torchDtype: String = "float32") -> ModelConfig {
+        ModelConfig(
             hiddenSize: embeddingLength, intermediateSize: feedForwardLength, numHiddenLayers: blockCount,
             numAttentionHeads: headCount, numKeyValueHeads: headCountKV, headDim: headDim,
             rmsNormEps: rmsNormEpsilon, ropeTheta: ropeFreqBase, maxPositionEmbeddings: contextLength,
@@ -111,7 +111,7 @@ public struct GGUFLlamaHyperparameters: Codable, Sendable, Equatable {
 /// `rope_parameters.rope_theta`), `max_position_embeddings` 2048, `tie_word_embeddings` false,
 /// `hidden_act` silu, no biases; `torch_dtype` is also read from 5.x's `dtype` (default float32).
 /// An `eos_token_id` list (Llama 3) keeps its first id.
-public struct HFLlamaConfig: Codable, Sendable, Equatable {
+public struct ModelConfig: Codable, Sendable, Equatable {
     public struct RopeParameters: Codable, Sendable, Equatable {
         public var ropeTheta: Double
         public var ropeType: String

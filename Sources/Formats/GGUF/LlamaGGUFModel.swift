@@ -51,7 +51,7 @@ public struct LlamaGGUFModel: Sendable {
     }
 
     /// The Hugging Face `config.json` of this model.
-    public func huggingFaceConfig(torchDtype: String = "float32") -> HFLlamaConfig {
+    public func huggingFaceConfig(torchDtype: String = "float32") -> ModelConfig {
         hyperparameters.huggingFaceConfig(torchDtype: torchDtype)
     }
 

@@ -21,7 +21,7 @@ extension HuggingFaceExport {
     /// `torch_dtype` float32), `generation_config.json`, `tokenizer.json` and
     /// `tokenizer_config.json`. Atomic file by file, the weights first, as `write(gguf:…)`.
     @discardableResult
-    public static func write(tensors: [Tensor], config: HFLlamaConfig, tokenizer: BPETokenizer, to directory: URL) throws -> Summary {
+    public static func write(tensors: [Tensor], config: ModelConfig, tokenizer: BPETokenizer, to directory: URL) throws -> Summary {
         try createDirectory(directory)
         let writer = try SafeTensorsWriter(url: directory.appendingPathComponent("model.safetensors"),
                                            tensors: tensors.map { TensorSpec(name: $0.name, dtype: .f32, shape: $0.shape) },

@@ -7,7 +7,7 @@ import Tokenizer
 /// Full fine-tuning: every weight of the model trainable, held once, in one flat
 /// `ParameterStore` (values, gradients and AdamW moments in the same layout), under its Hugging
 /// Face name. The model reads its weights from the store through `buffers`; the tensors of the
-/// `LlamaWeights` they were copied from are emptied, so no second copy exists.
+/// `ModelWeights` they were copied from are emptied, so no second copy exists.
 ///
 /// Registered in order: `model.embed_tokens.weight` (V, C); per layer `input_layernorm.weight`
 /// (C), the seven projections (out, in), `post_attention_layernorm.weight` (C); `model.norm.weight`
@@ -15,13 +15,13 @@ import Tokenizer
 /// own: the embedding's gradient receives the lookup's and the head's.
 public final class TrainableWeights: @unchecked Sendable {
     public let store: ParameterStore
-    public let config: HFLlamaConfig
-    /// Pointers into `store` for `LlamaModel(weights:buffers:)`; valid while this object lives.
-    public let buffers: LlamaWeightBuffers
+    public let config: ModelConfig
+    /// Pointers into `store` for `DecoderModel(weights:buffers:)`; valid while this object lives.
+    public let buffers: ModelWeightBuffers
 
     /// Moves every tensor of `weights` into a new store (the tensors of `weights` are left empty;
     /// its config is kept).
-    public init(moving weights: inout LlamaWeights) throws {
+    public init(moving weights: inout ModelWeights) throws {
         let c = weights.config
         let store = ParameterStore()
         var total = ParameterStore.paddedCount(weights.embedding.count) + ParameterStore.paddedCount(weights.finalNorm.count)
@@ -77,7 +77,7 @@ public final class TrainableWeights: @unchecked Sendable {
             let e = entries[slot]
             return WeightBuffer(values: store.parameters + e.view.offset, gradient: store.gradients + e.view.offset, rows: e.rows, cols: e.cols)
         }
-        buffers = LlamaWeightBuffers(
+        buffers = ModelWeightBuffers(
             embedding: buffer(embedding), lmHead: head.map(buffer), finalNorm: buffer(norm),
             layers: layerSlots.map { .init(inputNorm: buffer($0.input), postAttentionNorm: buffer($0.post), projections: $0.projections.map(buffer)) })
         self.store = store

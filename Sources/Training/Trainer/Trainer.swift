@@ -29,7 +29,7 @@ public final class Trainer {
     public enum Control: Sendable { case proceed, stop }
 
     public let config: TrainConfig
-    public let model: LlamaModel
+    public let model: DecoderModel
     public let tokenizer: BPETokenizer
     /// The adapters being trained (method `.adapter`), else nil.
     public let trainable: TrainableAdapters?
@@ -38,7 +38,7 @@ public final class Trainer {
     /// The store the optimiser updates: the adapters' or the full weights'.
     public let store: ParameterStore
     /// What the model adds to its projections: the trained adapters, or none.
-    let adapters: LlamaAdapters
+    let adapters: ModelAdapters
     let train: [Example]
     let valid: [Example]
     public let totalSteps: Int
@@ -68,7 +68,7 @@ public final class Trainer {
             switch config.method {
             case .adapter:
                 let (initial, adapterConfig) = try Self.initialAdapters(config: config, weights: &weights)
-                model = LlamaModel(weights: weights, lanes: config.lanes)
+                model = DecoderModel(weights: weights, lanes: config.lanes)
                 let trainable = try TrainableAdapters(initial: initial, layerCount: weights.config.numHiddenLayers)
                 self.trainable = trainable
                 fullWeights = nil
@@ -77,11 +77,11 @@ public final class Trainer {
                 self.adapterConfig = adapterConfig
             case .full:
                 let full = try TrainableWeights(moving: &weights)
-                model = LlamaModel(weights: weights, lanes: config.lanes, buffers: full.buffers)
+                model = DecoderModel(weights: weights, lanes: config.lanes, buffers: full.buffers)
                 trainable = nil
                 fullWeights = full
                 store = full.store
-                adapters = LlamaAdapters(layerCount: weights.config.numHiddenLayers)
+                adapters = ModelAdapters(layerCount: weights.config.numHiddenLayers)
                 adapterConfig = nil
             }
             try Self.checkFits(config, model: model, maxRank: trainable?.maxRank ?? 0)
@@ -199,7 +199,7 @@ public final class Trainer {
     /// (`config.quant`) every projection of every layer ends quantised (targets or not,
     /// as bitsandbytes' 4-bit loading does), each right after its initialisation, so that the
     /// float32 and NF4 copies of all weights are never alive together.
-    static func initialAdapters(config: TrainConfig, weights: inout LlamaWeights)
+    static func initialAdapters(config: TrainConfig, weights: inout ModelWeights)
         throws -> ([(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)], PEFTAdapterConfig) {
         let quantization = try frozenQuantization(config.quant)
         if let path = config.adapterPath {
@@ -254,12 +254,12 @@ public final class Trainer {
 
     /// The longest sequence trained on: `maxSeqLen`, or the model's positions when it has fewer
     /// (as `pissa eval` caps its window), so that no sequence runs past the rotary table.
-    static func sequenceLimit(_ config: TrainConfig, model: LlamaModel) -> Int {
+    static func sequenceLimit(_ config: TrainConfig, model: DecoderModel) -> Int {
         min(config.maxSeqLen, model.maxPositions)
     }
 
     /// Refuses activations beyond the physical memory, before anything large is allocated.
-    static func checkFits(_ config: TrainConfig, model: LlamaModel, maxRank: Int) throws {
+    static func checkFits(_ config: TrainConfig, model: DecoderModel, maxRank: Int) throws {
         let (rows, overflow) = config.batchSize.multipliedReportingOverflow(by: sequenceLimit(config, model: model))
         let needed = overflow ? .infinity : TrainingScratch.estimatedBytes(config: model.config, capacityRows: rows, maxRank: maxRank,
                                                                            checkpointing: config.gradientCheckpointing ?? false, lanes: config.lanes)

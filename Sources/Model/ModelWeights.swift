@@ -4,7 +4,7 @@ import LinearAlgebra
 
 /// Where a model's tensors come from, by Hugging Face name (`model.layers.0.self_attn.q_proj.weight`).
 public protocol WeightSource {
-    var config: HFLlamaConfig { get }
+    var config: ModelConfig { get }
     func has(_ name: String) -> Bool
     /// The tensor in float32, row-major, in Hugging Face layout (GGUF q/k rows un-permuted).
     func tensor(_ name: String) throws -> (shape: [Int], floats: [Float])
@@ -36,8 +36,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 }
 
 /// One decoder layer's frozen weights. Linear weights are (out, in), used as `y = x·Wᵀ`, held
-/// dense (`Matrix`, as loaded) or quantised (`NF4Matrix`, `LlamaWeights.quantizeProjections`).
-public struct LlamaLayerWeights: Sendable {
+/// dense (`Matrix`, as loaded) or quantised (`NF4Matrix`, `ModelWeights.quantizeProjections`).
+public struct LayerWeights: Sendable {
     public var inputNorm: [Float]        // (C)
     public var q: any LinearWeight       // (H·D, C)
     public var k: any LinearWeight       // (KV·D, C)
@@ -50,10 +50,10 @@ public struct LlamaLayerWeights: Sendable {
 }
 
 /// All weights of a Llama-family causal LM (float32 as loaded; embedding, head and norms always).
-public struct LlamaWeights: Sendable {
-    public var config: HFLlamaConfig
+public struct ModelWeights: Sendable {
+    public var config: ModelConfig
     public var embedding: Matrix         // (V, C)
-    public var layers: [LlamaLayerWeights]
+    public var layers: [LayerWeights]
     public var finalNorm: [Float]        // (C)
     /// (V, C); nil when tied to `embedding`.
     public var lmHead: Matrix?
@@ -102,7 +102,7 @@ public struct LlamaWeights: Sendable {
         embedding = matrix("model.embed_tokens.weight", V, C)
         layers = (0..<c.numHiddenLayers).map { i in
             let p = "model.layers.\(i)."
-            return LlamaLayerWeights(
+            return LayerWeights(
                 inputNorm: load(p + "input_layernorm.weight", [C]),
                 q: projection(p + "self_attn.q_proj.weight", qRows, C),
                 k: projection(p + "self_attn.k_proj.weight", kvRows, C),

@@ -34,7 +34,7 @@ public final class TrainingScratch: @unchecked Sendable {
     public let maxRank: Int
     public var checkpointing: Bool { layerInputs != nil }
 
-    public init(model: LlamaModel, capacityRows: Int, maxRank: Int, checkpointing: Bool = false) {
+    public init(model: DecoderModel, capacityRows: Int, maxRank: Int, checkpointing: Bool = false) {
         self.capacityRows = capacityRows
         self.maxRank = maxRank
         let c = model.config
@@ -53,7 +53,7 @@ public final class TrainingScratch: @unchecked Sendable {
     /// Rows `rows` of `parent`'s buffers and its head scratch of `headLanes` (a new one if the
     /// parent has fewer), for one lane of a data-parallel step; nothing is copied, and the parent
     /// outlives the view.
-    init(viewing parent: TrainingScratch, rows: Range<Int>, headLanes: Range<Int>, config c: HFLlamaConfig) {
+    init(viewing parent: TrainingScratch, rows: Range<Int>, headLanes: Range<Int>, config c: ModelConfig) {
         precondition(rows.upperBound <= parent.capacityRows, "rows \(rows) of a scratch for \(parent.capacityRows)")
         let (row, C) = (rows.lowerBound, c.hiddenSize)
         capacityRows = rows.count
@@ -79,7 +79,7 @@ public final class TrainingScratch: @unchecked Sendable {
     /// Bytes `init(model:capacityRows:maxRank:checkpointing:)` allocates for a model of `c` on
     /// `lanes` lanes (the workspaces, the tapes, the head's per-lane chunks), computed in Double
     /// so that absurd settings cannot overflow: callers check it before allocating.
-    public static func estimatedBytes(config c: HFLlamaConfig, capacityRows rows: Int, maxRank: Int,
+    public static func estimatedBytes(config c: ModelConfig, capacityRows rows: Int, maxRank: Int,
                                       checkpointing: Bool, lanes: Int) -> Double {
         let (C, F, L) = (Double(c.hiddenSize), Double(c.intermediateSize), Double(c.numHiddenLayers))
         let qw = Double(c.numAttentionHeads * c.headDim), kvw = Double(c.numKeyValueHeads * c.headDim)
@@ -87,25 +87,25 @@ public final class TrainingScratch: @unchecked Sendable {
         let tape = 2 * C + 2 + 2 * qw + 2 * kvw + 2 * F + (maxRank > 0 ? Double(Projection.allCases.count * maxRank) : 0)
         let backward = 3 * F + C + 2 * qw + 2 * kvw
         let perRow = workspace + tape * (checkpointing ? 1 : L) + backward + (checkpointing ? (L + 1) * C : 0)
-        let head = Double(max(1, lanes) * LlamaModel.headChunkRows) * (Double(c.vocabSize) + 2 * C)
+        let head = Double(max(1, lanes) * DecoderModel.headChunkRows) * (Double(c.vocabSize) + 2 * C)
         return 4 * (Double(max(1, rows)) * perRow + head)
     }
 }
 
-extension LlamaModel {
+extension DecoderModel {
     /// One forward and backward pass of sequences of `lengths` tokens packed back to back (each
     /// attends to itself only, so no row is padding; a B × T batch is B lengths of T).
     ///
     /// `targets[n]` is the token row n must predict, or −1 where no loss is taken (prompt, a
     /// sequence's last token). Returns Σ NLL over the targets; adds d(Σ NLL / normalizer) into the
     /// adapters' gradient buffers, and into the weights' when the model reads them from `buffers`
-    /// with gradients (full fine-tuning; pass `LlamaAdapters(layerCount:)` without adapters). Pass
+    /// with gradients (full fine-tuning; pass `ModelAdapters(layerCount:)` without adapters). Pass
     /// the number of supervised tokens of the whole (accumulated) batch as `normalizer` to get the
     /// mean loss's gradient.
     ///
     /// `parallelism` says how the lanes share the step (`StepParallelism`). The choice depends on
     /// the batch only, so results are reproducible; the two ways differ by float rounding.
-    public func lossAndGradients(tokens: [Int32], targets: [Int32], lengths: [Int], adapters: LlamaAdapters,
+    public func lossAndGradients(tokens: [Int32], targets: [Int32], lengths: [Int], adapters: ModelAdapters,
                                  normalizer: Float, scratch: TrainingScratch,
                                  parallelism: StepParallelism = .automatic) -> Double {
         let N = tokens.count
@@ -125,7 +125,7 @@ extension LlamaModel {
     }
 
     /// `lossAndGradients` with every product and kernel split across the lanes.
-    func rowSplitLossAndGradients(tokens: [Int32], targets: [Int32], lengths: [Int], adapters: LlamaAdapters,
+    func rowSplitLossAndGradients(tokens: [Int32], targets: [Int32], lengths: [Int], adapters: ModelAdapters,
                                   normalizer: Float, scratch: TrainingScratch) -> Double {
         let c = config
         let N = tokens.count, C = c.hiddenSize

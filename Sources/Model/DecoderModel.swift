@@ -10,19 +10,19 @@ import LinearAlgebra
 /// Threading: OpenBLAS runs single-threaded and the model splits work across `lanes` itself
 /// (products by rows, attention by heads), so that both cores never fight OpenBLAS's spinning
 /// worker threads (PLATFORM.md). An adapter training step on several sequences gives each lane
-/// whole sequences instead (LlamaModel+DataParallel.swift).
-public final class LlamaModel: @unchecked Sendable {
-    public let weights: LlamaWeights
+/// whole sequences instead (DecoderModel+DataParallel.swift).
+public final class DecoderModel: @unchecked Sendable {
+    public let weights: ModelWeights
     /// Where the weights are read from instead of `weights`' tensors (full fine-tuning: the
     /// trainer's store, with gradient buffers); nil: the model's own `weights`.
-    public let buffers: LlamaWeightBuffers?
-    public var config: HFLlamaConfig { weights.config }
+    public let buffers: ModelWeightBuffers?
+    public var config: ModelConfig { weights.config }
     public let lanes: Int
     let rotary: RotaryTable
 
     /// With `buffers`, every weight is read from them (the caller keeps them alive and may have
     /// emptied the tensors of `weights`, whose `config` is still used).
-    public init(weights: LlamaWeights, lanes: Int = 2, maxPositions: Int? = nil, buffers: LlamaWeightBuffers? = nil) {
+    public init(weights: ModelWeights, lanes: Int = 2, maxPositions: Int? = nil, buffers: ModelWeightBuffers? = nil) {
         self.weights = weights
         self.buffers = buffers
         self.lanes = max(1, lanes)
@@ -32,7 +32,7 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// `model` (its weights, buffers and rotary tables, shared) on `lanes` lanes.
-    init(sharing model: LlamaModel, lanes: Int) {
+    init(sharing model: DecoderModel, lanes: Int) {
         weights = model.weights
         buffers = model.buffers
         self.lanes = max(1, lanes)
@@ -48,7 +48,7 @@ public final class LlamaModel: @unchecked Sendable {
     /// batch is B lengths of T); nil is one sequence. With a `cache` (one sequence) the tokens
     /// continue the cached sequence and their keys/values are appended. `adapters` add LoRA terms
     /// to the projections.
-    public func hiddenStates(tokens: [Int32], lengths: [Int]? = nil, cache: KVCache? = nil, adapters: LlamaAdapters? = nil) -> [Float] {
+    public func hiddenStates(tokens: [Int32], lengths: [Int]? = nil, cache: KVCache? = nil, adapters: ModelAdapters? = nil) -> [Float] {
         let c = config
         let N = tokens.count
         let lengths = lengths ?? [N]
