@@ -11,7 +11,7 @@ import LinearAlgebra
 /// OpenBLAS runs single-threaded inside each lane; an NF4 base is dequantised by each lane for
 /// its own rows, as its backward always was (`pissa bench frozen`: ≈ 0.5 ms to dequantise 1536×576
 /// against ≈ 16 ms for the product on 1024 rows).
-extension LlamaModel {
+extension DecoderModel {
     /// One projection of a group: y (rows, out) (+)= x·Wᵀ + s·(x·Aᵀ)·Bᵀ. When `xa` is given it
     /// receives x·Aᵀ (rows, r), which backward needs for dB.
     struct ProjectionOutput: @unchecked Sendable {

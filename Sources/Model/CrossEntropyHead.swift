@@ -5,7 +5,7 @@ import LinearAlgebra
 /// chunks, so that no (N, V) logits matrix exists: per chunk of rows, logits = z·Eᵀ,
 /// loss += logsumexp − logit[target], dlogits = (softmax − onehot) / normalizer, dz = dlogits·E
 /// (and, when the head is trained, dE += dlogitsᵀ·z).
-extension LlamaModel {
+extension DecoderModel {
     /// Most rows per chunk. Every product of a chunk with E (V × C, 113 MB for SmolLM2) makes
     /// OpenBLAS pack all of E again, and (trained head) dE += dlogitsᵀ·z reads and writes all of
     /// dE: a chunk of n rows pays those passes for 2·n·V·C FLOPs. At 32 rows they took ≈ 15 % of

@@ -15,8 +15,8 @@ public enum Generation {
 
     /// Prefills `prompt`, then samples up to `maxTokens` tokens, stopping after any of
     /// `stopTokens`. `onToken` sees each new token as it is chosen and may stop the loop.
-    public static func run(model: LlamaModel, prompt: [Int], maxTokens: Int, sampling: SamplingSettings,
-                           stopTokens: Set<Int>, adapters: LlamaAdapters? = nil,
+    public static func run(model: DecoderModel, prompt: [Int], maxTokens: Int, sampling: SamplingSettings,
+                           stopTokens: Set<Int>, adapters: ModelAdapters? = nil,
                            onToken: (Int) -> Control = { _ in .proceed }) -> (tokens: [Int], statistics: Statistics) {
         precondition(!prompt.isEmpty, "generation needs at least one prompt token")
         let capacity = min(model.maxPositions, prompt.count + maxTokens)

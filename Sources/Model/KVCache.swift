@@ -29,7 +29,7 @@ public final class KVCache: @unchecked Sendable {
     public internal(set) var length = 0
     let layers: [Layer]
 
-    public init(config: HFLlamaConfig, capacity: Int) {
+    public init(config: ModelConfig, capacity: Int) {
         self.capacity = capacity
         let width = config.numKeyValueHeads * config.headDim
         layers = (0..<config.numHiddenLayers).map { _ in Layer(capacity: capacity, width: width) }

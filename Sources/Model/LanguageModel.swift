@@ -4,7 +4,7 @@ import Tokenizer
 
 /// A model with its tokenizer, opened from a GGUF file or a Hugging Face directory.
 public struct LanguageModel: Sendable {
-    public let model: LlamaModel
+    public let model: DecoderModel
     public let tokenizer: BPETokenizer
     public let path: String
     public let loadSeconds: Double
@@ -20,15 +20,15 @@ public struct LanguageModel: Sendable {
     public static func load(path: String, lanes: Int = 2) throws -> LanguageModel {
         let t0 = Date()
         let (weights, tokenizer) = try loadParts(path: path)
-        return LanguageModel(model: LlamaModel(weights: weights, lanes: lanes), tokenizer: tokenizer, path: path,
+        return LanguageModel(model: DecoderModel(weights: weights, lanes: lanes), tokenizer: tokenizer, path: path,
                              loadSeconds: Date().timeIntervalSince(t0))
     }
 
     /// The weights and tokenizer without a model around them, for callers that change the
     /// weights first (PiSSA replaces each target weight by its residual): no second copy is made.
-    public static func loadParts(path: String) throws -> (weights: LlamaWeights, tokenizer: BPETokenizer) {
+    public static func loadParts(path: String) throws -> (weights: ModelWeights, tokenizer: BPETokenizer) {
         let (source, name) = try openWeightSource(path)
-        let weights = try LlamaWeights(source: source, sourceName: name)
+        let weights = try ModelWeights(source: source, sourceName: name)
         let tokenizer: BPETokenizer
         if let gguf = source as? GGUFWeightSource {
             tokenizer = try BPETokenizer(gguf: gguf.model.file)

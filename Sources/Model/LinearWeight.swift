@@ -10,7 +10,7 @@ import LinearAlgebra
 /// Implementations: `Matrix` (dense float32, frozen), `NF4Matrix` (4-bit NormalFloat, frozen,
 /// dequantised a tile of rows at a time inside the products) and `WeightBuffer` (dense float32 in
 /// the trainer's store, trained in full fine-tuning: `gradient` receives dW). The LoRA path
-/// (`LlamaModel.project` / `projectBackward`) is written once over this protocol.
+/// (`DecoderModel.project` / `projectBackward`) is written once over this protocol.
 public protocol LinearWeight: Sendable {
     /// Output features (the weight's rows).
     var rows: Int { get }
@@ -121,7 +121,7 @@ public enum FrozenQuantization: Sendable, Equatable {
     }
 }
 
-extension LlamaWeights {
+extension ModelWeights {
     /// Bytes held by the seven projections of every layer (embedding, head and norms excluded).
     public var projectionBytes: Int {
         layers.reduce(0) { sum, layer in Projection.allCases.reduce(sum) { $0 + layer[$1].byteCount } }
@@ -140,7 +140,7 @@ extension LlamaWeights {
     }
 
     /// The same model with every projection in float32 (dequantised where quantised).
-    public func dequantized() -> LlamaWeights {
+    public func dequantized() -> ModelWeights {
         var out = self
         for l in out.layers.indices {
             for p in Projection.allCases where !(out.layers[l][p] is Matrix) {

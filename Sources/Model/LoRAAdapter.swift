@@ -1,6 +1,6 @@
 import LinearAlgebra
 
-/// The seven linear projections of a Llama decoder layer, with their Hugging Face names.
+/// The seven linear projections of a decoder layer (every family here), with their Hugging Face names.
 public enum Projection: Int, CaseIterable, Sendable, Codable {
     case q, k, v, o, gate, up, down
 
@@ -46,7 +46,7 @@ public struct LoRAAdapter: @unchecked Sendable {
 }
 
 /// The adapters of a whole model: `layers[i][projection]`, nil where a projection has none.
-public struct LlamaAdapters: @unchecked Sendable {
+public struct ModelAdapters: @unchecked Sendable {
     public var layers: [[LoRAAdapter?]]
 
     public init(layerCount: Int) {
@@ -60,34 +60,6 @@ public struct LlamaAdapters: @unchecked Sendable {
 
     /// The largest rank present (sizes the scratch buffers).
     public var maxRank: Int { layers.joined().compactMap { $0?.rank }.max() ?? 0 }
-}
-
-extension LlamaLayerWeights {
-    /// The frozen weight of a projection.
-    public subscript(projection: Projection) -> any LinearWeight {
-        get {
-            switch projection {
-            case .q: q
-            case .k: k
-            case .v: v
-            case .o: o
-            case .gate: gate
-            case .up: up
-            case .down: down
-            }
-        }
-        set {
-            switch projection {
-            case .q: q = newValue
-            case .k: k = newValue
-            case .v: v = newValue
-            case .o: o = newValue
-            case .gate: gate = newValue
-            case .up: up = newValue
-            case .down: down = newValue
-            }
-        }
-    }
 }
 
 extension Projection {

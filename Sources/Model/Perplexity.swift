@@ -24,7 +24,7 @@ public enum Perplexity {
     /// forward pass; a longer one slides a `window`-token window by `stride` tokens, each window
     /// scoring only the tokens the previous one did not (so every token is scored once, with up to
     /// `window − stride` tokens of extra context).
-    public static func score(model: LlamaModel, ids: [Int], window: Int, stride: Int, adapters: LlamaAdapters? = nil,
+    public static func score(model: DecoderModel, ids: [Int], window: Int, stride: Int, adapters: ModelAdapters? = nil,
                              progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) -> Result {
         guard ids.count >= 2 else { return Result() }
         var result = Result()
@@ -46,15 +46,15 @@ public enum Perplexity {
     }
 
     /// Σ over hidden rows r in `rows` of −log softmax(logits_r)[targets[r + 1]].
-    public static func negativeLogLikelihood(model: LlamaModel, hidden: [Float], targets: [Int], rows: Range<Int>) -> Result {
+    public static func negativeLogLikelihood(model: DecoderModel, hidden: [Float], targets: [Int], rows: Range<Int>) -> Result {
         nll(model: model, hidden: hidden, rows: Array(rows)) { targets[$0 + 1] }
     }
 
     /// Σ over the given hidden rows of −log softmax(logits_r)[target(r)], computing the output head
     /// on gathered blocks of `headChunkRows` rows per lane so that no (T, V) logits matrix is ever
     /// materialised (and each lane's product with the head is as large as training's).
-    static func nll(model: LlamaModel, hidden: [Float], rows: [Int], target: (Int) -> Int) -> Result {
-        let C = model.config.hiddenSize, V = model.config.vocabSize, chunk = LlamaModel.headChunkRows * model.lanes
+    static func nll(model: DecoderModel, hidden: [Float], rows: [Int], target: (Int) -> Int) -> Result {
+        let C = model.config.hiddenSize, V = model.config.vocabSize, chunk = DecoderModel.headChunkRows * model.lanes
         var total = 0.0
         var gathered = [Float](repeating: 0, count: chunk * C)
         hidden.withUnsafeBufferPointer { h in
@@ -88,12 +88,12 @@ extension Perplexity {
     /// Σ NLL over rows whose target is ≥ 0 (targets[n] is the token row n predicts, −1 = none),
     /// for sequences of `lengths` tokens packed back to back, optionally through adapters. Like a
     /// training step, sequences that deal evenly to the lanes run whole on one lane each.
-    public static func maskedNLL(model: LlamaModel, tokens: [Int32], targets: [Int32], lengths: [Int],
-                                 adapters: LlamaAdapters? = nil) -> Result {
+    public static func maskedNLL(model: DecoderModel, tokens: [Int32], targets: [Int32], lengths: [Int],
+                                 adapters: ModelAdapters? = nil) -> Result {
         if let groups = model.dataParallelGroups(targets: targets, lengths: lengths) {
             let lane = model.laneModel(groups: groups.count)
-            let shares = LlamaModel.shares(groups, tokens: tokens, targets: targets, lengths: lengths)
-            return LlamaModel.concurrently(groups.count) { g in
+            let shares = DecoderModel.shares(groups, tokens: tokens, targets: targets, lengths: lengths)
+            return DecoderModel.concurrently(groups.count) { g in
                 maskedNLL(model: lane, tokens: shares[g].tokens, targets: shares[g].targets, lengths: shares[g].lengths, adapters: adapters)
             }.reduce(Result(), +)
         }

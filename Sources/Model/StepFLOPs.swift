@@ -9,7 +9,7 @@ public enum StepFLOPs {
     /// rank-r adapter adds 6·n·r·(in + out) (two products forward, four backward); training the
     /// weights (`trainsWeights`, full fine-tuning) adds 2·n·out·in for dW and 2·S·V·C for the
     /// head. Attention on a sequence of t tokens: six products of H·D·t(t+1)/2 multiply-adds.
-    public static func count(weights: LlamaWeights, adapters: LlamaAdapters, lengths: [Int], supervised: Int,
+    public static func count(weights: ModelWeights, adapters: ModelAdapters, lengths: [Int], supervised: Int,
                              trainsWeights: Bool) -> Double {
         let c = weights.config
         let n = Double(lengths.reduce(0, +))

@@ -7,7 +7,7 @@ import Tokenizer
 /// Held-out metrics: masked loss over supervised tokens, and exact-match accuracy on math problems.
 public enum Evaluation {
     /// Σ NLL over the supervised tokens of `examples`, in batches of `batchSize` (no gradients).
-    public static func loss(model: LlamaModel, adapters: LlamaAdapters?, examples: [Example], batchSize: Int,
+    public static func loss(model: DecoderModel, adapters: ModelAdapters?, examples: [Example], batchSize: Int,
                             progress: (Int) -> Void = { _ in }) -> Perplexity.Result {
         var total = Perplexity.Result()
         var i = 0
@@ -35,7 +35,7 @@ public enum Evaluation {
 
     /// Greedy-generates an answer to each `{"prompt", "completion"}` record and compares the final
     /// number (`#### N`, else the last number) with the completion's.
-    public static func mathAccuracy(model: LlamaModel, adapters: LlamaAdapters?, tokenizer: BPETokenizer,
+    public static func mathAccuracy(model: DecoderModel, adapters: ModelAdapters?, tokenizer: BPETokenizer,
                                     records: [(prompt: String, completion: String)], maxTokens: Int = 128,
                                     progress: (_ done: Int, _ correct: Int) -> Void = { _, _ in }) -> MathResult {
         var correct = 0, samples: [MathResult.Sample] = []
@@ -57,13 +57,13 @@ public enum Evaluation {
 /// Adapters loaded for inference from a PEFT directory, owning their buffers.
 public enum AdapterLoading {
     /// Each module of a PEFT adapter, checked against the model's weights.
-    public static func peft(path: String, weights: LlamaWeights) throws
+    public static func peft(path: String, weights: ModelWeights) throws
         -> (modules: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)], config: PEFTAdapterConfig) {
         try placed(PEFTAdapter.read(directory: URL(fileURLWithPath: path)), path: path, weights: weights)
     }
 
     /// Each module of `loaded` (read from `path`) on its projection of `weights`, checked.
-    static func placed(_ loaded: PEFTAdapter.Loaded, path: String, weights: LlamaWeights) throws
+    static func placed(_ loaded: PEFTAdapter.Loaded, path: String, weights: ModelWeights) throws
         -> (modules: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)], config: PEFTAdapterConfig) {
         var out: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)] = [], problems: [String] = []
         for (module, f) in loaded.modules {
@@ -84,7 +84,7 @@ public enum AdapterLoading {
     }
 
     /// The adapters of a PEFT directory, ready to pass to the model.
-    public static func inference(path: String, model: LlamaModel) throws -> TrainableAdapters {
+    public static func inference(path: String, model: DecoderModel) throws -> TrainableAdapters {
         let (modules, _) = try peft(path: path, weights: model.weights)
         return try TrainableAdapters(initial: modules, layerCount: model.config.numHiddenLayers)
     }
@@ -95,7 +95,7 @@ public enum AdapterLoading {
     /// conversion to LoRA (adapter − `RUN/pissa_init`, rank 2r), which is exact for a float32
     /// residual. `note` says when that happened (and when the residual was NF4, so the result
     /// is only close).
-    public static func inference(path: String, model: LlamaModel, modelPath: String) throws
+    public static func inference(path: String, model: DecoderModel, modelPath: String) throws
         -> (adapters: TrainableAdapters, note: String?) {
         guard let run = RunAdapter(adapterPath: path), run.config.isModel(modelPath) else {
             return (try inference(path: path, model: model), nil)

@@ -49,18 +49,18 @@ public enum TrainingBenchmark {
         config.lanes = lanes
         config.quant = quant
         let t0 = Date()
-        let model: LlamaModel, store: ParameterStore, adapters: LlamaAdapters, maxRank: Int
+        let model: DecoderModel, store: ParameterStore, adapters: ModelAdapters, maxRank: Int
         let keepAlive: AnyObject
         switch method {
         case .adapter:
             let (initial, _) = try Trainer.initialAdapters(config: config, weights: &weights)
-            model = LlamaModel(weights: weights, lanes: lanes)
+            model = DecoderModel(weights: weights, lanes: lanes)
             let trainable = try TrainableAdapters(initial: initial, layerCount: weights.config.numHiddenLayers)
             (store, adapters, maxRank, keepAlive) = (trainable.store, trainable.adapters, trainable.maxRank, trainable)
         case .full:
             let full = try TrainableWeights(moving: &weights)
-            model = LlamaModel(weights: weights, lanes: lanes, buffers: full.buffers)
-            (store, adapters, maxRank, keepAlive) = (full.store, LlamaAdapters(layerCount: weights.config.numHiddenLayers), 0, full)
+            model = DecoderModel(weights: weights, lanes: lanes, buffers: full.buffers)
+            (store, adapters, maxRank, keepAlive) = (full.store, ModelAdapters(layerCount: weights.config.numHiddenLayers), 0, full)
         }
         let initSeconds = Date().timeIntervalSince(t0)
         var batches: [Batch] = []

@@ -49,7 +49,7 @@ struct ConvertModelCommand: ParsableCommand {
 
     func run() throws {
         let started = Date()
-        let gguf = try LlamaGGUFModel(url: URL(fileURLWithPath: model))
+        let gguf = try GGUFModel(url: URL(fileURLWithPath: model))
         let tokenizer = try BPETokenizer(gguf: gguf.file)
         let line = ProgressLine()
         let summary: HuggingFaceExport.Summary

@@ -1,5 +1,6 @@
 import Formats
 import Foundation
+import TestSupport
 import XCTest
 
 /// The Gemma 3 270M Q4_K_M GGUF (optional, Gemma licence): K-quants, Q5_0, Q6_K, Q8_0 in a real

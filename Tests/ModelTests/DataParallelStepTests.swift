@@ -15,7 +15,7 @@ final class DataParallelStepTests: XCTestCase {
     }
 
     func testSequencesAreDealtLargestFirstOrNotAtAllWhenUneven() throws {
-        let two = LlamaModel(weights: try G.tinyWeights(), lanes: 2)
+        let two = DecoderModel(weights: try G.tinyWeights(), lanes: 2)
         func deal(_ lengths: [Int], evenOnly: Bool = true) -> [[Int]]? {
             two.dataParallelGroups(targets: targets(lengths), lengths: lengths, evenOnly: evenOnly)
         }
@@ -27,7 +27,7 @@ final class DataParallelStepTests: XCTestCase {
         XCTAssertNil(deal([16]), "one sequence")
         XCTAssertNil(deal([0, 0], evenOnly: false), "no lane would have rows")
         XCTAssertEqual(deal([8, 0, 8]), [[0, 1], [2]])
-        let one = LlamaModel(weights: try G.tinyWeights(), lanes: 1)
+        let one = DecoderModel(weights: try G.tinyWeights(), lanes: 1)
         XCTAssertNil(one.dataParallelGroups(targets: targets([8, 8]), lengths: [8, 8]), "one lane")
         // The head on supervised rows is part of a sequence's cost: of two equal lengths, the
         // supervised one costs more.
@@ -41,7 +41,7 @@ final class DataParallelStepTests: XCTestCase {
     /// zeroed in between).
     func testCheckpointedAndRepeatedDataParallelSteps() throws {
         let weights = try G.tinyWeights()
-        let model = LlamaModel(weights: weights, lanes: 2)
+        let model = DecoderModel(weights: weights, lanes: 2)
         var rng = SeededGenerator(seed: 41)
         let lengths = [9, 7, 8, 6]
         let tokens = (0..<lengths.reduce(0, +)).map { _ in Int32(rng.next() % UInt64(weights.config.vocabSize)) }

@@ -10,9 +10,9 @@ import XCTest
 final class ForwardTests: XCTestCase {
     private var fixture: URL { Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("tiny_llama") }
 
-    private func model(lanes: Int = 2) throws -> LlamaModel {
+    private func model(lanes: Int = 2) throws -> DecoderModel {
         let source = try SafeTensorsWeightSource(directory: fixture)
-        return LlamaModel(weights: try LlamaWeights(source: source, sourceName: fixture.path), lanes: lanes)
+        return DecoderModel(weights: try ModelWeights(source: source, sourceName: fixture.path), lanes: lanes)
     }
 
     func testLogitsMatchTransformers() throws {

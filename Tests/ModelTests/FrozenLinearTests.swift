@@ -41,7 +41,7 @@ final class FrozenLinearTests: XCTestCase {
     /// y, x·Aᵀ, dx (both accumulate modes), dA and dB of the adapted projection on the NF4 base
     /// against the dense base holding `nf4.dequantized()`, on one and two lanes.
     func testNF4ProjectEqualsDenseOnDequantized() throws {
-        let model1 = LlamaModel(weights: try G.tinyWeights(), lanes: 1), model2 = LlamaModel(weights: try G.tinyWeights(), lanes: 2)
+        let model1 = DecoderModel(weights: try G.tinyWeights(), lanes: 1), model2 = DecoderModel(weights: try G.tinyWeights(), lanes: 2)
         for (rows, inF, outF, seed) in [(5, 40, 300, 51), (37, 40, 300, 52), (1, 128, 131, 53), (70, 128, 131, 54)] {
             var rng = SeededGenerator(seed: UInt64(seed))
             let w = Matrix(rows: outF, cols: inF, storage: G.randomFloats(outF * inF, std: 1 / Float(inF).squareRoot(), using: &rng))
@@ -63,7 +63,7 @@ final class FrozenLinearTests: XCTestCase {
 
     /// The products of one adapted projection (rank 3, scale 0.75): [y, xa, dx, dx accumulated
     /// onto 1, dA, dB], each as a matrix.
-    private func run(_ model: LlamaModel, _ w: any LinearWeight, x: [Float], dy: [Float], a: [Float], b: [Float], rows: Int) -> [Matrix] {
+    private func run(_ model: DecoderModel, _ w: any LinearWeight, x: [Float], dy: [Float], a: [Float], b: [Float], rows: Int) -> [Matrix] {
         let (outF, inF, rank) = (w.rows, w.cols, 3)
         let aBuffer = G.FloatBuffer(a), bBuffer = G.FloatBuffer(b)
         let gradA = G.FloatBuffer(zeros: rank * inF), gradB = G.FloatBuffer(zeros: outF * rank)
@@ -98,7 +98,7 @@ final class FrozenLinearTests: XCTestCase {
         var results: [(loss: Double, gradients: [Float])] = []
         for weights in [dense, quantized] {
             let flat = G.FlatAdapters(weights: weights, rank: 2, scale: 2, seed: 62)
-            let model = LlamaModel(weights: weights, lanes: 2)
+            let model = DecoderModel(weights: weights, lanes: 2)
             let scratch = TrainingScratch(model: model, capacityRows: batch * T, maxRank: flat.rank)
             let loss = model.lossAndGradients(tokens: tokens, targets: targets, lengths: Array(repeating: tokens.count / batch, count: batch), adapters: flat.adapters,
                                               normalizer: supervised, scratch: scratch)

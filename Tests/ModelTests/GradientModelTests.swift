@@ -29,18 +29,18 @@ final class GradientModelTests: XCTestCase {
 
     /// The tiny model, LoRA factors (rank 2, scale 2, A and B nonzero) from `seed` on all its
     /// projections, and the Double reference of both.
-    private func tinyAdapted(seed: UInt64) throws -> (weights: LlamaWeights, flat: G.FlatAdapters, reference: G.ReferenceLlama) {
+    private func tinyAdapted(seed: UInt64) throws -> (weights: ModelWeights, flat: G.FlatAdapters, reference: G.ReferenceModel) {
         let weights = try G.tinyWeights()
         let flat = G.FlatAdapters(weights: weights, rank: 2, scale: 2, seed: seed)
-        return (weights, flat, G.ReferenceLlama(weights: weights, adapters: flat))
+        return (weights, flat, G.ReferenceModel(weights: weights, adapters: flat))
     }
 
     /// One `lossAndGradients` on `lanes` lanes shared as `parallelism` says, with the adapters'
     /// gradients starting at `start` (zero when nil): Σ NLL and what the step added to each gradient.
-    private func trainingStep(_ weights: LlamaWeights, _ flat: G.FlatAdapters, lanes: Int, parallelism: StepParallelism = .automatic,
+    private func trainingStep(_ weights: ModelWeights, _ flat: G.FlatAdapters, lanes: Int, parallelism: StepParallelism = .automatic,
                               tokens: [Int32], targets: [Int32], lengths: [Int], capacityRows: Int,
                               start: [Float]? = nil) -> (loss: Double, added: [Float]) {
-        let model = LlamaModel(weights: weights, lanes: lanes)
+        let model = DecoderModel(weights: weights, lanes: lanes)
         let scratch = TrainingScratch(model: model, capacityRows: capacityRows, maxRank: flat.rank)
         let start = start ?? [Float](repeating: 0, count: flat.count)
         flat.setGradients(start)
@@ -70,7 +70,7 @@ final class GradientModelTests: XCTestCase {
         }
 
         for lanes in [1, 2] {
-            let model = LlamaModel(weights: weights, lanes: lanes)
+            let model = DecoderModel(weights: weights, lanes: lanes)
             let adapters = flat.adapters.layers[layer]
             let tape = LayerTape(rows: N, config: c, maxRank: flat.rank)
             let work = Workspace(rows: N, config: c), grad = BackwardWorkspace(rows: N, config: c)
@@ -159,7 +159,7 @@ final class GradientModelTests: XCTestCase {
             G.check("packed Σ NLL, \(lanes) lanes, \(parallelism)", [loss], [expectedLoss], tolerance: forwardTolerance)
             checkAdapterGradients("packed lossAndGradients, \(lanes) lanes, \(parallelism),", observed: added, expected: fd,
                                   indices: sample, flat: flat)
-            let nll = Perplexity.maskedNLL(model: LlamaModel(weights: weights, lanes: lanes), tokens: tokens, targets: targets, lengths: lengths, adapters: flat.adapters)
+            let nll = Perplexity.maskedNLL(model: DecoderModel(weights: weights, lanes: lanes), tokens: tokens, targets: targets, lengths: lengths, adapters: flat.adapters)
             G.check("packed maskedNLL, \(lanes) lanes", [nll.totalNLL], [expectedLoss], tolerance: forwardTolerance)
         }
     }

@@ -194,7 +194,7 @@ final class GradientTests: XCTestCase {
         let weights = try G.tinyWeights()
 
         for lanes in [1, 2] {
-            let model = LlamaModel(weights: weights, lanes: lanes)
+            let model = DecoderModel(weights: weights, lanes: lanes)
             let label = "\(rows)×\(inF)→\(outF), \(lanes) lanes"
             var y = [Float](repeating: 0, count: rows * outF), xa = [Float](repeating: 0, count: rows * rank)
             model.project(x, w, adapter: adapter, into: &y, rows: rows, xa: &xa)
@@ -240,7 +240,7 @@ final class GradientTests: XCTestCase {
             Ref.crossEntropySum(z: $0, head: e, vocab: V, targets: targets) / Double(normalizer)
         }
         for lanes in [1, 2] {
-            let model = LlamaModel(weights: weights, lanes: lanes)
+            let model = DecoderModel(weights: weights, lanes: lanes)
             var dz = [Float](repeating: 7, count: N * C)
             let loss = model.headLossAndBackward(z: z, targets: targets, normalizer: normalizer, dz: &dz)
             G.check("head Σ NLL, \(lanes) lanes", [loss], [expectedLoss], tolerance: forwardTolerance)
@@ -260,9 +260,9 @@ final class GradientTests: XCTestCase {
             (257, 2, 65, 4), (290, 1, 97, 3), (290, 2, 73, 4), (1024, 2, 128, 8), (1024, 1, 128, 8),
         ]
         for c in cases {
-            let (size, count) = LlamaModel.headChunks(rows: c.rows, lanes: c.lanes)
+            let (size, count) = DecoderModel.headChunks(rows: c.rows, lanes: c.lanes)
             XCTAssertEqual([size, count], [c.size, c.count], "\(c.rows) rows on \(c.lanes) lanes")
-            XCTAssertLessThanOrEqual(size, LlamaModel.headChunkRows)
+            XCTAssertLessThanOrEqual(size, DecoderModel.headChunkRows)
             XCTAssert((count - 1) * size < c.rows && c.rows <= count * size, "chunks must cover the rows exactly")
         }
     }

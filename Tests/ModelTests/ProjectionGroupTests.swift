@@ -4,7 +4,7 @@ import LinearAlgebra
 import XCTest
 
 /// Array forms of the group products for one projection (the tests' usual case).
-extension LlamaModel {
+extension DecoderModel {
     func project(_ x: [Float], _ w: any LinearWeight, adapter: LoRAAdapter?, into y: inout [Float], rows: Int, xa: inout [Float]) {
         x.withUnsafeBufferPointer { xp in
             y.withUnsafeMutableBufferPointer { yp in
@@ -42,7 +42,7 @@ final class ProjectionGroupTests: XCTestCase {
         let weights = outs.map { Matrix(rows: $0, cols: inF, storage: G.randomFloats($0 * inF, std: 0.2, using: &rng)) }
         let dys = outs.map { G.randomFloats(rows * $0, using: &rng) }
         let factors = outs.map { (G.randomFloats(rank * inF, std: 0.1, using: &rng), G.randomFloats($0 * rank, std: 0.1, using: &rng)) }
-        let model = LlamaModel(weights: try G.tinyWeights(), lanes: 2)
+        let model = DecoderModel(weights: try G.tinyWeights(), lanes: 2)
 
         /// [y…, xa…, dx, dA…, dB…] with the projections grouped or run one by one.
         func run(grouped: Bool) -> [[Float]] {
@@ -54,10 +54,10 @@ final class ProjectionGroupTests: XCTestCase {
             let ys = outs.map { G.FloatBuffer(zeros: rows * $0) }, xas = outs.map { _ in G.FloatBuffer(zeros: rows * rank) }
             let dx = G.FloatBuffer(zeros: rows * inF), xb = G.FloatBuffer(x), dyb = dys.map { G.FloatBuffer($0) }
             let outputs = outs.indices.map {
-                LlamaModel.ProjectionOutput(weight: weights[$0], adapter: adapters[$0], y: ys[$0].pointer, xa: xas[$0].pointer)
+                DecoderModel.ProjectionOutput(weight: weights[$0], adapter: adapters[$0], y: ys[$0].pointer, xa: xas[$0].pointer)
             }
             let gradients = outs.indices.map {
-                LlamaModel.ProjectionGradient(weight: weights[$0], adapter: adapters[$0], dy: dyb[$0].pointer, xa: xas[$0].pointer)
+                DecoderModel.ProjectionGradient(weight: weights[$0], adapter: adapters[$0], dy: dyb[$0].pointer, xa: xas[$0].pointer)
             }
             if grouped {
                 model.project(xb.pointer, outputs, rows: rows)

@@ -6,10 +6,10 @@ import XCTest
 final class StepFLOPsTests: XCTestCase {
     func testCountFollowsTheShapes() throws {
         let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/tiny_llama")
-        let weights = try LlamaWeights(source: SafeTensorsWeightSource(directory: dir), sourceName: dir.path)
+        let weights = try ModelWeights(source: SafeTensorsWeightSource(directory: dir), sourceName: dir.path)
         let c = weights.config
-        let none = LlamaAdapters(layerCount: c.numHiddenLayers)
-        func count(_ lengths: [Int], supervised: Int = 0, adapters: LlamaAdapters? = nil, full: Bool = false) -> Double {
+        let none = ModelAdapters(layerCount: c.numHiddenLayers)
+        func count(_ lengths: [Int], supervised: Int = 0, adapters: ModelAdapters? = nil, full: Bool = false) -> Double {
             StepFLOPs.count(weights: weights, adapters: adapters ?? none, lengths: lengths, supervised: supervised, trainsWeights: full)
         }
         // One token, no head rows: each projection forward + input gradient, and attention on itself.

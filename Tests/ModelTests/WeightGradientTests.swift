@@ -14,15 +14,15 @@ final class WeightGradientTests: XCTestCase {
     private typealias Ref = GradientCheck.Reference
 
     /// Every tensor of `weights` copied into one flat value buffer with a gradient buffer of the
-    /// same layout, and the `LlamaWeightBuffers` pointing into them (as the trainer's store does).
+    /// same layout, and the `ModelWeightBuffers` pointing into them (as the trainer's store does).
     private final class FlatWeights {
         struct Slot { let offset: Int, rows: Int, cols: Int }
         let values: GradientCheck.FloatBuffer, gradients: GradientCheck.FloatBuffer
         let embedding: Slot, finalNorm: Slot
-        let layers: [(input: Slot, post: Slot, projections: [Slot])]
+        let layers: [(norms: [Slot?], projections: [Slot])]
         var all: [(name: String, slot: Slot)] = []
 
-        init(_ w: LlamaWeights) {
+        init(_ w: ModelWeights) {
             var flat: [Float] = []
             var names: [(String, Slot)] = []
             func add(_ name: String, _ v: [Float], _ rows: Int, _ cols: Int) -> Slot {
@@ -33,8 +33,7 @@ final class WeightGradientTests: XCTestCase {
             }
             embedding = add("embedding", w.embedding.storage, w.embedding.rows, w.embedding.cols)
             layers = w.layers.enumerated().map { i, l in
-                (add("layer \(i) input norm", l.inputNorm, 1, l.inputNorm.count),
-                 add("layer \(i) post norm", l.postAttentionNorm, 1, l.postAttentionNorm.count),
+                (LayerNorm.allCases.map { n in l[n].isEmpty ? nil : add("layer \(i) norm \(n)", l[n], 1, l[n].count) },
                  Projection.allCases.map { p in add("layer \(i) \(p)", l[p].dequantized().storage, l[p].rows, l[p].cols) })
             }
             finalNorm = add("final norm", w.finalNorm, 1, w.finalNorm.count)
@@ -47,10 +46,9 @@ final class WeightGradientTests: XCTestCase {
             WeightBuffer(values: values.pointer + s.offset, gradient: gradients.pointer + s.offset, rows: s.rows, cols: s.cols)
         }
 
-        var buffers: LlamaWeightBuffers {
-            LlamaWeightBuffers(embedding: buffer(embedding), lmHead: nil, finalNorm: buffer(finalNorm),
-                               layers: layers.map { .init(inputNorm: buffer($0.input), postAttentionNorm: buffer($0.post),
-                                                          projections: $0.projections.map(buffer)) })
+        var buffers: ModelWeightBuffers {
+            ModelWeightBuffers(embedding: buffer(embedding), lmHead: nil, finalNorm: buffer(finalNorm),
+                               layers: layers.map { .init(norms: $0.norms.map { $0.map(buffer) }, projections: $0.projections.map(buffer)) })
         }
     }
 
@@ -82,7 +80,7 @@ final class WeightGradientTests: XCTestCase {
         let fdX = G.centralDifferences(at: xd) { G.weightedSum(Ref.linear($0, weight: wd, outF: outF, inF: inF, lora: nil), rd) }
         let values = G.FloatBuffer(w)
         for lanes in [1, 2] {
-            let model = LlamaModel(weights: try G.tinyWeights(), lanes: lanes)
+            let model = DecoderModel(weights: try G.tinyWeights(), lanes: lanes)
             let start = G.randomFloats(w.count, std: 0.01, using: &rng)
             let dW = G.FloatBuffer(start)
             let weight = WeightBuffer(values: values.pointer, gradient: dW.pointer, rows: outF, cols: inF)
@@ -125,7 +123,7 @@ final class WeightGradientTests: XCTestCase {
         let fd = G.centralDifferences(at: ed) { e in
             G.weightedSum(tokens.flatMap { e[(Int($0) * C)..<(Int($0) * C + C)] }, rd)
         }
-        let model = LlamaModel(weights: weights, lanes: 2)
+        let model = DecoderModel(weights: weights, lanes: 2)
         let start = G.randomFloats(V * C, std: 0.01, using: &rng)
         var dE = start
         model.embedBackward(tokens: tokens, dx: r, dEmbedding: &dE)
@@ -151,7 +149,7 @@ final class WeightGradientTests: XCTestCase {
             Ref.crossEntropySum(z: zd, head: $0, vocab: V, targets: targets) / Double(normalizer)
         }
         for lanes in [1, 2] {
-            let model = LlamaModel(weights: weights, lanes: lanes)
+            let model = DecoderModel(weights: weights, lanes: lanes)
             var plain = [Float](repeating: 0, count: N * C), dz = plain
             let plainLoss = model.headLossAndBackward(z: z, targets: targets, normalizer: normalizer, dz: &plain)
             let start = G.randomFloats(V * C, std: 0.01, using: &rng)
@@ -171,12 +169,22 @@ final class WeightGradientTests: XCTestCase {
     /// 20 tensors (the tied embedding's includes the head's part) against central differences of
     /// the Double model; 2 sequences of 18 with a masked prompt and padding, as GradientModelTests.
     func testWholeModelWeightGradients() throws {
+        try checkWholeModel(G.tinyConfig)
+    }
+
+    /// The same on the tiny Gemma 3 (sandwich and q/k norms with (1 + w), GELU, sliding windows
+    /// shorter than the sequences, a scaled embedding).
+    func testWholeGemmaModelWeightGradients() throws {
+        try checkWholeModel(G.tinyGemmaConfig)
+    }
+
+    private func checkWholeModel(_ config: ModelConfig) throws {
         var rng = SeededGenerator(seed: 46)
-        let weights = try G.tinyWeights()
+        let weights = try G.tinyWeights(config: config)
         let c = weights.config
         let flat = FlatWeights(weights)
         let noAdapters = G.FlatAdapters(weights: weights, rank: 1, scale: 0, std: 0, seed: 1)
-        let reference = G.ReferenceLlama(weights: weights, adapters: noAdapters)
+        let reference = G.ReferenceModel(weights: weights, adapters: noAdapters)
         let (batch, T) = (2, 18)
         let N = batch * T
         let tokens = (0..<N).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) }
@@ -195,8 +203,7 @@ final class WeightGradientTests: XCTestCase {
             else if name == "final norm" { ref.finalNorm[i] += delta }
             else {
                 let layer = Int(name.split(separator: " ")[1])!
-                if name.hasSuffix("input norm") { ref.layers[layer].inputNorm[i] += delta }
-                else if name.hasSuffix("post norm") { ref.layers[layer].postNorm[i] += delta }
+                if let n = LayerNorm.allCases.first(where: { name.hasSuffix("norm \($0)") }) { ref.layers[layer].norms[n.rawValue][i] += delta }
                 else {
                     let p = Projection.allCases.first { name.hasSuffix(" \($0)") }!
                     ref.layers[layer].projections[p.rawValue].w[i] += delta
@@ -211,12 +218,12 @@ final class WeightGradientTests: XCTestCase {
         let fd = indices.map { (loss($0, h) - loss($0, -h)) / (2 * h) }
 
         for lanes in [1, 2] {
-            let model = LlamaModel(weights: weights, lanes: lanes, buffers: flat.buffers)
+            let model = DecoderModel(weights: weights, lanes: lanes, buffers: flat.buffers)
             let scratch = TrainingScratch(model: model, capacityRows: N, maxRank: 0)
             let start = G.randomFloats(flat.gradients.count, std: 1e-3, using: &rng)
             flat.gradients.pointer.update(from: start, count: start.count)
             let lossSum = model.lossAndGradients(tokens: tokens, targets: targets, lengths: Array(repeating: tokens.count / batch, count: batch),
-                                                 adapters: LlamaAdapters(layerCount: c.numHiddenLayers),
+                                                 adapters: ModelAdapters(layerCount: c.numHiddenLayers),
                                                  normalizer: Float(supervised), scratch: scratch)
             let expected = reference.lossSum(tokens: tokens, targets: targets, batch: batch, parameters: θ)
             G.check("whole model Σ NLL (weights in buffers), \(lanes) lanes", [lossSum], [expected], tolerance: 1e-4)

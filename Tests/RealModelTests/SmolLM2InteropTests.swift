@@ -11,7 +11,7 @@ import XCTest
 /// LoRA computes the trained model's logits; the merged model computes model + adapter; the
 /// GGUF-LoRA export names the base GGUF's tensors with llama.cpp's shapes.
 final class SmolLM2InteropTests: XCTestCase {
-    static func logits(_ model: LlamaModel, _ tokens: [Int32], adapters: LlamaAdapters?) -> Matrix {
+    static func logits(_ model: DecoderModel, _ tokens: [Int32], adapters: ModelAdapters?) -> Matrix {
         let hidden = model.hiddenStates(tokens: tokens, adapters: adapters)
         let out = hidden.withUnsafeBufferPointer { model.logits(hidden: $0.baseAddress!, rows: tokens.count) }
         return Matrix(rows: tokens.count, cols: model.config.vocabSize, storage: out)

@@ -43,7 +43,7 @@ final class SmolLM2QuantizedTrainingTests: XCTestCase {
         XCTAssertLessThan(after, before * 0.95, "12 QPiSSA steps lower the held-out loss")
 
         // The same adapter on the dense model holding the dequantised residual.
-        let dense = LlamaModel(weights: weights.dequantized(), lanes: 2)
+        let dense = DecoderModel(weights: weights.dequantized(), lanes: 2)
         let denseLoss = Evaluation.loss(model: dense, adapters: try XCTUnwrap(trainer.trainable).adapters, examples: validExamples,
                                         batchSize: config.batchSize).nll
         print("eval loss: NF4 base \(after), dense dequantised \(denseLoss), relative \(abs(after - denseLoss) / denseLoss)")

@@ -15,7 +15,7 @@ final class FullFineTuningTests: XCTestCase {
     final class Case {
         let file: SafeTensorsFile
         let trainable: TrainableWeights
-        let model: LlamaModel
+        let model: DecoderModel
         let tokens: [Int32]
         let targets: [Int32]
         let batch: Int
@@ -25,10 +25,10 @@ final class FullFineTuningTests: XCTestCase {
             file = try SafeTensorsFile(url: PEFTGradientTests.fixtures.appendingPathComponent("full/full.safetensors"))
             let modelDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .appendingPathComponent("ModelTests/Fixtures/tiny_llama")
-            var weights = try LlamaWeights(source: SafeTensorsWeightSource(directory: modelDir), sourceName: modelDir.path)
+            var weights = try ModelWeights(source: SafeTensorsWeightSource(directory: modelDir), sourceName: modelDir.path)
             trainable = try TrainableWeights(moving: &weights)
-            XCTAssertTrue(weights.embedding.storage.isEmpty && weights.layers[0].q.rows == 0, "the weights must be moved, not copied")
-            model = LlamaModel(weights: weights, lanes: lanes, buffers: trainable.buffers)
+            XCTAssertTrue(weights.embedding.storage.isEmpty && weights.layers[0][.q].rows == 0, "the weights must be moved, not copied")
+            model = DecoderModel(weights: weights, lanes: lanes, buffers: trainable.buffers)
             let labels = try file.integers("labels"), ids = try file.integers("tokens")
             let shape = try XCTUnwrap(file.info("tokens")).shape
             batch = shape[0]
@@ -41,7 +41,7 @@ final class FullFineTuningTests: XCTestCase {
 
         func lossAndGradients(_ scratch: TrainingScratch) -> Double {
             model.lossAndGradients(tokens: tokens, targets: targets, lengths: Array(repeating: tokens.count / batch, count: batch),
-                                   adapters: LlamaAdapters(layerCount: model.config.numHiddenLayers),
+                                   adapters: ModelAdapters(layerCount: model.config.numHiddenLayers),
                                    normalizer: Float(supervised), scratch: scratch) / Double(supervised)
         }
     }

@@ -18,8 +18,8 @@ final class NF4ResidualTrainingTests: XCTestCase {
         let settings = AdapterSettings(rank: 4, alpha: 4, targets: ["all-linear"], initMethod: .pissa)
         _ = try ModelDecomposer.run(.init(model: tiny, output: out, settings: settings, lanes: 1, quant: QuantSettings(iterations: 2)))
 
-        let original = try LlamaWeights(source: SafeTensorsWeightSource(directory: tiny), sourceName: tiny.path)
-        let residual = try LlamaWeights(source: SafeTensorsWeightSource(directory: out), sourceName: out.path)
+        let original = try ModelWeights(source: SafeTensorsWeightSource(directory: tiny), sourceName: tiny.path)
+        let residual = try ModelWeights(source: SafeTensorsWeightSource(directory: out), sourceName: out.path)
         let adapter = try PEFTAdapter.read(directory: out.appendingPathComponent("pissa_init"))
         XCTAssertEqual(adapter.modules.count, 14)
         for (path, factors) in adapter.modules {

@@ -11,7 +11,7 @@ final class PEFTGradientTests: XCTestCase {
     /// Tensors of a fixture file under a name prefix, as a model source.
     struct FixtureSource: WeightSource {
         let file: SafeTensorsFile
-        let config: HFLlamaConfig
+        let config: ModelConfig
         func has(_ name: String) -> Bool { file.info("base." + name) != nil }
         func tensor(_ name: String) throws -> (shape: [Int], floats: [Float]) {
             let info = try XCTUnwrap(file.info("base." + name))
@@ -24,7 +24,7 @@ final class PEFTGradientTests: XCTestCase {
     /// The model, adapter buffers (A then B per module, owned here) and batch of a fixture case.
     final class Case {
         let file: SafeTensorsFile
-        let model: LlamaModel
+        let model: DecoderModel
         var factors: [String: [Float]] = [:]
         var grads: [String: [Float]] = [:]
         let tokens: [Int32]
@@ -35,8 +35,8 @@ final class PEFTGradientTests: XCTestCase {
             file = try SafeTensorsFile(url: PEFTGradientTests.fixtures.appendingPathComponent("peft/\(name).safetensors"))
             let modelDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .appendingPathComponent("ModelTests/Fixtures/tiny_llama")
-            let config = try JSONDecoder().decode(HFLlamaConfig.self, from: Data(contentsOf: modelDir.appendingPathComponent("config.json")))
-            model = LlamaModel(weights: try LlamaWeights(source: FixtureSource(file: file, config: config), sourceName: name), lanes: lanes)
+            let config = try SafeTensorsWeightSource.readConfig(directory: modelDir)
+            model = DecoderModel(weights: try ModelWeights(source: FixtureSource(file: file, config: config), sourceName: name), lanes: lanes)
             let labels = try file.integers("labels"), ids = try file.integers("tokens")
             let shape = try XCTUnwrap(file.info("tokens")).shape
             batch = shape[0]
@@ -58,7 +58,7 @@ final class PEFTGradientTests: XCTestCase {
         }
 
         /// Runs `body` with adapters pointing at this case's buffers.
-        func withAdapters<R>(_ body: (LlamaAdapters) throws -> R) rethrows -> R {
+        func withAdapters<R>(_ body: (ModelAdapters) throws -> R) rethrows -> R {
             var pinned: [(UnsafeMutablePointer<Float>, Int, String)] = []
             func pin(_ key: String, _ dict: [String: [Float]]) -> UnsafeMutablePointer<Float> {
                 let values = dict[key]!
@@ -66,7 +66,7 @@ final class PEFTGradientTests: XCTestCase {
                 p.initialize(from: values, count: values.count)
                 return p
             }
-            var ads = LlamaAdapters(layerCount: model.config.numHiddenLayers)
+            var ads = ModelAdapters(layerCount: model.config.numHiddenLayers)
             for layer in 0..<model.config.numHiddenLayers {
                 for p in Projection.allCases {
                     let path = p.modulePath(layer: layer)

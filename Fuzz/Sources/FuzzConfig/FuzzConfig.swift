@@ -2,13 +2,13 @@ import Foundation
 import Formats
 import FuzzSupport
 
-/// `config.json` (`HFLlamaConfig`) and `adapter_config.json` (`PEFTAdapterConfig`) decoding.
+/// `config.json` (`ModelConfig`) and `adapter_config.json` (`PEFTAdapterConfig`) decoding.
 /// A decoded config must be usable: the weight sizes the model loader computes from it
-/// (with trapping arithmetic, as `LlamaWeights` does) must not overflow.
+/// (with trapping arithmetic, as `ModelWeights` does) must not overflow.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzConfig(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Data(bytes: data, count: size)
-    if let c = try? JSONDecoder().decode(HFLlamaConfig.self, from: bytes) {
+    if let c = try? JSONDecoder().decode(ModelConfig.self, from: bytes) {
         let (C, F, V) = (c.hiddenSize, c.intermediateSize, c.vocabSize)
         let qRows = c.numAttentionHeads * c.headDim, kvRows = c.numKeyValueHeads * c.headDim
         let perLayer = 2 * C + qRows * C + 2 * kvRows * C + C * qRows + 3 * F * C

@@ -5,7 +5,7 @@ import LinearAlgebra
 import Model
 
 /// The trainable LoRA factors of a run: one flat `ParameterStore` (parameters, gradients and
-/// AdamW moments in one layout) and the model-side `LlamaAdapters` pointing into it.
+/// AdamW moments in one layout) and the model-side `ModelAdapters` pointing into it.
 public final class TrainableAdapters: @unchecked Sendable {
     public struct Module: Sendable {
         public var layer: Int
@@ -19,7 +19,7 @@ public final class TrainableAdapters: @unchecked Sendable {
 
     public let store: ParameterStore
     public let modules: [Module]
-    public let adapters: LlamaAdapters
+    public let adapters: ModelAdapters
 
     /// Registers every module's A (r, in) and B (out, r), copies the initial factors in, and
     /// points the model-side adapters at the store's parameter and gradient buffers.
@@ -40,7 +40,7 @@ public final class TrainableAdapters: @unchecked Sendable {
             _ = store.parameters(of: m.b).initialize(from: source.factors.B.storage)
         }
         store.zeroGradients()
-        var adapters = LlamaAdapters(layerCount: layerCount)
+        var adapters = ModelAdapters(layerCount: layerCount)
         for m in modules {
             adapters[m.layer, m.projection] = LoRAAdapter(
                 a: store.parameters + m.a.offset, b: store.parameters + m.b.offset,

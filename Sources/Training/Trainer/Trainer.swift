@@ -27,7 +27,7 @@ public final class Trainer {
     public enum Control: Sendable { case proceed, stop }
 
     public let config: TrainConfig
-    public let model: LlamaModel
+    public let model: DecoderModel
     public let tokenizer: BPETokenizer
     /// The adapters being trained (method `.adapter`), else nil.
     public let trainable: TrainableAdapters?
@@ -36,7 +36,7 @@ public final class Trainer {
     /// The store the optimiser updates: the adapters' or the full weights'.
     public let store: ParameterStore
     /// What the model adds to its projections: the trained adapters, or none.
-    let adapters: LlamaAdapters
+    let adapters: ModelAdapters
     let train: [Example]
     let valid: [Example]
     public let totalSteps: Int
@@ -58,7 +58,7 @@ public final class Trainer {
         switch config.method {
         case .adapter:
             let (initial, adapterConfig) = try Self.initialAdapters(config: config, weights: &weights)
-            model = LlamaModel(weights: weights, lanes: config.lanes)
+            model = DecoderModel(weights: weights, lanes: config.lanes)
             let trainable = try TrainableAdapters(initial: initial, layerCount: weights.config.numHiddenLayers)
             self.trainable = trainable
             fullWeights = nil
@@ -67,11 +67,11 @@ public final class Trainer {
             self.adapterConfig = adapterConfig
         case .full:
             let full = try TrainableWeights(moving: &weights)
-            model = LlamaModel(weights: weights, lanes: config.lanes, buffers: full.buffers)
+            model = DecoderModel(weights: weights, lanes: config.lanes, buffers: full.buffers)
             trainable = nil
             fullWeights = full
             store = full.store
-            adapters = LlamaAdapters(layerCount: weights.config.numHiddenLayers)
+            adapters = ModelAdapters(layerCount: weights.config.numHiddenLayers)
             adapterConfig = nil
         }
         initialAdapterName = config.adapterPath == nil ? ModelDecomposer.adapterDirectoryName(for: config.adapter.initMethod) : "initial_adapter"
@@ -182,7 +182,7 @@ public final class Trainer {
     /// (`config.quant`) every projection of every layer ends quantised (targets or not,
     /// as bitsandbytes' 4-bit loading does), each right after its initialisation, so that the
     /// float32 and NF4 copies of all weights are never alive together.
-    static func initialAdapters(config: TrainConfig, weights: inout LlamaWeights)
+    static func initialAdapters(config: TrainConfig, weights: inout ModelWeights)
         throws -> ([(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)], PEFTAdapterConfig) {
         let quantization = try frozenQuantization(config.quant)
         if let path = config.adapterPath {

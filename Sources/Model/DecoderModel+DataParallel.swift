@@ -14,7 +14,7 @@ import LinearAlgebra
 /// How a training step (`lossAndGradients`) shares its work among the model's lanes.
 public enum StepParallelism: String, Codable, Sendable, CaseIterable {
     /// `sequences` when only adapters are trained and the batch's sequences deal evenly to the
-    /// lanes (`LlamaModel.dataParallelImbalance`), else `products`.
+    /// lanes (`DecoderModel.dataParallelImbalance`), else `products`.
     case automatic
     /// Whole sequences per lane whenever only adapters are trained and there are two or more
     /// sequences, however uneven the deal.
@@ -23,7 +23,7 @@ public enum StepParallelism: String, Codable, Sendable, CaseIterable {
     case products
 }
 
-extension LlamaModel {
+extension DecoderModel {
     /// The largest ratio of the busiest lane's estimated work to the mean at which a step is split
     /// by sequences. A batch that cannot be dealt so evenly (3 equal sequences on 2 lanes) splits
     /// its products instead.
@@ -54,7 +54,7 @@ extension LlamaModel {
     /// frozen products only): its rows through every projection, its causal attention, and the
     /// output head on its supervised rows.
     func sequenceCosts(targets: [Int32], lengths: [Int]) -> [Double] {
-        let none = LlamaAdapters(layerCount: config.numHiddenLayers)
+        let none = ModelAdapters(layerCount: config.numHiddenLayers)
         var start = 0
         return lengths.map { n in
             defer { start += n }
@@ -84,7 +84,7 @@ extension LlamaModel {
     }
 
     /// This model's weights on lanes / `groups` lanes each: what one group of a data-parallel pass runs on.
-    func laneModel(groups: Int) -> LlamaModel { LlamaModel(sharing: self, lanes: lanes / groups) }
+    func laneModel(groups: Int) -> DecoderModel { DecoderModel(sharing: self, lanes: lanes / groups) }
 
     /// `body(g)` for every g in 0..<count at once, one thread each; the results in order.
     static func concurrently<R>(_ count: Int, _ body: @Sendable (Int) -> R) -> [R] {
@@ -97,7 +97,7 @@ extension LlamaModel {
     /// each, when there are more lanes than groups), each on its rows of `scratch`; lane g > 0
     /// adds its adapter gradients into a buffer of its own, added into the adapters' at the end.
     func dataParallelLossAndGradients(groups: [[Int]], tokens: [Int32], targets: [Int32], lengths: [Int],
-                                      adapters: LlamaAdapters, normalizer: Float, scratch: TrainingScratch) -> Double {
+                                      adapters: ModelAdapters, normalizer: Float, scratch: TrainingScratch) -> Double {
         let lane = laneModel(groups: groups.count)
         let shares = Self.shares(groups, tokens: tokens, targets: targets, lengths: lengths)
         let layout = AdapterGradientLayout(adapters: adapters, weights: weights)
@@ -128,7 +128,7 @@ struct AdapterGradientLayout {
     /// Floats of one lane's buffer.
     let count: Int
 
-    init(adapters: LlamaAdapters, weights: LlamaWeights) {
+    init(adapters: ModelAdapters, weights: ModelWeights) {
         var entries: [Entry] = [], offset = 0
         for (l, layer) in adapters.layers.enumerated() {
             for (p, adapter) in layer.enumerated() {
@@ -144,7 +144,7 @@ struct AdapterGradientLayout {
     }
 
     /// `adapters` with their gradients pointed into `buffer`.
-    func redirecting(_ adapters: LlamaAdapters, to buffer: UnsafeMutablePointer<Float>) -> LlamaAdapters {
+    func redirecting(_ adapters: ModelAdapters, to buffer: UnsafeMutablePointer<Float>) -> ModelAdapters {
         var out = adapters
         for e in entries {
             out.layers[e.layer][e.projection]!.gradA = e.countA > 0 ? buffer + e.a : nil
@@ -154,7 +154,7 @@ struct AdapterGradientLayout {
     }
 
     /// Adds a lane's gradients in `buffer` into `adapters`' own.
-    func add(_ buffer: UnsafeMutablePointer<Float>, into adapters: LlamaAdapters) {
+    func add(_ buffer: UnsafeMutablePointer<Float>, into adapters: ModelAdapters) {
         for e in entries {
             let ad = adapters.layers[e.layer][e.projection]!
             if let g = ad.gradA { for i in 0..<e.countA { g[i] += buffer[e.a + i] } }

@@ -34,7 +34,7 @@ public final class TrainingScratch: @unchecked Sendable {
     public let maxRank: Int
     public var checkpointing: Bool { layerInputs != nil }
 
-    public init(model: LlamaModel, capacityRows: Int, maxRank: Int, checkpointing: Bool = false) {
+    public init(model: DecoderModel, capacityRows: Int, maxRank: Int, checkpointing: Bool = false) {
         self.capacityRows = capacityRows
         self.maxRank = maxRank
         let c = model.config
@@ -53,14 +53,14 @@ public final class TrainingScratch: @unchecked Sendable {
     /// Rows `rows` of `parent`'s buffers and its head scratch of `headLanes` (a new one if the
     /// parent has fewer), for one lane of a data-parallel step; nothing is copied, and the parent
     /// outlives the view.
-    init(viewing parent: TrainingScratch, rows: Range<Int>, headLanes: Range<Int>, config c: HFLlamaConfig) {
+    init(viewing parent: TrainingScratch, rows: Range<Int>, headLanes: Range<Int>, config c: ModelConfig) {
         precondition(rows.upperBound <= parent.capacityRows, "rows \(rows) of a scratch for \(parent.capacityRows)")
         let (row, C) = (rows.lowerBound, c.hiddenSize)
         capacityRows = rows.count
         maxRank = parent.maxRank
-        tapes = parent.tapes.map { LayerTape(viewing: $0, fromRow: row, config: c, maxRank: parent.maxRank) }
-        work = Workspace(viewing: parent.work, fromRow: row, config: c)
-        grad = BackwardWorkspace(viewing: parent.grad, fromRow: row, config: c)
+        tapes = parent.tapes.map { LayerTape(viewing: $0, fromRow: row) }
+        work = Workspace(viewing: parent.work, fromRow: row)
+        grad = BackwardWorkspace(viewing: parent.grad, fromRow: row)
         layerInputs = parent.layerInputs.map { $0 + row * C }
         layerInputStride = parent.layerInputStride
         recomputed = parent.recomputed.map { $0 + row * C }
@@ -77,20 +77,20 @@ public final class TrainingScratch: @unchecked Sendable {
     }
 }
 
-extension LlamaModel {
+extension DecoderModel {
     /// One forward and backward pass of sequences of `lengths` tokens packed back to back (each
     /// attends to itself only, so no row is padding; a B × T batch is B lengths of T).
     ///
     /// `targets[n]` is the token row n must predict, or −1 where no loss is taken (prompt, a
     /// sequence's last token). Returns Σ NLL over the targets; adds d(Σ NLL / normalizer) into the
     /// adapters' gradient buffers, and into the weights' when the model reads them from `buffers`
-    /// with gradients (full fine-tuning; pass `LlamaAdapters(layerCount:)` without adapters). Pass
+    /// with gradients (full fine-tuning; pass `ModelAdapters(layerCount:)` without adapters). Pass
     /// the number of supervised tokens of the whole (accumulated) batch as `normalizer` to get the
     /// mean loss's gradient.
     ///
     /// `parallelism` says how the lanes share the step (`StepParallelism`). The choice depends on
     /// the batch only, so results are reproducible; the two ways differ by float rounding.
-    public func lossAndGradients(tokens: [Int32], targets: [Int32], lengths: [Int], adapters: LlamaAdapters,
+    public func lossAndGradients(tokens: [Int32], targets: [Int32], lengths: [Int], adapters: ModelAdapters,
                                  normalizer: Float, scratch: TrainingScratch,
                                  parallelism: StepParallelism = .automatic) -> Double {
         let N = tokens.count
@@ -110,7 +110,7 @@ extension LlamaModel {
     }
 
     /// `lossAndGradients` with every product and kernel split across the lanes.
-    func rowSplitLossAndGradients(tokens: [Int32], targets: [Int32], lengths: [Int], adapters: LlamaAdapters,
+    func rowSplitLossAndGradients(tokens: [Int32], targets: [Int32], lengths: [Int], adapters: ModelAdapters,
                                   normalizer: Float, scratch: TrainingScratch) -> Double {
         let c = config
         let N = tokens.count, C = c.hiddenSize
@@ -137,15 +137,10 @@ extension LlamaModel {
             }
             // Final norm backward: dz → d x_L (written into the workspace, then copied back).
             x.withUnsafeBufferPointer { xp in
-                finalNormWeight.withValues { w in
-                    dx.withUnsafeMutableBufferPointer { d in
-                        RMSNorm.backward(dy: d.baseAddress!, x: xp.baseAddress!, weight: w, rstd: finalRstd,
-                                         dx: scratch.grad.dh, rows: N, cols: C, accumulate: false, lanes: lanes)
-                        if let dw = finalNormWeight.gradient {
-                            RMSNorm.backwardWeight(dy: d.baseAddress!, x: xp.baseAddress!, rstd: finalRstd, dWeight: dw, rows: N, cols: C)
-                        }
-                        d.baseAddress!.update(from: scratch.grad.dh, count: N * C)
-                    }
+                dx.withUnsafeMutableBufferPointer { d in
+                    normBackward(finalNormWeight, dy: d.baseAddress!, x: xp.baseAddress!, rstd: finalRstd, dx: scratch.grad.dh,
+                                 rows: N, cols: C, accumulate: false)
+                    d.baseAddress!.update(from: scratch.grad.dh, count: N * C)
                 }
             }
             dx.withUnsafeMutableBufferPointer { d in
