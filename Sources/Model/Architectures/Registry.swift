@@ -99,7 +99,10 @@ enum ConfigDecoding {
         case let .valueNotFound(_, context): return "\(path(context)) is null"
         case let .typeMismatch(type, context): return "\(path(context)) is not \(typeName(type))"
         case let .dataCorrupted(context):
-            return context.codingPath.isEmpty ? "is not valid JSON" : "\(path(context)): \(context.debugDescription)"
+            guard context.codingPath.isEmpty else { return "\(path(context)): \(context.debugDescription)" }
+            // Foundation's parser explains itself in the underlying error's debug description.
+            let reason = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            return "is not valid JSON" + (reason.map { " (\($0))" } ?? "")
         @unknown default: return "cannot be decoded"
         }
     }
@@ -117,7 +120,19 @@ enum ConfigDecoding {
     /// Decodes `T` from `data`, turning decoding errors into `ModelError.invalidConfig(path:…)`.
     static func decode<T: Decodable>(_ type: T.Type, from data: Data, path: String) throws -> T {
         do { return try JSONDecoder().decode(type, from: data) } catch let error as DecodingError {
+            if let key = outOfRangeKey(data) { throw ModelError.invalidConfig(path: path, problem: "'\(key)' is out of range") }
             throw ModelError.invalidConfig(path: path, problem: describe(error))
+        }
+    }
+
+    /// A top-level key whose number is too large for an integer: Foundation's decoder reports
+    /// it as "not valid JSON" without naming it.
+    private static func outOfRangeKey(_ data: Data) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return object.keys.sorted().first { key in
+            guard let number = object[key] as? NSNumber, !(number is Bool) else { return false }
+            let value = number.doubleValue
+            return value.rounded() == value && abs(value) >= 0x1p63
         }
     }
 }
