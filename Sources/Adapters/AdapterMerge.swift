@@ -96,7 +96,7 @@ public enum AdapterMerge {
     public static func tensorLayout(_ source: WeightSource, name: String) throws -> [(name: String, shape: [Int])] {
         if let g = source as? GGUFWeightSource {
             return try g.model.huggingFaceTensorNames.map { n in
-                guard let gguf = LlamaGGUF.ggufName(forHuggingFace: n), let info = g.model.file.info(gguf) else {
+                guard let gguf = g.model.ggufName(forHuggingFace: n), let info = g.model.file.info(gguf) else {
                     throw ModelError.missingTensor(source: name, name: n)
                 }
                 return (n, info.shape)
@@ -120,18 +120,8 @@ public enum AdapterMerge {
     static func writeSideFiles(source: WeightSource, modelPath: String, dtype: DType, to directory: URL) throws -> [String] {
         if let g = source as? GGUFWeightSource {
             let torchDtype = dtype == .bf16 ? "bfloat16" : dtype == .f16 ? "float16" : "float32"
-            let hyper = g.model.hyperparameters
-            let tokenizer = try BPETokenizer(gguf: g.model.file)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            try AtomicFile.write(try encoder.encode(g.model.huggingFaceConfig(torchDtype: torchDtype)),
-                                 to: directory.appendingPathComponent("config.json"))
-            let generation = ["bos_token_id": hyper.bosTokenID, "eos_token_id": hyper.eosTokenID, "pad_token_id": hyper.padTokenID]
-                .compactMapValues { $0 }
-            try AtomicFile.write(try encoder.encode(generation), to: directory.appendingPathComponent("generation_config.json"))
-            try AtomicFile.write(tokenizer.huggingFaceTokenizerJSON(), to: directory.appendingPathComponent("tokenizer.json"))
-            try AtomicFile.write(tokenizer.huggingFaceTokenizerConfig(modelMaxLength: hyper.contextLength),
-                                 to: directory.appendingPathComponent("tokenizer_config.json"))
+            try HuggingFaceExport.writeConfigAndTokenizer(g.model.config, torchDtype: torchDtype,
+                                                          tokenizer: try BPETokenizer(gguf: g.model.file), to: directory)
             return ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"]
         }
         let input = URL(fileURLWithPath: modelPath)

@@ -103,3 +103,19 @@ public struct InitReport: Codable, Sendable {
     public var decompositionSeconds: Double
     public var totalSeconds: Double
 }
+
+extension InitReport {
+    /// The adapted modules grouped by their name with layer numbers replaced by `*`, in first-seen
+    /// order, with how many of each: `[("model.layers.*.self_attn.q_proj", 30), …]`. `pissa init`
+    /// works on any model by tensor names; this says what it matched.
+    public var adaptedModulePatterns: [(pattern: String, count: Int)] {
+        var order: [String] = [], counts: [String: Int] = [:]
+        for m in modules {
+            let pattern = m.module.split(separator: ".", omittingEmptySubsequences: false)
+                .map { $0.allSatisfy(\.isNumber) && !$0.isEmpty ? "*" : String($0) }.joined(separator: ".")
+            if counts[pattern] == nil { order.append(pattern) }
+            counts[pattern, default: 0] += 1
+        }
+        return order.map { ($0, counts[$0]!) }
+    }
+}

@@ -1,15 +1,16 @@
 import Foundation
 import Formats
 import LinearAlgebra
+import Model
 
 /// Writes a LoRA adapter as llama.cpp reads it (`llama_adapter_lora_init`; the layout of
 /// `convert_lora_to_gguf.py`):
 ///
-///     general.architecture = "llama"     must equal the base model's
+///     general.architecture               the base model's (llama.cpp checks that they are equal)
 ///     general.type = "adapter", adapter.type = "lora", adapter.lora.alpha (float32)
 ///     blk.N.<gguf name>.weight.lora_a    F32, ne = [in, r]   (PEFT's lora_A [r, in], as is)
-///     blk.N.<gguf name>.weight.lora_b    F32, ne = [r, out]  (PEFT's lora_B [out, r]; q and k rows
-///                                        permuted as llama.cpp permutes the base q/k rows)
+///     blk.N.<gguf name>.weight.lora_b    F32, ne = [r, out]  (PEFT's lora_B [out, r]; rows permuted
+///                                        where llama.cpp permutes the base's, Llama's q and k)
 ///
 /// llama.cpp scales each module by `alpha / rank` with the rank taken from `lora_b`'s ne0. One
 /// alpha serves the whole file, so `alpha = s₀·r₀` of the first module and every module whose own
@@ -25,17 +26,22 @@ public enum GGUFLoRAExport {
         public var foldedModules: Int
     }
 
-    /// The llama.cpp tensor name of a PEFT module path: `model.layers.3.self_attn.q_proj` → `blk.3.attn_q.weight`.
-    public static func baseTensorName(module path: String) -> String? { LlamaGGUF.ggufName(forHuggingFace: path + ".weight") }
+    /// The llama.cpp tensor name of a PEFT module path in a model of `family`:
+    /// `model.layers.3.self_attn.q_proj` → `blk.3.attn_q.weight`.
+    public static func baseTensorName(module path: String, family: any Architecture.Type) -> String? {
+        family.tensorNames.ggufName(forHuggingFace: path + ".weight")
+    }
 
-    /// Builds the file's metadata and tensors; `config` gives the heads for the q/k permutation.
+    /// Builds the file's metadata and tensors for a base model of `config` (its family names the
+    /// tensors and says which rows llama.cpp permutes).
     public static func encode(adapters: [(path: String, factors: LoRAFactors, scale: Float)], config: ModelConfig,
                               name: String = "pissa adapter") throws -> (metadata: [(key: String, value: GGUFValue)], tensors: [GGUFWriter.Tensor], folded: Int) {
         guard let first = adapters.first else { throw AdapterFileError.inconsistent(path: name, problems: ["no modules to export"]) }
+        let family = ArchitectureRegistry.architecture(of: config)
         let alpha = first.scale * Float(first.factors.rank)
         var tensors: [GGUFWriter.Tensor] = [], problems: [String] = [], folded = 0
         for (path, f, s) in adapters {
-            guard let base = baseTensorName(module: path) else { problems.append("\(path): no llama.cpp tensor name"); continue }
+            guard let base = baseTensorName(module: path, family: family) else { problems.append("\(path): no llama.cpp tensor name"); continue }
             let (r, out, inF) = (f.rank, f.B.rows, f.A.cols)
             var b = f.B.storage                                   // (out, r)
             let factor = s * Float(r) / alpha
@@ -43,17 +49,16 @@ public enum GGUFLoRAExport {
                 for i in b.indices { b[i] *= factor }
                 folded += 1
             }
-            if base.hasSuffix(".attn_q.weight") || base.hasSuffix(".attn_k.weight") {
-                let heads = base.hasSuffix(".attn_q.weight") ? config.numAttentionHeads : config.numKeyValueHeads
+            if let heads = family.ggufPermutedHeads(huggingFace: path + ".weight", config: config) {
                 guard out % (2 * heads) == 0 else { problems.append("\(path): \(out) rows do not split into \(heads) rotary heads"); continue }
-                LlamaGGUF.permuteRows(&b, rows: out, cols: r, heads: heads)
+                GGUFRowPermutation.permuteRows(&b, rows: out, cols: r, heads: heads)
             }
             tensors.append(.init(name: base + ".lora_a", dimensions: [inF, r], values: f.A.storage))
             tensors.append(.init(name: base + ".lora_b", dimensions: [r, out], values: b))
         }
         guard problems.isEmpty else { throw AdapterFileError.inconsistent(path: name, problems: problems) }
         let metadata: [(key: String, value: GGUFValue)] = [
-            ("general.architecture", .string("llama")),
+            ("general.architecture", .string(family.ggufArchitectures[0])),
             ("general.type", .string("adapter")),
             ("general.name", .string(name)),
             ("general.file_type", .uint32(0)),   // LLAMA_FTYPE_ALL_F32

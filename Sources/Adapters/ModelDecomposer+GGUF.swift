@@ -10,7 +10,7 @@ extension ModelDecomposer {
     /// residual is stored in float32: a quantised block format cannot hold W − scale·B·A, and
     /// decomposing at full precision is the point (PISSA.md §6).
     public static func runOnGGUF(_ options: Options, progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws -> InitReport {
-        let gguf = try LlamaGGUFModel(url: options.model)
+        let gguf = try GGUFModel(url: options.model)
         let tokenizer = try BPETokenizer(gguf: gguf.file)
         let createdOutput = !FileManager.default.fileExists(atPath: options.output.path)
         try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
@@ -25,7 +25,7 @@ extension ModelDecomposer {
         } catch {
             if createdOutput { try? FileManager.default.removeItem(at: options.output) }
             if case let AdapterError.nonFiniteWeight(_, tensor, index, value) = error {
-                throw AdapterError.nonFiniteWeight(path: options.model.path, tensor: LlamaGGUF.ggufName(forHuggingFace: tensor) ?? tensor,
+                throw AdapterError.nonFiniteWeight(path: options.model.path, tensor: gguf.ggufName(forHuggingFace: tensor) ?? tensor,
                                                    index: index, value: value)
             }
             throw error
@@ -42,10 +42,10 @@ extension ModelDecomposer {
 }
 
 extension QuantErrorAnalysis {
-    /// `run` on a Llama GGUF file: the model is first written as a float32 Hugging Face directory
+    /// `run` on a GGUF file: the model is first written as a float32 Hugging Face directory
     /// beside `scratch` (removed afterwards), as `pissa init` does.
     public static func runOnGGUF(_ options: Options, scratch: URL, progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws -> Report {
-        let gguf = try LlamaGGUFModel(url: options.model)
+        let gguf = try GGUFModel(url: options.model)
         let tokenizer = try BPETokenizer(gguf: gguf.file)
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         let staging = scratch.appendingPathComponent(Temporaries.name(for: "quant-error-source"))

@@ -3,34 +3,31 @@ import LinearAlgebra
 
 /// Gradient buffers of one backward pass, reused by every layer.
 final class BackwardWorkspace {
-    let dAct, dGate, dUp: UnsafeMutablePointer<Float>   // (N, F)
-    let dh: UnsafeMutablePointer<Float>                 // (N, C)
-    let dAttn, dq: UnsafeMutablePointer<Float>          // (N, H·D)
-    let dk, dv: UnsafeMutablePointer<Float>             // (N, KV·D)
-    private let all: [UnsafeMutablePointer<Float>]
+    private let buffers: RowBuffers
+    var dAct: UnsafeMutablePointer<Float> { buffers[0] }    // (N, F)
+    var dGate: UnsafeMutablePointer<Float> { buffers[1] }   // (N, F)
+    var dUp: UnsafeMutablePointer<Float> { buffers[2] }     // (N, F)
+    var dh: UnsafeMutablePointer<Float> { buffers[3] }      // (N, C)
+    var dAttn: UnsafeMutablePointer<Float> { buffers[4] }   // (N, H·D)
+    var dq: UnsafeMutablePointer<Float> { buffers[5] }      // (N, H·D)
+    var dk: UnsafeMutablePointer<Float> { buffers[6] }      // (N, KV·D)
+    var dv: UnsafeMutablePointer<Float> { buffers[7] }      // (N, KV·D)
+    /// (N, C) the gradient of a sub-layer's output before its sandwich norm (Gemma).
+    var dSub: UnsafeMutablePointer<Float> { buffers[8] }
+
+    /// Floats per row of each buffer.
+    static func widths(_ c: ModelConfig) -> [Int] {
+        let (C, F) = (c.hiddenSize, c.intermediateSize)
+        return [F, F, F, C, c.queryWidth, c.queryWidth, c.keyValueWidth, c.keyValueWidth, c.block.sandwichNorms ? C : 0]
+    }
 
     init(rows N: Int, config c: ModelConfig) {
-        let qw = c.numAttentionHeads * c.headDim, kvw = c.numKeyValueHeads * c.headDim, F = c.intermediateSize
-        func buffer(_ n: Int) -> UnsafeMutablePointer<Float> { .allocate(capacity: max(1, n)) }
-        dAct = buffer(N * F); dGate = buffer(N * F); dUp = buffer(N * F)
-        dh = buffer(N * c.hiddenSize)
-        dAttn = buffer(N * qw); dq = buffer(N * qw)
-        dk = buffer(N * kvw); dv = buffer(N * kvw)
-        all = [dAct, dGate, dUp, dh, dAttn, dq, dk, dv]
+        buffers = RowBuffers(rows: N, widths: Self.widths(c))
     }
 
-    /// Rows from `row` on of `parent`'s buffers, neither copied nor freed (one lane's share of a
-    /// data-parallel step); the parent must outlive the view.
-    init(viewing parent: BackwardWorkspace, fromRow row: Int, config c: ModelConfig) {
-        let qw = c.numAttentionHeads * c.headDim, kvw = c.numKeyValueHeads * c.headDim, F = c.intermediateSize
-        dAct = parent.dAct + row * F; dGate = parent.dGate + row * F; dUp = parent.dUp + row * F
-        dh = parent.dh + row * c.hiddenSize
-        dAttn = parent.dAttn + row * qw; dq = parent.dq + row * qw
-        dk = parent.dk + row * kvw; dv = parent.dv + row * kvw
-        all = []
+    init(viewing parent: BackwardWorkspace, fromRow row: Int) {
+        buffers = RowBuffers(viewing: parent.buffers, fromRow: row)
     }
-
-    deinit { for b in all { b.deallocate() } }
 }
 
 extension DecoderModel {
@@ -41,44 +38,61 @@ extension DecoderModel {
     func backwardLayer(_ index: Int, dx: UnsafeMutablePointer<Float>, tape: LayerTape, work: Workspace,
                        grad: BackwardWorkspace, lengths: [Int], positions: UnsafePointer<Int32>, rows N: Int,
                        adapters: [LoRAAdapter?]?) {
-        let c = config, layer = layerWeights(index)
+        let c = config, spec = c.block, layer = layerWeights(index), rotary = rotary(layer: index)
         let C = c.hiddenSize, F = c.intermediateSize
         let (H, KV, D) = (c.numAttentionHeads, c.numKeyValueHeads, c.headDim)
-        let eps = Float(c.rmsNormEps)
         func gradient(_ p: Projection, _ dy: UnsafePointer<Float>) -> ProjectionGradient {
             ProjectionGradient(weight: layer[p], adapter: adapters?[p.rawValue], dy: dy, xa: tape.xa[p.rawValue].map { UnsafePointer($0) })
         }
 
-        // MLP: x_out = x_mid + down(silu(gate(h₂))·up(h₂)), h₂ = norm₂(x_mid)
-        layer.postAttentionNorm.withValues { w in
-            RMSNorm.forward(x: tape.xMid, weight: w, y: work.h, rstd: nil, rows: N, cols: C, eps: eps, lanes: lanes)
+        // MLP: x_out = x_mid + [n₄](down(act(gate(h₂))·up(h₂))), h₂ = n₂(x_mid)
+        normForward(layer[.mlpInput], x: tape.xMid, y: work.h, rstd: nil, rows: N, cols: C)
+        GatedMLP.forward(spec.activation, gate: tape.gate, up: tape.up, out: work.act, rows: N, width: F, lanes: lanes)
+        var dDown = UnsafePointer(dx)
+        if spec.sandwichNorms {
+            normBackward(layer[.mlpOutput], dy: dx, x: tape.mlpOut, rstd: tape.rstd4, dx: grad.dSub, rows: N, cols: C, accumulate: false)
+            dDown = UnsafePointer(grad.dSub)
         }
-        SwiGLU.forward(gate: tape.gate, up: tape.up, out: work.act, rows: N, width: F, lanes: lanes)
-        projectBackward([gradient(.down, dx)], x: work.act, dx: grad.dAct, rows: N, accumulate: false)
-        SwiGLU.backward(dh: grad.dAct, gate: tape.gate, up: tape.up, dGate: grad.dGate, dUp: grad.dUp, rows: N, width: F, lanes: lanes)
+        projectBackward([gradient(.down, dDown)], x: work.act, dx: grad.dAct, rows: N, accumulate: false)
+        GatedMLP.backward(spec.activation, dh: grad.dAct, gate: tape.gate, up: tape.up, dGate: grad.dGate, dUp: grad.dUp,
+                          rows: N, width: F, lanes: lanes)
         projectBackward([gradient(.gate, grad.dGate), gradient(.up, grad.dUp)], x: work.h, dx: grad.dh, rows: N, accumulate: false)
-        layer.postAttentionNorm.withValues { w in
-            RMSNorm.backward(dy: grad.dh, x: tape.xMid, weight: w, rstd: tape.rstd2, dx: dx, rows: N, cols: C, accumulate: true, lanes: lanes)
-        }
-        if let dw = layer.postAttentionNorm.gradient {
-            RMSNorm.backwardWeight(dy: grad.dh, x: tape.xMid, rstd: tape.rstd2, dWeight: dw, rows: N, cols: C)
-        }
+        normBackward(layer[.mlpInput], dy: grad.dh, x: tape.xMid, rstd: tape.rstd2, dx: dx, rows: N, cols: C, accumulate: true)
 
-        // Attention: x_mid = x_in + o(attention(rope(q(h₁)), rope(k(h₁)), v(h₁))), h₁ = norm₁(x_in)
-        projectBackward([gradient(.o, dx)], x: tape.attn, dx: grad.dAttn, rows: N, accumulate: false)
+        // Attention: x_mid = x_in + [n₃](o(attention(rope([n_q]q(h₁)), rope([n_k]k(h₁)), v(h₁)))), h₁ = n₁(x_in)
+        var dO = UnsafePointer(dx)
+        if spec.sandwichNorms {
+            normBackward(layer[.attentionOutput], dy: dx, x: tape.attnOut, rstd: tape.rstd3, dx: grad.dSub, rows: N, cols: C,
+                         accumulate: false)
+            dO = UnsafePointer(grad.dSub)
+        }
+        projectBackward([gradient(.o, dO)], x: tape.attn, dx: grad.dAttn, rows: N, accumulate: false)
         Attention.backward(dOut: grad.dAttn, q: tape.q, k: tape.k, v: tape.v, dq: grad.dq, dk: grad.dk, dv: grad.dv,
-                           shape: .packed(lengths: lengths, heads: H, kvHeads: KV, headDim: D), lanes: lanes)
+                           shape: .packed(lengths: lengths, heads: H, kvHeads: KV, headDim: D, scale: Float(spec.attentionScale),
+                                          window: c.layers[index].slidingWindow),
+                           lanes: lanes)
         rotary.apply(grad.dq, rows: N, heads: H, positions: positions, inverse: true, lanes: lanes)
         rotary.apply(grad.dk, rows: N, heads: KV, positions: positions, inverse: true, lanes: lanes)
-        layer.inputNorm.withValues { w in
-            RMSNorm.forward(x: tape.xIn, weight: w, y: work.h, rstd: nil, rows: N, cols: C, eps: eps, lanes: lanes)
+        if spec.queryKeyNorm {
+            // In place: each row's gradient is read (for its dot product) before it is written.
+            normBackward(layer[.query], dy: grad.dq, x: tape.qRaw, rstd: tape.qRstd, dx: grad.dq, rows: N * H, cols: D, accumulate: false)
+            normBackward(layer[.key], dy: grad.dk, x: tape.kRaw, rstd: tape.kRstd, dx: grad.dk, rows: N * KV, cols: D, accumulate: false)
         }
-        projectBackward([gradient(.q, grad.dq), gradient(.k, grad.dk), gradient(.v, grad.dv)], x: work.h, dx: grad.dh, rows: N, accumulate: false)
-        layer.inputNorm.withValues { w in
-            RMSNorm.backward(dy: grad.dh, x: tape.xIn, weight: w, rstd: tape.rstd1, dx: dx, rows: N, cols: C, accumulate: true, lanes: lanes)
+        normForward(layer[.attentionInput], x: tape.xIn, y: work.h, rstd: nil, rows: N, cols: C)
+        projectBackward([gradient(.q, grad.dq), gradient(.k, grad.dk), gradient(.v, grad.dv)], x: work.h, dx: grad.dh, rows: N,
+                        accumulate: false)
+        normBackward(layer[.attentionInput], dy: grad.dh, x: tape.xIn, rstd: tape.rstd1, dx: dx, rows: N, cols: C, accumulate: true)
+    }
+
+    /// Backward of `normForward`: the weight's gradient first (when trained; it reads dy), then
+    /// dx (+)= ∂/∂x. dy and dx may be the same buffer when `accumulate` is false.
+    func normBackward(_ weight: any DenseWeight, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+                      dx: UnsafeMutablePointer<Float>, rows: Int, cols: Int, accumulate: Bool) {
+        if let dw = weight.gradient {
+            RMSNorm.backwardWeight(dy: dy, x: x, rstd: rstd, dWeight: dw, rows: rows, cols: cols)
         }
-        if let dw = layer.inputNorm.gradient {
-            RMSNorm.backwardWeight(dy: grad.dh, x: tape.xIn, rstd: tape.rstd1, dWeight: dw, rows: N, cols: C)
+        withNormScale(weight) { w in
+            RMSNorm.backward(dy: dy, x: x, weight: w, rstd: rstd, dx: dx, rows: rows, cols: cols, accumulate: accumulate, lanes: lanes)
         }
     }
 }

@@ -58,9 +58,9 @@ public final class TrainingScratch: @unchecked Sendable {
         let (row, C) = (rows.lowerBound, c.hiddenSize)
         capacityRows = rows.count
         maxRank = parent.maxRank
-        tapes = parent.tapes.map { LayerTape(viewing: $0, fromRow: row, config: c, maxRank: parent.maxRank) }
-        work = Workspace(viewing: parent.work, fromRow: row, config: c)
-        grad = BackwardWorkspace(viewing: parent.grad, fromRow: row, config: c)
+        tapes = parent.tapes.map { LayerTape(viewing: $0, fromRow: row) }
+        work = Workspace(viewing: parent.work, fromRow: row)
+        grad = BackwardWorkspace(viewing: parent.grad, fromRow: row)
         layerInputs = parent.layerInputs.map { $0 + row * C }
         layerInputStride = parent.layerInputStride
         recomputed = parent.recomputed.map { $0 + row * C }
@@ -81,11 +81,10 @@ public final class TrainingScratch: @unchecked Sendable {
     /// so that absurd settings cannot overflow: callers check it before allocating.
     public static func estimatedBytes(config c: ModelConfig, capacityRows rows: Int, maxRank: Int,
                                       checkpointing: Bool, lanes: Int) -> Double {
-        let (C, F, L) = (Double(c.hiddenSize), Double(c.intermediateSize), Double(c.numHiddenLayers))
-        let qw = Double(c.numAttentionHeads * c.headDim), kvw = Double(c.numKeyValueHeads * c.headDim)
-        let workspace = C + 2 * qw + 2 * kvw + 3 * F
-        let tape = 2 * C + 2 + 2 * qw + 2 * kvw + 2 * F + (maxRank > 0 ? Double(Projection.allCases.count * maxRank) : 0)
-        let backward = 3 * F + C + 2 * qw + 2 * kvw
+        let (C, L) = (Double(c.hiddenSize), Double(c.numHiddenLayers))
+        func total(_ widths: [Int]) -> Double { widths.reduce(0.0) { $0 + Double($1) } }
+        let workspace = total(Workspace.widths(c)), tape = total(LayerTape.widths(c, maxRank: maxRank))
+        let backward = total(BackwardWorkspace.widths(c))
         let perRow = workspace + tape * (checkpointing ? 1 : L) + backward + (checkpointing ? (L + 1) * C : 0)
         let head = Double(max(1, lanes) * DecoderModel.headChunkRows) * (Double(c.vocabSize) + 2 * C)
         return 4 * (Double(max(1, rows)) * perRow + head)
@@ -152,15 +151,10 @@ extension DecoderModel {
             }
             // Final norm backward: dz → d x_L (written into the workspace, then copied back).
             x.withUnsafeBufferPointer { xp in
-                finalNormWeight.withValues { w in
-                    dx.withUnsafeMutableBufferPointer { d in
-                        RMSNorm.backward(dy: d.baseAddress!, x: xp.baseAddress!, weight: w, rstd: finalRstd,
-                                         dx: scratch.grad.dh, rows: N, cols: C, accumulate: false, lanes: lanes)
-                        if let dw = finalNormWeight.gradient {
-                            RMSNorm.backwardWeight(dy: d.baseAddress!, x: xp.baseAddress!, rstd: finalRstd, dWeight: dw, rows: N, cols: C)
-                        }
-                        d.baseAddress!.update(from: scratch.grad.dh, count: N * C)
-                    }
+                dx.withUnsafeMutableBufferPointer { d in
+                    normBackward(finalNormWeight, dy: d.baseAddress!, x: xp.baseAddress!, rstd: finalRstd, dx: scratch.grad.dh,
+                                 rows: N, cols: C, accumulate: false)
+                    d.baseAddress!.update(from: scratch.grad.dh, count: N * C)
                 }
             }
             dx.withUnsafeMutableBufferPointer { d in

@@ -2,7 +2,8 @@ import Foundation
 import Formats
 import LinearAlgebra
 
-/// A Llama-family causal language model on CPU, float32.
+/// A decoder-only causal language model on CPU, float32: the families of `ArchitectureRegistry`,
+/// whose differences the config's `BlockSpec` and per-layer `LayerAttention` carry.
 ///
 /// Shape letters: B batch, T time (new positions), N = B·T rows, C hidden, H query heads,
 /// KV key/value heads, D head dim, F MLP width, V vocabulary. Activations are row-major (N, ·).
@@ -18,7 +19,9 @@ public final class DecoderModel: @unchecked Sendable {
     public let buffers: ModelWeightBuffers?
     public var config: ModelConfig { weights.config }
     public let lanes: Int
-    let rotary: RotaryTable
+    /// One table per distinct rotary embedding of the layers (`ropeIndex[layer]` picks it).
+    let rotaries: [RotaryTable]
+    let ropeIndex: [Int]
 
     /// With `buffers`, every weight is read from them (the caller keeps them alive and may have
     /// emptied the tensors of `weights`, whose `config` is still used).
@@ -27,8 +30,10 @@ public final class DecoderModel: @unchecked Sendable {
         self.buffers = buffers
         self.lanes = max(1, lanes)
         let c = weights.config
-        rotary = RotaryTable(headDim: c.headDim, maxPositions: maxPositions ?? min(c.maxPositionEmbeddings, 8192),
-                             theta: c.ropeParameters?.ropeTheta ?? c.ropeTheta)
+        let specs = c.layers.map(\.rope).reduce(into: [RopeSpec]()) { if !$0.contains($1) { $0.append($1) } }
+        let positions = maxPositions ?? min(c.maxPositionEmbeddings, 8192)
+        rotaries = specs.map { RotaryTable(headDim: c.headDim, maxPositions: positions, theta: $0.theta) }
+        ropeIndex = c.layers.map { layer in specs.firstIndex(of: layer.rope)! }
     }
 
     /// `model` (its weights, buffers and rotary tables, shared) on `lanes` lanes.
@@ -36,10 +41,14 @@ public final class DecoderModel: @unchecked Sendable {
         weights = model.weights
         buffers = model.buffers
         self.lanes = max(1, lanes)
-        rotary = model.rotary
+        rotaries = model.rotaries
+        ropeIndex = model.ropeIndex
     }
 
-    public var maxPositions: Int { rotary.maxPositions }
+    public var maxPositions: Int { rotaries.first?.maxPositions ?? 0 }
+
+    /// Layer `index`'s rotary table.
+    func rotary(layer index: Int) -> RotaryTable { rotaries[ropeIndex[index]] }
 
     // MARK: - Forward
 
@@ -77,7 +86,7 @@ public final class DecoderModel: @unchecked Sendable {
         lengths.flatMap { n in (0..<n).map { Int32(start + $0) } }
     }
 
-    /// Rows of the embedding table (N, C).
+    /// Rows of the embedding table (N, C), times the block's embedding scale if it has one.
     func embed(_ tokens: [Int32]) -> [Float] {
         let C = config.hiddenSize
         var x = [Float](repeating: 0, count: tokens.count * C)
@@ -86,9 +95,26 @@ public final class DecoderModel: @unchecked Sendable {
                 for (n, t) in tokens.enumerated() {
                     (xp.baseAddress! + n * C).update(from: e + Int(t) * C, count: C)
                 }
+                if let scale = config.block.embeddingScale {
+                    for i in xp.indices { xp[i] *= scale }
+                }
             }
         }
         return x
+    }
+
+    /// `body` with a norm's effective scale: the weight itself, or weight + 1 for Gemma's
+    /// `(1 + w)` norms (computed into a temporary of the weight's size).
+    func withNormScale<R>(_ weight: any DenseWeight, _ body: (UnsafePointer<Float>) -> R) -> R {
+        let offset = config.block.normWeightOffset
+        return weight.withValues { w in
+            guard offset != 0 else { return body(w) }
+            let n = weight.rows * weight.cols
+            return withUnsafeTemporaryAllocation(of: Float.self, capacity: n) { t in
+                for i in 0..<n { t[i] = w[i] + offset }
+                return body(t.baseAddress!)
+            }
+        }
     }
 
     /// The final RMSNorm of the residual stream (N, C).
@@ -96,7 +122,7 @@ public final class DecoderModel: @unchecked Sendable {
         let C = config.hiddenSize
         var out = [Float](repeating: 0, count: N * C)
         x.withUnsafeBufferPointer { xp in
-            finalNormWeight.withValues { w in
+            withNormScale(finalNormWeight) { w in
                 out.withUnsafeMutableBufferPointer { o in
                     RMSNorm.forward(x: xp.baseAddress!, weight: w, y: o.baseAddress!, rstd: rstd,
                                     rows: N, cols: C, eps: Float(config.rmsNormEps), lanes: lanes)

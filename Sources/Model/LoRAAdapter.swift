@@ -1,6 +1,6 @@
 import LinearAlgebra
 
-/// The seven linear projections of a Llama decoder layer, with their Hugging Face names.
+/// The seven linear projections of a decoder layer (every family here), with their Hugging Face names.
 public enum Projection: Int, CaseIterable, Sendable, Codable {
     case q, k, v, o, gate, up, down
 
@@ -60,34 +60,6 @@ public struct ModelAdapters: @unchecked Sendable {
 
     /// The largest rank present (sizes the scratch buffers).
     public var maxRank: Int { layers.joined().compactMap { $0?.rank }.max() ?? 0 }
-}
-
-extension LayerWeights {
-    /// The frozen weight of a projection.
-    public subscript(projection: Projection) -> any LinearWeight {
-        get {
-            switch projection {
-            case .q: q
-            case .k: k
-            case .v: v
-            case .o: o
-            case .gate: gate
-            case .up: up
-            case .down: down
-            }
-        }
-        set {
-            switch projection {
-            case .q: q = newValue
-            case .k: k = newValue
-            case .v: v = newValue
-            case .o: o = newValue
-            case .gate: gate = newValue
-            case .up: up = newValue
-            case .down: down = newValue
-            }
-        }
-    }
 }
 
 extension Projection {

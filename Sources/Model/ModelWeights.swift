@@ -38,18 +38,30 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 /// One decoder layer's frozen weights. Linear weights are (out, in), used as `y = x·Wᵀ`, held
 /// dense (`Matrix`, as loaded) or quantised (`NF4Matrix`, `ModelWeights.quantizeProjections`).
 public struct LayerWeights: Sendable {
-    public var inputNorm: [Float]        // (C)
-    public var q: any LinearWeight       // (H·D, C)
-    public var k: any LinearWeight       // (KV·D, C)
-    public var v: any LinearWeight       // (KV·D, C)
-    public var o: any LinearWeight       // (C, H·D)
-    public var postAttentionNorm: [Float] // (C)
-    public var gate: any LinearWeight    // (F, C)
-    public var up: any LinearWeight      // (F, C)
-    public var down: any LinearWeight    // (C, F)
+    /// By `LayerNorm.rawValue`: the norm's weight, (C) or (D) per head; empty for norms the
+    /// family's block lacks.
+    public var norms: [[Float]]
+    /// By `Projection.rawValue`: q (H·D, C), k, v (KV·D, C), o (C, H·D), gate, up (F, C), down (C, F).
+    public var projections: [any LinearWeight]
+
+    public init(norms: [[Float]], projections: [any LinearWeight]) {
+        self.norms = norms
+        self.projections = projections
+    }
+
+    public subscript(norm: LayerNorm) -> [Float] {
+        get { norms[norm.rawValue] }
+        set { norms[norm.rawValue] = newValue }
+    }
+
+    /// The frozen weight of a projection.
+    public subscript(projection: Projection) -> any LinearWeight {
+        get { projections[projection.rawValue] }
+        set { projections[projection.rawValue] = newValue }
+    }
 }
 
-/// All weights of a Llama-family causal LM (float32 as loaded; embedding, head and norms always).
+/// All weights of a decoder-only model (float32 as loaded; embedding, head and norms always).
 public struct ModelWeights: Sendable {
     public var config: ModelConfig
     public var embedding: Matrix         // (V, C)
@@ -60,11 +72,11 @@ public struct ModelWeights: Sendable {
 
     public var outputHead: Matrix { lmHead ?? embedding }
 
-    /// Loads and shape-checks every tensor; all missing or mis-shaped tensors are reported together.
+    /// Loads and shape-checks every tensor the config implies (`ModelTensors.expected`); all
+    /// missing or mis-shaped tensors are reported together.
     public init(source: WeightSource, sourceName: String) throws {
         let c = source.config
-        let (C, F, V) = (c.hiddenSize, c.intermediateSize, c.vocabSize)
-        let (qRows, kvRows) = (c.numAttentionHeads * c.headDim, c.numKeyValueHeads * c.headDim)
+        let family = ArchitectureRegistry.architecture(of: c)
         var problems: [ModelError] = []
         func load(_ name: String, _ shape: [Int]) -> [Float] {
             do {
@@ -78,16 +90,16 @@ public struct ModelWeights: Sendable {
                 problems.append(.unsupportedModel(source: sourceName, problem: "\(name): \(ErrorText.plain(error))")); return []
             }
         }
-        func matrix(_ name: String, _ rows: Int, _ cols: Int) -> Matrix {
-            let f = load(name, [rows, cols])
-            return f.isEmpty ? Matrix(rows: 0, cols: 0) : Matrix(rows: rows, cols: cols, storage: f)
+        func matrix(_ name: String, _ shape: [Int]) -> Matrix {
+            let f = load(name, shape)
+            return f.isEmpty ? Matrix(rows: 0, cols: 0) : Matrix(rows: shape[0], cols: shape[1], storage: f)
         }
         /// A projection: NF4 when stored so (kept quantised), else float32.
-        func projection(_ name: String, _ rows: Int, _ cols: Int) -> any LinearWeight {
+        func projection(_ name: String, _ shape: [Int]) -> any LinearWeight {
             do {
                 if let q = try source.nf4Tensor(name) {
-                    guard q.shape == [rows, cols] else {
-                        problems.append(.shapeMismatch(source: sourceName, name: name, expected: [rows, cols], found: q.shape))
+                    guard q.shape == shape else {
+                        problems.append(.shapeMismatch(source: sourceName, name: name, expected: shape, found: q.shape))
                         return Matrix(rows: 0, cols: 0)
                     }
                     return q
@@ -96,25 +108,20 @@ public struct ModelWeights: Sendable {
                 problems.append(.unsupportedModel(source: sourceName, problem: "\(name): \(ErrorText.plain(error))"))
                 return Matrix(rows: 0, cols: 0)
             }
-            return matrix(name, rows, cols)
+            return matrix(name, shape)
         }
         config = c
-        embedding = matrix("model.embed_tokens.weight", V, C)
+        embedding = matrix("model.embed_tokens.weight", [c.vocabSize, c.hiddenSize])
         layers = (0..<c.numHiddenLayers).map { i in
-            let p = "model.layers.\(i)."
-            return LayerWeights(
-                inputNorm: load(p + "input_layernorm.weight", [C]),
-                q: projection(p + "self_attn.q_proj.weight", qRows, C),
-                k: projection(p + "self_attn.k_proj.weight", kvRows, C),
-                v: projection(p + "self_attn.v_proj.weight", kvRows, C),
-                o: projection(p + "self_attn.o_proj.weight", C, qRows),
-                postAttentionNorm: load(p + "post_attention_layernorm.weight", [C]),
-                gate: projection(p + "mlp.gate_proj.weight", F, C),
-                up: projection(p + "mlp.up_proj.weight", F, C),
-                down: projection(p + "mlp.down_proj.weight", C, F))
+            let norms = LayerNorm.allCases.map { norm -> [Float] in
+                guard norm.isPresent(in: c.block), let name = family.normName(norm) else { return [] }
+                return load(ModelTensors.layerName(i, name + ".weight"), [norm.isPerHead ? c.headDim : c.hiddenSize])
+            }
+            let projections = Projection.allCases.map { p in projection(ModelTensors.layerName(i, p.moduleName + ".weight"), p.shape(c)) }
+            return LayerWeights(norms: norms, projections: projections)
         }
-        finalNorm = load("model.norm.weight", [C])
-        lmHead = c.tieWordEmbeddings && !source.has("lm_head.weight") ? nil : matrix("lm_head.weight", V, C)
+        finalNorm = load("model.norm.weight", [c.hiddenSize])
+        lmHead = c.tieWordEmbeddings && !source.has("lm_head.weight") ? nil : matrix("lm_head.weight", [c.vocabSize, c.hiddenSize])
         guard problems.isEmpty else {
             throw problems.count == 1 ? problems[0]
                 : ModelError.unsupportedModel(source: sourceName, problem: "\(problems.count) tensor problems:\n  "

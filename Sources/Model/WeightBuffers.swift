@@ -47,20 +47,19 @@ public struct WeightBuffer: @unchecked Sendable, DenseWeight {
     func withValues<R>(_ body: (UnsafePointer<Float>) throws -> R) rethrows -> R { try body(values) }
 }
 
-/// Every weight of a Llama in external buffers (full fine-tuning: the trainer's `ParameterStore`
+/// Every weight of a model in external buffers (full fine-tuning: the trainer's `ParameterStore`
 /// holds the values, gradients and moments in one flat layout). A model built with these reads
 /// its weights only from here and ignores the tensors of its `ModelWeights` (which the owner may
 /// empty, so that no second copy exists).
 public struct ModelWeightBuffers: @unchecked Sendable {
     public struct Layer: Sendable {
-        public var inputNorm: WeightBuffer            // (1, C)
-        public var postAttentionNorm: WeightBuffer    // (1, C)
+        /// By `LayerNorm.rawValue`: (1, C) or (1, D); nil for norms the block lacks.
+        public var norms: [WeightBuffer?]
         /// By `Projection.rawValue`: q (H·D, C), k, v (KV·D, C), o (C, H·D), gate, up (F, C), down (C, F).
         public var projections: [WeightBuffer]
 
-        public init(inputNorm: WeightBuffer, postAttentionNorm: WeightBuffer, projections: [WeightBuffer]) {
-            self.inputNorm = inputNorm
-            self.postAttentionNorm = postAttentionNorm
+        public init(norms: [WeightBuffer?], projections: [WeightBuffer]) {
+            self.norms = norms
             self.projections = projections
         }
     }
@@ -82,29 +81,23 @@ public struct ModelWeightBuffers: @unchecked Sendable {
 
 /// The weights of one decoder layer as the kernels read them, from either source.
 struct LayerWeightsView {
-    let inputNorm: any DenseWeight           // (C)
-    let postAttentionNorm: any DenseWeight   // (C)
+    /// By `LayerNorm.rawValue`; nil for norms the block lacks.
+    let norms: [(any DenseWeight)?]
     let projections: [any LinearWeight]      // by Projection.rawValue
 
     subscript(_ p: Projection) -> any LinearWeight { projections[p.rawValue] }
-    var q: any LinearWeight { projections[0] }
-    var k: any LinearWeight { projections[1] }
-    var v: any LinearWeight { projections[2] }
-    var o: any LinearWeight { projections[3] }
-    var gate: any LinearWeight { projections[4] }
-    var up: any LinearWeight { projections[5] }
-    var down: any LinearWeight { projections[6] }
+    /// A norm the block has.
+    subscript(_ n: LayerNorm) -> any DenseWeight { norms[n.rawValue]! }
 }
 
 extension DecoderModel {
     /// Layer `index`'s weights: the external buffers when the model has them, else its own.
     func layerWeights(_ index: Int) -> LayerWeightsView {
         if let b = buffers?.layers[index] {
-            return LayerWeightsView(inputNorm: b.inputNorm, postAttentionNorm: b.postAttentionNorm, projections: b.projections)
+            return LayerWeightsView(norms: b.norms.map { $0 }, projections: b.projections)
         }
         let l = weights.layers[index]
-        return LayerWeightsView(inputNorm: l.inputNorm, postAttentionNorm: l.postAttentionNorm,
-                                projections: [l.q, l.k, l.v, l.o, l.gate, l.up, l.down])
+        return LayerWeightsView(norms: l.norms.map { $0.isEmpty ? nil : $0 }, projections: l.projections)
     }
 
     /// The token embedding (V, C).

@@ -16,15 +16,17 @@ extension DecoderModel {
         }
     }
 
-    /// Backward of `embed`: dE[tokens[n]] += dx[n] for every row n (N, C), in row order (a
-    /// repeated token sums its rows in that order, so the result does not depend on lanes).
+    /// Backward of `embed`: dE[tokens[n]] += s·dx[n] for every row n (N, C), s the embedding
+    /// scale (1 for most families), in row order (a repeated token sums its rows in that order, so
+    /// the result does not depend on lanes).
     func embedBackward(tokens: [Int32], dx: UnsafePointer<Float>, dEmbedding: UnsafeMutablePointer<Float>) {
         let C = config.hiddenSize
+        let s = config.block.embeddingScale ?? 1, s8 = Vec8(repeating: s)
         for (n, t) in tokens.enumerated() {
             let dst = dEmbedding + Int(t) * C, src = dx + n * C
             var i = 0
-            while i + 8 <= C { store8(load8(dst + i) + load8(src + i), dst + i); i += 8 }
-            while i < C { dst[i] += src[i]; i += 1 }
+            while i + 8 <= C { store8(load8(dst + i).addingProduct(load8(src + i), s8), dst + i); i += 8 }
+            while i < C { dst[i] += src[i] * s; i += 1 }
         }
     }
 }

@@ -2,23 +2,26 @@ import Foundation
 import Formats
 import LinearAlgebra
 
-/// Tensors of a GGUF file (dequantised, q/k un-permuted to Hugging Face layout).
+/// Tensors of a GGUF file, by Hugging Face name, dequantised to float32 in Hugging Face layout
+/// and values (`GGUFModel`).
 public struct GGUFWeightSource: WeightSource {
-    public let model: LlamaGGUFModel
-    public let config: ModelConfig
+    public let model: GGUFModel
+    public var config: ModelConfig { model.config }
 
     public init(url: URL) throws {
-        model = try LlamaGGUFModel(url: url)
-        config = model.huggingFaceConfig()
+        model = try GGUFModel(url: url)
     }
 
-    public func has(_ name: String) -> Bool { model.huggingFaceTensorNames.contains(name) }
+    /// Whether the file holds the tensor itself (a tied model has no `lm_head.weight`).
+    public func has(_ name: String) -> Bool {
+        model.architecture.tensorNames.ggufName(forHuggingFace: name).map { model.file.info($0) != nil } ?? false
+    }
 
     /// Dequantises the tensor, then releases its pages of the memory map so that the quantised
     /// file does not stay resident beside the float32 weights.
     public func tensor(_ name: String) throws -> (shape: [Int], floats: [Float]) {
         let t = try model.huggingFaceTensor(named: name)
-        if let gguf = LlamaGGUF.ggufName(forHuggingFace: name), let info = model.file.info(gguf) { model.file.release(info) }
+        if let gguf = model.ggufName(forHuggingFace: name), let info = model.file.info(gguf) { model.file.release(info) }
         return t
     }
 }
@@ -29,15 +32,19 @@ public struct SafeTensorsWeightSource: WeightSource {
     public let config: ModelConfig
 
     public init(directory: URL) throws {
+        config = try Self.readConfig(directory: directory)
+        files = try ShardedSafeTensors(directory: directory)
+    }
+
+    /// The directory's `config.json`, decoded by its family (`ArchitectureRegistry`).
+    public static func readConfig(directory: URL) throws -> ModelConfig {
         let configURL = directory.appendingPathComponent("config.json")
         let data: Data
         do { data = try Data(contentsOf: configURL) } catch {
-            throw ModelError.invalidConfig(path: configURL.path, problem: "cannot be read (\(ErrorText.reason(error)))")
+            let missing = !FileManager.default.fileExists(atPath: configURL.path)
+            throw ModelError.invalidConfig(path: configURL.path, problem: missing ? "does not exist" : "cannot be read (\(ErrorText.reason(error)))")
         }
-        do { config = try JSONDecoder().decode(ModelConfig.self, from: data) } catch {
-            throw ModelError.invalidConfig(path: configURL.path, problem: "is not a Llama config: \(ErrorText.plain(error))")
-        }
-        files = try ShardedSafeTensors(directory: directory)
+        return try ArchitectureRegistry.config(huggingFace: data, path: configURL.path)
     }
 
     public func has(_ name: String) -> Bool { files.locate(name) != nil }

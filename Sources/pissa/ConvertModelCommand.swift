@@ -54,7 +54,7 @@ struct ConvertModelCommand: ParsableCommand, Diagnosable {
 
     func run() throws {
         let started = Date()
-        let gguf = try LlamaGGUFModel(url: URL(fileURLWithPath: model))
+        let gguf = try GGUFModel(url: URL(fileURLWithPath: model))
         let tokenizer = try BPETokenizer(gguf: gguf.file)
         let line = ProgressLine()
         var summary: HuggingFaceExport.Summary

@@ -114,6 +114,7 @@ struct InitCommand: ParsableCommand, Diagnosable {
         print("adapter:        \(report.adapter)")
         print(String(format: "%d modules, decomposition %.2f s (lane-seconds), total %.2f s",
                      report.modules.count, report.decompositionSeconds, report.totalSeconds))
+        print("adapted:        " + report.adaptedModulePatterns.map { "\($0.pattern) ×\($0.count)" }.joined(separator: ", "))
         let quantErrors = report.modules.compactMap(\.quantizationError)
         if !quantErrors.isEmpty {
             print(String(format: "‖W − (nf4(W_res) + sBA)‖_F/‖W‖_F: mean %.4f, max %.4f",

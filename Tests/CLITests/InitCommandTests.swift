@@ -53,6 +53,14 @@ final class InitCommandTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("[14/14]"), "progress goes to standard error: \(r.stderr)")
     }
 
+    /// `init` works by tensor names on any model, so it says what it matched, layer by layer.
+    func testSummarySaysWhichModulesWereAdapted() throws {
+        let out = scratch.appendingPathComponent("run").path
+        let r = try pissa(["init", "--model", tinyLlama, "--out", out, "--rank", "2", "--targets", "q_proj,down_proj"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("adapted:        model.layers.*.self_attn.q_proj ×2, model.layers.*.mlp.down_proj ×2"), r.stdout)
+    }
+
     func testMalformedModelFileIsAClearErrorWithNothingLeftBehind() throws {
         let model = scratch.appendingPathComponent("broken")
         try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)

@@ -1,13 +1,12 @@
 import Formats
 import Foundation
+import TestSupport
 import XCTest
 
-/// The Gemma 3 270M Q4_K_M GGUF (optional, Gemma licence): K-quants, Q5_0, Q6_K, Q8_0 in a real
-/// file. Fetch: `python3 scripts/reference/make_gguf_fixtures.py --fetch-gemma`. Skipped when absent.
-/// `gemma3_reference.json` holds gguf-py's dequantisation of the smallest tensor of each type.
+/// The Gemma 3 270M Q4_K_M GGUF (`scripts/assets/fetch.sh`, Gemma licence): K-quants, Q5_0, Q6_K,
+/// Q8_0 in a real file. `gemma3_reference.json` holds gguf-py's dequantisation of the smallest
+/// tensor of each type.
 final class GGUFGemmaTests: XCTestCase {
-    private static let path = "gemma3-270m/gemma-3-270m-q4_k_m.gguf"
-    private static let hint = "python3 scripts/reference/make_gguf_fixtures.py --fetch-gemma"
 
     private struct Reference: Decodable {
         struct Tensor: Decodable {
@@ -24,7 +23,7 @@ final class GGUFGemmaTests: XCTestCase {
 
     /// The smallest tensor of each type equals gguf-py's values.
     func testMatchesGGUFPy() throws {
-        let file = try GGUFFile(url: try optionalAsset(Self.path, hint: Self.hint))
+        let file = try GGUFFile(url: try Assets.require(Assets.gemma3GGUF))
         let reference = try JSONDecoder().decode(Reference.self, from: Data(contentsOf: try ggufFixture("gemma3_reference.json")))
         XCTAssertEqual(file.architecture, "gemma3")
         XCTAssertEqual(file.tensors.count, reference.tensor_count)
@@ -48,7 +47,7 @@ final class GGUFGemmaTests: XCTestCase {
         #if DEBUG
         throw XCTSkip("268 M values: run with `swift test -c release`")
         #else
-        let file = try GGUFFile(url: try optionalAsset(Self.path, hint: Self.hint))
+        let file = try GGUFFile(url: try Assets.require(Assets.gemma3GGUF))
         for info in file.tensors {
             XCTAssertTrue(info.type.isDequantizable, "\(info.name) is \(info.type)")
             let values = try file.floats(info)

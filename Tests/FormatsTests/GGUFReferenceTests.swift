@@ -1,5 +1,6 @@
 import Formats
 import Foundation
+import TestSupport
 import XCTest
 
 /// The valid fixtures of `Malformed/gguf/` (scripts/reference/make_gguf_fixtures.py):

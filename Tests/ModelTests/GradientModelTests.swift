@@ -29,10 +29,10 @@ final class GradientModelTests: XCTestCase {
 
     /// The tiny model, LoRA factors (rank 2, scale 2, A and B nonzero) from `seed` on all its
     /// projections, and the Double reference of both.
-    private func tinyAdapted(seed: UInt64) throws -> (weights: ModelWeights, flat: G.FlatAdapters, reference: G.ReferenceLlama) {
+    private func tinyAdapted(seed: UInt64) throws -> (weights: ModelWeights, flat: G.FlatAdapters, reference: G.ReferenceModel) {
         let weights = try G.tinyWeights()
         let flat = G.FlatAdapters(weights: weights, rank: 2, scale: 2, seed: seed)
-        return (weights, flat, G.ReferenceLlama(weights: weights, adapters: flat))
+        return (weights, flat, G.ReferenceModel(weights: weights, adapters: flat))
     }
 
     /// One `lossAndGradients` on `lanes` lanes shared as `parallelism` says, with the adapters'

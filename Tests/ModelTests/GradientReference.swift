@@ -25,6 +25,14 @@ extension GradientCheck {
             g.indices.map { g[$0] / (1 + exp(-g[$0])) * u[$0] }
         }
 
+        /// h = ½·g·(1 + tanh(√(2/π)·(g + 0.044715·g³)))·u elementwise (PyTorch's gelu, tanh form).
+        static func geGLU(gate g: [Double], up u: [Double]) -> [Double] {
+            g.indices.map { i in
+                let x = g[i]
+                return 0.5 * x * (1 + tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x))) * u[i]
+            }
+        }
+
         /// Half-split rotary embedding: in each head, (x_i, x_{i+D/2}) rotates by pos·θ^(−2i/D).
         /// x (N, heads, D), row n at position `positions[n]`.
         static func rotary(_ x: [Double], heads: Int, headDim D: Int, positions: [Int], theta: Double) -> [Double] {
@@ -45,10 +53,12 @@ extension GradientCheck {
             return y
         }
 
-        /// Causal GQA attention softmax(q·kᵀ/√D)·v; query head h reads KV head h / (H / KV).
+        /// Causal GQA attention softmax(scale·q·kᵀ)·v over keys t − window < s ≤ t (scale 1/√D and
+        /// no window by default); query head h reads KV head h / (H / KV).
         /// q, out (B, T, H, D); k, v (B, T, KV, D).
         static func attention(q: [Double], k: [Double], v: [Double], batch B: Int, time T: Int,
-                              heads H: Int, kvHeads KV: Int, headDim D: Int) -> [Double] {
+                              heads H: Int, kvHeads KV: Int, headDim D: Int, scale: Double? = nil, window: Int? = nil) -> [Double] {
+            let scale = scale ?? 1 / Double(D).squareRoot()
             var out = [Double](repeating: 0, count: B * T * H * D)
             func qi(_ b: Int, _ t: Int, _ h: Int, _ d: Int) -> Int { ((b * T + t) * H + h) * D + d }
             func ki(_ b: Int, _ t: Int, _ h: Int, _ d: Int) -> Int { ((b * T + t) * KV + h) * D + d }
@@ -56,15 +66,17 @@ extension GradientCheck {
                 for h in 0..<H {
                     let kvh = h / (H / KV)
                     for t in 0..<T {
-                        var scores = [Double](repeating: 0, count: t + 1)
-                        for s in 0...t {
+                        let first = window.map { max(0, t - $0 + 1) } ?? 0
+                        var scores = [Double](repeating: -Double.infinity, count: t + 1)
+                        for s in first...t {
+                            scores[s] = 0
                             for d in 0..<D { scores[s] += q[qi(b, t, h, d)] * k[ki(b, s, kvh, d)] }
-                            scores[s] /= Double(D).squareRoot()
+                            scores[s] *= scale
                         }
                         let m = scores.max()!
                         let e = scores.map { exp($0 - m) }
                         let sum = e.reduce(0, +)
-                        for s in 0...t {
+                        for s in first...t {
                             for d in 0..<D { out[qi(b, t, h, d)] += e[s] / sum * v[ki(b, s, kvh, d)] }
                         }
                     }
@@ -120,14 +132,16 @@ extension GradientCheck {
     }
 }
 
-// MARK: - The whole tiny Llama in Double
+// MARK: - The whole tiny model in Double
 
 extension GradientCheck {
     /// The model's weights in Double, with LoRA factors read from a flat parameter vector laid
-    /// out as `FlatAdapters`: a straight transcription of the Llama forward.
-    struct ReferenceLlama {
+    /// out as `FlatAdapters`: a straight transcription of the decoder's forward, with the
+    /// family's block choices (`BlockSpec`) spelled out.
+    struct ReferenceModel {
         struct Linear { var w: [Double]; let outF: Int; let inF: Int }
-        struct Layer { var inputNorm: [Double]; var postNorm: [Double]; var projections: [Linear] }
+        /// Norm weights by `LayerNorm.rawValue` (the effective scale: weight + offset); empty when absent.
+        struct Layer { var norms: [[Double]]; var projections: [Linear] }
 
         let config: ModelConfig
         var embedding: [Double]           // (V, C), also the tied head
@@ -137,14 +151,16 @@ extension GradientCheck {
         let rank: Int, scale: Double
 
         init(weights: ModelWeights, adapters: FlatAdapters) {
+            let offset = Double(weights.config.block.normWeightOffset)
             func d(_ f: [Float]) -> [Double] { f.map(Double.init) }
+            func norm(_ f: [Float]) -> [Double] { f.map { Double($0) + offset } }
             config = weights.config
             embedding = d(weights.embedding.storage)
             layers = weights.layers.map { l in
-                Layer(inputNorm: d(l.inputNorm), postNorm: d(l.postAttentionNorm),
-                      projections: [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].map { Linear(w: d($0.dequantized().storage), outF: $0.rows, inF: $0.cols) })
+                Layer(norms: l.norms.map(norm),
+                      projections: l.projections.map { Linear(w: d($0.dequantized().storage), outF: $0.rows, inF: $0.cols) })
             }
-            finalNorm = d(weights.finalNorm)
+            finalNorm = norm(weights.finalNorm)
             slots = adapters.slots
             rank = adapters.rank
             scale = Double(adapters.scale)
@@ -159,29 +175,39 @@ extension GradientCheck {
 
         /// One decoder layer on the residual stream x (B·T, C).
         func layer(_ i: Int, x: [Double], batch: Int, parameters θ: [Double]) -> [Double] {
-            let c = config, L = layers[i]
+            let c = config, spec = c.block, L = layers[i], eps = c.rmsNormEps
             let T = x.count / c.hiddenSize / batch
             let positions = (0..<(batch * T)).map { $0 % T }
-            let h1 = Reference.rmsNorm(x, weight: L.inputNorm, eps: c.rmsNormEps)
+            let theta = c.layers[i].rope.theta
+            let h1 = Reference.rmsNorm(x, weight: L.norms[LayerNorm.attentionInput.rawValue], eps: eps)
             var q = project(h1, layer: i, .q, parameters: θ)
             var k = project(h1, layer: i, .k, parameters: θ)
             let v = project(h1, layer: i, .v, parameters: θ)
-            q = Reference.rotary(q, heads: c.numAttentionHeads, headDim: c.headDim, positions: positions, theta: c.ropeTheta)
-            k = Reference.rotary(k, heads: c.numKeyValueHeads, headDim: c.headDim, positions: positions, theta: c.ropeTheta)
+            if spec.queryKeyNorm {
+                q = Reference.rmsNorm(q, weight: L.norms[LayerNorm.query.rawValue], eps: eps)
+                k = Reference.rmsNorm(k, weight: L.norms[LayerNorm.key.rawValue], eps: eps)
+            }
+            q = Reference.rotary(q, heads: c.numAttentionHeads, headDim: c.headDim, positions: positions, theta: theta)
+            k = Reference.rotary(k, heads: c.numKeyValueHeads, headDim: c.headDim, positions: positions, theta: theta)
             let a = Reference.attention(q: q, k: k, v: v, batch: batch, time: T, heads: c.numAttentionHeads,
-                                        kvHeads: c.numKeyValueHeads, headDim: c.headDim)
-            let o = project(a, layer: i, .o, parameters: θ)
+                                        kvHeads: c.numKeyValueHeads, headDim: c.headDim, scale: spec.attentionScale,
+                                        window: c.layers[i].slidingWindow)
+            var o = project(a, layer: i, .o, parameters: θ)
+            if spec.sandwichNorms { o = Reference.rmsNorm(o, weight: L.norms[LayerNorm.attentionOutput.rawValue], eps: eps) }
             let mid = x.indices.map { x[$0] + o[$0] }
-            let h2 = Reference.rmsNorm(mid, weight: L.postNorm, eps: c.rmsNormEps)
-            let act = Reference.swiGLU(gate: project(h2, layer: i, .gate, parameters: θ), up: project(h2, layer: i, .up, parameters: θ))
-            let down = project(act, layer: i, .down, parameters: θ)
+            let h2 = Reference.rmsNorm(mid, weight: L.norms[LayerNorm.mlpInput.rawValue], eps: eps)
+            let gate = project(h2, layer: i, .gate, parameters: θ), up = project(h2, layer: i, .up, parameters: θ)
+            let act = spec.activation == .silu ? Reference.swiGLU(gate: gate, up: up) : Reference.geGLU(gate: gate, up: up)
+            var down = project(act, layer: i, .down, parameters: θ)
+            if spec.sandwichNorms { down = Reference.rmsNorm(down, weight: L.norms[LayerNorm.mlpOutput.rawValue], eps: eps) }
             return mid.indices.map { mid[$0] + down[$0] }
         }
 
-        /// Σ NLL over supervised targets (embed → layers → final norm → tied head → CE).
+        /// Σ NLL over supervised targets (embed [× scale] → layers → final norm → tied head → CE).
         func lossSum(tokens: [Int32], targets: [Int32], batch: Int, parameters θ: [Double]) -> Double {
             let C = config.hiddenSize
-            var x = tokens.flatMap { embedding[(Int($0) * C)..<(Int($0) * C + C)] }
+            let embedScale = Double(config.block.embeddingScale ?? 1)
+            var x = tokens.flatMap { embedding[(Int($0) * C)..<(Int($0) * C + C)].map { $0 * embedScale } }
             for i in layers.indices { x = layer(i, x: x, batch: batch, parameters: θ) }
             let z = Reference.rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps)
             return Reference.crossEntropySum(z: z, head: embedding, vocab: config.vocabSize, targets: targets)

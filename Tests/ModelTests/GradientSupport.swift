@@ -81,9 +81,19 @@ enum GradientCheck {
 extension GradientCheck {
     /// hidden 16, MLP 24, 2 layers, 4 query heads on 2 KV heads of dim 4, vocabulary 20, tied head.
     static let tinyConfig = ModelConfig(
-        hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2,
-        headDim: 4, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 64, vocabSize: 20,
-        tieWordEmbeddings: true)
+        architecture: "llama", modelType: "llama", hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2,
+        numAttentionHeads: 4, numKeyValueHeads: 2, headDim: 4, vocabSize: 20, maxPositionEmbeddings: 64, rmsNormEps: 1e-5,
+        tieWordEmbeddings: true, block: .llama(headDim: 4), layers: Array(repeating: LayerAttention(rope: RopeSpec(theta: 10000)), count: 2))
+
+    /// A tiny Gemma 3: hidden 16, MLP 24, 3 layers (two sliding over 5 positions with base 10⁴,
+    /// one global with base 10⁶), 4 query heads on 2 KV heads of dim 6 (H·D = 24 ≠ C), a
+    /// `query_pre_attn_scalar` of 5, vocabulary 20, tied head.
+    static let tinyGemmaConfig = ModelConfig(
+        architecture: "gemma3", modelType: "gemma3_text", hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 3,
+        numAttentionHeads: 4, numKeyValueHeads: 2, headDim: 6, vocabSize: 20, maxPositionEmbeddings: 64, rmsNormEps: 1e-6,
+        tieWordEmbeddings: true, block: Gemma3Architecture.block(hiddenSize: 16, queryPreAttnScalar: 5),
+        layers: [LayerAttention(slidingWindow: 5, rope: RopeSpec(theta: 10_000)), LayerAttention(slidingWindow: 5, rope: RopeSpec(theta: 10_000)),
+                 LayerAttention(rope: RopeSpec(theta: 1_000_000))])
 
     /// Random tensors under Hugging Face names: linear weights N(0, 1/in), norms 1 + N(0, 0.1²),
     /// embeddings N(0, 0.5²).
@@ -99,21 +109,13 @@ extension GradientCheck {
             func add(_ name: String, _ shape: [Int], std: Float, mean: Float = 0) {
                 tensors[name] = (shape, randomFloats(shape.reduce(1, *), std: std, mean: mean, using: &rng))
             }
-            func linear(_ name: String, _ outF: Int, _ inF: Int) { add(name, [outF, inF], std: 1 / Float(inF).squareRoot()) }
-            add("model.embed_tokens.weight", [V, C], std: 0.5)
-            for i in 0..<c.numHiddenLayers {
-                let p = "model.layers.\(i)."
-                add(p + "input_layernorm.weight", [C], std: 0.1, mean: 1)
-                linear(p + "self_attn.q_proj.weight", qw, C)
-                linear(p + "self_attn.k_proj.weight", kvw, C)
-                linear(p + "self_attn.v_proj.weight", kvw, C)
-                linear(p + "self_attn.o_proj.weight", C, qw)
-                add(p + "post_attention_layernorm.weight", [C], std: 0.1, mean: 1)
-                linear(p + "mlp.gate_proj.weight", F, C)
-                linear(p + "mlp.up_proj.weight", F, C)
-                linear(p + "mlp.down_proj.weight", C, F)
+            // Norm weights scatter around an effective scale of 1: w ≈ 1 for Llama, w ≈ 0 for Gemma's (1 + w).
+            let normMean = 1 - c.block.normWeightOffset
+            for (name, shape) in ModelTensors.expected(c) {
+                if name.hasSuffix("norm.weight") { add(name, shape, std: 0.1, mean: normMean) }
+                else if name == "model.embed_tokens.weight" { add(name, shape, std: 0.5) }
+                else { add(name, shape, std: 1 / Float(shape[1]).squareRoot()) }
             }
-            add("model.norm.weight", [C], std: 0.1, mean: 1)
         }
 
         func has(_ name: String) -> Bool { tensors[name] != nil }
@@ -124,8 +126,8 @@ extension GradientCheck {
         }
     }
 
-    static func tinyWeights(seed: UInt64 = 7) throws -> ModelWeights {
-        try ModelWeights(source: RandomWeightSource(config: tinyConfig, seed: seed), sourceName: "memory")
+    static func tinyWeights(config: ModelConfig = tinyConfig, seed: UInt64 = 7) throws -> ModelWeights {
+        try ModelWeights(source: RandomWeightSource(config: config, seed: seed), sourceName: "memory")
     }
 }
 
@@ -157,7 +159,7 @@ extension GradientCheck {
             var offset = 0
             for (l, layer) in weights.layers.enumerated() {
                 for p in Projection.allCases {
-                    let w = [layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down][p.rawValue]
+                    let w = layer[p]
                     slots.append(Slot(layer: l, projection: p, a: offset, b: offset + rank * w.cols, inF: w.cols, outF: w.rows))
                     offset += rank * (w.cols + w.rows)
                 }

@@ -103,7 +103,7 @@ final class HuggingFaceExportTests: XCTestCase {
 
     func testExportOfSmolLM2ReadsBackToTheGGUF() throws {
         let ggufURL = try Assets.require(Assets.smolLM2GGUF)
-        let gguf = try LlamaGGUFModel(url: ggufURL)
+        let gguf = try GGUFModel(url: ggufURL)
         let tokenizer = try BPETokenizer(gguf: gguf.file)
         let dir = try temporaryDirectory()
         var reported: [String] = []
@@ -119,7 +119,7 @@ final class HuggingFaceExportTests: XCTestCase {
 
         // Weights and config.
         let source = try SafeTensorsWeightSource(directory: dir)
-        XCTAssertEqual(source.config, gguf.huggingFaceConfig())
+        XCTAssertEqual(source.config, gguf.config)
         XCTAssertTrue(source.config.tieWordEmbeddings)
         XCTAssertFalse(source.has("lm_head.weight"))
         var parameters = 0
@@ -164,7 +164,7 @@ final class HuggingFaceExportTests: XCTestCase {
     }
 
     func testBFloat16ExportRoundsEachTensor() throws {
-        let gguf = try LlamaGGUFModel(url: try Assets.require(Assets.smolLM2GGUF))
+        let gguf = try GGUFModel(url: try Assets.require(Assets.smolLM2GGUF))
         let dir = try temporaryDirectory()
         try HuggingFaceExport.write(gguf: gguf, tokenizer: try BPETokenizer(gguf: gguf.file), to: dir, dtype: .bf16)
         let source = try SafeTensorsWeightSource(directory: dir)
@@ -181,7 +181,7 @@ final class HuggingFaceExportTests: XCTestCase {
     }
 
     func testRefusesOtherDTypesAndDirectoriesWithOtherWeights() throws {
-        let gguf = try LlamaGGUFModel(url: try Assets.require(Assets.smolLM2GGUF))
+        let gguf = try GGUFModel(url: try Assets.require(Assets.smolLM2GGUF))
         let tokenizer = try BPETokenizer(gguf: gguf.file)
         let dir = try temporaryDirectory()
         XCTAssertThrowsError(try HuggingFaceExport.write(gguf: gguf, tokenizer: tokenizer, to: dir, dtype: .i32)) { error in

@@ -19,7 +19,7 @@ final class WeightGradientTests: XCTestCase {
         struct Slot { let offset: Int, rows: Int, cols: Int }
         let values: GradientCheck.FloatBuffer, gradients: GradientCheck.FloatBuffer
         let embedding: Slot, finalNorm: Slot
-        let layers: [(input: Slot, post: Slot, projections: [Slot])]
+        let layers: [(norms: [Slot?], projections: [Slot])]
         var all: [(name: String, slot: Slot)] = []
 
         init(_ w: ModelWeights) {
@@ -33,8 +33,7 @@ final class WeightGradientTests: XCTestCase {
             }
             embedding = add("embedding", w.embedding.storage, w.embedding.rows, w.embedding.cols)
             layers = w.layers.enumerated().map { i, l in
-                (add("layer \(i) input norm", l.inputNorm, 1, l.inputNorm.count),
-                 add("layer \(i) post norm", l.postAttentionNorm, 1, l.postAttentionNorm.count),
+                (LayerNorm.allCases.map { n in l[n].isEmpty ? nil : add("layer \(i) norm \(n)", l[n], 1, l[n].count) },
                  Projection.allCases.map { p in add("layer \(i) \(p)", l[p].dequantized().storage, l[p].rows, l[p].cols) })
             }
             finalNorm = add("final norm", w.finalNorm, 1, w.finalNorm.count)
@@ -49,8 +48,7 @@ final class WeightGradientTests: XCTestCase {
 
         var buffers: ModelWeightBuffers {
             ModelWeightBuffers(embedding: buffer(embedding), lmHead: nil, finalNorm: buffer(finalNorm),
-                               layers: layers.map { .init(inputNorm: buffer($0.input), postAttentionNorm: buffer($0.post),
-                                                          projections: $0.projections.map(buffer)) })
+                               layers: layers.map { .init(norms: $0.norms.map { $0.map(buffer) }, projections: $0.projections.map(buffer)) })
         }
     }
 
@@ -171,12 +169,22 @@ final class WeightGradientTests: XCTestCase {
     /// 20 tensors (the tied embedding's includes the head's part) against central differences of
     /// the Double model; 2 sequences of 18 with a masked prompt and padding, as GradientModelTests.
     func testWholeModelWeightGradients() throws {
+        try checkWholeModel(G.tinyConfig)
+    }
+
+    /// The same on the tiny Gemma 3 (sandwich and q/k norms with (1 + w), GELU, sliding windows
+    /// shorter than the sequences, a scaled embedding).
+    func testWholeGemmaModelWeightGradients() throws {
+        try checkWholeModel(G.tinyGemmaConfig)
+    }
+
+    private func checkWholeModel(_ config: ModelConfig) throws {
         var rng = SeededGenerator(seed: 46)
-        let weights = try G.tinyWeights()
+        let weights = try G.tinyWeights(config: config)
         let c = weights.config
         let flat = FlatWeights(weights)
         let noAdapters = G.FlatAdapters(weights: weights, rank: 1, scale: 0, std: 0, seed: 1)
-        let reference = G.ReferenceLlama(weights: weights, adapters: noAdapters)
+        let reference = G.ReferenceModel(weights: weights, adapters: noAdapters)
         let (batch, T) = (2, 18)
         let N = batch * T
         let tokens = (0..<N).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) }
@@ -195,8 +203,7 @@ final class WeightGradientTests: XCTestCase {
             else if name == "final norm" { ref.finalNorm[i] += delta }
             else {
                 let layer = Int(name.split(separator: " ")[1])!
-                if name.hasSuffix("input norm") { ref.layers[layer].inputNorm[i] += delta }
-                else if name.hasSuffix("post norm") { ref.layers[layer].postNorm[i] += delta }
+                if let n = LayerNorm.allCases.first(where: { name.hasSuffix("norm \($0)") }) { ref.layers[layer].norms[n.rawValue][i] += delta }
                 else {
                     let p = Projection.allCases.first { name.hasSuffix(" \($0)") }!
                     ref.layers[layer].projections[p.rawValue].w[i] += delta

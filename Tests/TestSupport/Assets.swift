@@ -15,6 +15,7 @@ public enum Assets {
     public static let miniLM = "all-MiniLM-L6-v2"
     public static let smolLM2GGUF = "SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
     public static let shakespeare = "shakespeare"
+    public static let gemma3GGUF = "gemma3-270m/gemma-3-270m-q4_k_m.gguf"
 
     /// The asset's URL, or a skip (failure when assets are required) naming the fetch command.
     public static func require(_ relativePath: String, file: StaticString = #filePath, line: UInt = #line) throws -> URL {

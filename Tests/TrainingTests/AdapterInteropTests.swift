@@ -128,13 +128,13 @@ final class AdapterInteropTests: XCTestCase {
         let alpha = try XCTUnwrap(file.metadata["adapter.lora.alpha"]?.double)
         XCTAssertEqual(file.tensors.count, 28)
         for (path, f, s) in loaded.scaledModules {
-            let base = try XCTUnwrap(GGUFLoRAExport.baseTensorName(module: path))
+            let base = try XCTUnwrap(GGUFLoRAExport.baseTensorName(module: path, family: LlamaArchitecture.self))
             let a = try XCTUnwrap(file.info(base + ".lora_a")), b = try XCTUnwrap(file.info(base + ".lora_b"))
             XCTAssertEqual(a.dimensions, [f.A.cols, f.rank], "\(base): lora_a ne = [in, r]")
             XCTAssertEqual(b.dimensions, [f.rank, f.B.rows], "\(base): lora_b ne = [r, out]")
             var lb = try file.floats(b)
-            if base.contains("attn_q") { LlamaGGUF.unpermuteRows(&lb, rows: f.B.rows, cols: f.rank, heads: config.numAttentionHeads) }
-            if base.contains("attn_k") { LlamaGGUF.unpermuteRows(&lb, rows: f.B.rows, cols: f.rank, heads: config.numKeyValueHeads) }
+            if base.contains("attn_q") { GGUFRowPermutation.unpermuteRows(&lb, rows: f.B.rows, cols: f.rank, heads: config.numAttentionHeads) }
+            if base.contains("attn_k") { GGUFRowPermutation.unpermuteRows(&lb, rows: f.B.rows, cols: f.rank, heads: config.numKeyValueHeads) }
             let llamaCpp = LoRAFactors(A: Matrix(rows: f.rank, cols: f.A.cols, storage: try file.floats(a)), B: Matrix(rows: f.B.rows, cols: f.rank, storage: lb))
             assertRelativeClose(llamaCpp.delta(scale: Float(alpha) / Float(f.rank)), f.delta(scale: s), tolerance: 1e-6, base)
         }

@@ -27,7 +27,7 @@ final class FullFineTuningTests: XCTestCase {
                 .appendingPathComponent("ModelTests/Fixtures/tiny_llama")
             var weights = try ModelWeights(source: SafeTensorsWeightSource(directory: modelDir), sourceName: modelDir.path)
             trainable = try TrainableWeights(moving: &weights)
-            XCTAssertTrue(weights.embedding.storage.isEmpty && weights.layers[0].q.rows == 0, "the weights must be moved, not copied")
+            XCTAssertTrue(weights.embedding.storage.isEmpty && weights.layers[0][.q].rows == 0, "the weights must be moved, not copied")
             model = DecoderModel(weights: weights, lanes: lanes, buffers: trainable.buffers)
             let labels = try file.integers("labels"), ids = try file.integers("tokens")
             let shape = try XCTUnwrap(file.info("tokens")).shape

@@ -35,7 +35,7 @@ final class PEFTGradientTests: XCTestCase {
             file = try SafeTensorsFile(url: PEFTGradientTests.fixtures.appendingPathComponent("peft/\(name).safetensors"))
             let modelDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .appendingPathComponent("ModelTests/Fixtures/tiny_llama")
-            let config = try JSONDecoder().decode(ModelConfig.self, from: Data(contentsOf: modelDir.appendingPathComponent("config.json")))
+            let config = try SafeTensorsWeightSource.readConfig(directory: modelDir)
             model = DecoderModel(weights: try ModelWeights(source: FixtureSource(file: file, config: config), sourceName: name), lanes: lanes)
             let labels = try file.integers("labels"), ids = try file.integers("tokens")
             let shape = try XCTUnwrap(file.info("tokens")).shape

@@ -69,10 +69,10 @@ final class RunDirectoryTests: XCTestCase {
     /// The estimate grows with every size it depends on, and absurd sizes give a large finite
     /// number (or infinity), never a trap.
     func testActivationMemoryIsEstimatedWithoutOverflow() throws {
-        let c = try JSONDecoder().decode(ModelConfig.self, from: Data(#"""
-            {"hidden_size": 576, "intermediate_size": 1536, "num_attention_heads": 9, "num_key_value_heads": 3,
+        let c = try ArchitectureRegistry.config(huggingFace: Data(#"""
+            {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536, "num_attention_heads": 9, "num_key_value_heads": 3,
              "num_hidden_layers": 30, "vocab_size": 49152, "rms_norm_eps": 1e-5, "max_position_embeddings": 8192}
-            """#.utf8))
+            """#.utf8), path: "config.json")
         let base = TrainingScratch.estimatedBytes(config: c, capacityRows: 2048, maxRank: 16, checkpointing: false, lanes: 2)
         XCTAssertGreaterThan(TrainingScratch.estimatedBytes(config: c, capacityRows: 4096, maxRank: 16, checkpointing: false, lanes: 2), base)
         XCTAssertGreaterThan(TrainingScratch.estimatedBytes(config: c, capacityRows: 2048, maxRank: 16, checkpointing: false, lanes: 1000), 25e9,

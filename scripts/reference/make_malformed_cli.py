@@ -250,7 +250,7 @@ def config_cases():
         "layers_negative.json": ({**base, "num_hidden_layers": -1}, ["num_hidden_layers"]),
         "head_dim_odd.json": ({**base, "head_dim": 7}, ["head_dim"]),
         "vocab_size_2pow40.json": ({**base, "vocab_size": 2 ** 40}, ["vocab_size"]),
-        "vocab_size_2pow64.json": ({**base, "vocab_size": 2 ** 64}, ["not a Llama config"]),
+        "vocab_size_2pow64.json": ({**base, "vocab_size": 2 ** 64}, ["config.json", "'vocab_size' is out of range"]),
         "rms_norm_eps_negative.json": ({**base, "rms_norm_eps": -1.0}, ["rms_norm_eps"]),
         "hidden_size_string.json": ({**base, "hidden_size": "32"}, ["hidden_size"]),
         "vocab_size_missing.json": ({k: v for k, v in base.items() if k != "vocab_size"}, ["vocab_size"]),
@@ -261,11 +261,11 @@ def config_cases():
     (d / "shape_mismatch.json").write_text(json.dumps({**base, "intermediate_size": 64}))
     case("config", "shape_mismatch.json", ["mlp.gate_proj.weight", "the config implies [64, 32]"], "train-config", names="model")
     (d / "not_json.json").write_text('{"hidden_size": 32,')
-    case("config", "not_json.json", ["not a Llama config"], "train-config")
+    case("config", "not_json.json", ["config.json", "not valid JSON"], "train-config")
     (d / "nested_10000_deep.json").write_text("[" * 10000 + "]" * 10000)
-    case("config", "nested_10000_deep.json", ["not a Llama config"], "train-config")
+    case("config", "nested_10000_deep.json", ["config.json", "not valid JSON"], "train-config")
     (d / "not_utf8.json").write_bytes(b'{"model_type": "\xff\xfe", "hidden_size": 32}')
-    case("config", "not_utf8.json", ["not a Llama config"], "train-config")
+    case("config", "not_utf8.json", ["config.json", "not valid JSON"], "train-config")
 
 
 # MARK: - adapter directories (pissa train --adapter-path)

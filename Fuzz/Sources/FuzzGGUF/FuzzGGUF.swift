@@ -1,9 +1,10 @@
 import Formats
 import FuzzSupport
+import Model
 import Tokenizer
 
 /// A GGUF file: header, metadata values, tensor infos and placement; then every tensor is
-/// dequantised (every supported ggml type), the Llama hyperparameters and tensor-name mapping
+/// dequantised (every supported ggml type), the family's hyperparameters and tensor-name mapping
 /// are read, and a tokenizer is built from the metadata and run once.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzGGUF(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -20,8 +21,8 @@ public func fuzzGGUF(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         file.release(info)
     }
     _ = file.architecture
-    if let model = try? LlamaGGUFModel(file: file) {
-        _ = model.huggingFaceConfig()
+    if let model = try? GGUFModel(file: file) {
+        _ = try? model.huggingFaceConfigJSON()
         _ = model.unmappedTensors
         for name in model.huggingFaceTensorNames { _ = try? model.huggingFaceTensor(named: name) }
     }

@@ -120,7 +120,7 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .tensorNotFound(path, tensor):
             return "\(path): no tensor named '\(tensor)'"
         case let .unsupportedArchitecture(path, architecture):
-            return "\(path): general.architecture is '\(architecture)', only 'llama' is supported"
+            return "\(path): general.architecture '\(architecture)' is not supported"
         case let .missingMetadata(path, key):
             return "\(path): metadata '\(key)' is missing"
         case let .wrongMetadataType(path, key, expected, found):
@@ -128,7 +128,7 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .invalidHyperparameter(path, key, problem):
             return "\(path): \(key): \(problem)"
         case let .unknownHuggingFaceName(path, name):
-            return "\(path): '\(name)' is not a Hugging Face Llama tensor name this file provides"
+            return "\(path): '\(name)' is not a Hugging Face tensor name this file provides"
         case let .inconsistentModel(path, problems):
             return "\(path): \(problems.count) tensor problem\(problems.count == 1 ? "" : "s"): " + problems.prefix(8).joined(separator: "; ")
                 + (problems.count > 8 ? "; …" : "")

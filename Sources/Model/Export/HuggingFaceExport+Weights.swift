@@ -33,14 +33,7 @@ extension HuggingFaceExport {
             writer.abandon()
             throw error
         }
-        var hf = config
-        hf.torchDtype = "float32"
-        try AtomicFile.write(try encodeJSON(hf), to: directory.appendingPathComponent("config.json"))
-        let generation = GenerationConfig(bosTokenId: config.bosTokenId, eosTokenId: config.eosTokenId, padTokenId: config.padTokenId)
-        try AtomicFile.write(try encodeJSON(generation), to: directory.appendingPathComponent("generation_config.json"))
-        try AtomicFile.write(tokenizer.huggingFaceTokenizerJSON(), to: directory.appendingPathComponent("tokenizer.json"))
-        try AtomicFile.write(tokenizer.huggingFaceTokenizerConfig(modelMaxLength: config.maxPositionEmbeddings),
-                             to: directory.appendingPathComponent("tokenizer_config.json"))
+        try writeConfigAndTokenizer(config, torchDtype: "float32", tokenizer: tokenizer, to: directory)
         return Summary(directory: directory.path,
                        files: ["model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"],
                        dtype: .f32, tensors: tensors.count, parameters: tensors.reduce(0) { $0 + $1.values.count }, skippedTensors: [])

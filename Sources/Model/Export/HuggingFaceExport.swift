@@ -2,13 +2,13 @@ import Foundation
 import Formats
 import Tokenizer
 
-/// Writes a Llama GGUF model as a Hugging Face model directory that transformers loads with
+/// Writes a GGUF model as a Hugging Face model directory that transformers loads with
 /// `AutoModelForCausalLM` / `AutoTokenizer` and that computes the same logits:
 ///
-///     config.json              LlamaForCausalLM config (`LlamaGGUFModel.huggingFaceConfig`)
+///     config.json              the family's config (`Architecture.huggingFaceConfigJSON`)
 ///     generation_config.json   bos / eos / pad token ids
 ///     model.safetensors        every tensor dequantised, in Hugging Face names and layout
-///                              (q/k rows un-permuted); no lm_head.weight when tied
+///                              and values (`GGUFModel`); no lm_head.weight when tied
 ///     tokenizer.json           `BPETokenizer.huggingFaceTokenizerJSON()`
 ///     tokenizer_config.json    `BPETokenizer.huggingFaceTokenizerConfig(modelMaxLength:)`
 ///
@@ -47,7 +47,7 @@ public enum HuggingFaceExport {
     /// `GGUFError` / `SafeTensorsError` of reading and writing; nothing half-written is left behind.
     @discardableResult
     public static func write(
-        gguf: LlamaGGUFModel, tokenizer: BPETokenizer, to directory: URL, dtype: DType = .f32,
+        gguf: GGUFModel, tokenizer: BPETokenizer, to directory: URL, dtype: DType = .f32,
         progress: (Progress) -> Void = { _ in }
     ) throws -> Summary {
         let source = gguf.file.url.path
@@ -56,18 +56,18 @@ public enum HuggingFaceExport {
                 source: source, problem: "cannot export as \(dtype.rawValue); use one of "
                     + supportedDTypes.map(\.rawValue).joined(separator: ", "))
         }
-        let hyper = gguf.hyperparameters
-        guard tokenizer.vocabularySize <= hyper.vocabSize else {
+        let config = gguf.config
+        guard tokenizer.vocabularySize <= config.vocabSize else {
             throw ModelError.unsupportedModel(
                 source: source, problem: "the tokenizer has \(tokenizer.vocabularySize) tokens but the embedding only "
-                    + "\(hyper.vocabSize) rows")
+                    + "\(config.vocabSize) rows")
         }
         try createDirectory(directory)
 
         // Weights: lay out every tensor, then dequantise and write them one by one.
         var specs: [TensorSpec] = []
         for name in gguf.huggingFaceTensorNames {
-            guard let ggufName = LlamaGGUF.ggufName(forHuggingFace: name), let info = gguf.file.info(ggufName) else {
+            guard let ggufName = gguf.ggufName(forHuggingFace: name), let info = gguf.file.info(ggufName) else {
                 throw ModelError.missingTensor(source: source, name: name)
             }
             specs.append(TensorSpec(name: name, dtype: dtype, shape: info.shape))
@@ -91,18 +91,26 @@ public enum HuggingFaceExport {
         }
 
         // Configuration and tokenizer.
-        let config = gguf.huggingFaceConfig(torchDtype: torchDtype)
-        try AtomicFile.write(try encodeJSON(config), to: directory.appendingPathComponent("config.json"))
-        let generation = GenerationConfig(bosTokenId: hyper.bosTokenID, eosTokenId: hyper.eosTokenID, padTokenId: hyper.padTokenID)
-        try AtomicFile.write(try encodeJSON(generation), to: directory.appendingPathComponent("generation_config.json"))
-        try AtomicFile.write(tokenizer.huggingFaceTokenizerJSON(), to: directory.appendingPathComponent("tokenizer.json"))
-        try AtomicFile.write(tokenizer.huggingFaceTokenizerConfig(modelMaxLength: hyper.contextLength),
-                             to: directory.appendingPathComponent("tokenizer_config.json"))
+        try writeConfigAndTokenizer(config, torchDtype: torchDtype, tokenizer: tokenizer, to: directory)
 
         return Summary(
             directory: directory.path,
             files: ["model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"],
             dtype: dtype, tensors: specs.count, parameters: parameters, skippedTensors: gguf.unmappedTensors)
+    }
+
+    /// `config.json` (the family's, its weights stored as `torchDtype`), `generation_config.json`,
+    /// `tokenizer.json` and `tokenizer_config.json`, each atomically.
+    public static func writeConfigAndTokenizer(_ config: ModelConfig, torchDtype: String, tokenizer: BPETokenizer, to directory: URL) throws {
+        var hf = config
+        hf.torchDtype = torchDtype
+        try AtomicFile.write(try ArchitectureRegistry.architecture(of: config).huggingFaceConfigJSON(hf),
+                             to: directory.appendingPathComponent("config.json"))
+        let generation = GenerationConfig(bosTokenId: config.bosTokenId, eosTokenId: config.eosTokenId, padTokenId: config.padTokenId)
+        try AtomicFile.write(try encodeJSON(generation), to: directory.appendingPathComponent("generation_config.json"))
+        try AtomicFile.write(tokenizer.huggingFaceTokenizerJSON(), to: directory.appendingPathComponent("tokenizer.json"))
+        try AtomicFile.write(tokenizer.huggingFaceTokenizerConfig(modelMaxLength: config.maxPositionEmbeddings),
+                             to: directory.appendingPathComponent("tokenizer_config.json"))
     }
 
     /// transformers' name of a dtype (`torch_dtype` in config.json); nil for dtypes `write` refuses.

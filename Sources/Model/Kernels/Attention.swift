@@ -16,7 +16,7 @@ public enum Attention {
         2 * Double(heads * headDim) * lengths.reduce(0.0) { $0 + Double($1) * Double($1 + 1) / 2 }
     }
 
-    /// The sequences of one call and the head layout.
+    /// The sequences of one call, the head layout, the score scale and the causal window.
     struct Shape {
         /// One sequence: queries are rows `queryRow ..< queryRow + queries` of q and out, keys rows
         /// `keyRow ..< keyRow + keys` of k and v; query i sits at position `keys − queries + i`
@@ -28,27 +28,38 @@ public enum Attention {
 
         var sequences: [Sequence]
         var heads: Int, kvHeads: Int, headDim: Int
+        /// Multiplies q·kᵀ (1/√D unless the family says otherwise).
+        var scale: Float
+        /// A query at position p sees keys p − window < j ≤ p; nil: every j ≤ p.
+        var window: Int?
         var group: Int { heads / kvHeads }
 
         /// Sequences of `lengths` rows packed back to back in q, k and v alike, each attending
         /// to itself (training, evaluation, prefill without a cache).
-        static func packed(lengths: [Int], heads: Int, kvHeads: Int, headDim: Int) -> Shape {
+        static func packed(lengths: [Int], heads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil, window: Int? = nil) -> Shape {
             var row = 0
             let sequences = lengths.map { n in
                 defer { row += n }
                 return Sequence(queryRow: row, queries: n, keyRow: row, keys: n)
             }
-            return Shape(sequences: sequences, heads: heads, kvHeads: kvHeads, headDim: headDim)
+            return Shape(sequences: sequences, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                         scale: scale ?? 1 / Float(headDim).squareRoot(), window: window)
         }
 
         /// `queries` new rows continuing one cached sequence whose k and v hold `keys` rows.
-        static func cached(queries: Int, keys: Int, heads: Int, kvHeads: Int, headDim: Int) -> Shape {
+        static func cached(queries: Int, keys: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil,
+                           window: Int? = nil) -> Shape {
             Shape(sequences: [Sequence(queryRow: 0, queries: queries, keyRow: 0, keys: keys)],
-                  heads: heads, kvHeads: kvHeads, headDim: headDim)
+                  heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale ?? 1 / Float(headDim).squareRoot(), window: window)
+        }
+
+        /// The first key a block of query rows starting at position `position` can see.
+        func firstKey(forPosition position: Int) -> Int {
+            window.map { max(0, position - $0 + 1) } ?? 0
         }
     }
 
-    /// `out = softmax(q·kᵀ/√D + causal)·v` for every (sequence, head). Tasks are (sequence, KV
+    /// `out = softmax(scale·q·kᵀ + causal window)·v` for every (sequence, head). Tasks are (sequence, KV
     /// head), spread over `lanes`: the group's query heads share their keys and values, so each
     /// block of query rows is gathered for the whole group (`GroupBlock`) and multiplied in one
     /// product rather than one per head.
@@ -56,7 +67,7 @@ public enum Attention {
                         out: UnsafeMutablePointer<Float>, shape s: Shape, lanes: Int) {
         let D = s.headDim, G = s.group
         let qStride = s.heads * D, kvStride = s.kvHeads * D
-        let scale = 1 / Float(D).squareRoot()
+        let scale = s.scale
         let pointers = SendablePointers(q: q, k: k, v: v, out: out)
         let longest = s.sequences.map(\.keys).max() ?? 0
         let layout = GroupBlock(group: G, headDim: D, keys: longest)
@@ -69,19 +80,22 @@ public enum Attention {
             let kh = pointers.k + sq.keyRow * kvStride + kvh * D
             let vh = pointers.v + sq.keyRow * kvStride + kvh * D
             let qs = scratch.buffer(lane), os = qs + layout.rowsCount, p = os + layout.rowsCount   // (G·m, D), (G·m, D), (G·m, Tk)
-            // Query blocks only multiply the keys they can see (causal): about half the work.
+            // Query blocks only multiply the keys they can see (causal, and within the window).
             for q0 in stride(from: 0, to: Tq, by: blockRows) {
-                let m = min(blockRows, Tq - q0), visibleKeys = sq.offset + q0 + m
+                let m = min(blockRows, Tq - q0), keyEnd = sq.offset + q0 + m
+                let keyStart = s.firstKey(forPosition: sq.offset + q0), n = keyEnd - keyStart
                 layout.gather(qg + q0 * qStride, stride: qStride, rows: m, into: qs)
-                BLAS.gemm(transA: false, transB: true, m: G * m, n: visibleKeys, k: D, alpha: scale, a: qs, lda: D,
-                          b: kh, ldb: kvStride, beta: 0, c: p, ldc: Tk)
+                BLAS.gemm(transA: false, transB: true, m: G * m, n: n, k: D, alpha: scale, a: qs, lda: D,
+                          b: kh + keyStart * kvStride, ldb: kvStride, beta: 0, c: p, ldc: Tk)
                 for r in 0..<(G * m) {
-                    let row = p + r * Tk, visible = sq.offset + q0 + r % m + 1
-                    Softmax.forwardRow(row, count: visible)
-                    (row + visible).update(repeating: 0, count: visibleKeys - visible)
+                    let row = p + r * Tk, position = sq.offset + q0 + r % m
+                    let lo = s.firstKey(forPosition: position) - keyStart, hi = position + 1 - keyStart
+                    row.update(repeating: 0, count: lo)
+                    Softmax.forwardRow(row + lo, count: hi - lo)
+                    (row + hi).update(repeating: 0, count: n - hi)
                 }
-                BLAS.gemm(transA: false, transB: false, m: G * m, n: D, k: visibleKeys, alpha: 1, a: p, lda: Tk,
-                          b: vh, ldb: kvStride, beta: 0, c: os, ldc: D)
+                BLAS.gemm(transA: false, transB: false, m: G * m, n: D, k: n, alpha: 1, a: p, lda: Tk,
+                          b: vh + keyStart * kvStride, ldb: kvStride, beta: 0, c: os, ldc: D)
                 layout.scatter(os, rows: m, into: og + q0 * qStride, stride: qStride)
             }
         }
@@ -159,7 +173,7 @@ final class LaneScratch: @unchecked Sendable {
 extension Attention {
     /// Backward of `forward` on packed sequences without a cache (each sequence's queries are its
     /// keys): recomputes P per block of the group's query rows, then dV += Pᵀ·dO, dP = dO·Vᵀ,
-    /// dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ = dS·K/√D, dK += dSᵀ·Q/√D. Tasks are (sequence, KV
+    /// dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ = scale·dS·K, dK += scale·dSᵀ·Q. Tasks are (sequence, KV
     /// head), each owning its group's dK, dV, so lanes never collide. dq, dk and dv are
     /// overwritten on every sequence's rows.
     static func backward(dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
@@ -169,7 +183,7 @@ extension Attention {
         precondition(s.sequences.allSatisfy { $0.keys == $0.queries && $0.keyRow == $0.queryRow },
                      "attention backward runs on whole packed sequences")
         let qStride = s.heads * D, kvStride = s.kvHeads * D
-        let scale = 1 / Float(D).squareRoot()
+        let scale = s.scale
         let io = BackwardPointers(dOut: dOut, q: q, k: k, v: v, dq: dq, dk: dk, dv: dv)
         let longest = s.sequences.map(\.queries).max() ?? 0
         let layout = GroupBlock(group: G, headDim: D, keys: longest)
@@ -188,38 +202,44 @@ extension Attention {
             let qs = scratch.buffer(lane), dos = qs + layout.rowsCount, dqs = dos + layout.rowsCount   // (G·m, D) each
             let p = dqs + layout.rowsCount, dp = p + layout.scoresCount                                // (G·m, T) each
             for q0 in stride(from: 0, to: T, by: blockRows) {
-                let m = min(blockRows, T - q0), keys = q0 + m   // keys visible to this block
+                let m = min(blockRows, T - q0), keyEnd = q0 + m   // keys visible to this block
+                let keyStart = s.firstKey(forPosition: q0), n = keyEnd - keyStart
+                let kb = kh + keyStart * kvStride, vb = vh + keyStart * kvStride
                 layout.gather(qg + q0 * qStride, stride: qStride, rows: m, into: qs)
                 layout.gather(dog + q0 * qStride, stride: qStride, rows: m, into: dos)
-                BLAS.gemm(transA: false, transB: true, m: G * m, n: keys, k: D, alpha: scale, a: qs, lda: D,
-                          b: kh, ldb: kvStride, beta: 0, c: p, ldc: T)
+                BLAS.gemm(transA: false, transB: true, m: G * m, n: n, k: D, alpha: scale, a: qs, lda: D,
+                          b: kb, ldb: kvStride, beta: 0, c: p, ldc: T)
                 for r in 0..<(G * m) {
-                    let row = p + r * T, visible = q0 + r % m + 1
-                    Softmax.forwardRow(row, count: visible)
-                    (row + visible).update(repeating: 0, count: keys - visible)
+                    let row = p + r * T, position = q0 + r % m
+                    let lo = s.firstKey(forPosition: position) - keyStart, hi = position + 1 - keyStart
+                    row.update(repeating: 0, count: lo)
+                    Softmax.forwardRow(row + lo, count: hi - lo)
+                    (row + hi).update(repeating: 0, count: n - hi)
                 }
                 // dV += Pᵀ·dO
-                BLAS.gemm(transA: true, transB: false, m: keys, n: D, k: G * m, alpha: 1, a: p, lda: T,
-                          b: dos, ldb: D, beta: 1, c: dvh, ldc: kvStride)
-                // dP = dO·Vᵀ, then dS in place (scaled by 1/√D for both dQ and dK)
-                BLAS.gemm(transA: false, transB: true, m: G * m, n: keys, k: D, alpha: 1, a: dos, lda: D,
-                          b: vh, ldb: kvStride, beta: 0, c: dp, ldc: T)
+                BLAS.gemm(transA: true, transB: false, m: n, n: D, k: G * m, alpha: 1, a: p, lda: T,
+                          b: dos, ldb: D, beta: 1, c: dvh + keyStart * kvStride, ldc: kvStride)
+                // dP = dO·Vᵀ, then dS in place (scaled for both dQ and dK)
+                BLAS.gemm(transA: false, transB: true, m: G * m, n: n, k: D, alpha: 1, a: dos, lda: D,
+                          b: vb, ldb: kvStride, beta: 0, c: dp, ldc: T)
                 for r in 0..<(G * m) {
-                    let pr = p + r * T, dr = dp + r * T
-                    let n = q0 + r % m + 1
-                    let rowDot = dot(pr, dr, n)
+                    let position = q0 + r % m
+                    let lo = s.firstKey(forPosition: position) - keyStart, hi = position + 1 - keyStart
+                    let pr = p + r * T + lo, dr = dp + r * T + lo, count = hi - lo
+                    let rowDot = dot(pr, dr, count)
                     var i = 0
                     let rd = Vec8(repeating: rowDot)
-                    while i + 8 <= n { store8(load8(pr + i) * (load8(dr + i) - rd) * scale, dr + i); i += 8 }
-                    while i < n { dr[i] = pr[i] * (dr[i] - rowDot) * scale; i += 1 }
-                    (dr + n).update(repeating: 0, count: keys - n)
+                    while i + 8 <= count { store8(load8(pr + i) * (load8(dr + i) - rd) * scale, dr + i); i += 8 }
+                    while i < count { dr[i] = pr[i] * (dr[i] - rowDot) * scale; i += 1 }
+                    (dp + r * T).update(repeating: 0, count: lo)
+                    (dr + count).update(repeating: 0, count: n - hi)
                 }
                 // dQ = dS·K, dK += dSᵀ·Q
-                BLAS.gemm(transA: false, transB: false, m: G * m, n: D, k: keys, alpha: 1, a: dp, lda: T,
-                          b: kh, ldb: kvStride, beta: 0, c: dqs, ldc: D)
+                BLAS.gemm(transA: false, transB: false, m: G * m, n: D, k: n, alpha: 1, a: dp, lda: T,
+                          b: kb, ldb: kvStride, beta: 0, c: dqs, ldc: D)
                 layout.scatter(dqs, rows: m, into: dqg + q0 * qStride, stride: qStride)
-                BLAS.gemm(transA: true, transB: false, m: keys, n: D, k: G * m, alpha: 1, a: dp, lda: T,
-                          b: qs, ldb: D, beta: 1, c: dkh, ldc: kvStride)
+                BLAS.gemm(transA: true, transB: false, m: n, n: D, k: G * m, alpha: 1, a: dp, lda: T,
+                          b: qs, ldb: D, beta: 1, c: dkh + keyStart * kvStride, ldc: kvStride)
             }
         }
     }

@@ -9,9 +9,9 @@ import Tokenizer
 /// Face name. The model reads its weights from the store through `buffers`; the tensors of the
 /// `ModelWeights` they were copied from are emptied, so no second copy exists.
 ///
-/// Registered in order: `model.embed_tokens.weight` (V, C); per layer `input_layernorm.weight`
-/// (C), the seven projections (out, in), `post_attention_layernorm.weight` (C); `model.norm.weight`
-/// (C); `lm_head.weight` (V, C) only when the head is untied. A tied head has no tensor of its
+/// Registered in order: `model.embed_tokens.weight` (V, C); per layer the attention-input norm
+/// (and q/k norms), the seven projections (out, in), the other norms; `model.norm.weight` (C);
+/// `lm_head.weight` (V, C) only when the head is untied. A tied head has no tensor of its
 /// own: the embedding's gradient receives the lookup's and the head's.
 public final class TrainableWeights: @unchecked Sendable {
     public let store: ParameterStore
@@ -23,11 +23,15 @@ public final class TrainableWeights: @unchecked Sendable {
     /// its config is kept).
     public init(moving weights: inout ModelWeights) throws {
         let c = weights.config
+        let family = ArchitectureRegistry.architecture(of: c)
+        // Per layer: the attention-input and q/k norms, the seven projections, then the other norms
+        // (Llama: input_layernorm, projections, post_attention_layernorm, as before).
+        let normsFirst: [LayerNorm] = [.attentionInput, .query, .key], normsAfter: [LayerNorm] = [.attentionOutput, .mlpInput, .mlpOutput]
         let store = ParameterStore()
         var total = ParameterStore.paddedCount(weights.embedding.count) + ParameterStore.paddedCount(weights.finalNorm.count)
             + ParameterStore.paddedCount(weights.lmHead?.count ?? 0)
         for layer in weights.layers {
-            total += ParameterStore.paddedCount(layer.inputNorm.count) + ParameterStore.paddedCount(layer.postAttentionNorm.count)
+            total += layer.norms.reduce(0) { $0 + ParameterStore.paddedCount($1.count) }
             for p in Projection.allCases { total += ParameterStore.paddedCount(layer[p].rows * layer[p].cols) }
         }
         store.reserveCapacity(total)   // one allocation of the exact size: no doubling, no move
@@ -37,16 +41,22 @@ public final class TrainableWeights: @unchecked Sendable {
             return entries.count - 1
         }
         let embedding = try register("model.embed_tokens.weight", c.vocabSize, c.hiddenSize, [c.vocabSize, c.hiddenSize])
-        var layerSlots: [(input: Int, post: Int, projections: [Int])] = []
+        var layerSlots: [(norms: [Int?], projections: [Int])] = []
         for (i, layer) in weights.layers.enumerated() {
-            let p = "model.layers.\(i)."
-            let input = try register(p + "input_layernorm.weight", 1, c.hiddenSize, [c.hiddenSize])
+            var norms = [Int?](repeating: nil, count: LayerNorm.allCases.count)
+            func registerNorms(_ which: [LayerNorm]) throws {
+                for n in which where !layer[n].isEmpty {
+                    guard let name = family.normName(n) else { continue }
+                    norms[n.rawValue] = try register(ModelTensors.layerName(i, name + ".weight"), 1, layer[n].count, [layer[n].count])
+                }
+            }
+            try registerNorms(normsFirst)
             let projections = try Projection.allCases.map { proj in
                 let w = layer[proj]
-                return try register(p + proj.moduleName + ".weight", w.rows, w.cols, [w.rows, w.cols])
+                return try register(ModelTensors.layerName(i, proj.moduleName + ".weight"), w.rows, w.cols, [w.rows, w.cols])
             }
-            let post = try register(p + "post_attention_layernorm.weight", 1, c.hiddenSize, [c.hiddenSize])
-            layerSlots.append((input, post, projections))
+            try registerNorms(normsAfter)
+            layerSlots.append((norms, projections))
         }
         let norm = try register("model.norm.weight", 1, c.hiddenSize, [c.hiddenSize])
         let head = try weights.lmHead.map { try register("lm_head.weight", $0.rows, $0.cols, [$0.rows, $0.cols]) }
@@ -59,10 +69,10 @@ public final class TrainableWeights: @unchecked Sendable {
         fill(embedding, weights.embedding.storage)
         weights.embedding = Matrix(rows: 0, cols: 0)
         for (i, slots) in layerSlots.enumerated() {
-            fill(slots.input, weights.layers[i].inputNorm)
-            fill(slots.post, weights.layers[i].postAttentionNorm)
-            weights.layers[i].inputNorm = []
-            weights.layers[i].postAttentionNorm = []
+            for (n, slot) in zip(LayerNorm.allCases, slots.norms) {
+                if let slot { fill(slot, weights.layers[i][n]) }
+                weights.layers[i][n] = []
+            }
             for (proj, slot) in zip(Projection.allCases, slots.projections) {
                 fill(slot, weights.layers[i][proj].dequantized().storage)   // float32 weights: the matrix itself
                 weights.layers[i][proj] = Matrix(rows: 0, cols: 0)
@@ -79,7 +89,7 @@ public final class TrainableWeights: @unchecked Sendable {
         }
         buffers = ModelWeightBuffers(
             embedding: buffer(embedding), lmHead: head.map(buffer), finalNorm: buffer(norm),
-            layers: layerSlots.map { .init(inputNorm: buffer($0.input), postAttentionNorm: buffer($0.post), projections: $0.projections.map(buffer)) })
+            layers: layerSlots.map { .init(norms: $0.norms.map { $0.map(buffer) }, projections: $0.projections.map(buffer)) })
         self.store = store
         self.config = c
     }

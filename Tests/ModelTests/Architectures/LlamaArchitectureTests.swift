@@ -1,11 +1,24 @@
 import Formats
 import Foundation
+@testable import Model
 import TestSupport
 import XCTest
 
-/// The GGUF ↔ Hugging Face mapping (names, hyperparameters, config, q/k permutation), and the
-/// real SmolLM2 GGUF when it is present.
-final class GGUFLlamaTests: XCTestCase {
+/// Llama's GGUF ↔ Hugging Face mapping (names, hyperparameters, config, q/k permutation), its
+/// refusals, and the real SmolLM2 GGUF.
+final class LlamaArchitectureTests: XCTestCase {
+    private let names = LlamaArchitecture.tensorNames
+
+    /// SmolLM2's config as the architecture makes it.
+    private static let smolLM2 = ModelConfig(
+        architecture: "llama", modelType: "llama", hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 30,
+        numAttentionHeads: 9, numKeyValueHeads: 3, headDim: 64, vocabSize: 49152, maxPositionEmbeddings: 8192,
+        rmsNormEps: Double(Float(1e-5)), tieWordEmbeddings: true, bosTokenId: 1, eosTokenId: 2, padTokenId: 2,
+        block: .llama(headDim: 64), layers: Array(repeating: LayerAttention(rope: RopeSpec(theta: 100_000)), count: 30))
+
+    private func decode(_ json: String) throws -> ModelConfig {
+        try ArchitectureRegistry.config(huggingFace: Data(json.utf8), path: "config.json")
+    }
     // MARK: Names
 
     func testNameTable() {
@@ -25,15 +38,15 @@ final class GGUFLlamaTests: XCTestCase {
             ("blk.0.attn_q.bias", "model.layers.0.self_attn.q_proj.bias"),
         ]
         for (gguf, hf) in pairs {
-            XCTAssertEqual(LlamaGGUF.huggingFaceName(forGGUF: gguf), hf)
-            XCTAssertEqual(LlamaGGUF.ggufName(forHuggingFace: hf), gguf)
+            XCTAssertEqual(names.huggingFaceName(forGGUF: gguf), hf)
+            XCTAssertEqual(names.ggufName(forHuggingFace: hf), gguf)
         }
         for bad in ["blk.03.attn_q.weight", "blk.+3.attn_q.weight", "blk.-1.attn_q.weight", "blk.x.attn_q.weight",
                     "blk.0.attn_q", "blk.0.rope.weight", "rope_freqs.weight", "token_embd.scale", "blk..attn_q.weight"] {
-            XCTAssertNil(LlamaGGUF.huggingFaceName(forGGUF: bad), bad)
+            XCTAssertNil(names.huggingFaceName(forGGUF: bad), bad)
         }
-        XCTAssertNil(LlamaGGUF.ggufName(forHuggingFace: "model.layers.0.self_attn.rotary_emb.inv_freq"))
-        XCTAssertNil(LlamaGGUF.ggufName(forHuggingFace: "model.layers.01.mlp.up_proj.weight"))
+        XCTAssertNil(names.ggufName(forHuggingFace: "model.layers.0.self_attn.rotary_emb.inv_freq"))
+        XCTAssertNil(names.ggufName(forHuggingFace: "model.layers.01.mlp.up_proj.weight"))
     }
 
     // MARK: The q/k permutation
@@ -45,16 +58,16 @@ final class GGUFLlamaTests: XCTestCase {
         let rows = 12, cols = 2
         let gguf = (0..<rows).flatMap { [Float($0), Float($0) + 0.5] }
         var hf = gguf
-        LlamaGGUF.unpermuteRows(&hf, rows: rows, cols: cols, heads: 3)
+        GGUFRowPermutation.unpermuteRows(&hf, rows: rows, cols: cols, heads: 3)
         let order = [0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11]
         XCTAssertEqual(hf, order.flatMap { [Float($0), Float($0) + 0.5] })
         var back = hf
-        LlamaGGUF.permuteRows(&back, rows: rows, cols: cols, heads: 3)
+        GGUFRowPermutation.permuteRows(&back, rows: rows, cols: cols, heads: 3)
         XCTAssertEqual(back, gguf)
 
         // A larger head (4 pairs): HF row t·4 + i ← GGUF row 2i + t.
         var one = (0..<8).map(Float.init)
-        LlamaGGUF.unpermuteRows(&one, rows: 8, cols: 1, heads: 1)
+        GGUFRowPermutation.unpermuteRows(&one, rows: 8, cols: 1, heads: 1)
         XCTAssertEqual(one, [0, 2, 4, 6, 1, 3, 5, 7])
     }
 
@@ -62,22 +75,21 @@ final class GGUFLlamaTests: XCTestCase {
 
     func testHyperparameterErrors() throws {
         let v3 = try ggufFixture("reference_v3.gguf")
-        XCTAssertEqual(expectGGUFError { try LlamaGGUFModel(url: v3) }, .missingMetadata(path: v3.path, key: "llama.block_count"))
+        XCTAssertThrowsError(try GGUFModel(url: v3)) { error in
+            XCTAssertEqual(error as? GGUFError, .missingMetadata(path: v3.path, key: "llama.block_count"))
+        }
         let v2 = try ggufFixture("reference_v2.gguf")
-        let error = expectGGUFError { try LlamaGGUFModel(url: v2) }
-        XCTAssertEqual(error, .unsupportedArchitecture(path: v2.path, architecture: "test"))
-        XCTAssertEqual(error?.description, "\(v2.path): general.architecture is 'test', only 'llama' is supported")
+        XCTAssertThrowsError(try GGUFModel(url: v2)) { error in
+            XCTAssertEqual("\(error)", "\(v2.path): general.architecture 'test' is not supported; supported: "
+                + ArchitectureRegistry.supportedList)
+        }
     }
 
     /// Encodes with transformers' key names; decodes what transformers 5.x and 4.x write.
     func testHFConfigCoding() throws {
-        let config = ModelConfig(hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 30, numAttentionHeads: 9,
-                                   numKeyValueHeads: 3, headDim: 64, rmsNormEps: Double(Float(1e-5)), ropeTheta: 100_000,
-                                   maxPositionEmbeddings: 8192, vocabSize: 49152, tieWordEmbeddings: true,
-                                   bosTokenId: 1, eosTokenId: 2, padTokenId: 2)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let json = try JSONSerialization.jsonObject(with: encoder.encode(config)) as? [String: Any]
+        let config = Self.smolLM2
+        let data = try LlamaArchitecture.huggingFaceConfigJSON(config)
+        let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
         XCTAssertEqual(json?["architectures"] as? [String], ["LlamaForCausalLM"])
         XCTAssertEqual(json?["model_type"] as? String, "llama")
         XCTAssertEqual(json?["hidden_act"] as? String, "silu")
@@ -87,7 +99,7 @@ final class GGUFLlamaTests: XCTestCase {
         XCTAssertEqual(json?["rms_norm_eps"] as? Double, 9.999999747378752e-06)
         XCTAssertEqual(json?["tie_word_embeddings"] as? Bool, true)
         XCTAssertEqual(json?["torch_dtype"] as? String, "float32")
-        XCTAssertEqual(try JSONDecoder().decode(ModelConfig.self, from: encoder.encode(config)), config)
+        XCTAssertEqual(try ArchitectureRegistry.config(huggingFace: data, path: "config.json"), config)
 
         // transformers 5.24 (rope_parameters, dtype), as in the SmolLM2 conversion.
         let v5 = #"""
@@ -98,31 +110,33 @@ final class GGUFLlamaTests: XCTestCase {
          "rope_parameters": {"rope_theta": 100000.0, "rope_type": "default"}, "tie_word_embeddings": true,
          "vocab_size": 49152}
         """#
-        XCTAssertEqual(try JSONDecoder().decode(ModelConfig.self, from: Data(v5.utf8)), config)
+        XCTAssertEqual(try decode(v5), config)
 
         // transformers 4.x, Llama 3 style: top-level rope_theta, an eos list, no head_dim / kv heads.
         let v4 = #"""
-        {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+        {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
          "vocab_size": 100, "rope_theta": 500000.0, "eos_token_id": [7, 8], "torch_dtype": "bfloat16",
          "pad_token_id": null}
         """#
-        let old = try JSONDecoder().decode(ModelConfig.self, from: Data(v4.utf8))
+        let old = try decode(v4)
         XCTAssertEqual(old.headDim, 16)
         XCTAssertEqual(old.numKeyValueHeads, 4)
-        XCTAssertEqual(old.ropeTheta, 500_000)
+        XCTAssertEqual(old.layers.map(\.rope.theta), [500_000, 500_000])
         XCTAssertEqual(old.eosTokenId, 7)
         XCTAssertNil(old.padTokenId)
         XCTAssertEqual(old.torchDtype, "bfloat16")
         XCTAssertEqual(old.rmsNormEps, 1e-6)
         XCTAssertFalse(old.tieWordEmbeddings)
-        XCTAssertThrowsError(try JSONDecoder().decode(ModelConfig.self, from: Data(#"{"hidden_size": 64}"#.utf8)))
+        XCTAssertThrowsError(try decode(#"{"model_type": "llama", "hidden_size": 64}"#)) { error in
+            XCTAssertEqual("\(error)", "config.json: 'intermediate_size' is missing")
+        }
     }
 
     // MARK: The real SmolLM2-135M-Instruct GGUF
 
     func testSmolLM2Structure() throws {
         let url = try Assets.require(Assets.smolLM2GGUF)
-        let model = try LlamaGGUFModel(url: url)
+        let model = try GGUFModel(url: url)
         let file = model.file
         XCTAssertEqual(file.version, 3)
         XCTAssertEqual(file.architecture, "llama")
@@ -138,34 +152,14 @@ final class GGUFLlamaTests: XCTestCase {
         XCTAssertEqual(file.metadata["tokenizer.ggml.merges"]?.stringArray?.count, 48900)
         XCTAssertEqual(file.metadata["tokenizer.ggml.tokens"]?.stringArray?[1], "<|im_start|>")
 
-        let h = model.hyperparameters
-        XCTAssertEqual(h.blockCount, 30)
-        XCTAssertEqual(h.embeddingLength, 576)
-        XCTAssertEqual(h.feedForwardLength, 1536)
-        XCTAssertEqual(h.headCount, 9)
-        XCTAssertEqual(h.headCountKV, 3)
-        XCTAssertEqual(h.headDim, 64)
-        XCTAssertEqual(h.ropeDimensionCount, 64)
-        XCTAssertEqual(h.ropeFreqBase, 100_000)
-        XCTAssertEqual(h.rmsNormEpsilon, Double(Float(1e-5)))
-        XCTAssertEqual(h.contextLength, 8192)
-        XCTAssertEqual(h.vocabSize, 49152)
-        XCTAssertTrue(h.tiedEmbeddings)
-        XCTAssertEqual(h.bosTokenID, 1)
-        XCTAssertEqual(h.eosTokenID, 2)
-        XCTAssertEqual(h.padTokenID, 2)
+        XCTAssertEqual(model.config, Self.smolLM2)
+        XCTAssertTrue(model.architecture == LlamaArchitecture.self)
 
-        let names = model.huggingFaceTensorNames
-        XCTAssertEqual(names.count, 272)
-        XCTAssertFalse(names.contains("lm_head.weight"))
+        let hfNames = model.huggingFaceTensorNames
+        XCTAssertEqual(hfNames.count, 272)
+        XCTAssertFalse(hfNames.contains("lm_head.weight"))
         XCTAssertEqual(model.unmappedTensors, [])
-        XCTAssertEqual(Set(names.filter { $0.hasPrefix("model.layers.0.") }).count, 9)
-
-        let expected = ModelConfig(hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 30, numAttentionHeads: 9,
-                                     numKeyValueHeads: 3, headDim: 64, rmsNormEps: Double(Float(1e-5)), ropeTheta: 100_000,
-                                     maxPositionEmbeddings: 8192, vocabSize: 49152, tieWordEmbeddings: true,
-                                     bosTokenId: 1, eosTokenId: 2, padTokenId: 2)
-        XCTAssertEqual(model.huggingFaceConfig(), expected)
+        XCTAssertEqual(Set(hfNames.filter { $0.hasPrefix("model.layers.0.") }).count, 9)
         XCTAssertEqual(expectGGUFError { try model.huggingFaceTensor(named: "model.layers.0.self_attn.rotary_emb") },
                        .unknownHuggingFaceName(path: url.path, name: "model.layers.0.self_attn.rotary_emb"))
         XCTAssertEqual(expectGGUFError { try model.huggingFaceTensor(named: "model.layers.30.mlp.up_proj.weight") },
@@ -178,10 +172,9 @@ final class GGUFLlamaTests: XCTestCase {
         let url = try Assets.require(Assets.smolLM2GGUF)
         let hfDirectory = try optionalAsset("smollm2-135m-instruct-f32",
                                             hint: "python3 scripts/assets/gguf_to_hf.py <SmolLM2 GGUF> .cache/assets/smollm2-135m-instruct-f32")
-        let model = try LlamaGGUFModel(url: url)
+        let model = try GGUFModel(url: url)
         let reference = try SafeTensorsFile(url: hfDirectory.appendingPathComponent("model.safetensors"))
-        let hfConfig = try JSONDecoder().decode(ModelConfig.self, from: Data(contentsOf: hfDirectory.appendingPathComponent("config.json")))
-        XCTAssertEqual(model.huggingFaceConfig(), hfConfig)
+        XCTAssertEqual(model.config, try SafeTensorsWeightSource.readConfig(directory: hfDirectory))
 
         let layer0 = model.huggingFaceTensorNames.filter { $0.hasPrefix("model.layers.0.") } + ["model.norm.weight"]
         for name in layer0 {

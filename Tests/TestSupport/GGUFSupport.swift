@@ -3,15 +3,16 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// The GGUF fixtures (scripts/reference/make_gguf_fixtures.py), in `Malformed/gguf/` of the bundle.
-func ggufFixture(_ name: String) throws -> URL {
-    let folder = try XCTUnwrap(Bundle.module.url(forResource: "Malformed", withExtension: nil))
-    return folder.appendingPathComponent("gguf").appendingPathComponent(name)
+/// The GGUF fixtures (scripts/reference/make_gguf_fixtures.py), in
+/// `Tests/FormatsTests/Malformed/gguf/` (read from the source tree, so other test targets share them).
+public func ggufFixture(_ name: String) throws -> URL {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("FormatsTests/Malformed/gguf").appendingPathComponent(name)
 }
 
 /// An optional asset of the cache that scripts/assets/fetch.sh does not make (so a missing one
 /// always skips, even where assets are required): `hint` says how to make it.
-func optionalAsset(_ relativePath: String, hint: String) throws -> URL {
+public func optionalAsset(_ relativePath: String, hint: String) throws -> URL {
     let url = Assets.cache.appendingPathComponent(relativePath)
     guard FileManager.default.fileExists(atPath: url.path) else { throw XCTSkip("\(url.path) is missing: \(hint)") }
     return url
@@ -19,7 +20,7 @@ func optionalAsset(_ relativePath: String, hint: String) throws -> URL {
 
 /// Asserts that `body` throws a `GGUFError` and returns it (nil, after failing, otherwise).
 @discardableResult
-func expectGGUFError<T>(_ body: () throws -> T, file: StaticString = #filePath, line: UInt = #line) -> GGUFError? {
+public func expectGGUFError<T>(_ body: () throws -> T, file: StaticString = #filePath, line: UInt = #line) -> GGUFError? {
     do {
         _ = try body()
         XCTFail("expected a GGUFError, nothing was thrown", file: file, line: line)
@@ -33,7 +34,7 @@ func expectGGUFError<T>(_ body: () throws -> T, file: StaticString = #filePath, 
 
 /// Compares values element by element: equal bit for bit, or within `relative` of the expected
 /// magnitude. Prints the first mismatches and the largest relative error on failure.
-func assertValuesEqual(
+public func assertValuesEqual(
     _ observed: [Float], _ expected: [Float], relative: Float = 1e-6, _ label: String,
     file: StaticString = #filePath, line: UInt = #line
 ) {

@@ -1,0 +1,138 @@
+import Formats
+import Foundation
+import LinearAlgebra
+import Model
+import TestSupport
+import Training
+import XCTest
+
+/// Each family against transformers on a tiny random model that transformers made
+/// (scripts/reference/make_family_fixtures.py): the model is read from its own `config.json` and
+/// safetensors as a user's would be, then its logits, its masked loss, the full fine-tuning
+/// gradient of every weight and the gradient of a PEFT LoRA on all seven projections must match
+/// PyTorch's. Tolerances: logits 1e-5 of their largest magnitude, gradients 1e-4 relative (per tensor).
+final class FamilyReferenceTests: XCTestCase {
+    private static var families: URL {
+        Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("families")
+    }
+
+    /// One family's fixture: the model directory, the reference tensors and the batch.
+    private struct Fixture {
+        let directory: URL
+        let reference: SafeTensorsFile
+        let tokens: [Int32], targets: [Int32], lengths: [Int]
+        /// Rows whose logits transformers computed without padding in their context.
+        let unpaddedRows: [Int]
+
+        init(_ family: String) throws {
+            directory = FamilyReferenceTests.families.appendingPathComponent(family)
+            reference = try SafeTensorsFile(url: directory.appendingPathComponent("reference.safetensors"))
+            let ids = try reference.integers("tokens"), labels = try reference.integers("labels")
+            let shape = try XCTUnwrap(reference.info("tokens")).shape
+            let (B, T) = (shape[0], shape[1])
+            tokens = ids.map(Int32.init)
+            targets = (0..<ids.count).map { n in
+                n % T + 1 < T && labels[n + 1] != -100 ? Int32(labels[n + 1]) : -1
+            }
+            lengths = Array(repeating: T, count: B)
+            // Sequence 1 ends in padding: its last labelled position bounds the rows compared.
+            let lastLabel = (0..<T).last { labels[T + $0] != -100 } ?? (T - 1)
+            unpaddedRows = Array(0..<T) + Array(T..<(T + lastLabel + 1))
+        }
+
+        var supervised: Int { targets.filter { $0 >= 0 }.count }
+
+        func weights() throws -> ModelWeights {
+            try ModelWeights(source: SafeTensorsWeightSource(directory: directory), sourceName: directory.path)
+        }
+
+        func matrix(_ name: String) throws -> Matrix { try reference.matrix(name) }
+    }
+
+    private func checkLogits(_ family: String) throws {
+        let f = try Fixture(family)
+        let model = DecoderModel(weights: try f.weights(), lanes: 2)
+        let hidden = model.hiddenStates(tokens: f.tokens, lengths: f.lengths)
+        let logits = hidden.withUnsafeBufferPointer { model.logits(hidden: $0.baseAddress!, rows: f.tokens.count) }
+        let expected = try f.reference.floats(try XCTUnwrap(f.reference.info("logits")))
+        let V = model.config.vocabSize
+        var worst: Float = 0, largest: Float = 0
+        for r in f.unpaddedRows {
+            for j in 0..<V {
+                worst = max(worst, abs(logits[r * V + j] - expected[r * V + j]))
+                largest = max(largest, abs(expected[r * V + j]))
+            }
+        }
+        XCTAssertLessThanOrEqual(worst, 1e-5 * largest, "\(family) logits: worst difference \(worst), largest logit \(largest)")
+    }
+
+    private func checkFullFineTuningGradients(_ family: String, lanes: Int) throws {
+        let f = try Fixture(family)
+        var weights = try f.weights()
+        let trainable = try TrainableWeights(moving: &weights)
+        let model = DecoderModel(weights: weights, lanes: lanes, buffers: trainable.buffers)
+        let scratch = TrainingScratch(model: model, capacityRows: f.tokens.count, maxRank: 0)
+        let loss = model.lossAndGradients(tokens: f.tokens, targets: f.targets, lengths: f.lengths,
+                                          adapters: ModelAdapters(layerCount: model.config.numHiddenLayers),
+                                          normalizer: Float(f.supervised), scratch: scratch)
+        let expectedLoss = Double(try f.matrix("loss").storage[0])
+        XCTAssertEqual(loss / Double(f.supervised), expectedLoss, accuracy: 1e-5 * expectedLoss, "\(family) loss")
+        var compared = 0
+        for view in trainable.store.views {
+            let expected = try f.matrix("grad." + view.name)
+            let observed = Matrix(rows: expected.rows, cols: expected.cols,
+                                  storage: Array(UnsafeBufferPointer(trainable.store.gradients(of: view))))
+            XCTAssertLessThanOrEqual(observed.relativeDifference(to: expected), 1e-4, "\(family) d\(view.name), \(lanes) lanes")
+            compared += 1
+        }
+        XCTAssertEqual(compared, f.reference.tensors.filter { $0.name.hasPrefix("grad.") }.count, "every weight compared")
+    }
+
+    private func checkAdapterGradients(_ family: String, lanes: Int) throws {
+        let f = try Fixture(family)
+        let model = DecoderModel(weights: try f.weights(), lanes: lanes)
+        let L = model.config.numHiddenLayers
+        var buffers: [UnsafeMutablePointer<Float>] = []
+        defer { buffers.forEach { $0.deallocate() } }
+        func buffer(_ values: [Float]) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: values.count)
+            p.initialize(from: values, count: values.count)
+            buffers.append(p)
+            return p
+        }
+        var adapters = ModelAdapters(layerCount: L)
+        var gradients: [(String, UnsafeMutablePointer<Float>, Matrix)] = []
+        for layer in 0..<L {
+            for p in Projection.allCases {
+                let path = "lora." + p.modulePath(layer: layer)
+                let a = try f.matrix(path + ".lora_A"), b = try f.matrix(path + ".lora_B")
+                let ga = buffer([Float](repeating: 0, count: a.count)), gb = buffer([Float](repeating: 0, count: b.count))
+                adapters[layer, p] = LoRAAdapter(a: buffer(a.storage), b: buffer(b.storage), gradA: ga, gradB: gb, rank: 4, scale: 2)
+                gradients += [(path + ".grad_A", ga, try f.matrix(path + ".grad_A")), (path + ".grad_B", gb, try f.matrix(path + ".grad_B"))]
+            }
+        }
+        let scratch = TrainingScratch(model: model, capacityRows: f.tokens.count, maxRank: 4)
+        let loss = model.lossAndGradients(tokens: f.tokens, targets: f.targets, lengths: f.lengths, adapters: adapters,
+                                          normalizer: Float(f.supervised), scratch: scratch)
+        let expectedLoss = Double(try f.matrix("lora_loss").storage[0])
+        XCTAssertEqual(loss / Double(f.supervised), expectedLoss, accuracy: 1e-5 * expectedLoss, "\(family) adapted loss")
+        for (name, pointer, expected) in gradients {
+            let observed = Matrix(rows: expected.rows, cols: expected.cols, storage: Array(UnsafeBufferPointer(start: pointer, count: expected.count)))
+            XCTAssertLessThanOrEqual(observed.relativeDifference(to: expected), 1e-4, "\(family) \(name), \(lanes) lanes")
+        }
+    }
+
+    // MARK: Gemma 3
+
+    func testGemma3LogitsMatchTransformers() throws { try checkLogits("gemma3") }
+
+    func testGemma3FullFineTuningGradientsMatchPyTorch() throws {
+        try checkFullFineTuningGradients("gemma3", lanes: 1)
+        try checkFullFineTuningGradients("gemma3", lanes: 2)
+    }
+
+    func testGemma3AdapterGradientsMatchPEFT() throws {
+        try checkAdapterGradients("gemma3", lanes: 1)
+        try checkAdapterGradients("gemma3", lanes: 2)
+    }
+}
