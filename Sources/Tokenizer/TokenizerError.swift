@@ -18,8 +18,10 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable, Sendable 
     case tokenIDOutOfRange(source: String, key: String, id: Int, vocabularySize: Int)
     /// Two tokens with the same text, or one id given two texts.
     case duplicateToken(source: String, token: String, ids: [Int])
-    /// A chat template this module does not recognise (only ChatML-family templates are rendered).
+    /// A chat template this module does not recognise (`ChatTemplate` lists those it renders).
     case unknownChatTemplate(excerpt: String)
+    /// A conversation the chat template refuses (it would raise an exception in Jinja).
+    case invalidConversation(reason: String)
     /// The tokenizer carries no chat template.
     case noChatTemplate
 
@@ -45,8 +47,10 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable, Sendable 
         case .duplicateToken(let source, let token, let ids):
             return "\(source): token \(token.debugDescription) appears with ids \(ids)"
         case .unknownChatTemplate(let excerpt):
-            return "unrecognised chat template (only ChatML templates such as SmolLM2's are supported): "
+            return "unrecognised chat template (supported: ChatML as SmolLM2's, Gemma 3's, Llama 3's, Qwen2.5's): "
                 + excerpt.debugDescription
+        case .invalidConversation(let reason):
+            return "the chat template refuses this conversation: \(reason)"
         case .noChatTemplate:
             return "the tokenizer has no chat template"
         }

@@ -13,7 +13,7 @@ final class ChatTemplateTests: XCTestCase {
         let template = try ChatTemplate(jinja: Fixtures.cases.chat_template)
         let tokenizer = try Fixtures.gguf(.smolLM, chatTemplate: Fixtures.cases.chat_template)
         for c in Fixtures.cases.chat {
-            let rendered = template.render(c.messages, addGenerationPrompt: c.add_generation_prompt)
+            let rendered = try template.render(c.messages, addGenerationPrompt: c.add_generation_prompt)
             XCTAssertEqual(rendered.text, c.text)
             XCTAssertEqual(tokenizer.encode(rendered.text), c.ids_smollm)
             let chat = try tokenizer.encodeChat(c.messages, addGenerationPrompt: c.add_generation_prompt)
@@ -26,7 +26,7 @@ final class ChatTemplateTests: XCTestCase {
         let template = ChatTemplate.chatML(defaultSystemPrompt: ChatTemplate.smolLM2SystemPrompt)
         let messages = [ChatMessage(role: "user", content: "2+2?"), ChatMessage(role: "assistant", content: "4 — four"),
                         ChatMessage(role: "user", content: "and 3+3?"), ChatMessage(role: "assistant", content: "6")]
-        let rendered = template.render(messages, addGenerationPrompt: false)
+        let rendered = try template.render(messages, addGenerationPrompt: false)
         XCTAssertEqual(rendered.assistantSpans.map { String(rendered.text[$0]) }, ["4 — four<|im_end|>", "6<|im_end|>"])
 
         let tokenizer = try Fixtures.gguf(.smolLM, chatTemplate: Fixtures.cases.chat_template)
