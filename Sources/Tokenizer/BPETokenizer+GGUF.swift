@@ -1,4 +1,5 @@
 import Formats
+import Foundation
 
 extension BPETokenizer {
     /// The tokenizer stored in a GGUF file's metadata (`tokenizer.ggml.*`, as llama.cpp writes it),
@@ -86,5 +87,12 @@ extension BPETokenizer {
             source: source, kind: .sentencePiece, vocabulary: vocabulary, added: added, merges: mergeSource,
             special: special, ignoreMerges: false, unknownID: special.unk.map(Int32.init), fuseUnknown: true,
             chatTemplate: chatTemplate, defaultChatTemplate: defaultChatTemplate)
+    }
+
+    /// The tokenizer of the GGUF file at `url` (see `init(gguf:defaultChatTemplate:)`).
+    public convenience init(ggufAt url: URL, defaultChatTemplate: ChatTemplate? = nil) throws(TokenizerError) {
+        let file: GGUFFile
+        do { file = try GGUFFile(url: url) } catch { throw .unreadableFile(path: url.path, reason: "\(error)") }
+        try self.init(gguf: file, defaultChatTemplate: defaultChatTemplate)
     }
 }

@@ -37,7 +37,8 @@ extension BPETokenizer {
             guard model.byte_fallback == true else {
                 throw .unsupported(source: path, key: "model.byte_fallback", value: "false (with a SentencePiece normalizer)")
             }
-            if let p = file.pre_tokenizer, !(p.type == "Split" && p.pattern?.String == " " && p.invert != true) {
+            if let p = file.pre_tokenizer,
+               !(p.type == "Split" && p.pattern?.String == " " && p.behavior == "MergedWithPrevious" && p.invert != true) {
                 throw .unknownPreTokenizer(source: path, description: p.summary)
             }
             let parts = file.decoder?.type == "Sequence" ? file.decoder?.decoders ?? [] : []

@@ -333,11 +333,13 @@ public final class BPETokenizer: Sendable {
     /// each id whether it belongs to an assistant turn (`RenderedChat.assistantUTF8Spans`): the
     /// tokens a fine-tuning loss is computed on. A token counts when its pre-token (SentencePiece:
     /// its text between added tokens) overlaps a span; the templates put an added token on both
-    /// sides of each assistant message, so no token straddles a span's edge.
+    /// sides of each assistant message, so no token straddles a span's edge. `template` overrides
+    /// the tokenizer's own (`chatTemplate()`).
     public func encodeChat(
-        _ messages: [ChatMessage], addGenerationPrompt: Bool = false
+        _ messages: [ChatMessage], addGenerationPrompt: Bool = false, template: ChatTemplate? = nil
     ) throws(TokenizerError) -> (ids: [Int], assistantMask: [Bool]) {
-        var rendered = try chatTemplate().render(messages, addGenerationPrompt: addGenerationPrompt)
+        let template = if let template { template } else { try chatTemplate() }
+        var rendered = try template.render(messages, addGenerationPrompt: addGenerationPrompt)
         var ids: [Int] = []
         var pieces: [Range<Int>] = []
         rendered.text.withUTF8 { encode(utf8: $0, into: &ids, pieces: &pieces) }

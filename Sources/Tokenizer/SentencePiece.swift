@@ -58,30 +58,33 @@ struct SentencePieceAlphabet: Sendable {
         return scalars.count == 1 ? scalars.first : nil
     }
 
-    /// Appends the symbols of valid UTF-8 `bytes[range]`, a space standing for "▁".
+    /// Appends the symbols of valid UTF-8 `bytes[range]`, a space standing for "▁". As in
+    /// tokenizers' `BPE::merge_word`, an unknown character's token waits until the next character
+    /// that has a token: fused with the unknown characters before it (`fuseUnknown`), and placed
+    /// after any byte tokens that come first ("ü日€" with no tokens for ü and 日 → €'s bytes, `<unk>`).
     func appendSymbols(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, to symbols: inout [Int32]) {
         var k = range.lowerBound
-        var previousUnknown = false
+        var pendingUnknown = false
         while k < range.upperBound {
             var (v, n) = Self.scalar(bytes, k)
+            k += n
             if v == 0x20 { v = Self.space.value }
             let id = v < 0x10000 ? basicIDs[Int(v)] : astralIDs[v] ?? -1
-            k += n
             if id >= 0 {
+                if pendingUnknown, let unk = unknownID { symbols.append(unk) }
+                pendingUnknown = false
                 symbols.append(id)
-                previousUnknown = false
                 continue
             }
             let utf8 = String(Unicode.Scalar(v)!).utf8
             if utf8.allSatisfy({ byteTokenIDs[Int($0)] >= 0 }) {
                 for b in utf8 { symbols.append(byteTokenIDs[Int(b)]) }
-                previousUnknown = false
                 continue
             }
-            guard let unk = unknownID else { continue }
-            if !(fuseUnknown && previousUnknown) { symbols.append(unk) }
-            previousUnknown = true
+            if pendingUnknown, !fuseUnknown, let unk = unknownID { symbols.append(unk) }
+            pendingUnknown = true
         }
+        if pendingUnknown, let unk = unknownID { symbols.append(unk) }
     }
 
     /// The scalar starting at `bytes[i]` (valid UTF-8), and its length.

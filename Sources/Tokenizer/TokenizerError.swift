@@ -4,6 +4,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable, Sendable 
     case unreadableFile(path: String, reason: String)
     /// A file is not the JSON it should be.
     case malformedJSON(path: String, reason: String)
+    /// A line of a text file (tiktoken ranks) is not what the format says.
+    case malformedLine(path: String, line: Int, reason: String)
     /// A required key is absent.
     case missingKey(source: String, key: String)
     /// A key holds a value this tokenizer does not implement (e.g. `model.type = "Unigram"`).
@@ -31,6 +33,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable, Sendable 
             return "cannot read \(path): \(reason)"
         case .malformedJSON(let path, let reason):
             return "\(path) is not valid tokenizer JSON: \(reason)"
+        case .malformedLine(let path, let line, let reason):
+            return "\(path):\(line): \(reason)"
         case .missingKey(let source, let key):
             return "\(source): missing key '\(key)'"
         case .unsupported(let source, let key, let value):
