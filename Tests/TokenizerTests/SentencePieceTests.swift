@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import TestSupport
 import XCTest
@@ -99,5 +100,36 @@ final class SentencePieceTests: XCTestCase {
         XCTAssertEqual(SentencePieceAlphabet.byteToken(0x0A), "<0x0A>")
         XCTAssertEqual(SentencePieceAlphabet.parseByteToken("<0xe6>"), 0xE6)
         XCTAssertNil(SentencePieceAlphabet.parseByteToken("<0xE6"))
+    }
+
+    /// A SentencePiece GGUF is read only in Gemma files, and only without a space prefix: the
+    /// normalizers transformers gives others are not reproduced here. The errors name file and key.
+    func testGGUFSentencePieceRefusals() throws {
+        let dir = try makeScratchDirectory("TokenizerTests")
+        func gguf(_ architecture: String, _ extra: [(key: String, value: GGUFValue)] = []) throws -> URL {
+            let url = dir.appendingPathComponent("\(architecture)-\(extra.count).gguf")
+            let tokens = ["<unk>", "<bos>", "a", "b", "\u{2581}", "ab", "  "]
+            try GGUFWriter.write(to: url, metadata: [
+                ("general.architecture", .string(architecture)), ("tokenizer.ggml.model", .string("llama")),
+                ("tokenizer.ggml.tokens", .array(.string(tokens))),
+                ("tokenizer.ggml.token_type", .array(.int32([3, 3, 1, 1, 1, 1, 4]))),
+                ("tokenizer.ggml.unknown_token_id", .uint32(0)), ("tokenizer.ggml.bos_token_id", .uint32(1)),
+            ] + extra, tensors: [])
+            return url
+        }
+        let t = try BPETokenizer(ggufAt: gguf("gemma3"))
+        XCTAssertEqual(t.kind, .sentencePiece)
+        XCTAssertTrue(t.special.addBOS)   // llama.cpp's default for SentencePiece
+        XCTAssertEqual(t.encode("ab  ab", addSpecialTokens: true), [1, 5, 6, 5])   // "  " is "▁▁" now, not an added token
+        XCTAssertEqual(t.token(6), "\u{2581}\u{2581}")
+        XCTAssertEqual(t.decode([5, 6, 4, 2]), "ab   a")
+
+        let llama = try gguf("llama")
+        let e1 = expectTokenizerError { try BPETokenizer(ggufAt: llama) }
+        XCTAssertTrue(e1?.description.contains(llama.path) ?? false, "\(String(describing: e1))")
+        XCTAssertTrue(e1?.description.contains("tokenizer.ggml.model") ?? false, "\(String(describing: e1))")
+        let prefixed = try gguf("gemma3", [("tokenizer.ggml.add_space_prefix", .bool(true))])
+        let e2 = expectTokenizerError { try BPETokenizer(ggufAt: prefixed) }
+        XCTAssertEqual(e2, .unsupported(source: prefixed.path, key: "tokenizer.ggml.add_space_prefix", value: "true"))
     }
 }
