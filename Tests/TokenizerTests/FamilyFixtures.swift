@@ -160,25 +160,31 @@ func assertChatsMatchTransformers(_ t: BPETokenizer, _ template: ChatTemplate, _
 /// The fixture's fingerprints of a `tokenizer.json`: FNV-1a over its vocabulary, merges and added
 /// tokens, as the fixture script computes them.
 func fingerprints(ofTokenizerJSON url: URL) throws -> FamilyCases.Fingerprints {
-    let file = try HFTokenizerFile(contentsOf: url)
-    func fnv(_ bytes: [UInt8]) -> String {
+    struct FNV {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-        let hex = String(h, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        mutating func add(_ s: String) { for b in s.utf8 { add(b) } }
+        mutating func add(_ b: UInt8) { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        var hex: String {
+            let hex = String(h, radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }
     }
-    var vocab: [UInt8] = []
+    let file = try HFTokenizerFile(contentsOf: url)
+    var vocab = FNV(), merges = FNV(), added = FNV()
     for (token, id) in file.model.vocab.sorted(by: { $0.1 < $1.1 }) {
-        vocab += Array("\(id)\u{0}".utf8) + Array(token.utf8) + [1]
+        vocab.add("\(id)\u{0}")
+        vocab.add(token)
+        vocab.add(1)
     }
-    var merges: [UInt8] = []
-    for (l, r) in file.model.merges { merges += Array(l.utf8) + [0] + Array(r.utf8) + [1] }
-    var added: [UInt8] = []
-    for a in file.added_tokens.sorted(by: { $0.id < $1.id }) {
-        added += Array("\(a.id)\u{0}\(a.content)\u{0}\(a.special ? 1 : 0)\u{1}".utf8)
+    for (l, r) in file.model.merges {
+        merges.add(l)
+        merges.add(0)
+        merges.add(r)
+        merges.add(1)
     }
-    return .init(vocab_size: file.model.vocab.count, vocab: fnv(vocab), merge_count: file.model.merges.count,
-                 merges: fnv(merges), added_count: file.added_tokens.count, added: fnv(added))
+    for a in file.added_tokens.sorted(by: { $0.id < $1.id }) { added.add("\(a.id)\u{0}\(a.content)\u{0}\(a.special ? 1 : 0)\u{1}") }
+    return .init(vocab_size: file.model.vocab.count, vocab: vocab.hex, merge_count: file.model.merges.count,
+                 merges: merges.hex, added_count: file.added_tokens.count, added: added.hex)
 }
 
 extension XCTestCase {
