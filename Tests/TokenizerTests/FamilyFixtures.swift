@@ -195,11 +195,18 @@ extension XCTestCase {
         return url
     }
 
-    /// Writes `t`'s tokenizer.json and tokenizer_config.json, as `convert-model` does, and reads them back.
-    func exportAndReload(_ t: BPETokenizer) throws -> (tokenizerJSON: URL, reloaded: BPETokenizer) {
+    /// Writes `t`'s tokenizer.json and tokenizer_config.json, as `convert-model` does: the
+    /// tokenizer.json holds Hugging Face's vocabulary, merges and added tokens (the fixture's
+    /// fingerprints), and both read back to a tokenizer that matches Hugging Face again.
+    func assertExportIsHuggingFace(_ t: BPETokenizer, _ family: FamilyCases.Family, _ label: String,
+                                   file: StaticString = #filePath, line: UInt = #line) throws {
         let url = try exportTokenizerJSON(t)
         let config = url.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json")
         try t.huggingFaceTokenizerConfig(modelMaxLength: 32_768).write(to: config)
-        return (url, try BPETokenizer(tokenizerJSON: url, tokenizerConfig: config))
+        XCTAssertEqual(try fingerprints(ofTokenizerJSON: url), family.fingerprints, label, file: file, line: line)
+        let back = try BPETokenizer(tokenizerJSON: url, tokenizerConfig: config)
+        XCTAssertEqual(back.kind, t.kind, label, file: file, line: line)
+        XCTAssertEqual(back.special, t.special, label, file: file, line: line)
+        assertMatchesHuggingFace(back, family, "\(label) exported", file: file, line: line)
     }
 }
