@@ -203,6 +203,14 @@ extension XCTestCase {
         let url = try exportTokenizerJSON(t)
         let config = url.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json")
         try t.huggingFaceTokenizerConfig(modelMaxLength: 32_768).write(to: config)
+        // For scripts/reference/check_exported_tokenizers.py, which loads these with HF.
+        if let keep = ProcessInfo.processInfo.environment["PISSA_KEEP_TOKENIZER_EXPORTS"] {
+            let dir = URL(fileURLWithPath: keep).appendingPathComponent(label)
+            try? FileManager.default.removeItem(at: dir)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: url, to: dir.appendingPathComponent("tokenizer.json"))
+            try FileManager.default.copyItem(at: config, to: dir.appendingPathComponent("tokenizer_config.json"))
+        }
         XCTAssertEqual(try fingerprints(ofTokenizerJSON: url), family.fingerprints, label, file: file, line: line)
         let back = try BPETokenizer(tokenizerJSON: url, tokenizerConfig: config)
         XCTAssertEqual(back.kind, t.kind, label, file: file, line: line)
