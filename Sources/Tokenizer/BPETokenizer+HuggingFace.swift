@@ -238,15 +238,21 @@ struct HFTokenizerFile {
         func bad(_ key: String, _ expected: String) -> TokenizerError {
             .malformedJSON(path: path, reason: "\(key) is not \(expected)")
         }
+        /// A token id: an integral number (a huge one is reported as outside the vocabulary).
+        func tokenID(_ v: JSONValue?, _ key: String) throws(TokenizerError) -> Int {
+            guard let d = v?.number, d == d.rounded() else { throw bad(key, "an integer") }
+            guard let id = v?.int else {
+                throw .tokenIDOutOfRange(source: path, key: key, id: d < 0 ? Int.min : Int.max,
+                                         vocabularySize: BPETokenizer.maximumVocabularySize)
+            }
+            return id
+        }
         guard root.members != nil else { throw bad("the document", "an object") }
         guard let m = root["model"], m.members != nil else { throw .missingKey(source: path, key: "model") }
         model.type = m["type"]?.string
         guard let vocab = m["vocab"]?.members else { throw bad("model.vocab", "an object") }
         model.vocab.reserveCapacity(vocab.count)
-        for (token, value) in vocab {
-            guard let id = value.int else { throw bad("model.vocab[\(token.debugDescription)]", "an integer") }
-            model.vocab.append((token, id))
-        }
+        for (token, value) in vocab { model.vocab.append((token, try tokenID(value, "model.vocab[\(token.debugDescription)]"))) }
         guard let merges = m["merges"]?.array else { throw bad("model.merges", "an array") }
         model.merges.reserveCapacity(merges.count)
         for (index, merge) in merges.enumerated() {
@@ -267,9 +273,8 @@ struct HFTokenizerFile {
         if let list = root["added_tokens"], !list.isNull {
             guard let items = list.array else { throw bad("added_tokens", "an array") }
             for (index, item) in items.enumerated() {
-                guard let id = item["id"]?.int, let content = item["content"]?.string else {
-                    throw bad("added_tokens[\(index)]", "an object with an integer id and a string content")
-                }
+                guard let content = item["content"]?.string else { throw bad("added_tokens[\(index)].content", "a string") }
+                let id = try tokenID(item["id"], "added_tokens[\(content.debugDescription)]")
                 added_tokens.append(AddedToken(
                     id: id, content: content, special: item["special"]?.bool ?? false,
                     normalized: item["normalized"]?.bool ?? false, lstrip: item["lstrip"]?.bool ?? false,
