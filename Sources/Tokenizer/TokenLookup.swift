@@ -78,16 +78,6 @@ struct TokenLookup: Sendable {
         return token.withUTF8 { id($0) }
     }
 
-    /// The id of the concatenation of two spellings, or nil.
-    func id(concatenating a: Int32, _ b: Int32) -> Int32? {
-        var joined = Array(spelling(a))
-        joined.append(contentsOf: spelling(b))
-        return joined.withUnsafeBufferPointer { id($0) }
-    }
-
-    /// The bytes of token `id`'s spelling.
-    func spelling(_ id: Int32) -> ArraySlice<UInt8> { spellings[Int(offsets[Int(id)])..<Int(offsets[Int(id) + 1])] }
-
     /// Calls `body` with each id whose spelling is non-empty, and the spelling's bytes.
     func forEachSpelling(_ body: (Int32, UnsafeBufferPointer<UInt8>) -> Void) {
         spellings.withUnsafeBufferPointer { all in
