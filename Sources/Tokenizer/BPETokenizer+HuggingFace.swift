@@ -37,6 +37,7 @@ extension BPETokenizer {
             guard model.byte_fallback == true else {
                 throw .unsupported(source: path, key: "model.byte_fallback", value: "false (with a SentencePiece normalizer)")
             }
+            if model.ignore_merges { throw .unsupported(source: path, key: "model.ignore_merges", value: "true (with byte fallback)") }
             if let p = file.pre_tokenizer,
                !(p.type == "Split" && p.pattern?.String == " " && p.behavior == "MergedWithPrevious" && p.invert != true) {
                 throw .unknownPreTokenizer(source: path, description: p.summary)

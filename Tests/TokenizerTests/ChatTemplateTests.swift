@@ -58,4 +58,26 @@ final class ChatTemplateTests: XCTestCase {
         let noTemplate = try Fixtures.gguf(.smolLM)
         XCTAssertEqual(expectTokenizerError { try noTemplate.chatTemplate() }, .noChatTemplate)
     }
+
+    /// Gemma 3's, Llama 3's and Qwen2.5's own templates are recognised and render as
+    /// transformers' `apply_chat_template` does (ids: FamilyTokenizerTests, SentencePieceTests).
+    func testFamilyTemplatesRenderAsTransformers() throws {
+        let cases = FamilyCases.shared
+        for (source, template, family, label) in [(cases.templates.gemma, ChatTemplate.gemma, cases.gemma, "gemma"),
+                                                  (cases.templates.llama3, .llama3, cases.llama3, "llama3"),
+                                                  (cases.templates.qwen, .qwen2_5, cases.qwen, "qwen")] {
+            XCTAssertEqual(try ChatTemplate(jinja: source), template, label)
+            try assertChatsMatchTransformers(nil, template, family, label)
+            // Another literal is another template.
+            let changed = source.replacingOccurrences(of: "assistant", with: "helper")
+            XCTAssertNotEqual(changed, source)
+            guard case .unknownChatTemplate = expectTokenizerError({ try ChatTemplate(jinja: changed) }) else {
+                return XCTFail("\(label): a changed template was recognised")
+            }
+        }
+        // Whitespace inside tags and the quote style do not matter.
+        let respaced = cases.templates.llama3.replacingOccurrences(of: "{% ", with: "{%  ").replacingOccurrences(of: "'", with: "\"")
+        XCTAssertEqual(try ChatTemplate(jinja: respaced), .llama3)
+        XCTAssertEqual(ChatTemplate.qwen2_5SystemPrompt, "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.")
+    }
 }

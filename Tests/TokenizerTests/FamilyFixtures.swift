@@ -122,9 +122,9 @@ func assertMatchesHuggingFace(_ t: BPETokenizer, _ family: FamilyCases.Family, _
     }
 }
 
-/// Renders each conversation with `template` and encodes it with `t`: text, ids, and assistant
+/// Renders each conversation with `template` and, given `t`, encodes it: text, ids, and assistant
 /// spans that start where the generation prompt ends and close before the turn does.
-func assertChatsMatchTransformers(_ t: BPETokenizer, _ template: ChatTemplate, _ family: FamilyCases.Family, _ label: String,
+func assertChatsMatchTransformers(_ t: BPETokenizer?, _ template: ChatTemplate, _ family: FamilyCases.Family, _ label: String,
                                   file: StaticString = #filePath, line: UInt = #line) throws {
     XCTAssertFalse(family.chats.isEmpty, file: file, line: line)
     for c in family.chats {
@@ -137,7 +137,6 @@ func assertChatsMatchTransformers(_ t: BPETokenizer, _ template: ChatTemplate, _
         }
         let rendered = try template.render(c.messages, addGenerationPrompt: c.add_generation_prompt)
         XCTAssertEqual(rendered.text, c.text, where_, file: file, line: line)
-        XCTAssertEqual(t.encode(rendered.text), c.ids, where_, file: file, line: line)
         let turns = c.assistant_turns ?? []
         XCTAssertEqual(rendered.assistantUTF8Spans.count, turns.count, where_, file: file, line: line)
         let utf8 = Array(rendered.text.utf8)
@@ -148,6 +147,8 @@ func assertChatsMatchTransformers(_ t: BPETokenizer, _ template: ChatTemplate, _
             XCTAssertTrue(String(decoding: utf8[span.upperBound..<turn[1]], as: UTF8.self).allSatisfy(\.isWhitespace),
                           "\(where_): only a newline may follow the span in its turn", file: file, line: line)
         }
+        guard let t else { continue }
+        XCTAssertEqual(t.encode(rendered.text), c.ids, where_, file: file, line: line)
         let chat = try t.encodeChat(c.messages, addGenerationPrompt: c.add_generation_prompt, template: template)
         XCTAssertEqual(chat.ids, c.ids, where_, file: file, line: line)
         // The masked tokens spell exactly the spans.
