@@ -92,6 +92,22 @@ def gguf_seeds():
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+    # A Gemma 3 SentencePiece tokenizer and nothing else: merges derived from the vocabulary,
+    # byte fallback, a fused unknown token (the tokenizer unit tests' tiny vocabulary).
+    spm = json.loads((ROOT / "Tests/TokenizerTests/Fixtures/spm_tiny_tokenizer.json").read_text())
+    tokens = [t for t, _ in sorted(spm["model"]["vocab"].items(), key=lambda kv: kv[1])]
+    w = gguf.GGUFWriter(str(d / "valid_gemma3_spm_tokenizer.gguf"), "gemma3")
+    w.add_tokenizer_model("llama")
+    w.add_tokenizer_pre("default")
+    w.add_token_list(tokens)
+    w.add_token_scores([-float(i) for i in range(len(tokens))])
+    w.add_token_types([3 if t == "<unk>" else 6 if t.startswith("<0x") else 1 for t in tokens])
+    w.add_unk_token_id(0)
+    w.add_add_bos_token(True)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
 
 
 def config_seeds():
@@ -145,6 +161,14 @@ def tokenizer_seeds():
     (d / "text_invalid_utf8").write_bytes(b"\x01abc\xff\xfe\xc0\x80\xed\xa0\x80def")
     ids = np.array([1, 100, 200, 319, 320, -1, 32767, 2], dtype="<i2").tobytes()
     (d / "ids").write_bytes(b"\x01" + ids)
+    # SentencePiece with byte fallback: Gemma's layout (the tiny vocabulary, and text and byte-token
+    # ids for the 4,905-token fixture, which falls back to bytes often).
+    spm = ROOT / "Tests/TokenizerTests/Fixtures"
+    (d / "load_spm_tiny").write_bytes(b"\x00" + (spm / "spm_tiny_tokenizer.json").read_bytes())
+    for i, t in enumerate(texts[2:]):
+        (d / f"spm_text_{i}").write_bytes(b"\x03" + t.encode())
+    spm_ids = np.array([2, 478, 397, 391, 368, 468, 389, 4000, 1, 106, -1, 4904, 32767], dtype="<i2").tobytes()
+    (d / "spm_ids").write_bytes(b"\x03" + spm_ids)
 
 
 def jsonl_seeds():

@@ -34,3 +34,25 @@ struct AddedTokenMatcher: Sendable {
         return nil
     }
 }
+
+/// A token matched verbatim in the text before anything else runs (Hugging Face `added_tokens`;
+/// GGUF tokens of type unknown, control or user-defined).
+struct AddedToken: Sendable, Equatable {
+    var content: String
+    var id: Int32
+    /// Special tokens are dropped by `decode(_:skipSpecialTokens: true)`.
+    var special: Bool
+
+    /// GGUF `tokenizer.ggml.token_type` (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused,
+    /// 6 byte): types 2, 3 and 4 are added tokens, 2 and 3 special. `tokens[id]` is the content.
+    static func fromTokenTypes(_ types: [Int32]?, tokens: [String], source: String) throws(TokenizerError) -> [AddedToken] {
+        guard let types else { return [] }
+        guard types.count == tokens.count else {
+            throw .unsupported(source: source, key: "tokenizer.ggml.token_type",
+                               value: "\(types.count) entries for \(tokens.count) tokens")
+        }
+        return types.enumerated().compactMap { id, type in
+            type == 2 || type == 3 || type == 4 ? AddedToken(content: tokens[id], id: Int32(id), special: type != 4) : nil
+        }
+    }
+}

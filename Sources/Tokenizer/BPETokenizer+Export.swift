@@ -3,48 +3,66 @@ import Foundation
 
 extension BPETokenizer {
     /// The Hugging Face `tokenizer.json` of this tokenizer, laid out as `tokenizers` saves
-    /// SmolLM2's (Tests/TokenizerTests/Fixtures/smollm2_tokenizer.json):
+    /// SmolLM2's (Tests/TokenizerTests/Fixtures/smollm2_tokenizer.json) and transformers Gemma's:
     ///
     /// - `added_tokens`: every added token by id, `special` as here (GGUF token type 3 control →
     ///   true, 4 user-defined → false), `normalized`/`lstrip`/`rstrip`/`single_word` false;
-    /// - no normalizer; the pre-tokenizer of `preTokenizer` (`.smolLM`:
-    ///   `Sequence[Digits(individual_digits), ByteLevel]`, `.gpt2`: `ByteLevel`, `.llama3`:
-    ///   `Sequence[Split(regex, Isolated), ByteLevel(use_regex: false)]`);
+    /// - byte-level: no normalizer; the pre-tokenizer of `preTokenizer` (`.smolLM`:
+    ///   `Sequence[Digits(individual_digits), ByteLevel]`, `.gpt2`: `ByteLevel`, `.llama3` and
+    ///   `.qwen2`: `Sequence[Split(regex, Isolated), ByteLevel(use_regex: false)]`); a ByteLevel
+    ///   decoder;
+    /// - SentencePiece: normalizer `Replace(" " → "▁")`, pre-tokenizer `Split(" ",
+    ///   MergedWithPrevious)`, decoder `Sequence[Replace("▁" → " "), ByteFallback, Fuse]`, model
+    ///   `byte_fallback: true`;
     /// - a `TemplateProcessing` post-processor that adds BOS / EOS exactly when `special.addBOS` /
     ///   `addEOS` say so (with neither it is `$A` alone, as SmolLM2's);
-    /// - a ByteLevel decoder;
     /// - model BPE: `vocab` in id order, `merges` as `[left, right]` pairs in rank order,
-    ///   `unk_token` only when this tokenizer emits one for bytes it lacks, `ignore_merges` as here.
+    ///   `unk_token` only when this tokenizer emits one, `fuse_unk` and `ignore_merges` as here.
     ///
     /// `BPETokenizer(tokenizerJSON:tokenizerConfig:)` and Hugging Face `tokenizers` both read it
     /// back to a tokenizer that encodes every text as this one does.
     public func huggingFaceTokenizerJSON() -> Data {
         let tokenByID = modelTokensByID()
+        let isSentencePiece = kind == .sentencePiece
         var out = "{\n"
         out += "  \"version\": \"1.0\",\n"
         out += "  \"truncation\": null,\n"
         out += "  \"padding\": null,\n"
-        let added = addedIDs.sorted { $0.value < $1.value }.map { content, id -> ExportJSON in
+        let added = addedTokens.map { t -> ExportJSON in
             .object([
-                ("id", .int(Int(id))), ("content", .string(content)), ("single_word", .bool(false)),
+                ("id", .int(Int(t.id))), ("content", .string(t.content)), ("single_word", .bool(false)),
                 ("lstrip", .bool(false)), ("rstrip", .bool(false)), ("normalized", .bool(false)),
-                ("special", .bool(isSpecial(Int(id)))),
+                ("special", .bool(t.special)),
             ])
         }
         out += "  \"added_tokens\": [" + (added.isEmpty ? "" : "\n    " + added.map(\.text).joined(separator: ",\n    ") + "\n  ") + "],\n"
-        out += "  \"normalizer\": null,\n"
-        out += "  \"pre_tokenizer\": \(preTokenizer.huggingFaceJSON.text),\n"
+        let space = ExportJSON.string(" "), metaspace = ExportJSON.string("\u{2581}")
+        let normalizer: ExportJSON? = isSentencePiece ? .replace(space, by: metaspace) : nil
+        out += "  \"normalizer\": \(normalizer?.text ?? "null"),\n"
+        let preTokenizerJSON: ExportJSON = switch kind {
+        case .byteLevel(let p): p.huggingFaceJSON
+        case .sentencePiece: .object([
+            ("type", .string("Split")), ("pattern", .object([("String", space)])),
+            ("behavior", .string("MergedWithPrevious")), ("invert", .bool(false)),
+        ])
+        }
+        out += "  \"pre_tokenizer\": \(preTokenizerJSON.text),\n"
         out += "  \"post_processor\": \(postProcessorJSON().text),\n"
-        out += "  \"decoder\": \(ExportJSON.byteLevel(addPrefixSpace: true, useRegex: true).text),\n"
+        let decoder: ExportJSON = isSentencePiece
+            ? .object([("type", .string("Sequence")), ("decoders", .array([
+                .replace(metaspace, by: space), .object([("type", .string("ByteFallback"))]), .object([("type", .string("Fuse"))]),
+            ]))])
+            : .byteLevel(addPrefixSpace: true, useRegex: true)
+        out += "  \"decoder\": \(decoder.text),\n"
         out += "  \"model\": {\n"
         out += "    \"type\": \"BPE\",\n"
         out += "    \"dropout\": null,\n"
-        let unk = missingByteID.flatMap { token(Int($0)) }
+        let unk = unknownID.flatMap { token(Int($0)) }
         out += "    \"unk_token\": \(unk.map { ExportJSON.string($0) }?.text ?? "null"),\n"
-        out += "    \"continuing_subword_prefix\": \"\",\n"
-        out += "    \"end_of_word_suffix\": \"\",\n"
-        out += "    \"fuse_unk\": false,\n"
-        out += "    \"byte_fallback\": false,\n"
+        out += "    \"continuing_subword_prefix\": \(isSentencePiece ? "null" : "\"\""),\n"
+        out += "    \"end_of_word_suffix\": \(isSentencePiece ? "null" : "\"\""),\n"
+        out += "    \"fuse_unk\": \(sentencePiece?.fuseUnknown ?? false),\n"
+        out += "    \"byte_fallback\": \(isSentencePiece),\n"
         out += "    \"ignore_merges\": \(ignoreMerges),\n"
         let vocab = tokenByID.enumerated().compactMap { id, token in
             token.map { "      \(ExportJSON.quote($0)): \(id)" }
@@ -69,10 +87,10 @@ extension BPETokenizer {
     /// " 1 2  3" or " ½" would encode differently.
     public func huggingFaceTokenizerConfig(modelMaxLength: Int, tokenizerClass: String = "PreTrainedTokenizerFast") -> Data {
         func content(_ id: Int?) -> ExportJSON? { id.flatMap { token($0) }.map(ExportJSON.string) }
-        let decoderEntries = addedIDs.sorted { $0.value < $1.value }.map { text, id -> (String, ExportJSON) in
-            (String(id), .object([
-                ("content", .string(text)), ("lstrip", .bool(false)), ("normalized", .bool(false)),
-                ("rstrip", .bool(false)), ("single_word", .bool(false)), ("special", .bool(isSpecial(Int(id)))),
+        let decoderEntries = addedTokens.map { t -> (String, ExportJSON) in
+            (String(t.id), .object([
+                ("content", .string(t.content)), ("lstrip", .bool(false)), ("normalized", .bool(false)),
+                ("rstrip", .bool(false)), ("single_word", .bool(false)), ("special", .bool(t.special)),
             ]))
         }
         // Keys sorted, as transformers writes them.
@@ -97,7 +115,7 @@ extension BPETokenizer {
     /// id → the vocabulary's (model's) spelling of the token; nil for ids only an added token has.
     private func modelTokensByID() -> [String?] {
         var byID = [String?](repeating: nil, count: vocabularySize)
-        for (token, id) in modelIDs where byID.indices.contains(Int(id)) { byID[Int(id)] = token }
+        vocabulary.forEachSpelling { id, bytes in byID[Int(id)] = String(decoding: bytes, as: UTF8.self) }
         return byID
     }
 
@@ -141,12 +159,12 @@ extension PreTokenizer {
                     .byteLevel(addPrefixSpace: false, useRegex: true),
                 ])),
             ])
-        case .llama3:
+        case .llama3, .qwen2:
             return .object([
                 ("type", .string("Sequence")),
                 ("pretokenizers", .array([
                     .object([
-                        ("type", .string("Split")), ("pattern", .object([("Regex", .string(Self.llama3Regex))])),
+                        ("type", .string("Split")), ("pattern", .object([("Regex", .string(splitRegex ?? ""))])),
                         ("behavior", .string("Isolated")), ("invert", .bool(false)),
                     ]),
                     .byteLevel(addPrefixSpace: false, useRegex: false),
@@ -163,6 +181,11 @@ private indirect enum ExportJSON {
     case string(String)
     case array([ExportJSON])
     case object([(String, ExportJSON)])
+
+    /// tokenizers' `Replace` normalizer / decoder of a literal string.
+    static func replace(_ pattern: ExportJSON, by content: ExportJSON) -> ExportJSON {
+        .object([("type", .string("Replace")), ("pattern", .object([("String", pattern)])), ("content", content)])
+    }
 
     static func byteLevel(addPrefixSpace: Bool, useRegex: Bool) -> ExportJSON {
         .object([

@@ -53,4 +53,24 @@ enum ByteLevel {
         for b in bytes { s.append(scalar[Int(b)]) }
         return String(s)
     }
+
+    /// Calls `body` with the UTF-8 bytes of the byte-level spelling of `bytes` (every scalar of the
+    /// alphabet is below U+0800, so one or two bytes each), without building a `String`.
+    static func withSpelling<R>(of bytes: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 * bytes.count) { buffer in
+            var n = 0
+            for b in bytes {
+                let v = scalar[Int(b)].value
+                if v < 0x80 {
+                    buffer[n] = UInt8(v)
+                    n += 1
+                } else {
+                    buffer[n] = 0xC0 | UInt8(v >> 6)
+                    buffer[n + 1] = 0x80 | UInt8(v & 0x3F)
+                    n += 2
+                }
+            }
+            return body(UnsafeBufferPointer(rebasing: buffer[..<n]))
+        }
+    }
 }

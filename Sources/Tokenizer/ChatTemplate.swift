@@ -9,31 +9,33 @@ public enum ChatTemplate: Sendable, Equatable {
     /// and the first message is not a system message, a system message with that text comes first
     /// (SmolLM2's template, whose default is `smolLM2SystemPrompt`).
     case chatML(defaultSystemPrompt: String?)
+    /// Gemma 3's: `<bos>`, then each turn `<start_of_turn>{role}\n{content, trimmed}<end_of_turn>\n`
+    /// with "assistant" written "model"; a leading system message is not a turn but is put, with
+    /// "\n\n", before the first user message. Roles must alternate user / assistant after it
+    /// (`TokenizerError.invalidConversation` otherwise, as the template raises). The generation
+    /// prompt is `<start_of_turn>model\n`.
+    case gemma
+    /// Llama 3 Instruct's: `<|begin_of_text|>`, then each message
+    /// `<|start_header_id|>{role}<|end_header_id|>\n\n{content, trimmed}<|eot_id|>`; the
+    /// generation prompt is `<|start_header_id|>assistant<|end_header_id|>\n\n`.
+    case llama3
+    /// Qwen2.5 Instruct's: ChatML with `qwen2_5SystemPrompt` when the first message is not a system
+    /// message; consecutive "tool" messages become one user turn of `<tool_response>` blocks, and
+    /// messages of other roles than system, user, assistant and tool are left out.
+    case qwen2_5
 
     /// The system prompt SmolLM2-Instruct's template inserts when the conversation has none.
     public static let smolLM2SystemPrompt = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
-
-    /// SmolLM2's template (GGUF `tokenizer.chat_template`, `chat_template.jinja`), with `\u{1}`
-    /// standing for its default system prompt.
-    static let smolLM2Source = """
-        {% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}\
-        {{ '<|im_start|>system\\n\u{1}<|im_end|>\\n' }}{% endif %}\
-        {{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}\
-        {% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}
-        """
-
-    /// Plain ChatML without a default system prompt.
-    static let chatMLSource = """
-        {% for message in messages %}\
-        {{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}\
-        {% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}
-        """
+    /// The system prompt Qwen2.5-Instruct's template inserts when the conversation has none.
+    public static let qwen2_5SystemPrompt = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 
     /// Recognises a Jinja chat template.
     public init(jinja source: String) throws(TokenizerError) {
         let items = JinjaCanonicalForm.items(of: source)
-        if items == JinjaCanonicalForm.items(of: Self.chatMLSource) {
-            self = .chatML(defaultSystemPrompt: nil)
+        for (template, known) in [(ChatTemplate.chatML(defaultSystemPrompt: nil), Self.chatMLSource), (.gemma, Self.gemmaSource),
+                                  (.llama3, Self.llama3Source), (.qwen2_5, Self.qwen2_5Source)]
+        where items == JinjaCanonicalForm.items(of: known) {
+            self = template
             return
         }
         let pattern = JinjaCanonicalForm.items(of: Self.smolLM2Source)
@@ -57,33 +59,67 @@ public enum ChatTemplate: Sendable, Equatable {
         throw .unknownChatTemplate(excerpt: excerpt)
     }
 
-    /// The prompt text for `messages`, and where assistant turns lie in it.
-    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool) -> RenderedChat {
+    /// The prompt text for `messages`, and where assistant turns lie in it; as transformers'
+    /// `apply_chat_template(messages, tokenize=False, add_generation_prompt=…)` renders it.
+    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws(TokenizerError) -> RenderedChat {
+        var chat = RenderedChat(text: "", assistantUTF8Spans: [])
         switch self {
         case .chatML(let defaultSystemPrompt):
-            var text = ""
-            var spans: [Range<Int>] = []
             for (i, message) in messages.enumerated() {
                 if i == 0, let system = defaultSystemPrompt, message.role != "system" {
-                    text += "<|im_start|>system\n" + system + "<|im_end|>\n"
+                    chat.text += "<|im_start|>system\n" + system + "<|im_end|>\n"
                 }
-                text += "<|im_start|>" + message.role + "\n"
-                let start = text.utf8.count
-                text += message.content + "<|im_end|>"
-                if message.role == "assistant" { spans.append(start..<text.utf8.count) }
-                text += "\n"
+                chat.turn(header: "<|im_start|>" + message.role + "\n", message, end: "<|im_end|>", after: "\n")
             }
-            if addGenerationPrompt { text += "<|im_start|>assistant\n" }
-            return RenderedChat(text: text, assistantUTF8Spans: spans)
+            if addGenerationPrompt { chat.text += "<|im_start|>assistant\n" }
+        case .qwen2_5:
+            let system = messages.first?.role == "system" ? messages[0].content : Self.qwen2_5SystemPrompt
+            chat.text += "<|im_start|>system\n" + system + "<|im_end|>\n"
+            for (i, message) in messages.enumerated() {
+                switch message.role {
+                case "system" where i == 0:
+                    continue
+                case "user", "system", "assistant":
+                    chat.turn(header: "<|im_start|>" + message.role + "\n", message, end: "<|im_end|>", after: "\n")
+                case "tool":
+                    if i == 0 || messages[i - 1].role != "tool" { chat.text += "<|im_start|>user" }
+                    chat.text += "\n<tool_response>\n" + message.content + "\n</tool_response>"
+                    if i == messages.count - 1 || messages[i + 1].role != "tool" { chat.text += "<|im_end|>\n" }
+                default:
+                    continue
+                }
+            }
+            if addGenerationPrompt { chat.text += "<|im_start|>assistant\n" }
+        case .gemma:
+            chat.text += "<bos>"
+            let hasSystem = messages.first?.role == "system"
+            let prefix = hasSystem ? messages[0].content + "\n\n" : ""
+            for (k, message) in messages.dropFirst(hasSystem ? 1 : 0).enumerated() {
+                guard (message.role == "user") == (k % 2 == 0) else {
+                    throw .invalidConversation(reason: "Conversation roles must alternate user/assistant/user/assistant/...")
+                }
+                let role = message.role == "assistant" ? "model" : message.role
+                chat.turn(header: "<start_of_turn>" + role + "\n" + (k == 0 ? prefix : ""), message.trimmed,
+                          end: "<end_of_turn>", after: "\n")
+            }
+            if addGenerationPrompt { chat.text += "<start_of_turn>model\n" }
+        case .llama3:
+            for (i, message) in messages.enumerated() {
+                chat.turn(header: (i == 0 ? "<|begin_of_text|>" : "") + "<|start_header_id|>" + message.role + "<|end_header_id|>\n\n",
+                          message.trimmed, end: "<|eot_id|>", after: "")
+            }
+            if addGenerationPrompt { chat.text += "<|start_header_id|>assistant<|end_header_id|>\n\n" }
         }
+        return chat
     }
 }
 
 /// A rendered conversation.
 public struct RenderedChat: Sendable, Equatable {
     public var text: String
-    /// Each assistant message's content and the `<|im_end|>` that closes it, i.e. what the model
-    /// is trained to produce (the loss mask), as UTF-8 offsets into `text`.
+    /// Each assistant message's content and the end-of-turn token that closes it (`<|im_end|>`,
+    /// `<end_of_turn>`, `<|eot_id|>`), i.e. what the model is trained to produce (the loss mask),
+    /// as UTF-8 offsets into `text`. Each starts where the generation prompt ends.
     public var assistantUTF8Spans: [Range<Int>]
 
     /// The same spans as string indices.
@@ -93,122 +129,25 @@ public struct RenderedChat: Sendable, Equatable {
             utf8.index(utf8.startIndex, offsetBy: r.lowerBound)..<utf8.index(utf8.startIndex, offsetBy: r.upperBound)
         }
     }
-}
 
-/// A Jinja template reduced to what decides its output, for recognising known templates.
-enum JinjaCanonicalForm {
-    /// Literal text becomes "T" + text; a tag becomes "{%" / "{{" + its content with whitespace
-    /// outside string literals removed and each literal re-spelled as '…' with `\` and `'` escaped.
-    /// Comments vanish; `-` whitespace control, `trim_blocks` and `lstrip_blocks` are applied.
-    static func items(of source: String) -> [String] {
-        var s = Array(source.unicodeScalars)
-        if s.last == "\n" { s.removeLast() }   // Jinja's keep_trailing_newline = false
-        var items: [String] = []
-        var text = String.UnicodeScalarView()
-        var i = 0
-        var trimNextNewline = false
-        var stripNextLeadingWhitespace = false
-        var textStartsLine = true   // `text` began at the start of the source or of a line
-
-        func flushText() {
-            if !text.isEmpty { items.append("T" + String(text)) }
-            text = String.UnicodeScalarView()
-            textStartsLine = false
-        }
-
-        while i < s.count {
-            let opensTag = s[i] == "{" && i + 1 < s.count && (s[i + 1] == "%" || s[i + 1] == "{" || s[i + 1] == "#")
-            if !opensTag {
-                if stripNextLeadingWhitespace && s[i].properties.isWhitespace { i += 1; continue }
-                stripNextLeadingWhitespace = false
-                if trimNextNewline && s[i] == "\n" { trimNextNewline = false; textStartsLine = true; i += 1; continue }
-                trimNextNewline = false
-                text.append(s[i])
-                i += 1
-                continue
-            }
-            let kind = s[i + 1]
-            i += 2
-            if i < s.count && s[i] == "-" {
-                while let last = text.last, last.properties.isWhitespace { text.removeLast() }
-                i += 1
-            } else if kind == "%" || kind == "#" {
-                // lstrip_blocks: spaces and tabs between the start of the line and the tag go.
-                var k = text.endIndex
-                while k > text.startIndex, text[text.index(before: k)] == " " || text[text.index(before: k)] == "\t" {
-                    k = text.index(before: k)
-                }
-                if k == text.startIndex ? textStartsLine : text[text.index(before: k)] == "\n" {
-                    text.removeSubrange(k...)
-                }
-            }
-            flushText()
-            let close: Unicode.Scalar = kind == "{" ? "}" : kind
-            var content = kind == "{" ? "{{" : "{%"
-            var stripAfter = false
-            while i < s.count {
-                let c = s[i]
-                if c == "'" || c == "\"" {
-                    var literal = String.UnicodeScalarView()
-                    i += 1
-                    while i < s.count && s[i] != c {
-                        if s[i] == "\\" && i + 1 < s.count {
-                            i += 1
-                            switch s[i] {
-                            case "n": literal.append("\n")
-                            case "t": literal.append("\t")
-                            case "r": literal.append("\r")
-                            default: literal.append(s[i])
-                            }
-                        } else {
-                            literal.append(s[i])
-                        }
-                        i += 1
-                    }
-                    i += 1
-                    content += "'" + String(literal).replacingBackslashAndQuote() + "'"
-                    continue
-                }
-                if c == "-" && i + 2 < s.count && s[i + 1] == close && s[i + 2] == "}" {
-                    stripAfter = true
-                    i += 3
-                    break
-                }
-                if c == close && i + 1 < s.count && s[i + 1] == "}" {
-                    i += 2
-                    break
-                }
-                if !c.properties.isWhitespace { content.unicodeScalars.append(c) }
-                i += 1
-            }
-            if kind != "#" { items.append(content) }
-            stripNextLeadingWhitespace = stripAfter
-            trimNextNewline = kind == "%" && !stripAfter
-        }
-        flushText()
-        return items
-    }
-
-    /// Undoes the escaping of a canonical literal's contents.
-    static func unescape(_ s: Substring) -> String {
-        var out = ""
-        var escaped = false
-        for c in s {
-            if !escaped && c == "\\" { escaped = true; continue }
-            escaped = false
-            out.append(c)
-        }
-        return out
+    /// Appends `header`, the message's content and `end` (a span when the role is "assistant"), then `after`.
+    fileprivate mutating func turn(header: String, _ message: ChatMessage, end: String, after: String) {
+        text += header
+        let start = text.utf8.count
+        text += message.content + end
+        if message.role == "assistant" { assistantUTF8Spans.append(start..<text.utf8.count) }
+        text += after
     }
 }
 
-extension String {
-    fileprivate func replacingBackslashAndQuote() -> String {
-        var out = ""
-        for c in self {
-            if c == "\\" || c == "'" { out.append("\\") }
-            out.append(c)
+extension ChatMessage {
+    /// The message with its content stripped as Jinja's `trim` filter (Python's `str.strip()`) does.
+    fileprivate var trimmed: ChatMessage {
+        let scalars = content.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.isPythonWhitespace }),
+              let last = scalars.lastIndex(where: { !$0.isPythonWhitespace }) else {
+            return ChatMessage(role: role, content: "")
         }
-        return out
+        return ChatMessage(role: role, content: String(scalars[first...last]))
     }
 }

@@ -14,6 +14,9 @@ public enum PreTokenizer: String, Sendable, Codable, CaseIterable {
     /// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+` (tokenizers `Split(…, isolated)` then
     /// `ByteLevel(use_regex: false)`; llama.cpp `llama-bpe`). Used with `ignore_merges`.
     case llama3
+    /// Qwen's: Llama 3's regex with `\p{N}` in place of `\p{N}{1,3}`, every digit a piece
+    /// (`PAT_STR` of Qwen's tiktoken tokenizer, Qwen2's `tokenizer.json`; llama.cpp `qwen2`).
+    case qwen2
 
     /// The kind named by GGUF `tokenizer.ggml.pre`, as llama.cpp's `llama-vocab.cpp` maps it.
     public init(ggufPre: String) throws(TokenizerError) {
@@ -21,11 +24,14 @@ public enum PreTokenizer: String, Sendable, Codable, CaseIterable {
         case "gpt-2", "gpt2": self = .gpt2
         case "smollm", "starcoder": self = .smolLM
         case "llama-bpe", "llama3", "llama-v3": self = .llama3
+        case "qwen2", "deepseek-r1-qwen": self = .qwen2
         default: throw .unknownPreTokenizer(source: "tokenizer.ggml.pre", description: ggufPre)
         }
     }
 
-    /// Whether BPE first looks the whole piece up in the vocabulary (tokenizers `ignore_merges`).
+    /// Whether BPE first looks the whole piece up in the vocabulary (tokenizers `ignore_merges`):
+    /// Llama 3's `tokenizer.json` says so. Qwen2's says nothing (false) and llama.cpp looks up no
+    /// whole pieces for it.
     var ignoresMerges: Bool { self == .llama3 }
 }
 
@@ -74,7 +80,9 @@ struct PreTokenSplitter {
         case .gpt2:
             position = gpt2(start, end)
         case .llama3:
-            position = llama3(start, end)
+            position = llama3(start, end, maxDigits: 3)
+        case .qwen2:
+            position = llama3(start, end, maxDigits: 1)
         case .smolLM:
             if start >= pieceEnd {
                 let (c, n) = scalarClass(start)
@@ -169,7 +177,7 @@ struct PreTokenSplitter {
         return run(of: c, from: j + n, to: hi)
     }
 
-    // MARK: - Llama 3
+    // MARK: - Llama 3 and Qwen
 
     /// The length of a case-insensitive contraction at `i` ('s 't 're 've 'm 'll 'd), or 0.
     private func contraction(_ i: Int, _ hi: Int) -> Int {
@@ -188,7 +196,8 @@ struct PreTokenSplitter {
         }
     }
 
-    private func llama3(_ i: Int, _ hi: Int) -> Int {
+    /// Llama 3's regex, or Qwen's with `maxDigits` 1.
+    private func llama3(_ i: Int, _ hi: Int, maxDigits: Int) -> Int {
         let m = contraction(i, hi)
         if m > 0 { return i + m }
         let b = bytes[i]
@@ -199,7 +208,7 @@ struct PreTokenSplitter {
             return run(of: .letter, from: i + n, to: hi)
         case .number:
             var k = i + n
-            for _ in 0..<2 where k < hi {
+            for _ in 0..<(maxDigits - 1) where k < hi {
                 let (ck, nk) = scalarClass(k)
                 if ck != .number { break }
                 k += nk

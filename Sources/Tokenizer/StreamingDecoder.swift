@@ -1,12 +1,15 @@
 /// Decodes ids one at a time during generation: each `append` returns the text completed so far
 /// and holds back the bytes of a character still being spelled across tokens (an emoji is often
 /// three or four byte tokens). The concatenation of every `append` and the final `finish()` is
-/// exactly `tokenizer.decode(ids)`.
+/// exactly `tokenizer.decode(ids)`. A SentencePiece tokenizer's byte tokens are held until a token
+/// of another kind ends their run, since a later byte can still turn the whole run into U+FFFDs.
 public struct StreamingDecoder: Sendable {
     public let tokenizer: BPETokenizer
     public let skipSpecialTokens: Bool
     /// Bytes not yet returned: at most the first 1...3 bytes of one UTF-8 sequence.
     private var pending: [UInt8] = []
+    /// SentencePiece: the bytes of the current run of byte tokens.
+    private var byteRun: [UInt8] = []
 
     init(tokenizer: BPETokenizer, skipSpecialTokens: Bool) {
         self.tokenizer = tokenizer
@@ -15,7 +18,7 @@ public struct StreamingDecoder: Sendable {
 
     /// The text that `id` completes (possibly empty).
     public mutating func append(_ id: Int) -> String {
-        tokenizer.appendBytes(of: id, skipSpecialTokens: skipSpecialTokens, to: &pending)
+        tokenizer.appendBytes(of: id, skipSpecialTokens: skipSpecialTokens, to: &pending, byteRun: &byteRun)
         let keep = Self.incompleteSuffixLength(pending)
         let text = String(decoding: pending[..<(pending.count - keep)], as: UTF8.self)
         pending.removeFirst(pending.count - keep)
@@ -29,8 +32,9 @@ public struct StreamingDecoder: Sendable {
         return text
     }
 
-    /// The held-back bytes, as U+FFFD (the stream ended inside a character); resets the decoder.
+    /// The held-back bytes (as U+FFFD where the stream ended inside a character); resets the decoder.
     public mutating func finish() -> String {
+        SentencePieceAlphabet.flush(&byteRun, into: &pending)
         defer { pending.removeAll() }
         return String(decoding: pending, as: UTF8.self)
     }

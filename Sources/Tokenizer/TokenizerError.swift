@@ -4,6 +4,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable, Sendable 
     case unreadableFile(path: String, reason: String)
     /// A file is not the JSON it should be.
     case malformedJSON(path: String, reason: String)
+    /// A line of a text file (tiktoken ranks) is not what the format says.
+    case malformedLine(path: String, line: Int, reason: String)
     /// A required key is absent.
     case missingKey(source: String, key: String)
     /// A key holds a value this tokenizer does not implement (e.g. `model.type = "Unigram"`).
@@ -18,8 +20,10 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable, Sendable 
     case tokenIDOutOfRange(source: String, key: String, id: Int, vocabularySize: Int)
     /// Two tokens with the same text, or one id given two texts.
     case duplicateToken(source: String, token: String, ids: [Int])
-    /// A chat template this module does not recognise (only ChatML-family templates are rendered).
+    /// A chat template this module does not recognise (`ChatTemplate` lists those it renders).
     case unknownChatTemplate(excerpt: String)
+    /// A conversation the chat template refuses (it would raise an exception in Jinja).
+    case invalidConversation(reason: String)
     /// The tokenizer carries no chat template.
     case noChatTemplate
 
@@ -29,6 +33,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable, Sendable 
             return "cannot read \(path): \(reason)"
         case .malformedJSON(let path, let reason):
             return "\(path) is not valid tokenizer JSON: \(reason)"
+        case .malformedLine(let path, let line, let reason):
+            return "\(path):\(line): \(reason)"
         case .missingKey(let source, let key):
             return "\(source): missing key '\(key)'"
         case .unsupported(let source, let key, let value):
@@ -45,8 +51,10 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable, Sendable 
         case .duplicateToken(let source, let token, let ids):
             return "\(source): token \(token.debugDescription) appears with ids \(ids)"
         case .unknownChatTemplate(let excerpt):
-            return "unrecognised chat template (only ChatML templates such as SmolLM2's are supported): "
+            return "unrecognised chat template (supported: ChatML as SmolLM2's, Gemma 3's, Llama 3's, Qwen2.5's): "
                 + excerpt.debugDescription
+        case .invalidConversation(let reason):
+            return "the chat template refuses this conversation: \(reason)"
         case .noChatTemplate:
             return "the tokenizer has no chat template"
         }

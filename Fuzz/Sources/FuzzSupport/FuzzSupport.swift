@@ -43,6 +43,19 @@ public enum FuzzSupport {
             .appendingPathComponent("Tests/Fixtures/tiny_trainable")
     }()
 
+    /// A SentencePiece-style tokenizer with byte fallback: Gemma 3's layout on a 4,905-token
+    /// vocabulary (`Tests/TokenizerTests/Fixtures/gemma_small_tokenizer.json`), Gemma's chat
+    /// template; loaded once.
+    public static let sentencePieceTokenizer: BPETokenizer = {
+        let url = fixture.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("TokenizerTests/Fixtures/gemma_small_tokenizer.json")
+        do {
+            return try BPETokenizer(tokenizerJSON: url, tokenizerConfig: nil, defaultChatTemplate: .gemma)
+        } catch {
+            fatalError("fuzz setup: cannot load \(url.path): \(error)")
+        }
+    }()
+
     /// The fixture's tokenizer (320 tokens, ChatML template), loaded once.
     public static let tokenizer: BPETokenizer = {
         do {

@@ -2,12 +2,13 @@ import Foundation
 import FuzzSupport
 import Tokenizer
 
-/// Two halves, chosen by the first byte's low bit:
+/// Three modes, chosen by the first byte's low bits:
 /// - even: the rest is a `tokenizer.json` (up to a 0 byte) and a `tokenizer_config.json` (after
 ///   it); a tokenizer that loads is run on a fixed text and its own vocabulary.
-/// - odd: the rest is arbitrary bytes for the fixture tokenizer: encoded as text (invalid UTF-8
-///   replaced), decoded as ids (pairs of bytes, out-of-range ids included), streamed, and
-///   rendered through the chat template.
+/// - 1 (mod 4): the rest is arbitrary bytes for the fixture tokenizer (byte-level): encoded as
+///   text (invalid UTF-8 replaced), decoded as ids (pairs of bytes, out-of-range ids included),
+///   streamed, and rendered through the chat template.
+/// - 3 (mod 4): the same for the SentencePiece fixture (byte fallback, Gemma's chat template).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzTokenizer(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard size > 0 else { return 0 }
@@ -29,7 +30,7 @@ public func fuzzTokenizer(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             ids.append(Int(Int16(bitPattern: UInt16(body[i]) | UInt16(body[i + 1]) << 8)))
             i += 2
         }
-        exercise(FuzzSupport.tokenizer, text: text, ids: ids)
+        exercise(data[0] & 3 == 3 ? FuzzSupport.sentencePieceTokenizer : FuzzSupport.tokenizer, text: text, ids: ids)
     }
     return 0
 }
