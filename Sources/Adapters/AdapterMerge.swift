@@ -121,7 +121,7 @@ public enum AdapterMerge {
         if let g = source as? GGUFWeightSource {
             let torchDtype = dtype == .bf16 ? "bfloat16" : dtype == .f16 ? "float16" : "float32"
             try HuggingFaceExport.writeConfigAndTokenizer(g.model.config, torchDtype: torchDtype,
-                                                          tokenizer: try BPETokenizer(gguf: g.model.file), to: directory)
+                                                          tokenizer: try g.model.tokenizer(), to: directory)
             return ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"]
         }
         let input = URL(fileURLWithPath: modelPath)

@@ -11,7 +11,7 @@ extension ModelDecomposer {
     /// decomposing at full precision is the point (PISSA.md §6).
     public static func runOnGGUF(_ options: Options, progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws -> InitReport {
         let gguf = try GGUFModel(url: options.model)
-        let tokenizer = try BPETokenizer(gguf: gguf.file)
+        let tokenizer = try gguf.tokenizer()
         let createdOutput = !FileManager.default.fileExists(atPath: options.output.path)
         try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
         let staging = options.output.appendingPathComponent(Temporaries.name(for: "gguf-source"))
@@ -46,7 +46,7 @@ extension QuantErrorAnalysis {
     /// beside `scratch` (removed afterwards), as `pissa init` does.
     public static func runOnGGUF(_ options: Options, scratch: URL, progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws -> Report {
         let gguf = try GGUFModel(url: options.model)
-        let tokenizer = try BPETokenizer(gguf: gguf.file)
+        let tokenizer = try gguf.tokenizer()
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         let staging = scratch.appendingPathComponent(Temporaries.name(for: "quant-error-source"))
         defer { try? FileManager.default.removeItem(at: staging) }

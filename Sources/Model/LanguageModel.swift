@@ -31,13 +31,32 @@ public struct LanguageModel: Sendable {
         let weights = try ModelWeights(source: source, sourceName: name)
         let tokenizer: BPETokenizer
         if let gguf = source as? GGUFWeightSource {
-            tokenizer = try BPETokenizer(gguf: gguf.model.file)
+            tokenizer = try gguf.model.tokenizer()
         } else {
-            let dir = URL(fileURLWithPath: path)
-            let config = dir.appendingPathComponent("tokenizer_config.json")
-            tokenizer = try BPETokenizer(tokenizerJSON: dir.appendingPathComponent("tokenizer.json"),
-                                         tokenizerConfig: FileManager.default.fileExists(atPath: config.path) ? config : nil)
+            tokenizer = try directoryTokenizer(URL(fileURLWithPath: path), family: ArchitectureRegistry.architecture(of: weights.config))
         }
         return (weights, tokenizer)
+    }
+
+    /// Only the tokenizer of a model: a GGUF file's metadata, or a Hugging Face directory's
+    /// tokenizer.json (+ tokenizer_config.json), with the family's chat template as the default
+    /// when the files ship none.
+    public static func loadTokenizer(path: String) throws -> BPETokenizer {
+        let url = URL(fileURLWithPath: path)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ModelError.unsupportedModel(source: path, problem: "no such file or directory")
+        }
+        if !isDirectory.boolValue { return try GGUFModel(url: url).tokenizer() }
+        let family = try ArchitectureRegistry.architecture(huggingFace: try SafeTensorsWeightSource.configData(directory: url),
+                                                          path: url.appendingPathComponent("config.json").path)
+        return try directoryTokenizer(url, family: family)
+    }
+
+    private static func directoryTokenizer(_ directory: URL, family: any Architecture.Type) throws -> BPETokenizer {
+        let config = directory.appendingPathComponent("tokenizer_config.json")
+        return try BPETokenizer(tokenizerJSON: directory.appendingPathComponent("tokenizer.json"),
+                                tokenizerConfig: FileManager.default.fileExists(atPath: config.path) ? config : nil,
+                                defaultChatTemplate: family.defaultChatTemplate)
     }
 }

@@ -38,13 +38,17 @@ public struct SafeTensorsWeightSource: WeightSource {
 
     /// The directory's `config.json`, decoded by its family (`ArchitectureRegistry`).
     public static func readConfig(directory: URL) throws -> ModelConfig {
+        try ArchitectureRegistry.config(huggingFace: try configData(directory: directory),
+                                        path: directory.appendingPathComponent("config.json").path)
+    }
+
+    /// The bytes of the directory's `config.json`.
+    public static func configData(directory: URL) throws -> Data {
         let configURL = directory.appendingPathComponent("config.json")
-        let data: Data
-        do { data = try Data(contentsOf: configURL) } catch {
+        do { return try Data(contentsOf: configURL) } catch {
             let missing = !FileManager.default.fileExists(atPath: configURL.path)
             throw ModelError.invalidConfig(path: configURL.path, problem: missing ? "does not exist" : "cannot be read (\(ErrorText.reason(error)))")
         }
-        return try ArchitectureRegistry.config(huggingFace: data, path: configURL.path)
     }
 
     public func has(_ name: String) -> Bool { files.locate(name) != nil }

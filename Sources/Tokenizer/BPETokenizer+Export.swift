@@ -100,7 +100,7 @@ extension BPETokenizer {
             ("add_prefix_space", .bool(false)),
             ("added_tokens_decoder", .object(decoderEntries)),
             ("bos_token", content(special.bos)),
-            ("chat_template", chatTemplateSource.map(ExportJSON.string)),
+            ("chat_template", (chatTemplateSource ?? defaultChatTemplate?.jinjaSource).map(ExportJSON.string)),
             ("clean_up_tokenization_spaces", .bool(false)),
             ("eos_token", content(special.eos)),
             ("model_max_length", .int(modelMaxLength)),

@@ -1,6 +1,20 @@
 /// The Jinja sources `ChatTemplate(jinja:)` recognises, as the models' `tokenizer_config.json`
 /// files hold them (`\n` inside string literals is Jinja's escape, written `\\n` here).
 extension ChatTemplate {
+    /// The Jinja source transformers renders this template from: what an exported
+    /// `tokenizer_config.json` carries when the model file shipped none (Gemma 3's GGUF).
+    public var jinjaSource: String {
+        switch self {
+        case .chatML(nil): Self.chatMLSource
+        case .chatML(let prompt?):
+            Self.smolLM2Source.replacingOccurrences(
+                of: "\u{1}", with: prompt.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'"))
+        case .gemma: Self.gemmaSource
+        case .llama3: Self.llama3Source
+        case .qwen2_5: Self.qwen2_5Source
+        }
+    }
+
     /// SmolLM2's template (GGUF `tokenizer.chat_template`, `chat_template.jinja`), with `\u{1}`
     /// standing for its default system prompt.
     static let smolLM2Source = """

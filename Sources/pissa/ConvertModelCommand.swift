@@ -55,7 +55,7 @@ struct ConvertModelCommand: ParsableCommand, Diagnosable {
     func run() throws {
         let started = Date()
         let gguf = try GGUFModel(url: URL(fileURLWithPath: model))
-        let tokenizer = try BPETokenizer(gguf: gguf.file)
+        let tokenizer = try gguf.tokenizer()
         let line = ProgressLine()
         var summary: HuggingFaceExport.Summary
         do {

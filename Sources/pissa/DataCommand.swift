@@ -1,5 +1,6 @@
 import ArgumentParser
 import Formats
+import Model
 import Foundation
 import Tokenizer
 import Training
@@ -146,17 +147,6 @@ struct InspectDataCommand: ParsableCommand, Diagnosable {
 }
 
 extension InspectDataCommand {
-    /// Only the tokenizer of a model: a GGUF file's metadata, or a Hugging Face directory's
-    /// tokenizer.json (+ tokenizer_config.json).
-    static func tokenizer(path: String) throws -> BPETokenizer {
-        var isDirectory: ObjCBool = false
-        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-        if isDirectory.boolValue {
-            let dir = URL(fileURLWithPath: path)
-            let config = dir.appendingPathComponent("tokenizer_config.json")
-            return try BPETokenizer(tokenizerJSON: dir.appendingPathComponent("tokenizer.json"),
-                                    tokenizerConfig: FileManager.default.fileExists(atPath: config.path) ? config : nil)
-        }
-        return try BPETokenizer(gguf: GGUFFile(url: URL(fileURLWithPath: path)))
-    }
+    /// Only the tokenizer of a model (`LanguageModel.loadTokenizer`).
+    static func tokenizer(path: String) throws -> BPETokenizer { try LanguageModel.loadTokenizer(path: path) }
 }

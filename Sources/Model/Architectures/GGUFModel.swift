@@ -1,5 +1,6 @@
 import Foundation
 import Formats
+import Tokenizer
 
 /// A GGUF model file seen through Hugging Face names, by its family (`ArchitectureRegistry`):
 /// tensors come out dequantised to float32, in Hugging Face layout and values (llama.cpp's q/k
@@ -72,6 +73,11 @@ public struct GGUFModel: Sendable {
         let offset = architecture.ggufValueOffset(huggingFace: hfName)
         if offset != 0 { for i in values.indices { values[i] -= offset } }
         return (info.shape, values)
+    }
+
+    /// The file's tokenizer, with the family's chat template as the default when the file has none.
+    public func tokenizer() throws -> BPETokenizer {
+        try BPETokenizer(gguf: file, defaultChatTemplate: architecture.defaultChatTemplate)
     }
 
     /// The Hugging Face `config.json` of this model, its weights stored as `torchDtype`.

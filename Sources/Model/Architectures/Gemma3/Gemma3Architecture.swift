@@ -75,7 +75,8 @@ public enum Gemma3Architecture: Architecture {
         name.hasSuffix("norm.weight") ? 1 : 0
     }
 
-    public static var defaultChatTemplate: ChatTemplate? { nil }
+    /// The Gemma 3 270M GGUF ships no `tokenizer.chat_template`: Gemma's turns are the default.
+    public static var defaultChatTemplate: ChatTemplate? { .gemma }
 
     /// Gemma 3's block for hidden size C and `query_pre_attn_scalar`.
     static func block(hiddenSize: Int, queryPreAttnScalar: Double) -> BlockSpec {
