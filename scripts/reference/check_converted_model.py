@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Check a Hugging Face directory written by `pissa convert-model` against transformers reading the GGUF.
 
-    python3 scripts/reference/check_converted_model.py DIR GGUF [--reference-tokenizer FILE|none] [--tol T]
+    python3 scripts/reference/check_converted_model.py DIR GGUF [--reference-tokenizer FILE|gguf|none] [--tol T]
 
 1. Tokenizer. DIR's tokenizer (AutoTokenizer) must give the same ids as the `tokenizers` library running
    the reference tokenizer.json (default: Tests/TokenizerTests/Fixtures/smollm2_tokenizer.json, the real
    SmolLM2 one) on the prompts and on pre-tokenisation edge cases (digits one by one, numbers outside ASCII,
    runs of spaces). transformers' own GGUF tokenizer is not the reference: its conversion drops SmolLM2's
    Digits pre-tokenizer (tokenizer.ggml.pre = smollm); its mismatches are printed for information only.
+   `--reference-tokenizer gguf` makes transformers' GGUF tokenizer the reference (Gemma 3: its
+   SentencePiece conversion is Hugging Face's own tokenizer for that file).
    DIR's chat template and bos/eos/pad tokens must equal the GGUF's (as transformers reads them).
 2. Weights. Every tensor of DIR (loaded in float32) against transformers' dequantised GGUF state dict:
    max |difference| (0 expected for an F32 export; F16/BF16 exports are rounded).
@@ -61,7 +63,11 @@ def main():
     print(f"tokenizer: {type(tok).__name__}, pre-tokenizer {tok.backend_tokenizer.pre_tokenizer}")
     texts = PROMPTS + EDGE_CASES
     ours = [tok(t, add_special_tokens=True)["input_ids"] for t in texts]
-    if args.reference_tokenizer != "none":
+    if args.reference_tokenizer == "gguf":
+        bad = [t for t, ids in zip(texts, ours) if ids != gtok(t, add_special_tokens=True)["input_ids"]]
+        print(f"token ids vs transformers' GGUF tokenizer: {len(texts) - len(bad)}/{len(texts)} texts equal")
+        failures += [f"token ids differ from transformers' GGUF tokenizer for {t!r}" for t in bad]
+    elif args.reference_tokenizer != "none":
         ref = Tokenizer.from_file(args.reference_tokenizer)
         bad = [t for t, ids in zip(texts, ours) if ids != ref.encode(t, add_special_tokens=True).ids]
         print(f"token ids vs {os.path.relpath(args.reference_tokenizer)}: {len(texts) - len(bad)}/{len(texts)} texts equal")
@@ -73,7 +79,10 @@ def main():
             failures.append(f"{name}: {getattr(tok, name)!r} here, {getattr(gtok, name)!r} in the GGUF")
     chat = [{"role": "user", "content": "Hi there"}]
     rendered = tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
-    if rendered != gtok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True):
+    if gtok.chat_template is None:
+        # The GGUF ships none (Gemma 3 270M): the export carries the family's template.
+        print("(the GGUF has no chat template; the export carries the family's)")
+    elif rendered != gtok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True):
         failures.append("the chat template renders differently from the GGUF's")
     print(f"chat template: {rendered!r}")
 

@@ -36,7 +36,9 @@ def main():
     records = [json.loads(l) for l in open(args.data) if l.strip()][: args.limit]
     with torch.no_grad():
         for r in records:
-            p = tok(r["prompt"], add_special_tokens=False).input_ids
+            # The tokenizer's special tokens around the prompt: BOS where it adds one (Gemma, Llama 3;
+            # not SmolLM2), as pissa's encoder does.
+            p = tok(r["prompt"], add_special_tokens=True).input_ids
             c = tok(r["completion"], add_special_tokens=False).input_ids + [tok.eos_token_id]
             ids = torch.tensor([p + c])
             logits = model(input_ids=ids).logits[0].double()
