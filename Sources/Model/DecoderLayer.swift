@@ -75,14 +75,26 @@ final class LayerTape {
     deinit { for b in owned { b.deallocate() } }
 }
 
+/// Where a cached pass's rows go in one layer of a `KVCache`: sequence i continues the slot whose
+/// rows start at `keyRows[i]` and already hold `starts[i]` positions.
+struct CachedRows {
+    struct Placement {
+        var keyRows: [Int]
+        var starts: [Int]
+    }
+
+    var layer: KVCache.Layer
+    var placement: Placement
+}
+
 extension LlamaModel {
     /// One decoder layer, in place on the residual stream x (N, C):
     /// `x += o(attention(rope(q(norm₁(x))), rope(k(norm₁(x))), v(norm₁(x))))`, then
     /// `x += down(silu(gate(norm₂(x))) · up(norm₂(x)))`, each projection with its adapter if any.
-    /// x holds sequences of `lengths` rows packed back to back (one sequence with a cache).
-    /// With a tape, what backward needs is kept there.
+    /// x holds sequences of `lengths` rows packed back to back, each continuing its slot of the
+    /// cache when there is one. With a tape, what backward needs is kept there.
     func forwardLayer(_ index: Int, x: UnsafeMutablePointer<Float>, work: Workspace, lengths: [Int],
-                      positions: UnsafePointer<Int32>, rows N: Int, cache: KVCache.Layer?,
+                      positions: UnsafePointer<Int32>, rows N: Int, cache: CachedRows?,
                       adapters: [LoRAAdapter?]?, tape: LayerTape?) {
         let c = config, layer = layerWeights(index)
         let C = c.hiddenSize
@@ -103,10 +115,15 @@ extension LlamaModel {
         rotary.apply(q, rows: N, heads: H, positions: positions, lanes: lanes)
         rotary.apply(k, rows: N, heads: KV, positions: positions, lanes: lanes)
         if let cache {
-            let start = Int(positions[0])
-            cache.append(k: k, v: v, rows: N, at: start)
-            Attention.forward(q: q, k: cache.k, v: cache.v, out: attn,
-                              shape: .cached(queries: N, keys: start + N, heads: H, kvHeads: KV, headDim: D), lanes: lanes)
+            let kvw = KV * D, p = cache.placement
+            var row = 0
+            for (i, n) in lengths.enumerated() {
+                cache.layer.append(k: k + row * kvw, v: v + row * kvw, rows: n, at: p.keyRows[i] + p.starts[i])
+                row += n
+            }
+            Attention.forward(q: q, k: cache.layer.k, v: cache.layer.v, out: attn,
+                              shape: .cached(lengths: lengths, keyRows: p.keyRows, starts: p.starts, heads: H, kvHeads: KV, headDim: D),
+                              lanes: lanes)
         } else {
             Attention.forward(q: q, k: k, v: v, out: attn,
                               shape: .packed(lengths: lengths, heads: H, kvHeads: KV, headDim: D), lanes: lanes)
