@@ -141,9 +141,11 @@ struct CompareCommand: ParsableCommand {
                             force: m.step == totalSteps)
             case let .measuring(_, _, what):
                 line.update("\(current): \(what)", force: true)
+            case let .answering(_, _, p):
+                line.update("\(current): " + mathProgressText(p), force: p.done == p.total)
             case let .runFinished(run):
-                line.update(String(format: "%@: final train loss %.4f, held-out %.4f%@", current, run.finalTrainLoss,
-                                   run.heldOutLoss ?? .nan, run.accuracy.map { String(format: ", exact match %.1f %%", $0 * 100) } ?? ""),
+                line.update(String(format: "%@: final train loss %.4f, held-out %.4f", current, run.finalTrainLoss, run.heldOutLoss ?? .nan)
+                            + (CompareReport.counts(run).map { ", exact match " + CompareReport.accuracyCell(right: $0.right, of: $0.of) } ?? ""),
                             force: true)
             case .initTiming(let what):
                 line.update("initialisation table: \(what)", force: true)

@@ -37,7 +37,8 @@ public enum Statistics {
         let denominator = 1 + z * z / nn
         let center = (p + z * z / (2 * nn)) / denominator
         let half = z * (p * (1 - p) / nn + z * z / (4 * nn * nn)).squareRoot() / denominator
-        return Interval(lower: max(0, center - half), upper: min(1, center + half))
+        // At k = 0 (k = n) the bound is exactly 0 (1); rounding would leave ≈ 1e-17.
+        return Interval(lower: k == 0 ? 0 : max(0, center - half), upper: k == n ? 1 : min(1, center + half))
     }
 
     /// Two-sided p-value of McNemar's exact test: b problems only the first method got right,
