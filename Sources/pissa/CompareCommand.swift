@@ -61,8 +61,11 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Evaluate the held-out loss every N steps (default: at the end only).")
     var evalEvery: Int?
 
-    @Option(help: "Held-out math problems answered per run for exact-match accuracy (0: none).")
+    @Option(help: "Held-out math problems answered per run for exact-match accuracy (0: none). The report states the difference in accuracy this many problems can resolve.")
     var accuracyLimit: Int = CompareConfig.defaults.accuracyLimit
+
+    @Option(help: "Held-out prompt/completion math problems for exact match, when not --test's (--test then only gives the held-out loss, evaluated several times per run, which can use fewer problems).")
+    var accuracyTest: String?
 
     @Option(help: "Most tokens generated per answer.")
     var maxNewTokens: Int = CompareConfig.defaults.maxNewTokens
@@ -101,7 +104,10 @@ struct CompareCommand: ParsableCommand {
         guard steps >= 1, lr > 0, batchSize >= 1, gradAccum >= 1, maxSeqLen >= 2 else {
             throw ValidationError("--steps, --batch-size and --grad-accum must be at least 1, --max-seq-len at least 2, --lr positive.")
         }
-        for path in [data] + (test.map { [$0] } ?? []) where !FileManager.default.fileExists(atPath: path) {
+        guard accuracyLimit >= 0, maxNewTokens >= 1 else {
+            throw ValidationError("--accuracy-limit must be at least 0 and --max-new-tokens at least 1.")
+        }
+        for path in [data] + (test.map { [$0] } ?? []) + (accuracyTest.map { [$0] } ?? []) where !FileManager.default.fileExists(atPath: path) {
             throw ValidationError("\(path) does not exist.")
         }
     }
@@ -120,6 +126,7 @@ struct CompareCommand: ParsableCommand {
         config.maxSeqLen = maxSeqLen
         config.evalEvery = evalEvery
         config.accuracyLimit = accuracyLimit
+        config.accuracyTest = accuracyTest
         config.maxNewTokens = maxNewTokens
         config.initModes = initModeList
         config.lanes = lanes

@@ -63,7 +63,8 @@ public enum CompareReport {
     public static func markdown(_ results: ComparisonResults, extraSections: [String] = []) -> String {
         let c = results.config
         var md = "# PiSSA comparison\n\n"
-        md += "Model `\(c.model)`, training data `\(c.data)`" + (c.test.map { ", held-out data `\($0)`" } ?? "") + ".\n"
+        md += "Model `\(c.model)`, training data `\(c.data)`" + (c.test.map { ", held-out data `\($0)`" } ?? "")
+            + (c.accuracyTest.map { ", held-out problems for exact match `\($0)`" } ?? "") + ".\n"
         md += "Methods \(c.methods.map(\.label).joined(separator: ", ")); seeds \(c.seeds.map(String.init).joined(separator: ", ")); "
         md += "rank \(c.rank), alpha \(format(Double(c.effectiveAlpha))), \(c.steps) steps of batch \(c.batchSize)"
         md += c.gradientAccumulation > 1 ? " × \(c.gradientAccumulation) accumulated" : ""

@@ -133,7 +133,7 @@ public enum Comparison {
             run.heldOutExampleLosses = Evaluation.lossPerExample(model: trainer.model, adapters: trainer.adapters, examples: test,
                                                                  batchSize: config.batchSize).map(\.totalNLL)
         }
-        if let path = config.test, config.accuracyLimit > 0, let records = try MathRecords.read(path: path), !records.isEmpty {
+        if let path = config.accuracyData, config.accuracyLimit > 0, let records = try MathRecords.read(path: path), !records.isEmpty {
             _ = progress(.measuring(method: method, seed: seed, what: "exact-match accuracy"))
             let r = Evaluation.mathAccuracy(model: trainer.model, adapters: trainer.adapters, tokenizer: trainer.tokenizer,
                                             records: Array(records.prefix(config.accuracyLimit)), maxTokens: config.maxNewTokens) {
