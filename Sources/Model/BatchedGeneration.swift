@@ -10,6 +10,13 @@ import Foundation
 /// attends to its own slot only and stops on its own, so its tokens are those `Generation.run`
 /// gives it alone with greedy sampling (tested on the tiny model and on SmolLM2).
 public enum BatchedGeneration {
+    /// Sequences decoded together unless told otherwise. A decode step's products have as many
+    /// rows as live sequences, and OpenBLAS packs the whole weight for each product whatever the
+    /// rows, so the packing is shared by more tokens the larger the batch; past 32 rows the model
+    /// splits a product's rows across the lanes, each packing the weight again, so 64 is the
+    /// first size that gains over 16 (BENCHMARKS.md, "Batched generation").
+    public static let defaultBatchSize = 64
+
     /// What a batched run did, for throughput figures.
     public struct Statistics: Sendable, Codable, Equatable {
         public var sequences: Int
@@ -36,7 +43,7 @@ public enum BatchedGeneration {
     /// sees each sequence as soon as it ends (index into `prompts`, tokens), in the order they end.
     /// Returns the continuations in the prompts' order.
     public static func greedy(model: LlamaModel, prompts: [[Int]], maxTokens: Int, stopTokens: Set<Int>,
-                              adapters: LlamaAdapters? = nil, batchSize: Int = 16,
+                              adapters: LlamaAdapters? = nil, batchSize: Int = defaultBatchSize,
                               onFinished: (_ index: Int, _ tokens: [Int]) -> Void = { _, _ in })
         -> (tokens: [[Int]], statistics: Statistics) {
         precondition(prompts.allSatisfy { !$0.isEmpty }, "generation needs at least one prompt token")

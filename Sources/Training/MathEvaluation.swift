@@ -48,7 +48,7 @@ extension Evaluation {
     /// of each as it is graded. Keeps `samplesPerKind` right and as many wrong answers.
     public static func mathAccuracy(model: LlamaModel, adapters: LlamaAdapters?, tokenizer: BPETokenizer,
                                     records: [(prompt: String, completion: String)], maxTokens: Int = 128,
-                                    batchSize: Int = 16, samplesPerKind: Int = 3,
+                                    batchSize: Int = BatchedGeneration.defaultBatchSize, samplesPerKind: Int = 3,
                                     progress: (MathProgress) -> Void = { _ in }) -> MathResult {
         let t0 = Date()
         var stops = Set<Int>()

@@ -40,7 +40,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Most tokens generated per answer (math).")
     var maxNewTokens: Int = 128
 
-    @Option(help: "Sequences per forward pass (jsonl; default 4), or answers decoded together, sharing one pass per step (math; default 16).")
+    @Option(help: "Sequences per forward pass (jsonl; default 4), or answers decoded together, sharing one pass per step (math; default \(BatchedGeneration.defaultBatchSize)).")
     var batchSize: Int?
 
     @Option(help: "Window length in tokens.")
@@ -130,7 +130,7 @@ struct EvalCommand: ParsableCommand {
         guard !records.isEmpty else { throw ValidationError("\(data) has no prompt/completion record to answer.") }
         let line = ProgressLine()
         let result = Evaluation.mathAccuracy(model: lm.model, adapters: adapters?.adapters, tokenizer: lm.tokenizer,
-                                             records: records, maxTokens: maxNewTokens, batchSize: batchSize ?? 16) { p in
+                                             records: records, maxTokens: maxNewTokens, batchSize: batchSize ?? BatchedGeneration.defaultBatchSize) { p in
             line.update(mathProgressText(p), force: p.done == p.total)
         }
         line.finish()
