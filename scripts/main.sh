@@ -10,8 +10,8 @@
 #   scripts/main.sh [REPORT_DIR]        (default runs/smollm2-compare)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-start=$SECONDS
-phase() { echo "$1: $(( SECONDS - start )) s" >> "$timings"; }
+start=$SECONDS; last=$SECONDS
+phase() { echo "$1: $(( SECONDS - last )) s (total $(( SECONDS - start )) s)" >> "$timings"; last=$SECONDS; }
 report="${1:-runs/smollm2-compare}"
 mkdir -p "$report"
 timings="$report/timings.txt"

@@ -46,7 +46,8 @@ extension CompareReport {
         }
         let paired = findings.filter { $0.outcomes != nil }
         if !paired.isEmpty {
-            md += "\nThe same problems, method against baseline (seeds pooled): both right, only one right, both wrong; "
+            md += "\nThe same problems, method against baseline" + (seeds.count > 1 ? " (seeds pooled)" : "")
+                + ": both right, only one right, both wrong; "
                 + "McNemar's exact test on the problems only one got right; Holm's correction over every test of this report; "
                 + "the difference that McNemar's test would find 80 % of the time with these problems and this share of "
                 + "discordant answers (\"detectable\").\n\n"
@@ -68,15 +69,15 @@ extension CompareReport {
     static func resolutionNote(problems n: Int) -> String {
         guard n > 0 else { return "" }
         let shares = [0.05, 0.10, 0.20, 0.30]
+        let detectable = shares.map { Statistics.minimumDetectableDifference(problems: n, discordance: $0) }
         return "What \(n) problems per run can resolve: the difference in accuracy that McNemar's exact test (level 0.05) "
             + "finds 80 % of the time, by the share of problems that exactly one of the two methods gets right.\n\n"
             + "| answered right by one method only | " + shares.map { "\(Int(100 * $0)) %" }.joined(separator: " | ") + " |\n"
             + "|---|" + String(repeating: "---|", count: shares.count) + "\n"
-            + "| detectable difference | " + shares.map { psi in
-                Statistics.minimumDetectableDifference(problems: n, discordance: psi).map { "\(format(100 * $0, digits: 1)) points" }
-                    ?? "none"
-            }.joined(separator: " | ") + " |\n\n"
-            + "None: too few problems are answered differently for even a one-sided split of them to be found 80 % of the time.\n"
+            + "| detectable difference | " + detectable.map { $0.map { "\(format(100 * $0, digits: 1)) points" } ?? "none" }
+                .joined(separator: " | ") + " |\n"
+            + (detectable.contains(nil) ? "\nNone: too few problems are answered differently for even a one-sided split of them "
+                + "to be found 80 % of the time.\n" : "")
     }
 
     /// A few answers of each method (its first seed with samples), right and wrong.
