@@ -40,6 +40,8 @@ final class CompareCommandTests: XCTestCase {
         for name in ["report.md", "results.json", "config.json", "loss.svg", "loss_first20.svg", "grad_norm.svg"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), name)
         }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("results.partial.json").path),
+                       "the partial results go once the comparison is complete")
         let results = try JSONDecoder().decode(Results.self, from: Data(contentsOf: out.appendingPathComponent("results.json")))
         XCTAssertEqual(results.runs.map { "\($0.method)-\($0.seed)" }.sorted(), ["lora-0", "lora-1", "pissa-0", "pissa-1"])
 

@@ -50,6 +50,9 @@ public struct ComparisonResults: Codable, Sendable {
     public var quantError: QuantErrorAnalysis.Report?
 
     public static let fileName = "results.json"
+    /// The runs finished so far, rewritten after each run and removed when `fileName` is written:
+    /// copied to `results.json` in a directory of its own, `pissa report` makes their report.
+    public static let partialFileName = "results.partial.json"
 }
 
 /// `pissa compare` as a library call: trains every method with every seed under identical
@@ -82,6 +85,9 @@ public enum Comparison {
                     throw CompareError.stopped
                 }
                 runs.append(run)
+                // What a stopped or killed comparison leaves: every finished run (no tables).
+                let partial = ComparisonResults(config: config, runs: runs, initTimings: [], quantError: nil)
+                try AtomicFile.write(try jsonData(partial), to: output.appendingPathComponent(ComparisonResults.partialFileName))
                 _ = progress(.runFinished(run))
             }
         }
@@ -96,6 +102,7 @@ public enum Comparison {
         }
         let results = ComparisonResults(config: config, runs: runs, initTimings: timings, quantError: quantError)
         try AtomicFile.write(try jsonData(results), to: output.appendingPathComponent(ComparisonResults.fileName))
+        try? FileManager.default.removeItem(at: output.appendingPathComponent(ComparisonResults.partialFileName))
         for path in try CompareReport.write(results, to: output) { _ = progress(.wrote(path: path)) }
         return results
     }
@@ -199,7 +206,7 @@ public enum CompareError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .nothingToRun: "no method or no seed to run"
-        case .stopped: "the comparison was stopped before it finished; no report was written"
+        case .stopped: "the comparison was stopped before it finished; no report was written (the finished runs are in \(ComparisonResults.partialFileName))"
         case let .unreadableResults(path, reason): "\(path) \(reason)"
         }
     }
