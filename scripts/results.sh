@@ -1,28 +1,35 @@
 #!/usr/bin/env bash
 # The runs behind docs/RESULTS.md, on SmolLM2-135M-Instruct, each a `pissa compare`:
 #   math   LoRA, PiSSA, full FT, QLoRA, QPiSSA × seeds 0,1,2 on the generated math problems
-#          (loss on the answers only; held-out loss and exact match);
+#          (loss on the answers only; held-out loss on 60 held-out problems, exact match on 500);
 #   text   LoRA, PiSSA, QLoRA, QPiSSA × seeds 0,1,2 on Shakespeare (Hamlet for training, 500
 #          lines of Macbeth's Act I held out; loss on every token, held-out perplexity);
 #   lr-*   LoRA and PiSSA, seed 0, on the math problems at other learning rates, to show whether
 #          the shared default is fair to both.
 # Each stage's report, figures and results.json are copied into docs/results/STAGE/ (the per-run
 # directories, with adapters and checkpoints, stay under runs/results/). A stage whose report
-# already exists is skipped, so an interrupted script can be rerun. About 1 h 50 min on 2 cores
-# (math ≈ 70 min, text ≈ 30 min, each lr stage ≈ 9 min).
+# already exists is skipped, so an interrupted script can be rerun. The times each stage took are
+# appended to runs/results/timings.txt (docs/RESULTS.md states them).
 #
 #   scripts/results.sh [STAGE...]      (default: math text lr-5e-5 lr-1e-3)
+#
+# PISSA_BIN=path runs that binary instead of building .build/release/pissa (a long run can then
+# go on while the tree is rebuilt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-swift build -c release --product pissa
-pissa=.build/release/pissa
+if [[ -z ${PISSA_BIN:-} ]]; then swift build -c release --product pissa; fi
+pissa=${PISSA_BIN:-.build/release/pissa}
 work=runs/results
 assets="${PISSA_CACHE:-.cache/assets}"
 mkdir -p "$work"
 
+# 2000 training problems; 500 held-out problems for exact match, of which the first 60 also give
+# the held-out loss (evaluated three times per run). The generator's sets are prefixes of larger
+# ones, so these are the problems of the earlier 60-problem runs plus 440 more.
 math_data() {
-  [[ -f $work/math-data/test.jsonl ]] || $pissa data math --train 2000 --test 60 --seed 0 --out "$work/math-data"
+  [[ -f $work/math-data/test.jsonl ]] || $pissa data math --train 2000 --test 500 --seed 0 --out "$work/math-data"
+  [[ -f $work/math-data/loss.jsonl ]] || head -n 60 "$work/math-data/test.jsonl" > "$work/math-data/loss.jsonl"
 }
 
 text_data() {
@@ -33,11 +40,13 @@ text_data() {
 }
 
 # The math settings every math stage shares: 40 steps of 4 problems, held-out loss at the start,
-# step 20 and step 40, exact match on 30 held-out problems.
+# step 20 and step 40 on 60 problems, exact match on 500 held-out problems (docs/RESULTS.md: the
+# sample size).
 math_compare() { # OUT LR METHODS SEEDS INIT_MODES
-  $pissa compare --data "$work/math-data/train.jsonl" --test "$work/math-data/test.jsonl" \
+  $pissa compare --data "$work/math-data/train.jsonl" --test "$work/math-data/loss.jsonl" \
+    --accuracy-test "$work/math-data/test.jsonl" \
     --methods "$3" --seeds "$4" --rank 16 --steps 40 --lr "$2" --batch-size 4 --max-seq-len 256 \
-    --eval-every 20 --accuracy-limit 30 --max-new-tokens 96 --init-modes "$5" --out "$1"
+    --eval-every 20 --accuracy-limit 500 --max-new-tokens 96 --init-modes "$5" --out "$1"
 }
 
 publish() { # STAGE

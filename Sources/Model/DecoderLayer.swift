@@ -109,14 +109,27 @@ final class LayerTape {
     }
 }
 
+/// Where a cached pass's rows go in one layer of a `KVCache`: sequence i continues the slot whose
+/// rows start at `keyRows[i]` and already hold `starts[i]` positions.
+struct CachedRows {
+    struct Placement {
+        var keyRows: [Int]
+        var starts: [Int]
+    }
+
+    var layer: KVCache.Layer
+    var placement: Placement
+}
+
 extension DecoderModel {
     /// One decoder layer, in place on the residual stream x (N, C):
     /// `x += [n₃](o(attention(rope([n_q]q(n₁(x))), rope([n_k]k(n₁(x))), v(n₁(x)))))`, then
     /// `x += [n₄](down(act(gate(n₂(x))) · up(n₂(x))))`, each projection with its adapter if any;
     /// the bracketed norms are the family's (`BlockSpec`). x holds sequences of `lengths` rows
-    /// packed back to back (one sequence with a cache). With a tape, what backward needs is kept there.
+    /// packed back to back, each continuing its slot of the cache when there is one. With a tape,
+    /// what backward needs is kept there.
     func forwardLayer(_ index: Int, x: UnsafeMutablePointer<Float>, work: Workspace, lengths: [Int],
-                      positions: UnsafePointer<Int32>, rows N: Int, cache: KVCache.Layer?,
+                      positions: UnsafePointer<Int32>, rows N: Int, cache: CachedRows?,
                       adapters: [LoRAAdapter?]?, tape: LayerTape?) {
         let c = config, spec = c.block, layer = layerWeights(index), rotary = rotary(layer: index)
         let C = c.hiddenSize
@@ -139,10 +152,15 @@ extension DecoderModel {
         rotary.apply(k, rows: N, heads: KV, positions: positions, lanes: lanes)
         let (scale, window) = (Float(spec.attentionScale), c.layers[index].slidingWindow)
         if let cache {
-            let start = Int(positions[0])
-            cache.append(k: k, v: v, rows: N, at: start)
-            Attention.forward(q: q, k: cache.k, v: cache.v, out: attn,
-                              shape: .cached(queries: N, keys: start + N, heads: H, kvHeads: KV, headDim: D, scale: scale, window: window),
+            let kvw = KV * D, p = cache.placement
+            var row = 0
+            for (i, n) in lengths.enumerated() {
+                cache.layer.append(k: k + row * kvw, v: v + row * kvw, rows: n, at: p.keyRows[i] + p.starts[i])
+                row += n
+            }
+            Attention.forward(q: q, k: cache.layer.k, v: cache.layer.v, out: attn,
+                              shape: .cached(lengths: lengths, keyRows: p.keyRows, starts: p.starts, heads: H, kvHeads: KV, headDim: D,
+                                             scale: scale, window: window),
                               lanes: lanes)
         } else {
             Attention.forward(q: q, k: k, v: v, out: attn,

@@ -54,36 +54,63 @@ public final class DecoderModel: @unchecked Sendable {
 
     /// Runs the decoder over `tokens` and returns the final-normed hidden states (N, C). The
     /// tokens are sequences of `lengths` packed back to back (each attends to itself only; a B × T
-    /// batch is B lengths of T); nil is one sequence. With a `cache` (one sequence) the tokens
-    /// continue the cached sequence and their keys/values are appended. `adapters` add LoRA terms
-    /// to the projections.
+    /// batch is B lengths of T); nil is one sequence. With a `cache` (one sequence, its first slot)
+    /// the tokens continue the cached sequence and their keys/values are appended. `adapters` add
+    /// LoRA terms to the projections.
     public func hiddenStates(tokens: [Int32], lengths: [Int]? = nil, cache: KVCache? = nil, adapters: ModelAdapters? = nil) -> [Float] {
-        let c = config
-        let N = tokens.count
-        let lengths = lengths ?? [N]
-        precondition(lengths.reduce(0, +) == N && lengths.allSatisfy { $0 >= 0 }, "lengths must sum to the tokens")
-        precondition(cache == nil || lengths.count == 1, "a cache serves one sequence")
-        let start = cache?.length ?? 0
-        precondition(start + (lengths.max() ?? 0) <= maxPositions, "sequence of \(start + (lengths.max() ?? 0)) positions exceeds \(maxPositions)")
+        let lengths = lengths ?? [tokens.count]
+        if let cache {
+            precondition(lengths.count == 1, "a cache without slots serves one sequence")
+            return hiddenStates(tokens: tokens, lengths: lengths, cache: cache, slots: [0], adapters: adapters)
+        }
+        precondition(lengths.reduce(0, +) == tokens.count && lengths.allSatisfy { $0 >= 0 }, "lengths must sum to the tokens")
+        precondition((lengths.max() ?? 0) <= maxPositions, "sequence of \(lengths.max() ?? 0) positions exceeds \(maxPositions)")
+        return decode(tokens, lengths: lengths, positions: Self.positions(lengths: lengths), cache: nil, adapters: adapters)
+    }
+
+    /// Continues several cached sequences in one pass: `tokens` holds `lengths[i]` new tokens of
+    /// the sequence in slot `slots[i]` of `cache`, packed back to back (a prompt to prefill, or
+    /// the one token just chosen); each attends to its own slot's keys only. Returns the
+    /// final-normed hidden states (N, C) of the new rows and advances each slot's length.
+    public func hiddenStates(tokens: [Int32], lengths: [Int], cache: KVCache, slots: [Int], adapters: ModelAdapters? = nil) -> [Float] {
+        precondition(lengths.count == slots.count && Set(slots).count == slots.count
+                     && slots.allSatisfy { $0 >= 0 && $0 < cache.sequences }, "slots \(slots) of a \(cache.sequences)-slot cache")
+        precondition(lengths.reduce(0, +) == tokens.count && lengths.allSatisfy { $0 >= 0 }, "lengths must sum to the tokens")
+        let starts = slots.map { cache.lengths[$0] }
+        for (start, n) in zip(starts, lengths) {
+            precondition(start + n <= min(cache.capacity, maxPositions),
+                         "sequence of \(start + n) positions exceeds the cache's \(cache.capacity) or the model's \(maxPositions)")
+        }
+        let hidden = decode(tokens, lengths: lengths, positions: Self.positions(lengths: lengths, starts: starts),
+                            cache: (cache, CachedRows.Placement(keyRows: slots.map { $0 * cache.capacity }, starts: starts)),
+                            adapters: adapters)
+        for (slot, n) in zip(slots, lengths) { cache.lengths[slot] += n }
+        return hidden
+    }
+
+    /// The decoder over packed sequences whose rows sit at `positions`, each continuing its place
+    /// in `cache` when there is one.
+    private func decode(_ tokens: [Int32], lengths: [Int], positions: [Int32], cache: (KVCache, CachedRows.Placement)?,
+                        adapters: ModelAdapters?) -> [Float] {
+        let c = config, N = tokens.count
         BLAS.threadCount = 1
-        let positions = Self.positions(lengths: lengths, start: start)
         var x = embed(tokens)
         let work = Workspace(rows: N, config: c)
         x.withUnsafeMutableBufferPointer { xp in
             positions.withUnsafeBufferPointer { pos in
                 for i in 0..<c.numHiddenLayers {
                     forwardLayer(i, x: xp.baseAddress!, work: work, lengths: lengths, positions: pos.baseAddress!, rows: N,
-                                 cache: cache?.layers[i], adapters: adapters?.layers[i], tape: nil)
+                                 cache: cache.map { CachedRows(layer: $0.0.layers[i], placement: $0.1) },
+                                 adapters: adapters?.layers[i], tape: nil)
                 }
             }
         }
-        cache?.length = start + N
         return finalNorm(x, rows: N, rstd: nil)
     }
 
-    /// Each row's position: `start + t` for the t-th token of its sequence.
-    static func positions(lengths: [Int], start: Int = 0) -> [Int32] {
-        lengths.flatMap { n in (0..<n).map { Int32(start + $0) } }
+    /// Each row's position: `starts[i] + t` for the t-th token of sequence i (starts 0 when nil).
+    static func positions(lengths: [Int], starts: [Int]? = nil) -> [Int32] {
+        lengths.indices.flatMap { i in (0..<lengths[i]).map { Int32((starts?[i] ?? 0) + $0) } }
     }
 
     /// Rows of the embedding table (N, C), times the block's embedding scale if it has one.

@@ -4,7 +4,8 @@ import Foundation
 import Model
 import Tokenizer
 
-/// Held-out metrics: masked loss over supervised tokens, and exact-match accuracy on math problems.
+/// Held-out metrics: masked loss over supervised tokens (here), and exact-match accuracy on math
+/// problems (MathEvaluation.swift).
 public enum Evaluation {
     /// Σ NLL over the supervised tokens of `examples`, in batches of `batchSize` (no gradients).
     public static func loss(model: DecoderModel, adapters: ModelAdapters?, examples: [Example], batchSize: Int,
@@ -20,42 +21,32 @@ public enum Evaluation {
         return total
     }
 
-    public struct MathResult: Codable, Sendable {
-        public var correct: Int
-        public var total: Int
-        public var accuracy: Double { total == 0 ? 0 : Double(correct) / Double(total) }
-        /// The first few (prompt, generated, reference) triples, for a look at what the model does.
-        public var samples: [Sample]
-        public struct Sample: Codable, Sendable {
-            public var prompt: String
-            public var generated: String
-            public var reference: String
-        }
-    }
-
-    /// Greedy-generates an answer to each `{"prompt", "completion"}` record and compares the final
-    /// number (`#### N`, else the last number) with the completion's.
-    public static func mathAccuracy(model: DecoderModel, adapters: ModelAdapters?, tokenizer: BPETokenizer,
-                                    records: [(prompt: String, completion: String)], maxTokens: Int = 128,
-                                    progress: (_ done: Int, _ correct: Int) -> Void = { _, _ in }) throws -> MathResult {
-        var correct = 0, samples: [MathResult.Sample] = []
-        var stops = Set<Int>()
-        if let eos = tokenizer.special.eos { stops.insert(eos) }
-        for (i, r) in records.enumerated() {
-            let prompt = tokenizer.encode(r.prompt, addSpecialTokens: true)
-            let tokens: [Int]
-            do {
-                (tokens, _) = try Generation.run(model: model, prompt: prompt, maxTokens: maxTokens, sampling: .greedy,
-                                                 stopTokens: stops, adapters: adapters)
-            } catch {
-                throw EvaluationError.record(index: i + 1, problem: error.description)
+    /// Each example's Σ NLL over its supervised tokens (and their count), in batches of
+    /// `batchSize`: the per-problem values a paired test of two models' held-out loss needs.
+    /// Their sum is `loss`'s result, up to rounding.
+    public static func lossPerExample(model: DecoderModel, adapters: ModelAdapters?, examples: [Example],
+                                      batchSize: Int) -> [Perplexity.Result] {
+        var out: [Perplexity.Result] = []
+        for start in stride(from: 0, to: examples.count, by: max(1, batchSize)) {
+            let b = Batch(examples: examples[start..<min(examples.count, start + batchSize)])
+            let hidden = model.hiddenStates(tokens: b.tokens, lengths: b.lengths, adapters: adapters)
+            let tokens = b.tokens.map(Int.init)
+            var row = 0
+            for n in b.lengths {
+                // Runs of consecutive supervised rows (row r predicts token r + 1).
+                var result = Perplexity.Result(), r = row
+                while r < row + n {
+                    guard b.targets[r] != Batch.ignored else { r += 1; continue }
+                    var end = r
+                    while end < row + n, b.targets[end] != Batch.ignored { end += 1 }
+                    result = result + Perplexity.negativeLogLikelihood(model: model, hidden: hidden, targets: tokens, rows: r..<end)
+                    r = end
+                }
+                out.append(result)
+                row += n
             }
-            let text = tokenizer.decode(tokens, skipSpecialTokens: true)
-            if MathAnswer.isCorrect(generated: text, reference: r.completion) { correct += 1 }
-            if samples.count < 5 { samples.append(.init(prompt: r.prompt, generated: text, reference: r.completion)) }
-            progress(i + 1, correct)
         }
-        return MathResult(correct: correct, total: records.count, samples: samples)
+        return out
     }
 }
 

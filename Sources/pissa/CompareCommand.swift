@@ -62,8 +62,11 @@ struct CompareCommand: ParsableCommand, Diagnosable {
     @Option(parsing: .unconditional, help: "Evaluate the held-out loss every N steps (default: at the end only).")
     var evalEvery: Int?
 
-    @Option(parsing: .unconditional, help: "Held-out math problems answered per run for exact-match accuracy (0: none).")
+    @Option(parsing: .unconditional, help: "Held-out math problems answered per run for exact-match accuracy (0: none). The report states the difference in accuracy this many problems can resolve.")
     var accuracyLimit: Int = CompareConfig.defaults.accuracyLimit
+
+    @Option(help: "Held-out prompt/completion math problems for exact match, when not --test's (--test then only gives the held-out loss, evaluated several times per run, which can use fewer problems).")
+    var accuracyTest: String?
 
     @Option(parsing: .unconditional, help: "Most tokens generated per answer.")
     var maxNewTokens: Int = CompareConfig.defaults.maxNewTokens
@@ -116,11 +119,13 @@ struct CompareCommand: ParsableCommand, Diagnosable {
         try ArgumentCheck.integer(maxSeqLen, "--max-seq-len", in: 2...1 << 20)
         try PathCheck.existing(data, "--data", kind: .file, hint: "a .jsonl or .txt file")
         if let test { try PathCheck.existing(test, "--test", kind: .file, hint: "a .jsonl or .txt file") }
+        if let accuracyTest { try PathCheck.existing(accuracyTest, "--accuracy-test", kind: .file, hint: "a .jsonl file of prompt/completion problems") }
         try PathCheck.outputDirectory(out, kind: .comparison, inputs: inputs, overwrite: overwrite)
     }
 
     private var inputs: [OutputDirectory.Input] {
         [.init("--model", modelOptions.path), .init("--data", data)] + (test.map { [.init("--test", $0)] } ?? [])
+            + (accuracyTest.map { [.init("--accuracy-test", $0)] } ?? [])
     }
 
     func run() throws {
@@ -137,6 +142,7 @@ struct CompareCommand: ParsableCommand, Diagnosable {
         config.maxSeqLen = maxSeqLen
         config.evalEvery = evalEvery
         config.accuracyLimit = accuracyLimit
+        config.accuracyTest = accuracyTest
         config.maxNewTokens = maxNewTokens
         config.initModes = initModeList
         config.lanes = lanes
@@ -161,9 +167,11 @@ struct CompareCommand: ParsableCommand, Diagnosable {
                             force: m.step == totalSteps)
             case let .measuring(_, _, what):
                 line.update("\(current): \(what)", force: true)
+            case let .answering(_, _, p):
+                line.update("\(current): " + mathProgressText(p), force: p.done == p.total)
             case let .runFinished(run):
-                line.update(String(format: "%@: final train loss %.4f, held-out %.4f%@", current, run.finalTrainLoss,
-                                   run.heldOutLoss ?? .nan, run.accuracy.map { String(format: ", exact match %.1f %%", $0 * 100) } ?? ""),
+                line.update(String(format: "%@: final train loss %.4f, held-out %.4f", current, run.finalTrainLoss, run.heldOutLoss ?? .nan)
+                            + (CompareReport.counts(run).map { ", exact match " + CompareReport.accuracyCell(right: $0.right, of: $0.of) } ?? ""),
                             force: true)
             case .initTiming(let what):
                 line.update("initialisation table: \(what)", force: true)

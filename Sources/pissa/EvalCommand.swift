@@ -40,8 +40,8 @@ struct EvalCommand: ParsableCommand, Diagnosable {
     @Option(parsing: .unconditional, help: "Most tokens generated per answer (math).")
     var maxNewTokens: Int = 128
 
-    @Option(parsing: .unconditional, help: "Sequences per forward pass (jsonl).")
-    var batchSize: Int = 4
+    @Option(parsing: .unconditional, help: "Sequences per forward pass (jsonl; default 4), or answers decoded together, sharing one pass per step (math; default \(BatchedGeneration.defaultBatchSize)).")
+    var batchSize: Int?
 
     @Option(parsing: .unconditional, help: "Window length in tokens.")
     var maxSeqLen: Int = 512
@@ -59,7 +59,7 @@ struct EvalCommand: ParsableCommand, Diagnosable {
         if let stride { try ArgumentCheck.integer(stride, "--stride", in: 1...maxSeqLen) }
         if let limit { try ArgumentCheck.integer(limit, "--limit", in: 1...Int.max) }
         try ArgumentCheck.integer(maxNewTokens, "--max-new-tokens", in: 1...1 << 20)
-        try ArgumentCheck.integer(batchSize, "--batch-size", in: 1...65536)
+        if let batchSize { try ArgumentCheck.integer(batchSize, "--batch-size", in: 1...65536) }
         try PathCheck.existing(data, "--data", kind: .file, hint: "a .txt or .jsonl file")
         if let adapter { try PathCheck.existing(adapter, "--adapter", kind: .directory, hint: "a PEFT adapter directory") }
     }
@@ -88,7 +88,7 @@ struct EvalCommand: ParsableCommand, Diagnosable {
             let loaded = try DatasetLoader(tokenizer: lm.tokenizer, maxSeqLen: window).load(path: data)
             let examples = Array(loaded.examples.prefix(limit ?? .max))
             documents = examples.count
-            total = Evaluation.loss(model: lm.model, adapters: adapters?.adapters, examples: examples, batchSize: batchSize) { done in
+            total = Evaluation.loss(model: lm.model, adapters: adapters?.adapters, examples: examples, batchSize: batchSize ?? 4) { done in
                 line.update("\(done)/\(examples.count) examples")
             }
         } else {
@@ -131,17 +131,43 @@ struct EvalCommand: ParsableCommand, Diagnosable {
             records.append((r.prompt, r.completion))
         }
         records = Array(records.prefix(limit ?? .max))
+        guard !records.isEmpty else { throw ValidationError("\(data) has no prompt/completion record to answer.") }
         let line = ProgressLine()
         let result = try Evaluation.mathAccuracy(model: lm.model, adapters: adapters?.adapters, tokenizer: lm.tokenizer,
-                                             records: records, maxTokens: maxNewTokens) { done, correct in
-            line.update("\(done)/\(records.count) answered, \(correct) correct", force: done == records.count)
+                                             records: records, maxTokens: maxNewTokens, batchSize: batchSize ?? BatchedGeneration.defaultBatchSize) { p in
+            line.update(mathProgressText(p), force: p.done == p.total)
         }
         line.finish()
-        if json { try printJSON(result) } else {
-            print(String(format: "exact match %.1f%% (%d of %d)", 100 * result.accuracy, result.correct, result.total))
-            if let s = result.samples.first { print("example: \(s.prompt)\(s.generated)") }
+        let interval = result.interval!
+        if json { try printJSON(MathOutput(result)) } else {
+            print(String(format: "exact match %.1f %% (%d of %d; 95 %% Wilson interval %.1f–%.1f %%) · %d tokens in %@ (%.0f tok/s)",
+                         100 * result.accuracy, result.correct, result.total, 100 * interval.lower, 100 * interval.upper,
+                         result.generatedTokens, formatDuration(result.seconds), Double(result.generatedTokens) / max(result.seconds, 1e-9)))
+            for s in [result.samples.first { $0.correct }, result.samples.first { !$0.correct }].compactMap({ $0 }) {
+                print("\(s.correct ? "right" : "wrong"), problem \(s.index + 1): \(s.prompt)\(s.generated)")
+            }
         }
     }
+
+    /// `--json` of `--task math`: the result with its accuracy and interval.
+    struct MathOutput: Encodable {
+        var correct: Int, total: Int, accuracy: Double
+        var interval: Statistics.Interval
+        var outcomes: AnswerOutcomes
+        var samples: [Evaluation.MathResult.Sample]
+        var generatedTokens: Int, seconds: Double
+
+        init(_ r: Evaluation.MathResult) {
+            (correct, total, accuracy, interval, outcomes) = (r.correct, r.total, r.accuracy, r.interval!, r.outcomes)
+            (samples, generatedTokens, seconds) = (r.samples, r.generatedTokens, r.seconds)
+        }
+    }
+}
+
+/// One progress line of an exact-match evaluation: answered, right so far, ETA.
+func mathProgressText(_ p: Evaluation.MathProgress) -> String {
+    String(format: "exact match: %d/%d answered · %.1f %% right so far · elapsed %@ · ETA %@",
+           p.done, p.total, 100 * p.accuracySoFar, formatDuration(p.elapsed), formatDuration(p.eta))
 }
 
 /// Documents of a .txt file (one) or a .jsonl file (one `{"text": …}` per line).

@@ -16,6 +16,10 @@ final class CompareCommandTests: XCTestCase {
             var heldOutLoss: Double?
             var initialHeldOutLoss: Double?
             var accuracy: Double?
+            var answers: String?
+            var heldOutExampleLosses: [Double]?
+            var samples: [Sample]?
+            struct Sample: Decodable { var index: Int; var correct: Bool }
         }
         struct Timing: Decodable { var mode: String; var modules: Int; var medianResidualExcess: Double }
         var runs: [Run]
@@ -32,9 +36,12 @@ final class CompareCommandTests: XCTestCase {
             "--init-modes", "pissa,pissa_niter_2", "--out", out.path,
         ])
         XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("exact match: 2/2 answered"), "exact-match progress: \(result.stderr)")
         for name in ["report.md", "results.json", "config.json", "loss.svg", "loss_first20.svg", "grad_norm.svg"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), name)
         }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("results.partial.json").path),
+                       "the partial results go once the comparison is complete")
         let results = try JSONDecoder().decode(Results.self, from: Data(contentsOf: out.appendingPathComponent("results.json")))
         XCTAssertEqual(results.runs.map { "\($0.method)-\($0.seed)" }.sorted(), ["lora-0", "lora-1", "pissa-0", "pissa-1"])
 
@@ -47,6 +54,12 @@ final class CompareCommandTests: XCTestCase {
             XCTAssertEqual(steps.last?.eval_loss, run.heldOutLoss)
             XCTAssertNotNil(run.initialHeldOutLoss)
             XCTAssertNotNil(run.accuracy)
+            // Each of the 2 problems right (1) or wrong (0); one loss per held-out example (24); samples of each kind.
+            let answers = try XCTUnwrap(run.answers)
+            XCTAssertTrue(answers.count == 2 && answers.allSatisfy { $0 == "0" || $0 == "1" }, answers)
+            XCTAssertEqual(run.accuracy, Double(answers.filter { $0 == "1" }.count) / 2)
+            XCTAssertEqual(run.heldOutExampleLosses?.count, 24)
+            XCTAssertEqual(run.samples?.count, 2)
         }
         // PiSSA and LoRA start from the same function: the same held-out loss before training.
         let starts = results.runs.compactMap(\.initialHeldOutLoss)
@@ -62,7 +75,11 @@ final class CompareCommandTests: XCTestCase {
         }
         XCTAssertTrue(report.contains("| `pissa` | 14 |"), report)   // 2 layers × 7 projections
         XCTAssertTrue(report.contains("| `pissa_niter_2` | 14 |"), report)
-        XCTAssertTrue(report.contains("PiSSA vs LoRA, final training loss: lower in"), report)
+        XCTAssertTrue(report.contains("PiSSA vs LoRA, final training loss: "), report)
+        XCTAssertTrue(report.contains("paired t-test over 2 seeds"), report)
+        XCTAssertTrue(report.contains("PiSSA vs LoRA, exact match: ") && report.contains("McNemar's exact test on 2 problems × 2 seeds"), report)
+        XCTAssertTrue(report.contains("## Exact match on held-out problems") && report.contains("## Sample answers"), report)
+        XCTAssertTrue(report.contains("Holm"), report)
         XCTAssertTrue(report.contains("compare --model"), "the command line is in the report")
         let exact = try XCTUnwrap(results.initTimings.first { $0.mode == "pissa" })
         XCTAssertEqual(exact.medianResidualExcess, 0, accuracy: 1e-4)

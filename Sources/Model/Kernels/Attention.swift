@@ -46,11 +46,18 @@ public enum Attention {
                          scale: scale ?? 1 / Float(headDim).squareRoot(), window: window)
         }
 
-        /// `queries` new rows continuing one cached sequence whose k and v hold `keys` rows.
-        static func cached(queries: Int, keys: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil,
-                           window: Int? = nil) -> Shape {
-            Shape(sequences: [Sequence(queryRow: 0, queries: queries, keyRow: 0, keys: keys)],
-                  heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale ?? 1 / Float(headDim).squareRoot(), window: window)
+        /// Sequences of `lengths` new rows packed back to back in q, each continuing a cached
+        /// sequence whose keys start at row `keyRows[i]` of k and v and already hold `starts[i]`
+        /// positions (the new rows' keys appended after them).
+        static func cached(lengths: [Int], keyRows: [Int], starts: [Int], heads: Int, kvHeads: Int, headDim: Int,
+                           scale: Float? = nil, window: Int? = nil) -> Shape {
+            var row = 0
+            let sequences = lengths.indices.map { i in
+                defer { row += lengths[i] }
+                return Sequence(queryRow: row, queries: lengths[i], keyRow: keyRows[i], keys: starts[i] + lengths[i])
+            }
+            return Shape(sequences: sequences, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                         scale: scale ?? 1 / Float(headDim).squareRoot(), window: window)
         }
 
         /// The first key a block of query rows starting at position `position` can see.

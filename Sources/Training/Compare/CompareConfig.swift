@@ -57,9 +57,16 @@ public struct CompareConfig: Codable, Sendable, Equatable {
     public var maxSeqLen: Int = 512
     /// Evaluate the held-out loss every N steps (and at the end); nil: at the end only.
     public var evalEvery: Int?
+    /// Held-out math problems answered for exact-match accuracy when they are not `test`'s (so
+    /// that the held-out loss, evaluated several times a run, can use fewer examples than the
+    /// accuracy needs); nil: `test`.
+    public var accuracyTest: String?
     /// Held-out records answered by greedy generation for exact-match accuracy (0: none).
     public var accuracyLimit: Int = 64
     public var maxNewTokens: Int = 96
+
+    /// The file whose first `accuracyLimit` problems are answered.
+    public var accuracyData: String? { accuracyTest ?? test }
     /// The initialisations timed for the Table-6-style table (empty: no table).
     public var initModes: [InitMethod] = [.pissa, .pissaNiter(1), .pissaNiter(4), .pissaNiter(16)]
     public var lanes: Int = 2

@@ -63,7 +63,8 @@ public enum CompareReport {
     public static func markdown(_ results: ComparisonResults, extraSections: [String] = []) -> String {
         let c = results.config
         var md = "# PiSSA comparison\n\n"
-        md += "Model `\(c.model)`, training data `\(c.data)`" + (c.test.map { ", held-out data `\($0)`" } ?? "") + ".\n"
+        md += "Model `\(c.model)`, training data `\(c.data)`" + (c.test.map { ", held-out data `\($0)`" } ?? "")
+            + (c.accuracyTest.map { ", held-out problems for exact match `\($0)`" } ?? "") + ".\n"
         md += "Methods \(c.methods.map(\.label).joined(separator: ", ")); seeds \(c.seeds.map(String.init).joined(separator: ", ")); "
         md += "rank \(c.rank), alpha \(format(Double(c.effectiveAlpha))), \(c.steps) steps of batch \(c.batchSize)"
         md += c.gradientAccumulation > 1 ? " × \(c.gradientAccumulation) accumulated" : ""
@@ -77,14 +78,21 @@ public enum CompareReport {
             md += "## Held-out loss\n\n![held-out loss](heldout_loss.svg)\n\n"
         }
         md += "## Results (mean ± std over seeds)\n\n" + resultsTable(results) + "\n"
-        let notes = observations(results)
-        if !notes.isEmpty { md += "## What the runs show\n\n" + notes.map { "- " + $0 }.joined(separator: "\n") + "\n\n" }
+        let findings = findings(results)
+        if !findings.isEmpty {
+            md += "## What the runs show\n\n" + findings.map { "- " + sentence($0) }.joined(separator: "\n")
+            md += "\n\nA difference is called significant when its p-value, corrected by Holm's method over the "
+                + "\(findings.filter { $0.pValue != nil }.count) tests of this report, is below 0.05; otherwise the runs cannot tell it "
+                + "from noise, whatever its sign.\n\n"
+        }
+        md += exactMatchSection(results, findings: findings)
         if !results.initTimings.isEmpty { md += "## Initialisation: exact vs randomized SVD\n\n" + initTable(results) + "\n" }
         if let q = results.quantError {
             md += "## Quantisation error: QLoRA vs QPiSSA (rank \(c.rank))\n\n" + QuantErrorAnalysis.markdown(q) + "\n\n"
             md += "Nuclear norm of W − (nf4(W_res) + s·B·A) (QLoRA: W − nf4(W)), mean over layers; reduction = "
             md += "(1 − QPiSSA / QLoRA)·100 %, as the paper's Tables 4/8.\n\n"
         }
+        md += samplesSection(results)
         for section in extraSections { md += section + "\n" }
         md += "## Command and configuration\n\n```\n\(c.commandLine.isEmpty ? "(library call)" : c.commandLine)\n```\n\n"
         if let data = try? Comparison.jsonData(c), let json = String(data: data, encoding: .utf8) {
@@ -94,22 +102,22 @@ public enum CompareReport {
     }
 
     static func resultsTable(_ results: ComparisonResults) -> String {
-        var rows = ["| method | final train loss | held-out loss: start → end | held-out perplexity | exact match | train time (s) | tokens/s |",
+        var rows = ["| method | final train loss | held-out loss: start → end | held-out perplexity | exact match [95 % CI] | train time (s) | tokens/s |",
                     "|---|---|---|---|---|---|---|"]
         for method in results.config.methods {
             let runs = results.runs.filter { $0.method == method }
             guard !runs.isEmpty else { continue }
-            let accuracy = runs.compactMap { $0.accuracy.map { $0 * 100 } }
             rows.append("| \(method.label) | \(meanStd(runs.map(\.finalTrainLoss), digits: 4)) | "
                 + "\(meanStd(runs.compactMap(\.initialHeldOutLoss), digits: 4)) → \(meanStd(runs.compactMap(\.heldOutLoss), digits: 4)) | "
                 + "\(meanStd(runs.compactMap { $0.heldOutLoss.map(exp) }, digits: 3)) | "
-                + (accuracy.isEmpty ? "—" : meanStd(accuracy, digits: 1) + " %") + " | "
+                + pooledAccuracyCell(runs) + " | "
                 + "\(meanStd(runs.map(\.trainSeconds), digits: 1)) | \(meanStd(runs.map(\.tokensPerSecond), digits: 0)) |")
         }
         let answered = results.runs.compactMap(\.answered).first
         return rows.joined(separator: "\n") + "\n\nFinal train loss: mean of the last tenth of the steps. "
             + "Held-out perplexity: exp of each run's final held-out loss (per supervised token), then mean ± std over seeds. "
-            + (answered.map { "Exact match: greedy answers to the first \($0) held-out problems. " } ?? "")
+            + (answered.map { "Exact match: greedy answers to the first \($0) held-out problems"
+                + (results.config.seeds.count > 1 ? ", every seed's answers pooled" : "") + ", with the 95 % Wilson interval. " } ?? "")
             + "Train time includes the periodic held-out evaluations; tokens/s is the median step's.\n"
     }
 
@@ -121,39 +129,6 @@ public enum CompareReport {
         }
         return rows.joined(separator: "\n") + "\n\nResidual excess: ‖W − s·B·A‖_F / ‖W − P_r‖_F − 1 against the best rank-r "
             + "approximation P_r (0 for the exact SVD); rank \(results.config.rank), all target modules, weights in memory.\n"
-    }
-
-    /// Plain statements comparing the paper's pairs where both ran: the method on the left is
-    /// the paper's, the one on the right its baseline.
-    static func observations(_ results: ComparisonResults) -> [String] {
-        let pairs: [(CompareMethod, CompareMethod)] = [(.pissa, .lora), (.qpissa, .qlora), (.pissa, .full)]
-        var out: [String] = []
-        for (a, b) in pairs {
-            let ra = results.runs.filter { $0.method == a }, rb = results.runs.filter { $0.method == b }
-            guard !ra.isEmpty, !rb.isEmpty else { continue }
-            let seeds = Set(ra.map(\.seed)).intersection(rb.map(\.seed)).sorted()
-            func wins(_ value: (CompareRun) -> Double?) -> (Int, Int, Double) {
-                var won = 0, n = 0, diff = 0.0
-                for s in seeds {
-                    guard let x = ra.first(where: { $0.seed == s }).flatMap(value),
-                          let y = rb.first(where: { $0.seed == s }).flatMap(value), x.isFinite, y.isFinite else { continue }
-                    n += 1; diff += x - y
-                    if x < y { won += 1 }
-                }
-                return (won, n, n == 0 ? .nan : diff / Double(n))
-            }
-            for step in [5, 20] where step <= results.config.steps {
-                let (w, n, d) = wins { run in run.metrics.first { $0.step == step }?.loss }
-                if n > 0 { out.append("\(a.label) vs \(b.label), training loss at step \(step): lower in \(w) of \(n) seeds (mean difference \(format(d, digits: 4))).") }
-            }
-            let (w, n, d) = wins { $0.finalTrainLoss }
-            if n > 0 { out.append("\(a.label) vs \(b.label), final training loss: lower in \(w) of \(n) seeds (mean difference \(format(d, digits: 4))).") }
-            let (we, ne, de) = wins { $0.heldOutLoss }
-            if ne > 0 { out.append("\(a.label) vs \(b.label), held-out loss: lower in \(we) of \(ne) seeds (mean difference \(format(de, digits: 4))).") }
-            let (wa, na, da) = wins { $0.accuracy.map { -$0 } }
-            if na > 0 { out.append("\(a.label) vs \(b.label), exact match: higher in \(wa) of \(na) seeds (mean difference \(format(-da * 100, digits: 1)) points).") }
-        }
-        return out
     }
 
     static func meanStd(_ values: [Double], digits: Int) -> String {

@@ -16,6 +16,15 @@ public struct CompareRun: Codable, Sendable, Equatable {
     /// Exact-match accuracy on the held-out math problems, when measured.
     public var accuracy: Double?
     public var answered: Int?
+    /// Right or wrong on each of those problems (nil in results of older versions).
+    public var answers: AnswerOutcomes?
+    /// A few right and wrong answers.
+    public var samples: [Evaluation.MathResult.Sample]?
+    /// Wall time of the exact-match evaluation.
+    public var answerSeconds: Double?
+    /// Σ NLL of each held-out example's supervised tokens after training, for a paired test of
+    /// two methods' held-out loss over the same examples (nil in results of older versions).
+    public var heldOutExampleLosses: [Double]?
     /// Loading the model and data and initialising the adapter.
     public var setupSeconds: Double
     /// Wall time of the optimiser steps, periodic held-out evaluations included.
@@ -41,6 +50,9 @@ public struct ComparisonResults: Codable, Sendable {
     public var quantError: QuantErrorAnalysis.Report?
 
     public static let fileName = "results.json"
+    /// The runs finished so far, rewritten after each run and removed when `fileName` is written:
+    /// copied to `results.json` in a directory of its own, `pissa report` makes their report.
+    public static let partialFileName = "results.partial.json"
 }
 
 /// `pissa compare` as a library call: trains every method with every seed under identical
@@ -51,6 +63,8 @@ public enum Comparison {
         case runStarted(method: CompareMethod, seed: UInt64, index: Int, of: Int)
         case step(method: CompareMethod, seed: UInt64, StepMetrics, totalSteps: Int)
         case measuring(method: CompareMethod, seed: UInt64, what: String)
+        /// The exact-match evaluation, answer by answer.
+        case answering(method: CompareMethod, seed: UInt64, Evaluation.MathProgress)
         case runFinished(CompareRun)
         case initTiming(String)
         case wrote(path: String)
@@ -71,6 +85,9 @@ public enum Comparison {
                     throw CompareError.stopped
                 }
                 runs.append(run)
+                // What a stopped or killed comparison leaves: every finished run (no tables).
+                let partial = ComparisonResults(config: config, runs: runs, initTimings: [], quantError: nil)
+                try AtomicFile.write(try jsonData(partial), to: output.appendingPathComponent(ComparisonResults.partialFileName))
                 _ = progress(.runFinished(run))
             }
         }
@@ -85,6 +102,7 @@ public enum Comparison {
         }
         let results = ComparisonResults(config: config, runs: runs, initTimings: timings, quantError: quantError)
         try AtomicFile.write(try jsonData(results), to: output.appendingPathComponent(ComparisonResults.fileName))
+        try? FileManager.default.removeItem(at: output.appendingPathComponent(ComparisonResults.partialFileName))
         for path in try CompareReport.write(results, to: output) { _ = progress(.wrote(path: path)) }
         return results
     }
@@ -117,12 +135,22 @@ public enum Comparison {
         var run = CompareRun(method: method, seed: seed, metrics: metrics, initialHeldOutLoss: initial,
                              heldOutLoss: metrics.last?.evalLoss, accuracy: nil, answered: nil,
                              setupSeconds: setup, trainSeconds: trainSeconds, tokensPerSecond: tokensPerSecond)
-        if let path = config.test, config.accuracyLimit > 0, let records = try MathRecords.read(path: path), !records.isEmpty {
+        if !test.isEmpty {
+            _ = progress(.measuring(method: method, seed: seed, what: "held-out loss per example"))
+            run.heldOutExampleLosses = Evaluation.lossPerExample(model: trainer.model, adapters: trainer.adapters, examples: test,
+                                                                 batchSize: config.batchSize).map(\.totalNLL)
+        }
+        if let path = config.accuracyData, config.accuracyLimit > 0, let records = try MathRecords.read(path: path), !records.isEmpty {
             _ = progress(.measuring(method: method, seed: seed, what: "exact-match accuracy"))
             let r = try Evaluation.mathAccuracy(model: trainer.model, adapters: trainer.adapters, tokenizer: trainer.tokenizer,
-                                            records: Array(records.prefix(config.accuracyLimit)), maxTokens: config.maxNewTokens)
+                                            records: Array(records.prefix(config.accuracyLimit)), maxTokens: config.maxNewTokens) {
+                _ = progress(.answering(method: method, seed: seed, $0))
+            }
             run.accuracy = r.accuracy
             run.answered = r.total
+            run.answers = r.outcomes
+            run.samples = r.samples
+            run.answerSeconds = r.seconds
         }
         return run
     }
@@ -178,7 +206,7 @@ public enum CompareError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .nothingToRun: "no method or no seed to run"
-        case .stopped: "the comparison was stopped before it finished; no report was written"
+        case .stopped: "the comparison was stopped before it finished; no report was written (the finished runs are in \(ComparisonResults.partialFileName))"
         case let .unreadableResults(path, reason): "\(path) \(reason)"
         }
     }
