@@ -11,10 +11,14 @@ public protocol WeightSource {
     /// The weight as stored in NF4 (bitsandbytes' Linear4bit layout, as `pissa init --quant nf4`
     /// writes a QPiSSA residual), or nil when it is stored as a plain tensor.
     func nf4Tensor(_ name: String) throws -> NF4Matrix?
+    /// The weight as stored in ggml blocks that `GGMLBlockMatrix` reads, rows in Hugging Face
+    /// order, or nil when it is stored otherwise.
+    func blockTensor(_ name: String) throws -> GGMLBlockMatrix?
 }
 
 extension WeightSource {
     public func nf4Tensor(_ name: String) throws -> NF4Matrix? { nil }
+    public func blockTensor(_ name: String) throws -> GGMLBlockMatrix? { nil }
 }
 
 /// Errors of model loading, naming the file and tensor.
@@ -57,11 +61,18 @@ public struct LlamaWeights: Sendable {
     public var finalNorm: [Float]        // (C)
     /// (V, C); nil when tied to `embedding`.
     public var lmHead: Matrix?
+    /// The embedding (V, C) as GGUF blocks, when loaded so (`embedding` is then empty).
+    public var blockEmbedding: GGMLBlockMatrix?
+    /// The untied head (V, C) as GGUF blocks, when loaded so (`lmHead` is then empty).
+    public var blockHead: GGMLBlockMatrix?
 
     public var outputHead: Matrix { lmHead ?? embedding }
 
     /// Loads and shape-checks every tensor; all missing or mis-shaped tensors are reported together.
-    public init(source: WeightSource, sourceName: String) throws {
+    /// With `keepBlocks`, weights stored in a block format that `GGMLBlockMatrix` reads (a GGUF's
+    /// Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K projections, embedding and head) stay in it: memory near
+    /// the file's size, for generation. Other tensors are dequantised to float32 as always.
+    public init(source: WeightSource, sourceName: String, keepBlocks: Bool = false) throws {
         let c = source.config
         let (C, F, V) = (c.hiddenSize, c.intermediateSize, c.vocabSize)
         let (qRows, kvRows) = (c.numAttentionHeads * c.headDim, c.numKeyValueHeads * c.headDim)
@@ -82,8 +93,23 @@ public struct LlamaWeights: Sendable {
             let f = load(name, [rows, cols])
             return f.isEmpty ? Matrix(rows: 0, cols: 0) : Matrix(rows: rows, cols: cols, storage: f)
         }
-        /// A projection: NF4 when stored so (kept quantised), else float32.
+        /// The tensor as blocks when `keepBlocks` and its type allows, else nil.
+        func blocks(_ name: String, _ rows: Int, _ cols: Int) -> GGMLBlockMatrix? {
+            guard keepBlocks, source.has(name) else { return nil }
+            do {
+                guard let b = try source.blockTensor(name) else { return nil }
+                guard b.shape == [rows, cols] else {
+                    problems.append(.shapeMismatch(source: sourceName, name: name, expected: [rows, cols], found: b.shape))
+                    return nil
+                }
+                return b
+            } catch {
+                problems.append(.unsupportedModel(source: sourceName, problem: "\(name): \(error)")); return nil
+            }
+        }
+        /// A projection: NF4 or GGUF blocks when stored so (kept quantised), else float32.
         func projection(_ name: String, _ rows: Int, _ cols: Int) -> any LinearWeight {
+            if let b = blocks(name, rows, cols) { return b }
             do {
                 if let q = try source.nf4Tensor(name) {
                     guard q.shape == [rows, cols] else {
@@ -99,7 +125,8 @@ public struct LlamaWeights: Sendable {
             return matrix(name, rows, cols)
         }
         config = c
-        embedding = matrix("model.embed_tokens.weight", V, C)
+        blockEmbedding = blocks("model.embed_tokens.weight", V, C)
+        embedding = blockEmbedding == nil ? matrix("model.embed_tokens.weight", V, C) : Matrix(rows: 0, cols: 0)
         layers = (0..<c.numHiddenLayers).map { i in
             let p = "model.layers.\(i)."
             return LlamaLayerWeights(
@@ -114,7 +141,12 @@ public struct LlamaWeights: Sendable {
                 down: projection(p + "mlp.down_proj.weight", C, F))
         }
         finalNorm = load("model.norm.weight", [C])
-        lmHead = c.tieWordEmbeddings && !source.has("lm_head.weight") ? nil : matrix("lm_head.weight", V, C)
+        if c.tieWordEmbeddings && !source.has("lm_head.weight") {
+            lmHead = nil
+        } else {
+            blockHead = blocks("lm_head.weight", V, C)
+            lmHead = blockHead == nil ? matrix("lm_head.weight", V, C) : Matrix(rows: 0, cols: 0)
+        }
         guard problems.isEmpty else {
             throw problems.count == 1 ? problems[0]
                 : ModelError.unsupportedModel(source: sourceName, problem: "\(problems.count) tensor problems:\n  "

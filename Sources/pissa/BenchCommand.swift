@@ -101,10 +101,14 @@ struct BenchForward: ParsableCommand {
     @Option(help: "Repetitions; medians are reported.")
     var repeats: Int = 3
 
+    @Option(help: "Frozen weights: float32 (dequantised when loaded) or blocks (a GGUF's quantised blocks, as generate uses).")
+    var weights: BenchWeights = .float32
+
     @Flag(help: "Print JSON.")
     var json = false
 
     struct Output: Codable {
+        var weights: String
         var loadSeconds: Double
         var prefillTokens: Int
         var prefillSeconds: Double
@@ -115,7 +119,7 @@ struct BenchForward: ParsableCommand {
     }
 
     func run() throws {
-        let lm = try modelOptions.load()
+        let lm = try modelOptions.load(keepBlocks: weights == .blocks)
         // (i·7919 + 13) mod (V − 3) + 3: mod 49149 for SmolLM2, as scripts/bench/transformers_forward_bench.py.
         let vocab = max(1, lm.model.config.vocabSize - 3)
         let ids = (0..<tokens).map { Int32(($0 * 7919 + 13) % vocab + 3) }
@@ -130,7 +134,7 @@ struct BenchForward: ParsableCommand {
                                             sampling: .greedy, stopTokens: [])
             decode.append(stats.decodeSeconds / Double(max(1, stats.generatedTokens - 1)) * Double(new))
         }
-        let out = Output(loadSeconds: lm.loadSeconds, prefillTokens: tokens, prefillSeconds: prefill.upperMedian,
+        let out = Output(weights: weights.rawValue, loadSeconds: lm.loadSeconds, prefillTokens: tokens, prefillSeconds: prefill.upperMedian,
                          prefillTokensPerSecond: Double(tokens) / prefill.upperMedian, decodeTokens: new,
                          decodeSeconds: decode.upperMedian, decodeTokensPerSecond: Double(new) / decode.upperMedian)
         if json { try printJSON(out) } else {
@@ -139,6 +143,10 @@ struct BenchForward: ParsableCommand {
                          out.decodeTokensPerSecond))
         }
     }
+}
+
+enum BenchWeights: String, ExpressibleByArgument, CaseIterable {
+    case float32, blocks
 }
 
 /// Training-step speed, as scripts/bench/peft_train_bench.py measures PyTorch + PEFT.

@@ -51,7 +51,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let lm = try modelOptions.load()
+        let lm = try modelOptions.load(keepBlocks: true)
         let adapters = try adapter.map { try modelOptions.inferenceAdapter($0, on: lm) }
         let tokenizer = lm.tokenizer
         var text = prompt

@@ -63,7 +63,7 @@ final class FrozenLinearTests: XCTestCase {
 
     /// The products of one adapted projection (rank 3, scale 0.75): [y, xa, dx, dx accumulated
     /// onto 1, dA, dB], each as a matrix.
-    private func run(_ model: LlamaModel, _ w: any LinearWeight, x: [Float], dy: [Float], a: [Float], b: [Float], rows: Int) -> [Matrix] {
+    func run(_ model: LlamaModel, _ w: any LinearWeight, x: [Float], dy: [Float], a: [Float], b: [Float], rows: Int) -> [Matrix] {
         let (outF, inF, rank) = (w.rows, w.cols, 3)
         let aBuffer = G.FloatBuffer(a), bBuffer = G.FloatBuffer(b)
         let gradA = G.FloatBuffer(zeros: rank * inF), gradB = G.FloatBuffer(zeros: outF * rank)

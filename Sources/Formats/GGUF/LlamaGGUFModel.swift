@@ -55,6 +55,30 @@ public struct LlamaGGUFModel: Sendable {
         hyperparameters.huggingFaceConfig(torchDtype: torchDtype)
     }
 
+    /// The tensor Hugging Face calls `hfName` as stored: its element type, row-major shape, the
+    /// file's bytes (valid while `file` is alive) and, for a q or k projection, the GGUF row that
+    /// holds each Hugging Face row (nil: the same order). For keeping quantised blocks as they are.
+    public func huggingFaceTensorBytes(named hfName: String) throws(GGUFError)
+        -> (type: GGMLType, shape: [Int], bytes: UnsafeRawBufferPointer, rowOrder: [Int]?) {
+        let path = file.url.path
+        guard var ggufName = LlamaGGUF.ggufName(forHuggingFace: hfName) else {
+            throw .unknownHuggingFaceName(path: path, name: hfName)
+        }
+        if ggufName == "output.weight", hyperparameters.tiedEmbeddings { ggufName = "token_embd.weight" }
+        guard let info = file.info(ggufName) else { throw .unknownHuggingFaceName(path: path, name: hfName) }
+        var order: [Int]?
+        if let kind = LlamaGGUF.rotaryKind(ofGGUF: ggufName), info.dimensions.count == 2 {
+            let heads = kind == .query ? hyperparameters.headCount : hyperparameters.headCountKV
+            let rows = info.dimensions[1]
+            guard rows % (2 * heads) == 0 else {
+                throw .invalidHyperparameter(path: path, key: ggufName,
+                                             problem: "shape \(info.shape) cannot be split into \(heads) heads of row pairs")
+            }
+            order = (0..<rows).map { LlamaGGUF.ggufRow(ofHuggingFaceRow: $0, rows: rows, heads: heads) }
+        }
+        return (info.type, info.shape, file.rawBytes(info), order)
+    }
+
     /// The tensor Hugging Face calls `hfName`, dequantised, with q/k rows un-permuted, and its
     /// row-major shape (out × in for a weight). `lm_head.weight` of a tied model is the embedding.
     public func huggingFaceTensor(named hfName: String) throws(GGUFError) -> (shape: [Int], floats: [Float]) {

@@ -1,0 +1,31 @@
+#include "pissa_kernels.h"
+#include <cpuid.h>
+
+// XCR0 through xgetbv: which register states the OS saves on a context switch.
+static uint64_t xcr0(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+unsigned pk_supported_levels(void) {
+    unsigned a, b, c, d, levels = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    const int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, f16c = (c >> 29) & 1;
+    if (!osxsave) return 0;
+    const uint64_t xcr = xcr0();
+    if ((xcr & 0x6) != 0x6) return 0;   // SSE and AVX (YMM) state
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    const int avx2 = (b >> 5) & 1, bmi2 = (b >> 8) & 1;
+    const int avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1, avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
+    if (avx2 && fma && f16c && bmi2) levels |= 1u << PK_LEVEL_AVX2;
+    // x86-64-v4: AVX-512 F/BW/DQ/VL with opmask, ZMM_Hi256 and Hi16_ZMM state.
+    if ((levels & 1u) && avx512f && avx512dq && avx512bw && avx512vl && (xcr & 0xE0) == 0xE0)
+        levels |= 1u << PK_LEVEL_AVX512;
+    return levels;
+}
+
+const pk_kernels *pk_kernels_for(pk_level level) {
+    if (level < 0 || level >= PK_LEVEL_COUNT || !(pk_supported_levels() & (1u << level))) return NULL;
+    return level == PK_LEVEL_AVX512 ? &pk_kernels_avx512 : &pk_kernels_avx2;
+}
