@@ -24,11 +24,9 @@ let package = Package(
     ],
     targets: [
         // MARK: - System libraries
-        .systemLibrary(
-            name: "COpenBLAS",
-            pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
-        ),
+        /// OpenBLAS 0.3.34 with LAPACKE, as PyPI's scipy-openblas32 builds it (DYNAMIC_ARCH: the right
+        /// kernels on every x86-64 CPU); `scripts/setup.sh` installs it and its pkg-config file.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "scipy-openblas32"),
 
         // MARK: - Own C kernels, one source compiled for two CPU levels (chosen by cpuid at run time)
         /// The kernel tables' interface and the CPU check; the kernels' source is in `body/`.

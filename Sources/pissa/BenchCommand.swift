@@ -80,7 +80,7 @@ struct BenchInit: ParsableCommand {
             }
         }
         let output = Output(model: model, rank: rank, modules: weights.matrices.count, loadSeconds: weights.loadSeconds, results: results)
-        if json { try printJSON(output) }
+        if json { try printBenchJSON(output) }
     }
 }
 
@@ -137,7 +137,7 @@ struct BenchForward: ParsableCommand {
         let out = Output(weights: weights.rawValue, loadSeconds: lm.loadSeconds, prefillTokens: tokens, prefillSeconds: prefill.upperMedian,
                          prefillTokensPerSecond: Double(tokens) / prefill.upperMedian, decodeTokens: new,
                          decodeSeconds: decode.upperMedian, decodeTokensPerSecond: Double(new) / decode.upperMedian)
-        if json { try printJSON(out) } else {
+        if json { try printBenchJSON(out) } else {
             print(String(format: "load %.2f s · prefill %d tokens %.3f s (%.1f tok/s) · decode %d tokens %.3f s (%.1f tok/s)",
                          out.loadSeconds, tokens, out.prefillSeconds, out.prefillTokensPerSecond, new, out.decodeSeconds,
                          out.decodeTokensPerSecond))
@@ -201,7 +201,7 @@ struct BenchTrain: ParsableCommand {
                                           data: data == "text" ? .text(length: seq) : .jsonl(path: data),
                                           batch: batch, steps: steps, lanes: lanes, method: method, checkpointing: gradCheckpoint,
                                           quant: quant.map { _ in QuantSettings() }, parallelism: parallel)
-        if json { try printJSON(r) } else {
+        if json { try printBenchJSON(r) } else {
             let what = (r.method == "full" ? "full fine-tuning" : r.initMethod) + (r.gradientCheckpointing ? " (grad checkpoint)" : "")
             print(String(format: "%@ (%@ base) on %@: median step %.2f s · %.1f tokens/s · %.0f GFLOP/s (%.0f %% of sgemm's %.0f in this run) · peak RSS %.0f MB",
                          what as NSString, r.quant as NSString, r.data as NSString, r.medianStepSeconds, r.tokensPerSecond,
@@ -236,7 +236,7 @@ struct BenchFrozen: ParsableCommand {
 
     func run() throws {
         let results = parsedShapes!.map { FrozenLinearBenchmark.run(out: $0.0, in: $0.1, rows: rows, repeats: repeats) }
-        if json { try printJSON(results); return }
+        if json { try printBenchJSON(results); return }
         for r in results {
             print(String(format: "%4d×%-4d n %d · forward %.2f ms dense, %.2f ms NF4 (%.2f×) · backward %.2f ms dense, %.2f ms NF4 (%.2f×) · dequantise %.2f ms",
                          r.shape[0], r.shape[1], r.rows, r.denseForwardMs, r.nf4ForwardMs, r.denseForwardMs / r.nf4ForwardMs,
@@ -284,7 +284,7 @@ struct BenchAttention: ParsableCommand {
     func run() throws {
         let r = AttentionBenchmark.run(sequences: sequences, length: length, heads: heads, kvHeads: kvHeads, headDim: headDim,
                                        lanes: lanes, repeats: repeats)
-        if json { try printJSON(r); return }
+        if json { try printBenchJSON(r); return }
         print(String(format: "%d × %d tokens, %d heads on %d KV heads of %d, %d lanes · forward %.2f ms (%.0f GFLOP/s) · backward %.2f ms (%.0f GFLOP/s) · sgemm %.0f GFLOP/s in this run",
                      r.sequences, r.length, r.heads, r.kvHeads, r.headDim, r.lanes, r.forwardMs, r.forwardGFLOPs,
                      r.backwardMs, r.backwardGFLOPs, r.sgemmGFLOPs))
@@ -314,7 +314,7 @@ struct BenchNarrow: ParsableCommand {
 
     func run() throws {
         let results = parsedShapes!.map { NarrowProductBenchmark.run(rows: $0.0, cols: $0.1, repeats: repeats) }
-        if json { try printJSON(results); return }
+        if json { try printBenchJSON(results); return }
         for r in results {
             print(String(format: "%4d×%-4d · W·X: OpenBLAS %.1f, ours %.1f GFLOP/s · Wᵀ·X: OpenBLAS %.1f, ours %.1f GFLOP/s",
                          r.rows, r.cols, r.openBLASGflops, r.skinnyGflops, r.openBLASTransposedGflops, r.skinnyTransposedGflops))
@@ -327,4 +327,22 @@ private func parseShapes(_ text: String, minimum: Int) -> [(Int, Int)]? {
     let parts = text.split(separator: ",").map { $0.split(separator: "x").compactMap { Int($0) } }
     guard parts.allSatisfy({ $0.count == 2 && $0[0] >= minimum && $0[1] >= minimum }) else { return nil }
     return parts.map { ($0[0], $0[1]) }
+}
+
+/// Prints a benchmark's JSON with the machine it ran on (`MachineInfo`: CPU, BLAS build and
+/// kernels, pissa's kernel level) beside every result: an object gets a "machine" key, each
+/// object in an array likewise.
+func printBenchJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    let machine = try JSONSerialization.jsonObject(with: encoder.encode(MachineInfo.current))
+    func tagged(_ object: Any) -> Any {
+        guard var dictionary = object as? [String: Any] else { return object }
+        dictionary["machine"] = machine
+        return dictionary
+    }
+    var object = try JSONSerialization.jsonObject(with: encoder.encode(value), options: [.fragmentsAllowed])
+    object = (object as? [Any]).map { $0.map(tagged) } ?? tagged(object)
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    FileHandle.standardOutput.write(data)
+    FileHandle.standardOutput.write(Data("\n".utf8))
 }

@@ -20,6 +20,7 @@ struct Pissa: ParsableCommand {
             CompareCommand.self,
             ReportCommand.self,
             BenchCommand.self,
+            DoctorCommand.self,
         ]
     )
 }

@@ -77,7 +77,7 @@ public enum Attention {
                           b: kh, ldb: kvStride, beta: 0, c: p, ldc: Tk)
                 for r in 0..<(G * m) {
                     let row = p + r * Tk, visible = sq.offset + q0 + r % m + 1
-                    Softmax.forwardRow(row, count: visible)
+                    CPUKernels.softmaxRow(row, count: visible)
                     (row + visible).update(repeating: 0, count: visibleKeys - visible)
                 }
                 BLAS.gemm(transA: false, transB: false, m: G * m, n: D, k: visibleKeys, alpha: 1, a: p, lda: Tk,
@@ -195,7 +195,7 @@ extension Attention {
                           b: kh, ldb: kvStride, beta: 0, c: p, ldc: T)
                 for r in 0..<(G * m) {
                     let row = p + r * T, visible = q0 + r % m + 1
-                    Softmax.forwardRow(row, count: visible)
+                    CPUKernels.softmaxRow(row, count: visible)
                     (row + visible).update(repeating: 0, count: keys - visible)
                 }
                 // dV += Pᵀ·dO
@@ -207,11 +207,7 @@ extension Attention {
                 for r in 0..<(G * m) {
                     let pr = p + r * T, dr = dp + r * T
                     let n = q0 + r % m + 1
-                    let rowDot = dot(pr, dr, n)
-                    var i = 0
-                    let rd = Vec8(repeating: rowDot)
-                    while i + 8 <= n { store8(load8(pr + i) * (load8(dr + i) - rd) * scale, dr + i); i += 8 }
-                    while i < n { dr[i] = pr[i] * (dr[i] - rowDot) * scale; i += 1 }
+                    CPUKernels.softmaxBackwardRow(p: pr, dp: dr, count: n, scale: scale)
                     (dr + n).update(repeating: 0, count: keys - n)
                 }
                 // dQ = dS·K, dK += dSᵀ·Q
