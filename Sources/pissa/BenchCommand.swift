@@ -9,7 +9,8 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the numbers recorded in BENCHMARKS.md.",
-        subcommands: [BenchInit.self, BenchForward.self, BenchTrain.self, BenchFrozen.self, BenchAttention.self, BenchNarrow.self]
+        subcommands: [BenchInit.self, BenchForward.self, BenchTrain.self, BenchFrozen.self, BenchAttention.self, BenchNarrow.self,
+                      BenchKernels.self]
     )
 }
 
@@ -51,7 +52,10 @@ struct BenchInit: ParsableCommand {
         var results: [DecompositionBenchmark.ModeResult]
     }
 
+    @OptionGroup var kernelOptions: KernelOptions
+
     func run() throws {
+        kernelOptions.apply()
         let methods = try modes.split(separator: ",").map { name -> InitMethod in
             guard let m = InitMethod(peftName: String(name)) else { throw ValidationError("unknown mode '\(name)'") }
             return m
@@ -118,7 +122,10 @@ struct BenchForward: ParsableCommand {
         var decodeTokensPerSecond: Double
     }
 
+    @OptionGroup var kernelOptions: KernelOptions
+
     func run() throws {
+        kernelOptions.apply()
         let lm = try modelOptions.load(keepBlocks: weights == .blocks)
         // (i·7919 + 13) mod (V − 3) + 3: mod 49149 for SmolLM2, as scripts/bench/transformers_forward_bench.py.
         let vocab = max(1, lm.model.config.vocabSize - 3)
@@ -143,6 +150,30 @@ struct BenchForward: ParsableCommand {
                          out.decodeTokensPerSecond))
         }
     }
+}
+
+/// `--kernels`: run a benchmark with another kernel level than the CPU's best (to compare them).
+struct KernelOptions: ParsableArguments {
+    @Option(help: "pissa's own kernels: avx2 or avx512 (default: the best this CPU runs).")
+    var kernels: KernelLevel?
+
+    func validate() throws {
+        if let kernels, !CPUKernels.supported.contains(kernels) {
+            throw ValidationError("--kernels \(kernels): this CPU runs \(CPUKernels.supported.map(\.description).joined(separator: ", ")).")
+        }
+    }
+
+    /// Selects the level for the rest of the process.
+    func apply() { if let kernels { CPUKernels.level = kernels } }
+}
+
+extension KernelLevel: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let level = Self.allCases.first(where: { $0.description == argument }) else { return nil }
+        self = level
+    }
+
+    public static var allValueStrings: [String] { allCases.map(\.description) }
 }
 
 enum BenchWeights: String, ExpressibleByArgument, CaseIterable {
@@ -195,7 +226,10 @@ struct BenchTrain: ParsableCommand {
         }
     }
 
+    @OptionGroup var kernelOptions: KernelOptions
+
     func run() throws {
+        kernelOptions.apply()
         let settings = AdapterSettings(rank: 16, alpha: 16, targets: ["all-linear"], initMethod: initMethod, oversample: 0)
         let r = try TrainingBenchmark.run(model: modelOptions.path, settings: settings,
                                           data: data == "text" ? .text(length: seq) : .jsonl(path: data),
@@ -234,7 +268,10 @@ struct BenchFrozen: ParsableCommand {
 
     var parsedShapes: [(Int, Int)]? { parseShapes(shapes, minimum: 1) }
 
+    @OptionGroup var kernelOptions: KernelOptions
+
     func run() throws {
+        kernelOptions.apply()
         let results = parsedShapes!.map { FrozenLinearBenchmark.run(out: $0.0, in: $0.1, rows: rows, repeats: repeats) }
         if json { try printBenchJSON(results); return }
         for r in results {
@@ -281,7 +318,10 @@ struct BenchAttention: ParsableCommand {
         guard heads % kvHeads == 0 else { throw ValidationError("--kv-heads (\(kvHeads)) must divide --heads (\(heads)).") }
     }
 
+    @OptionGroup var kernelOptions: KernelOptions
+
     func run() throws {
+        kernelOptions.apply()
         let r = AttentionBenchmark.run(sequences: sequences, length: length, heads: heads, kvHeads: kvHeads, headDim: headDim,
                                        lanes: lanes, repeats: repeats)
         if json { try printBenchJSON(r); return }
@@ -312,12 +352,41 @@ struct BenchNarrow: ParsableCommand {
 
     var parsedShapes: [(Int, Int)]? { parseShapes(shapes, minimum: 16) }
 
+    @OptionGroup var kernelOptions: KernelOptions
+
     func run() throws {
+        kernelOptions.apply()
         let results = parsedShapes!.map { NarrowProductBenchmark.run(rows: $0.0, cols: $0.1, repeats: repeats) }
         if json { try printBenchJSON(results); return }
         for r in results {
             print(String(format: "%4d×%-4d · W·X: OpenBLAS %.1f, ours %.1f GFLOP/s · Wᵀ·X: OpenBLAS %.1f, ours %.1f GFLOP/s",
                          r.rows, r.cols, r.openBLASGflops, r.skinnyGflops, r.openBLASTransposedGflops, r.skinnyTransposedGflops))
+        }
+    }
+}
+
+/// The dispatched C kernels at each kernel level this CPU runs (AVX2, AVX-512), one thread.
+struct BenchKernels: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels", abstract: "Time pissa's own C kernels at each kernel level the CPU runs (one thread, levels alternating).")
+
+    @Option(help: "Calls per kernel and level; medians are reported.")
+    var repeats: Int = 31
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1.") }
+    }
+
+    func run() throws {
+        let results = KernelBenchmark.run(repeats: repeats)
+        if json { try printBenchJSON(results); return }
+        for r in results {
+            let times = r.microseconds.sorted { $0.key < $1.key }.map { String(format: "%@ %.1f µs", $0.key, $0.value) }
+            print("\(r.kernel) (\(r.shape)): " + times.joined(separator: ", ")
+                  + (r.avx512Speedup.map { String(format: " · AVX-512 %.2f× AVX2", $0) } ?? ""))
         }
     }
 }
