@@ -1,5 +1,6 @@
 #include "pissa_kernels.h"
 #include <cpuid.h>
+#include <pthread.h>
 
 // XCR0 through xgetbv: which register states the OS saves on a context switch.
 static uint64_t xcr0(void) {
@@ -25,7 +26,27 @@ unsigned pk_supported_levels(void) {
     return levels;
 }
 
+/// The AVX-512 level's table: the x86-64-v4 kernels, except those that `pissa bench kernels`
+/// measured no faster than their AVX2 copy (BENCHMARKS.md, AVX-512 Zen 4): those stay AVX2.
+/// Zen 4 runs 512-bit FMAs as two 256-bit halves, so a kernel bound by its multiply-adds (the
+/// narrow product A·B) gains nothing, and the rotary's 32-wide halves fill only two vectors.
+static pk_kernels avx512_table;
+static pthread_once_t avx512_once = PTHREAD_ONCE_INIT;
+
+static void make_avx512_table(void) {
+    avx512_table = pk_kernels_avx512;
+    avx512_table.skinny_panel_nn = pk_kernels_avx2.skinny_panel_nn;
+    avx512_table.rotary = pk_kernels_avx2.rotary;
+}
+
 const pk_kernels *pk_kernels_for(pk_level level) {
+    if (level < 0 || level >= PK_LEVEL_COUNT || !(pk_supported_levels() & (1u << level))) return NULL;
+    if (level == PK_LEVEL_AVX2) return &pk_kernels_avx2;
+    pthread_once(&avx512_once, make_avx512_table);
+    return &avx512_table;
+}
+
+const pk_kernels *pk_kernels_compiled(pk_level level) {
     if (level < 0 || level >= PK_LEVEL_COUNT || !(pk_supported_levels() & (1u << level))) return NULL;
     return level == PK_LEVEL_AVX512 ? &pk_kernels_avx512 : &pk_kernels_avx2;
 }

@@ -44,6 +44,19 @@ public enum CPUKernels {
         return true
     }
 
+    /// Runs `body` with every kernel as compiled for `level`, including those the level leaves
+    /// to their AVX2 copy (for `pissa bench kernels`, which measures both copies of each kernel,
+    /// and for tests, which check both); false when the CPU does not support `level`.
+    @discardableResult
+    public static func withCompiledCopies(_ level: KernelLevel, _ body: () throws -> Void) rethrows -> Bool {
+        guard let t = pk_kernels_compiled(pk_level(rawValue: UInt32(level.rawValue))) else { return false }
+        let saved = current
+        current = Active(level: level, table: t)
+        defer { current = saved }
+        try body()
+        return true
+    }
+
     struct Active: @unchecked Sendable {
         var level: KernelLevel
         var table: UnsafePointer<pk_kernels>

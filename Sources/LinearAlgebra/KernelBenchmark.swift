@@ -1,8 +1,9 @@
 import Foundation
 
-/// Each dispatched C kernel (`CPUKernels`) at each kernel level this CPU runs, on one thread, on
-/// SmolLM2-135M's shapes (`pissa bench kernels`): the figures that decide whether an AVX-512
-/// path is kept. Levels alternate call by call, so that a busy machine slows both alike.
+/// Each C kernel (`CPUKernels`) in its copy for each kernel level this CPU runs, on one thread, on
+/// SmolLM2-135M's shapes (`pissa bench kernels`): the figures that decide whether the AVX-512
+/// level uses a kernel's AVX-512 copy or keeps its AVX2 one (Sources/CKernels/dispatch.c).
+/// Levels alternate call by call, so that a busy machine slows both alike.
 public enum KernelBenchmark {
     public struct Result: Codable, Sendable {
         public var kernel: String
@@ -85,10 +86,10 @@ public enum KernelBenchmark {
         let levels = CPUKernels.supported
         return cases.map { (kernel, shape, body) in
             var times = [KernelLevel: [Double]]()
-            for level in levels { CPUKernels.with(level) { body() } }   // warm-up
+            for level in levels { CPUKernels.withCompiledCopies(level) { body() } }   // warm-up
             for _ in 0..<max(1, repeats) {
                 for level in levels {
-                    CPUKernels.with(level) {
+                    CPUKernels.withCompiledCopies(level) {
                         let t0 = DispatchTime.now().uptimeNanoseconds
                         body()
                         times[level, default: []].append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e3)

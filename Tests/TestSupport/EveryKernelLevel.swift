@@ -1,9 +1,14 @@
 import LinearAlgebra
 import XCTest
 
-/// Runs `body` once per kernel level this CPU supports (`CPUKernels`: AVX2, and AVX-512 where the
-/// CPU has it), that level selected, so that each compiled copy of the C kernels is checked
-/// against the same references. Put the level in failure labels.
-public func forEachKernelLevel(_ body: (KernelLevel) throws -> Void) rethrows {
-    for level in CPUKernels.supported { try CPUKernels.with(level) { try body(level) } }
+/// Runs `body` with each set of kernels this CPU can run (`CPUKernels`): the AVX2 level, the
+/// AVX-512 level where the CPU has it, and every kernel's AVX-512 copy (the AVX-512 level keeps
+/// the AVX2 copy of kernels that measured no faster), so that each compiled copy of the C kernels
+/// is checked against the same references. `body` gets a label for failure messages:
+/// "avx2", "avx512", "avx512 copies".
+public func forEachKernelLevel(_ body: (String) throws -> Void) rethrows {
+    for level in CPUKernels.supported { try CPUKernels.with(level) { try body(level.description) } }
+    if CPUKernels.supported.contains(.avx512) {
+        try CPUKernels.withCompiledCopies(.avx512) { try body("avx512 copies") }
+    }
 }

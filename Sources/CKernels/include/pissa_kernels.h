@@ -70,8 +70,12 @@ typedef struct pk_kernels {
 /// Bit `level` is set for every level this CPU and OS support.
 unsigned pk_supported_levels(void);
 
-/// The kernels of `level`, or NULL when this CPU cannot run them.
+/// The kernels of `level`, or NULL when this CPU cannot run them. The AVX-512 level keeps the
+/// AVX2 copy of the kernels measured no faster in their AVX-512 copy (dispatch.c).
 const pk_kernels *pk_kernels_for(pk_level level);
+
+/// Every kernel of `level` as compiled for it (for `pissa bench kernels`), or NULL.
+const pk_kernels *pk_kernels_compiled(pk_level level);
 
 /// "avx2" and "avx512" tables, defined by the two compiled copies of the kernels.
 extern const pk_kernels pk_kernels_avx2;
