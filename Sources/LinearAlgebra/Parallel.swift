@@ -36,9 +36,8 @@ public enum Parallel {
 
     /// Runs body(0..<parts) in parallel: on the persistent `LanePool` when it is free, else
     /// (another region running, or more parts than it has workers) with `concurrentPerform`.
-    static let usePool = ProcessInfo.processInfo.environment["PISSA_POOL_TMP"] != "0"   // TEMPORARY A/B
     private static func region(_ parts: Int, _ body: @Sendable (Int) -> Void) {
-        if usePool, LanePool.shared.run(parts: parts, body) { return }
+        if LanePool.shared.run(parts: parts, body) { return }
         DispatchQueue.concurrentPerform(iterations: parts, execute: body)
     }
 

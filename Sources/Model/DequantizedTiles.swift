@@ -42,6 +42,20 @@ enum DequantizedTiles {
         }
     }
 
+    /// Output columns `outputs` of y = β·y + x·Wᵀ on the calling thread, one tile at a time.
+    static func forward(outF: Int, inF: Int, x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>,
+                        beta: Float, outputs: Range<Int>, dequantize: Dequantize) {
+        guard !outputs.isEmpty, n > 0 else { return }
+        TileScratch.shared.withBuffer(capacity: min(forwardTileRows, outputs.count) * inF) { w in
+            for start in stride(from: outputs.lowerBound, to: outputs.upperBound, by: forwardTileRows) {
+                let r = start..<min(outputs.upperBound, start + forwardTileRows)
+                dequantize(r, w)
+                BLAS.gemm(transA: false, transB: true, m: n, n: r.count, k: inF, alpha: 1, a: x, lda: inF,
+                          b: w, ldb: inF, beta: beta, c: y + r.lowerBound, ldc: outF)
+            }
+        }
+    }
+
     /// dx (n, in) = β·dx + dy (n, out) · W.
     static func backward(outF: Int, inF: Int, dy: UnsafePointer<Float>, rows n: Int, into dx: UnsafeMutablePointer<Float>,
                          beta: Float, lanes: Int, dequantize: Dequantize) {

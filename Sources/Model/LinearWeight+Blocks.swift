@@ -57,15 +57,23 @@ public struct GGMLBlockMatrix: LinearWeight, DenseWeight, @unchecked Sendable {
 
     public func forward(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, beta: Float, lanes: Int) {
         guard n > Self.directRows else {
-            let (base, outF, inF, rowBytes, format) = (ConstRawPointer(storage.bytes), rows, cols, rowBytes, format)
             let p = Pointers(x: x, y: y, xa: nil)
-            Parallel.chunks(outF, lanes: lanes, minimumChunk: Self.rowsPerLane) { r in
-                BlockProducts.forward(format: format, w: base.pointer + r.lowerBound * rowBytes, rowBytes: rowBytes,
-                                      rows: r.count, cols: inF, x: p.x, n: n, ldx: inF, y: p.y + r.lowerBound, ldy: outF, beta: beta)
+            Parallel.chunks(rows, lanes: lanes, minimumChunk: Self.rowsPerLane) { r in
+                forward(p.x, rows: n, into: p.y, beta: beta, outputs: r)
             }
             return
         }
         DequantizedTiles.forward(outF: rows, inF: cols, x: x, rows: n, into: y, beta: beta, lanes: lanes,
+                                 dequantize: { self.dequantizeRows($0, into: $1) })
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, beta: Float, outputs: Range<Int>) {
+        guard n > Self.directRows else {
+            BlockProducts.forward(format: format, w: storage.bytes + outputs.lowerBound * rowBytes, rowBytes: rowBytes,
+                                  rows: outputs.count, cols: cols, x: x, n: n, ldx: cols, y: y + outputs.lowerBound, ldy: rows, beta: beta)
+            return
+        }
+        DequantizedTiles.forward(outF: rows, inF: cols, x: x, rows: n, into: y, beta: beta, outputs: outputs,
                                  dequantize: { self.dequantizeRows($0, into: $1) })
     }
 
@@ -117,9 +125,4 @@ extension BlockFormat {
         default: return nil
         }
     }
-}
-
-struct ConstRawPointer: @unchecked Sendable {
-    var pointer: UnsafeRawPointer
-    init(_ p: UnsafeRawPointer) { pointer = p }
 }

@@ -12,6 +12,11 @@ extension NF4Matrix: LinearWeight {
                                  dequantize: { self.dequantizeRows($0, into: $1) })
     }
 
+    public func forward(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, beta: Float, outputs: Range<Int>) {
+        DequantizedTiles.forward(outF: rows, inF: cols, x: x, rows: n, into: y, beta: beta, outputs: outputs,
+                                 dequantize: { self.dequantizeRows($0, into: $1) })
+    }
+
     public func backward(_ dy: UnsafePointer<Float>, rows n: Int, into dx: UnsafeMutablePointer<Float>, beta: Float, lanes: Int) {
         DequantizedTiles.backward(outF: rows, inF: cols, dy: dy, rows: n, into: dx, beta: beta, lanes: lanes,
                                   dequantize: { self.dequantizeRows($0, into: $1) })

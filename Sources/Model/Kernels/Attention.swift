@@ -9,6 +9,10 @@ public enum Attention {
     /// Query rows per causal block: each block multiplies only the keys its last row sees.
     static let blockRows = 64
 
+    /// Below this many FLOPs (q·kᵀ and p·v over every query's keys; ≈ 100 µs) a forward call runs
+    /// on one lane: handing it to a second thread costs more than it saves.
+    static let parallelFLOPs = 2_000_000
+
     /// The FLOPs of one of attention's products (q·kᵀ, p·v, and the four of backward) over the
     /// causal triangle only, for sequences of `lengths` tokens: 2·H·D·t(t+1)/2 per sequence of t.
     /// A block's keys beyond the triangle and recomputed scores are work the kernels add.
@@ -60,6 +64,9 @@ public enum Attention {
         let pointers = SendablePointers(q: q, k: k, v: v, out: out)
         let longest = s.sequences.map(\.keys).max() ?? 0
         let layout = GroupBlock(group: G, headDim: D, keys: longest)
+        // A decoding step's few queries are microseconds of work: one lane, no handover.
+        let work = s.sequences.reduce(0) { $0 + $1.queries * $1.keys } * 4 * s.heads * D
+        let lanes = work < Self.parallelFLOPs ? 1 : lanes
         let scratch = LaneScratch(lanes: lanes, count: layout.forwardCount)
         try? Parallel.forEach(s.sequences.count * s.kvHeads, lanes: lanes) { task, lane in
             let (sq, kvh) = (s.sequences[task / s.kvHeads], task % s.kvHeads)
