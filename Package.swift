@@ -7,6 +7,12 @@ let numericSettings: [SwiftSetting] = [
     .unsafeFlags(["-Xcc", "-march=x86-64-v3", "-enforce-exclusivity=unchecked"]),
 ]
 
+/// The C kernels: optimised in every configuration (debug tests run them too) for one CPU level;
+/// `-mprefer-vector-width=512` keeps clang from splitting x86-64-v4 loops into 256-bit halves.
+func kernelSettings(_ march: String) -> [CSetting] {
+    [.unsafeFlags(["-march=\(march)", "-O3", "-mprefer-vector-width=\(march == "x86-64-v4" ? 512 : 256)"])]
+}
+
 let package = Package(
     name: "PiSSA",
     products: [
@@ -18,15 +24,23 @@ let package = Package(
     ],
     targets: [
         // MARK: - System libraries
-        .systemLibrary(
-            name: "COpenBLAS",
-            pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
-        ),
+        /// OpenBLAS 0.3.34 with LAPACKE, as PyPI's scipy-openblas32 builds it (DYNAMIC_ARCH: the right
+        /// kernels on every x86-64 CPU); `scripts/setup.sh` installs it and its pkg-config file.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "scipy-openblas32"),
+
+        // MARK: - Own C kernels, one source compiled for two CPU levels (chosen by cpuid at run time)
+        /// The kernel tables' interface and the CPU check; the kernels' source is in `body/`.
+        .target(name: "CKernels", exclude: ["body"], cSettings: kernelSettings("x86-64-v3")),
+        /// The kernels for x86-64-v3 (AVX2 + FMA).
+        .target(name: "CKernelsAVX2", dependencies: ["CKernels"], publicHeadersPath: ".", cSettings: kernelSettings("x86-64-v3")),
+        /// The kernels for x86-64-v4 (AVX-512 F/BW/DQ/VL), only called where the CPU has them.
+        .target(name: "CKernelsAVX512", dependencies: ["CKernels"], publicHeadersPath: ".", cSettings: kernelSettings("x86-64-v4")),
 
         // MARK: - Library modules (dependencies point down only)
-        /// Float32 matrices, the one gemm wrapper, SVD / QR / randomized SVD, RNG, half precision.
-        .target(name: "LinearAlgebra", dependencies: ["COpenBLAS"], swiftSettings: numericSettings),
+        /// Float32 matrices, the one gemm wrapper, SVD / QR / randomized SVD, RNG, half precision,
+        /// the CPU-dispatched kernels.
+        .target(name: "LinearAlgebra", dependencies: ["COpenBLAS", "CKernels", "CKernelsAVX2", "CKernelsAVX512"],
+                swiftSettings: numericSettings),
         /// File formats: safetensors, Hugging Face config, PEFT adapters.
         .target(name: "Formats", dependencies: ["LinearAlgebra"], swiftSettings: numericSettings),
         /// Byte-level BPE tokenizer (GGUF metadata or tokenizer.json), chat templates.

@@ -140,61 +140,42 @@ public struct NF4Matrix: Sendable, Equatable {
     }
 
     /// Writes rows `range` dequantised into `out` ((range.count, cols), row-major).
-    ///
-    /// Whole blocks go eight values at a time: each packed byte looks up its two code points at
-    /// once in `pairTable` (the 16 codes for both nibbles, 256 entries), and the block's absmax
-    /// multiplies the SIMD8 vector (one absmax load per block, no division per element). A
-    /// range that starts or ends inside a block does those elements one by one.
     public func dequantizeRows(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         dequantizeElements(range.lowerBound * cols..<range.upperBound * cols, into: out)
     }
 
     /// Writes the flat (row-major) elements `range` dequantised into `out` (range.count floats).
     ///
-    /// Whole blocks go eight values at a time: one 256-entry table load per packed byte gives both
-    /// code points, then one SIMD8 multiply by the block's absmax (no division per element).
-    /// Partial blocks at the ends, and block sizes that are not a multiple of 8, go one by one.
+    /// Whole blocks go to a C kernel of the CPU's level (`CPUKernels.nf4Dequantize`: the code
+    /// points looked up with vector permutes, one multiply by the block's absmax); partial blocks
+    /// at the ends, and block sizes that are not a multiple of 16, go one element at a time.
     public func dequantizeElements(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "NF4 dequantise: \(range) outside 0..<\(count)")
         let start = range.lowerBound, end = range.upperBound
         guard start < end else { return }
         Self.codebook.withUnsafeBufferPointer { code in
-            Self.pairTable.withUnsafeBufferPointer { pairs in
-                packed.withUnsafeBufferPointer { p in
-                    absmax.withUnsafeBufferPointer { amax in
-                        func scalar(_ i: Int) {
-                            let byte = p[i >> 1]
-                            let q = i & 1 == 0 ? byte >> 4 : byte & 0x0F
-                            out[i - start] = code[Int(q)] * amax[i / blockSize]
-                        }
-                        // Head: up to the first block boundary (even, since blockSize is).
-                        let firstBlock = (start + blockSize - 1) / blockSize, lastBlock = end / blockSize
-                        guard blockSize % 8 == 0, firstBlock < lastBlock else {
-                            for i in start..<end { scalar(i) }
-                            return
-                        }
-                        for i in start..<(firstBlock * blockSize) { scalar(i) }
-                        let raw = UnsafeMutableRawPointer(out)
-                        for block in firstBlock..<lastBlock {
-                            let a = SIMD8<Float>(repeating: amax[block])
-                            let base = block * blockSize
-                            for g in stride(from: base, to: base + blockSize, by: 8) {
-                                let b = p.baseAddress! + (g >> 1)   // 4 bytes = 8 codes
-                                let lo = SIMD4<Float>(lowHalf: pairs[Int(b[0])], highHalf: pairs[Int(b[1])])
-                                let hi = SIMD4<Float>(lowHalf: pairs[Int(b[2])], highHalf: pairs[Int(b[3])])
-                                raw.storeBytes(of: SIMD8<Float>(lowHalf: lo, highHalf: hi) * a,
-                                               toByteOffset: (g - start) * MemoryLayout<Float>.size, as: SIMD8<Float>.self)
-                            }
-                        }
-                        for i in (lastBlock * blockSize)..<end { scalar(i) }
+            packed.withUnsafeBufferPointer { p in
+                absmax.withUnsafeBufferPointer { amax in
+                    func scalar(_ i: Int) {
+                        let byte = p[i >> 1]
+                        let q = i & 1 == 0 ? byte >> 4 : byte & 0x0F
+                        out[i - start] = code[Int(q)] * amax[i / blockSize]
                     }
+                    // Head: up to the first block boundary (even, since blockSize is).
+                    let firstBlock = (start + blockSize - 1) / blockSize, lastBlock = end / blockSize
+                    guard blockSize % 16 == 0, firstBlock < lastBlock else {
+                        for i in start..<end { scalar(i) }
+                        return
+                    }
+                    for i in start..<(firstBlock * blockSize) { scalar(i) }
+                    CPUKernels.nf4Dequantize(packed: p.baseAddress! + firstBlock * blockSize / 2, absmax: amax.baseAddress! + firstBlock,
+                                             blocks: lastBlock - firstBlock, blockSize: blockSize, codebook: code.baseAddress!,
+                                             out: out + (firstBlock * blockSize - start))
+                    for i in (lastBlock * blockSize)..<end { scalar(i) }
                 }
             }
         }
     }
-
-    /// (code[byte >> 4], code[byte & 15]) for every byte: both code points of a packed byte.
-    static let pairTable: [SIMD2<Float>] = (0..<256).map { SIMD2(codebook[$0 >> 4], codebook[$0 & 0x0F]) }
 
     /// The whole matrix in float32.
     public func dequantized() -> Matrix {

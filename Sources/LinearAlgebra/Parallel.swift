@@ -18,7 +18,7 @@ public enum Parallel {
             return
         }
         let state = SharedState()
-        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+        region(lanes) { lane in
             while let i = state.take(below: count) {
                 do { try body(i, lane) } catch { state.fail(error) }
             }
@@ -31,9 +31,14 @@ public enum Parallel {
     public static func chunks(_ count: Int, lanes: Int, minimumChunk: Int = 1, _ body: @Sendable (Range<Int>) -> Void) {
         let parts = chunkCount(count, lanes: lanes, minimumChunk: minimumChunk)
         if parts == 1 { body(0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            body(chunk(part, of: count, lanes: lanes, minimumChunk: minimumChunk)!)
-        }
+        region(parts) { part in body(chunk(part, of: count, lanes: lanes, minimumChunk: minimumChunk)!) }
+    }
+
+    /// Runs body(0..<parts) in parallel: on the persistent `LanePool` when it is free, else
+    /// (another region running, or more parts than it has workers) with `concurrentPerform`.
+    private static func region(_ parts: Int, _ body: @Sendable (Int) -> Void) {
+        if LanePool.shared.run(parts: parts, body) { return }
+        DispatchQueue.concurrentPerform(iterations: parts, execute: body)
     }
 
     /// Chunk `part` of the split `chunks` makes of 0..<count, nil when it makes fewer chunks

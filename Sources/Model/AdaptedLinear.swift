@@ -23,10 +23,21 @@ extension DecoderModel {
     }
 
     /// Every projection of `group` on the same x (rows, in). Training and prefill (≥ 32 rows)
-    /// split x's rows across the lanes; decoding's few rows split each product's columns instead.
+    /// split x's rows across the lanes; decoding's few rows split each product's output columns
+    /// instead, every projection of the group in one parallel region (a decoding step meets its
+    /// lanes once per group, 4 times a layer, instead of once per projection).
     func project(_ x: UnsafePointer<Float>, _ group: [ProjectionOutput], rows: Int) {
         guard rows >= 32 else {
-            for p in group { Self.project(p, x: x, rows: 0..<rows, lanes: lanes) }
+            let xp = ConstPointer(x), lanes = self.lanes
+            Parallel.chunks(lanes, lanes: lanes) { parts in
+                for part in parts {
+                    for p in group {
+                        guard let o = Parallel.chunk(part, of: p.weight.rows, lanes: lanes, minimumChunk: DenseLinear.decodeSplitColumns)
+                        else { continue }
+                        Self.project(p, x: xp.pointer, rows: rows, outputs: o, savesXA: part == 0)
+                    }
+                }
+            }
             return
         }
         let xp = ConstPointer(x)
@@ -43,6 +54,20 @@ extension DecoderModel {
         if let ad = p.adapter {
             addAdapter(ad, x: x0, y: y0, rows: r.count, inF: inF, outF: outF, xa: p.xa.map { $0 + r.lowerBound * ad.rank })
         }
+    }
+
+    /// Output columns `o` of one projection over all `rows` rows of x: frozen product, then
+    /// y[:, o] += s·(x·Aᵀ)·B[o]ᵀ (each lane forms the rank-r x·Aᵀ itself; the one with `savesXA`
+    /// keeps it in `xa`).
+    private static func project(_ p: ProjectionOutput, x: UnsafePointer<Float>, rows: Int, outputs o: Range<Int>, savesXA: Bool) {
+        p.weight.forward(x, rows: rows, into: p.y, beta: p.accumulate ? 1 : 0, outputs: o)
+        guard let ad = p.adapter else { return }
+        let (outF, inF, r) = (p.weight.rows, p.weight.cols, ad.rank)
+        let t = (savesXA ? p.xa : nil) ?? .allocate(capacity: rows * r)
+        defer { if t != p.xa { t.deallocate() } }
+        BLAS.gemm(transA: false, transB: true, m: rows, n: r, k: inF, alpha: 1, a: x, lda: inF, b: ad.a, ldb: inF, beta: 0, c: t, ldc: r)
+        BLAS.gemm(transA: false, transB: true, m: rows, n: o.count, k: r, alpha: ad.scale, a: t, lda: r,
+                  b: ad.b + o.lowerBound * r, ldb: r, beta: 1, c: p.y + o.lowerBound, ldc: outF)
     }
 
     /// y += s·(x·Aᵀ)·Bᵀ on a block of rows.

@@ -98,20 +98,7 @@ extension DecoderModel {
 
     /// Replaces a row of logits by `scale · softmax(row)` and returns logsumexp(row).
     static func softmaxGradientRow(_ x: UnsafeMutablePointer<Float>, count: Int, scale: Float) -> Double {
-        var m8 = Vec8(repeating: -.infinity), i = 0
-        while i + 8 <= count { m8 = max8(m8, load8(x + i)); i += 8 }
-        var m = m8.max()
-        while i < count { m = Swift.max(m, x[i]); i += 1 }
-        let mv = Vec8(repeating: m)
-        var s8 = Vec8(), s: Float = 0
-        i = 0
-        while i + 8 <= count { let e = exp8(load8(x + i) - mv); store8(e, x + i); s8 += e; i += 8 }
-        s = s8.sum()
-        while i < count { let e = exp1(x[i] - m); x[i] = e; s += e; i += 1 }
-        let k = scale / s
-        i = 0
-        while i + 8 <= count { store8(load8(x + i) * k, x + i); i += 8 }
-        while i < count { x[i] *= k; i += 1 }
+        let (m, s) = CPUKernels.softmaxRow(x, count: count, scale: scale)
         return Double(m) + Foundation.log(Double(s))
     }
 }

@@ -117,14 +117,11 @@ public final class DecoderModel: @unchecked Sendable {
     func embed(_ tokens: [Int32]) -> [Float] {
         let C = config.hiddenSize
         var x = [Float](repeating: 0, count: tokens.count * C)
-        embeddingWeight.withValues { e in
-            x.withUnsafeMutableBufferPointer { xp in
-                for (n, t) in tokens.enumerated() {
-                    (xp.baseAddress! + n * C).update(from: e + Int(t) * C, count: C)
-                }
-                if let scale = config.block.embeddingScale {
-                    for i in xp.indices { xp[i] *= scale }
-                }
+        let embedding = embeddingWeight
+        x.withUnsafeMutableBufferPointer { xp in
+            for (n, t) in tokens.enumerated() { embedding.copyRow(Int(t), into: xp.baseAddress! + n * C) }
+            if let scale = config.block.embeddingScale {
+                for i in xp.indices { xp[i] *= scale }
             }
         }
         return x
@@ -165,9 +162,7 @@ public final class DecoderModel: @unchecked Sendable {
         var out = [Float](repeating: 0, count: rows * V)
         let head = outputHeadWeight
         out.withUnsafeMutableBufferPointer { o in
-            head.withValues { w in
-                DenseLinear.forward(w, outF: head.rows, inF: head.cols, x: hidden, rows: rows, into: o.baseAddress!, beta: 0, lanes: lanes)
-            }
+            head.forward(hidden, rows: rows, into: o.baseAddress!, beta: 0, lanes: lanes)
         }
         return out
     }

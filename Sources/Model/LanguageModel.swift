@@ -17,18 +17,20 @@ public struct LanguageModel: Sendable {
         return (cache as NSString).appendingPathComponent(defaultModelRelativePath)
     }
 
-    public static func load(path: String, lanes: Int = 2) throws -> LanguageModel {
+    /// With `keepBlocks`, a GGUF's quantised weights stay in their blocks (`ModelWeights`): for
+    /// generation, which then reads ≈ 5× fewer bytes per token than from float32.
+    public static func load(path: String, lanes: Int = 2, keepBlocks: Bool = false) throws -> LanguageModel {
         let t0 = Date()
-        let (weights, tokenizer) = try loadParts(path: path)
+        let (weights, tokenizer) = try loadParts(path: path, keepBlocks: keepBlocks)
         return LanguageModel(model: DecoderModel(weights: weights, lanes: lanes), tokenizer: tokenizer, path: path,
                              loadSeconds: Date().timeIntervalSince(t0))
     }
 
     /// The weights and tokenizer without a model around them, for callers that change the
     /// weights first (PiSSA replaces each target weight by its residual): no second copy is made.
-    public static func loadParts(path: String) throws -> (weights: ModelWeights, tokenizer: BPETokenizer) {
+    public static func loadParts(path: String, keepBlocks: Bool = false) throws -> (weights: ModelWeights, tokenizer: BPETokenizer) {
         let (source, name) = try openWeightSource(path)
-        let weights = try ModelWeights(source: source, sourceName: name)
+        let weights = try ModelWeights(source: source, sourceName: name, keepBlocks: keepBlocks)
         let tokenizer: BPETokenizer
         if let gguf = source as? GGUFWeightSource {
             tokenizer = try gguf.model.tokenizer()

@@ -20,6 +20,11 @@ public protocol LinearWeight: Sendable {
     /// y (n, out) = β·y + x (n, in) · Wᵀ.
     func forward(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, beta: Float, lanes: Int)
 
+    /// Output columns `outputs` of the same product, y[:, outputs] = β·y[:, outputs] + x · W[outputs]ᵀ
+    /// (y is (n, out)), on the calling thread: a lane's share when a few rows of x (decoding) go
+    /// through a group of projections in one parallel region.
+    func forward(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, beta: Float, outputs: Range<Int>)
+
     /// dx (n, in) = β·dx + dy (n, out) · W.
     func backward(_ dy: UnsafePointer<Float>, rows n: Int, into dx: UnsafeMutablePointer<Float>, beta: Float, lanes: Int)
 
@@ -51,11 +56,16 @@ enum DenseLinear {
             }
         } else {
             Parallel.chunks(outF, lanes: lanes, minimumChunk: decodeSplitColumns) { cols in
-                BLAS.gemm(transA: false, transB: true, m: n, n: cols.count, k: inF, alpha: 1,
-                          a: p.x, lda: inF, b: wp.pointer + cols.lowerBound * inF, ldb: inF,
-                          beta: beta, c: p.y + cols.lowerBound, ldc: outF)
+                forward(wp.pointer, outF: outF, inF: inF, x: p.x, rows: n, into: p.y, beta: beta, outputs: cols)
             }
         }
+    }
+
+    /// Output columns `outputs` only, on the calling thread.
+    static func forward(_ w: UnsafePointer<Float>, outF: Int, inF: Int, x: UnsafePointer<Float>, rows n: Int,
+                        into y: UnsafeMutablePointer<Float>, beta: Float, outputs cols: Range<Int>) {
+        BLAS.gemm(transA: false, transB: true, m: n, n: cols.count, k: inF, alpha: 1, a: x, lda: inF, b: w + cols.lowerBound * inF,
+                  ldb: inF, beta: beta, c: y + cols.lowerBound, ldc: outF)
     }
 
     /// Split by rows of dy / dx.
@@ -77,6 +87,12 @@ extension Matrix: LinearWeight {
         }
     }
 
+    public func forward(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, beta: Float, outputs: Range<Int>) {
+        storage.withUnsafeBufferPointer {
+            DenseLinear.forward($0.baseAddress!, outF: rows, inF: cols, x: x, rows: n, into: y, beta: beta, outputs: outputs)
+        }
+    }
+
     public func backward(_ dy: UnsafePointer<Float>, rows n: Int, into dx: UnsafeMutablePointer<Float>, beta: Float, lanes: Int) {
         storage.withUnsafeBufferPointer {
             DenseLinear.backward($0.baseAddress!, outF: rows, inF: cols, dy: dy, rows: n, into: dx, beta: beta, lanes: lanes)
@@ -92,6 +108,10 @@ extension Matrix: LinearWeight {
 extension WeightBuffer: LinearWeight {
     public func forward(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, beta: Float, lanes: Int) {
         DenseLinear.forward(values, outF: rows, inF: cols, x: x, rows: n, into: y, beta: beta, lanes: lanes)
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, beta: Float, outputs: Range<Int>) {
+        DenseLinear.forward(values, outF: rows, inF: cols, x: x, rows: n, into: y, beta: beta, outputs: outputs)
     }
 
     public func backward(_ dy: UnsafePointer<Float>, rows n: Int, into dx: UnsafeMutablePointer<Float>, beta: Float, lanes: Int) {

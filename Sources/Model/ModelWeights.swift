@@ -11,10 +11,14 @@ public protocol WeightSource {
     /// The weight as stored in NF4 (bitsandbytes' Linear4bit layout, as `pissa init --quant nf4`
     /// writes a QPiSSA residual), or nil when it is stored as a plain tensor.
     func nf4Tensor(_ name: String) throws -> NF4Matrix?
+    /// The weight as stored in ggml blocks that `GGMLBlockMatrix` reads, rows in Hugging Face
+    /// order, or nil when it is stored otherwise.
+    func blockTensor(_ name: String) throws -> GGMLBlockMatrix?
 }
 
 extension WeightSource {
     public func nf4Tensor(_ name: String) throws -> NF4Matrix? { nil }
+    public func blockTensor(_ name: String) throws -> GGMLBlockMatrix? { nil }
 }
 
 /// Errors of model loading, naming the file and tensor.
@@ -69,12 +73,19 @@ public struct ModelWeights: Sendable {
     public var finalNorm: [Float]        // (C)
     /// (V, C); nil when tied to `embedding`.
     public var lmHead: Matrix?
+    /// The embedding (V, C) as GGUF blocks, when loaded so (`embedding` is then empty).
+    public var blockEmbedding: GGMLBlockMatrix?
+    /// The untied head (V, C) as GGUF blocks, when loaded so (`lmHead` is then empty).
+    public var blockHead: GGMLBlockMatrix?
 
     public var outputHead: Matrix { lmHead ?? embedding }
 
     /// Loads and shape-checks every tensor the config implies (`ModelTensors.expected`); all
-    /// missing or mis-shaped tensors are reported together.
-    public init(source: WeightSource, sourceName: String) throws {
+    /// missing or mis-shaped tensors are reported together. With `keepBlocks`, weights stored in a
+    /// block format that `GGMLBlockMatrix` reads (a GGUF's Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K
+    /// projections, embedding and head) stay in it: memory near the file's size, for generation.
+    /// Other tensors are dequantised to float32 as always.
+    public init(source: WeightSource, sourceName: String, keepBlocks: Bool = false) throws {
         let c = source.config
         let family = ArchitectureRegistry.architecture(of: c)
         var problems: [ModelError] = []
@@ -94,8 +105,23 @@ public struct ModelWeights: Sendable {
             let f = load(name, shape)
             return f.isEmpty ? Matrix(rows: 0, cols: 0) : Matrix(rows: shape[0], cols: shape[1], storage: f)
         }
-        /// A projection: NF4 when stored so (kept quantised), else float32.
+        /// The tensor as blocks when `keepBlocks` and its type allows, else nil.
+        func blocks(_ name: String, _ shape: [Int]) -> GGMLBlockMatrix? {
+            guard keepBlocks, source.has(name) else { return nil }
+            do {
+                guard let b = try source.blockTensor(name) else { return nil }
+                guard b.shape == shape else {
+                    problems.append(.shapeMismatch(source: sourceName, name: name, expected: shape, found: b.shape))
+                    return nil
+                }
+                return b
+            } catch {
+                problems.append(.unsupportedModel(source: sourceName, problem: "\(name): \(ErrorText.plain(error))")); return nil
+            }
+        }
+        /// A projection: NF4 or GGUF blocks when stored so (kept quantised), else float32.
         func projection(_ name: String, _ shape: [Int]) -> any LinearWeight {
+            if let b = blocks(name, shape) { return b }
             do {
                 if let q = try source.nf4Tensor(name) {
                     guard q.shape == shape else {
@@ -111,7 +137,8 @@ public struct ModelWeights: Sendable {
             return matrix(name, shape)
         }
         config = c
-        embedding = matrix("model.embed_tokens.weight", [c.vocabSize, c.hiddenSize])
+        blockEmbedding = blocks("model.embed_tokens.weight", [c.vocabSize, c.hiddenSize])
+        embedding = blockEmbedding == nil ? matrix("model.embed_tokens.weight", [c.vocabSize, c.hiddenSize]) : Matrix(rows: 0, cols: 0)
         layers = (0..<c.numHiddenLayers).map { i in
             let norms = LayerNorm.allCases.map { norm -> [Float] in
                 guard norm.isPresent(in: c.block), let name = family.normName(norm) else { return [] }
@@ -121,7 +148,12 @@ public struct ModelWeights: Sendable {
             return LayerWeights(norms: norms, projections: projections)
         }
         finalNorm = load("model.norm.weight", [c.hiddenSize])
-        lmHead = c.tieWordEmbeddings && !source.has("lm_head.weight") ? nil : matrix("lm_head.weight", [c.vocabSize, c.hiddenSize])
+        if c.tieWordEmbeddings && !source.has("lm_head.weight") {
+            lmHead = nil
+        } else {
+            blockHead = blocks("lm_head.weight", [c.vocabSize, c.hiddenSize])
+            lmHead = blockHead == nil ? matrix("lm_head.weight", [c.vocabSize, c.hiddenSize]) : Matrix(rows: 0, cols: 0)
+        }
         guard problems.isEmpty else {
             throw problems.count == 1 ? problems[0]
                 : ModelError.unsupportedModel(source: sourceName, problem: "\(problems.count) tensor problems:\n  "

@@ -9,6 +9,14 @@ protocol DenseWeight {
     /// dL/dW (rows, cols), added into by backward; nil for a frozen weight.
     var gradient: UnsafeMutablePointer<Float>? { get }
     func withValues<R>(_ body: (UnsafePointer<Float>) throws -> R) rethrows -> R
+    /// Row `row` (cols floats) into `out`: an embedding lookup.
+    func copyRow(_ row: Int, into out: UnsafeMutablePointer<Float>)
+}
+
+extension DenseWeight {
+    func copyRow(_ row: Int, into out: UnsafeMutablePointer<Float>) {
+        withValues { out.update(from: $0 + row * cols, count: cols) }
+    }
 }
 
 extension Matrix: DenseWeight {
@@ -101,10 +109,11 @@ extension DecoderModel {
     }
 
     /// The token embedding (V, C).
-    var embeddingWeight: any DenseWeight { buffers?.embedding ?? weights.embedding }
+    var embeddingWeight: any DenseWeight { buffers?.embedding ?? weights.blockEmbedding ?? weights.embedding }
     /// The output head (V, C): the untied head, else the embedding.
-    var outputHeadWeight: any DenseWeight {
+    var outputHeadWeight: any DenseWeight & LinearWeight {
         if let b = buffers { return b.lmHead ?? b.embedding }
+        if let head = weights.blockHead ?? (weights.lmHead == nil ? weights.blockEmbedding : nil) { return head }
         return weights.outputHead
     }
     /// The final norm's weight (C).

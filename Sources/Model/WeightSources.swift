@@ -21,8 +21,20 @@ public struct GGUFWeightSource: WeightSource {
     /// file does not stay resident beside the float32 weights.
     public func tensor(_ name: String) throws -> (shape: [Int], floats: [Float]) {
         let t = try model.huggingFaceTensor(named: name)
-        if let gguf = model.ggufName(forHuggingFace: name), let info = model.file.info(gguf) { model.file.release(info) }
+        release(name)
         return t
+    }
+
+    /// The quantised blocks copied out of the file (rows in Hugging Face order), its pages
+    /// released; nil for tensors that must be dequantised (other types, value offsets).
+    public func blockTensor(_ name: String) throws -> GGMLBlockMatrix? {
+        guard let t = try model.huggingFaceTensorBytes(named: name), t.shape.count == 2, GGMLBlockMatrix.supports(t.type) else { return nil }
+        defer { release(name) }
+        return GGMLBlockMatrix(type: t.type, rows: t.shape[0], cols: t.shape[1], bytes: t.bytes, rowOrder: t.rowOrder)
+    }
+
+    private func release(_ name: String) {
+        if let gguf = model.ggufName(forHuggingFace: name), let info = model.file.info(gguf) { model.file.release(info) }
     }
 }
 

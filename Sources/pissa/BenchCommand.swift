@@ -9,7 +9,8 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the numbers recorded in BENCHMARKS.md.",
-        subcommands: [BenchInit.self, BenchForward.self, BenchTrain.self, BenchFrozen.self, BenchAttention.self, BenchNarrow.self]
+        subcommands: [BenchInit.self, BenchForward.self, BenchTrain.self, BenchFrozen.self, BenchAttention.self, BenchNarrow.self,
+                      BenchKernels.self]
     )
 }
 
@@ -51,6 +52,7 @@ struct BenchInit: ParsableCommand, Diagnosable {
         var results: [DecompositionBenchmark.ModeResult]
     }
 
+    @OptionGroup var kernelOptions: KernelOptions
     @OptionGroup var diagnostics: DiagnosticOptions
 
     func validate() throws {
@@ -67,6 +69,7 @@ struct BenchInit: ParsableCommand, Diagnosable {
     }
 
     func run() throws {
+        kernelOptions.apply()
         let methods = try modes.split(separator: ",").map { name -> InitMethod in
             guard let m = InitMethod(peftName: String(name)) else { throw ValidationError("unknown mode '\(name)'") }
             return m
@@ -95,7 +98,7 @@ struct BenchInit: ParsableCommand, Diagnosable {
             }
         }
         let output = Output(model: model, rank: rank, modules: weights.matrices.count, loadSeconds: weights.loadSeconds, results: results)
-        if json { try printJSON(output) }
+        if json { try printBenchJSON(output) }
     }
 }
 
@@ -116,10 +119,14 @@ struct BenchForward: ParsableCommand, Diagnosable {
     @Option(help: "Repetitions; medians are reported.")
     var repeats: Int = 3
 
+    @Option(help: "Frozen weights: float32 (dequantised when loaded) or blocks (a GGUF's quantised blocks, as generate uses).")
+    var weights: BenchWeights = .float32
+
     @Flag(help: "Print JSON.")
     var json = false
 
     struct Output: Codable {
+        var weights: String
         var loadSeconds: Double
         var prefillTokens: Int
         var prefillSeconds: Double
@@ -137,8 +144,11 @@ struct BenchForward: ParsableCommand, Diagnosable {
         try ArgumentCheck.integer(repeats, "--repeats", in: 1...1_000_000)
     }
 
+    @OptionGroup var kernelOptions: KernelOptions
+
     func run() throws {
-        let lm = try modelOptions.load()
+        kernelOptions.apply()
+        let lm = try modelOptions.load(keepBlocks: weights == .blocks)
         guard tokens <= lm.model.maxPositions else {
             throw CommandFailure(description: "--tokens \(tokens) is more than the \(lm.model.maxPositions) positions the model handles; use at most that")
         }
@@ -156,15 +166,43 @@ struct BenchForward: ParsableCommand, Diagnosable {
                                             sampling: .greedy, stopTokens: [])
             decode.append(stats.decodeSeconds / Double(max(1, stats.generatedTokens - 1)) * Double(new))
         }
-        let out = Output(loadSeconds: lm.loadSeconds, prefillTokens: tokens, prefillSeconds: prefill.upperMedian,
+        let out = Output(weights: weights.rawValue, loadSeconds: lm.loadSeconds, prefillTokens: tokens, prefillSeconds: prefill.upperMedian,
                          prefillTokensPerSecond: Double(tokens) / prefill.upperMedian, decodeTokens: new,
                          decodeSeconds: decode.upperMedian, decodeTokensPerSecond: Double(new) / decode.upperMedian)
-        if json { try printJSON(out) } else {
+        if json { try printBenchJSON(out) } else {
             print(String(format: "load %.2f s · prefill %d tokens %.3f s (%.1f tok/s) · decode %d tokens %.3f s (%.1f tok/s)",
                          out.loadSeconds, tokens, out.prefillSeconds, out.prefillTokensPerSecond, new, out.decodeSeconds,
                          out.decodeTokensPerSecond))
         }
     }
+}
+
+/// `--kernels`: run a benchmark with another kernel level than the CPU's best (to compare them).
+struct KernelOptions: ParsableArguments {
+    @Option(help: "pissa's own kernels: avx2 or avx512 (default: the best this CPU runs).")
+    var kernels: KernelLevel?
+
+    func validate() throws {
+        if let kernels, !CPUKernels.supported.contains(kernels) {
+            throw ValidationError("--kernels \(kernels): this CPU runs \(CPUKernels.supported.map(\.description).joined(separator: ", ")).")
+        }
+    }
+
+    /// Selects the level for the rest of the process.
+    func apply() { if let kernels { CPUKernels.level = kernels } }
+}
+
+extension KernelLevel: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let level = Self.allCases.first(where: { $0.description == argument }) else { return nil }
+        self = level
+    }
+
+    public static var allValueStrings: [String] { allCases.map(\.description) }
+}
+
+enum BenchWeights: String, ExpressibleByArgument, CaseIterable {
+    case float32, blocks
 }
 
 /// Training-step speed, as scripts/bench/peft_train_bench.py measures PyTorch + PEFT.
@@ -216,13 +254,16 @@ struct BenchTrain: ParsableCommand, Diagnosable {
         try ArgumentCheck.lanes(lanes)
     }
 
+    @OptionGroup var kernelOptions: KernelOptions
+
     func run() throws {
+        kernelOptions.apply()
         let settings = AdapterSettings(rank: 16, alpha: 16, targets: ["all-linear"], initMethod: initMethod, oversample: 0)
         let r = try TrainingBenchmark.run(model: modelOptions.path, settings: settings,
                                           data: data == "text" ? .text(length: seq) : .jsonl(path: data),
                                           batch: batch, steps: steps, lanes: lanes, method: method, checkpointing: gradCheckpoint,
                                           quant: quant.map { _ in QuantSettings() }, parallelism: parallel)
-        if json { try printJSON(r) } else {
+        if json { try printBenchJSON(r) } else {
             let what = (r.method == "full" ? "full fine-tuning" : r.initMethod) + (r.gradientCheckpointing ? " (grad checkpoint)" : "")
             print(String(format: "%@ (%@ base) on %@: median step %.2f s · %.1f tokens/s · %.0f GFLOP/s (%.0f %% of sgemm's %.0f in this run) · peak RSS %.0f MB",
                          what as NSString, r.quant as NSString, r.data as NSString, r.medianStepSeconds, r.tokensPerSecond,
@@ -259,9 +300,12 @@ struct BenchFrozen: ParsableCommand, Diagnosable {
 
     var parsedShapes: [(Int, Int)]? { parseShapes(shapes, minimum: 1) }
 
+    @OptionGroup var kernelOptions: KernelOptions
+
     func run() throws {
+        kernelOptions.apply()
         let results = parsedShapes!.map { FrozenLinearBenchmark.run(out: $0.0, in: $0.1, rows: rows, repeats: repeats) }
-        if json { try printJSON(results); return }
+        if json { try printBenchJSON(results); return }
         for r in results {
             print(String(format: "%4d×%-4d n %d · forward %.2f ms dense, %.2f ms NF4 (%.2f×) · backward %.2f ms dense, %.2f ms NF4 (%.2f×) · dequantise %.2f ms",
                          r.shape[0], r.shape[1], r.rows, r.denseForwardMs, r.nf4ForwardMs, r.denseForwardMs / r.nf4ForwardMs,
@@ -313,10 +357,13 @@ struct BenchAttention: ParsableCommand, Diagnosable {
                                        + 4 * Double(lanes) * Double(length) * Double(length), "--sequences, --length, --heads and --head-dim")
     }
 
+    @OptionGroup var kernelOptions: KernelOptions
+
     func run() throws {
+        kernelOptions.apply()
         let r = AttentionBenchmark.run(sequences: sequences, length: length, heads: heads, kvHeads: kvHeads, headDim: headDim,
                                        lanes: lanes, repeats: repeats)
-        if json { try printJSON(r); return }
+        if json { try printBenchJSON(r); return }
         print(String(format: "%d × %d tokens, %d heads on %d KV heads of %d, %d lanes · forward %.2f ms (%.0f GFLOP/s) · backward %.2f ms (%.0f GFLOP/s) · sgemm %.0f GFLOP/s in this run",
                      r.sequences, r.length, r.heads, r.kvHeads, r.headDim, r.lanes, r.forwardMs, r.forwardGFLOPs,
                      r.backwardMs, r.backwardGFLOPs, r.sgemmGFLOPs))
@@ -347,12 +394,41 @@ struct BenchNarrow: ParsableCommand, Diagnosable {
 
     var parsedShapes: [(Int, Int)]? { parseShapes(shapes, minimum: 16) }
 
+    @OptionGroup var kernelOptions: KernelOptions
+
     func run() throws {
+        kernelOptions.apply()
         let results = parsedShapes!.map { NarrowProductBenchmark.run(rows: $0.0, cols: $0.1, repeats: repeats) }
-        if json { try printJSON(results); return }
+        if json { try printBenchJSON(results); return }
         for r in results {
             print(String(format: "%4d×%-4d · W·X: OpenBLAS %.1f, ours %.1f GFLOP/s · Wᵀ·X: OpenBLAS %.1f, ours %.1f GFLOP/s",
                          r.rows, r.cols, r.openBLASGflops, r.skinnyGflops, r.openBLASTransposedGflops, r.skinnyTransposedGflops))
+        }
+    }
+}
+
+/// The dispatched C kernels at each kernel level this CPU runs (AVX2, AVX-512), one thread.
+struct BenchKernels: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels", abstract: "Time pissa's own C kernels at each kernel level the CPU runs (one thread, levels alternating).")
+
+    @Option(help: "Calls per kernel and level; medians are reported.")
+    var repeats: Int = 31
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1.") }
+    }
+
+    func run() throws {
+        let results = KernelBenchmark.run(repeats: repeats)
+        if json { try printBenchJSON(results); return }
+        for r in results {
+            let times = r.microseconds.sorted { $0.key < $1.key }.map { String(format: "%@ %.1f µs", $0.key, $0.value) }
+            print("\(r.kernel) (\(r.shape)): " + times.joined(separator: ", ")
+                  + (r.avx512Speedup.map { String(format: " · AVX-512 %.2f× AVX2", $0) } ?? ""))
         }
     }
 }
@@ -362,4 +438,22 @@ private func parseShapes(_ text: String, minimum: Int) -> [(Int, Int)]? {
     let parts = text.split(separator: ",").map { $0.split(separator: "x").compactMap { Int($0) } }
     guard parts.allSatisfy({ $0.count == 2 && $0[0] >= minimum && $0[1] >= minimum }) else { return nil }
     return parts.map { ($0[0], $0[1]) }
+}
+
+/// Prints a benchmark's JSON with the machine it ran on (`MachineInfo`: CPU, BLAS build and
+/// kernels, pissa's kernel level) beside every result: an object gets a "machine" key, each
+/// object in an array likewise.
+func printBenchJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    let machine = try JSONSerialization.jsonObject(with: encoder.encode(MachineInfo.current))
+    func tagged(_ object: Any) -> Any {
+        guard var dictionary = object as? [String: Any] else { return object }
+        dictionary["machine"] = machine
+        return dictionary
+    }
+    var object = try JSONSerialization.jsonObject(with: encoder.encode(value), options: [.fragmentsAllowed])
+    object = (object as? [Any]).map { $0.map(tagged) } ?? tagged(object)
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    FileHandle.standardOutput.write(data)
+    FileHandle.standardOutput.write(Data("\n".utf8))
 }

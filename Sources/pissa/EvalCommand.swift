@@ -75,7 +75,8 @@ struct EvalCommand: ParsableCommand, Diagnosable {
     }
 
     func run() throws {
-        let lm = try modelOptions.load()
+        // Math answers are generated: a GGUF's quantised weights stay in their blocks.
+        let lm = try modelOptions.load(keepBlocks: task == .math)
         let adapters = try adapter.map { try modelOptions.inferenceAdapter($0, on: lm) }
         if task == .math { return try runMath(lm, adapters: adapters) }
         let window = min(maxSeqLen, lm.model.maxPositions)

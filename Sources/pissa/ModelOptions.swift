@@ -28,7 +28,8 @@ struct ModelOptions: ParsableArguments {
         }
     }
 
-    func load() throws -> LanguageModel { try LanguageModel.load(path: path) }
+    /// The model; `keepBlocks` keeps a GGUF's quantised weights in their blocks (generation).
+    func load(keepBlocks: Bool = false) throws -> LanguageModel { try LanguageModel.load(path: path, keepBlocks: keepBlocks) }
 
     /// The adapter at `path` for inference on `lm` (this `--model`); says on stderr when a PiSSA
     /// run's adapter is applied as its conversion.

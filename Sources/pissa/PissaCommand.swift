@@ -4,7 +4,7 @@ import ArgumentParser
 struct Pissa: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pissa",
-        abstract: "PiSSA fine-tuning toolkit: principal-singular-value adapters for Llama-family models, on CPU.",
+        abstract: "PiSSA fine-tuning toolkit: principal-singular-value adapters for decoder language models (Llama, Gemma 3), on CPU.",
         subcommands: [
             InitCommand.self,
             TrainCommand.self,
@@ -20,12 +20,14 @@ struct Pissa: ParsableCommand {
             CompareCommand.self,
             ReportCommand.self,
             BenchCommand.self,
+            DoctorCommand.self,
         ]
     )
 
     /// ArgumentParser's `main`, with every error a command throws shown as one plain line
     /// (`ErrorPresenter`; `--verbose` adds the details).
     static func main() {
+        warnAboutSlowKernels()
         var command: any ParsableCommand
         do { command = try parseAsRoot() } catch { exit(withError: error) }
         do {

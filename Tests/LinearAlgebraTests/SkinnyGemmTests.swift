@@ -2,7 +2,8 @@
 import TestSupport
 import XCTest
 
-/// The narrow-product kernels `BLAS.gemm` uses on one thread, against a Double reference.
+/// The narrow-product kernels `BLAS.gemm` uses on one thread, against a Double reference, at every
+/// kernel level (AVX2: blocks of 6 rows; AVX-512: blocks of 12).
 final class SkinnyGemmTests: XCTestCase {
     override func setUp() { saved = BLAS.threadCount; BLAS.threadCount = 1 }
     override func tearDown() { BLAS.threadCount = saved }
@@ -10,12 +11,13 @@ final class SkinnyGemmTests: XCTestCase {
 
     func testEveryTransposeCombinationWidthAndRowTailMatchesNaiveProduct() {
         var rng = SeededGenerator(seed: 7)
-        // m = 6·k + tail for tails 0…5; widths of one and two 16-column panels; depths over one TN block.
+        // m = 6·k + tail for tails 0…5 (and 12·k + 0, 1, 5, 6, 9, 11); widths of one and two
+        // 16-column panels; depths over one TN block.
         for (m, k, n) in [(12, 17, 16), (13, 40, 16), (23, 16, 32), (6, 33, 32), (41, 20, 16), (9, 64, 32)] {
             XCTAssertTrue(SkinnyGemm.applies(n: n, m: m, k: k))
             let a = Matrix.gaussian(rows: m, cols: k, using: &rng)
             let b = Matrix.gaussian(rows: k, cols: n, using: &rng)
-            assertGemmMatchesNaiveProductForEveryTranspose(a, b, "\(m)×\(k)×\(n)")
+            forEachKernelLevel { assertGemmMatchesNaiveProductForEveryTranspose(a, b, "\(m)×\(k)×\(n) \($0)") }
         }
     }
 
@@ -24,15 +26,17 @@ final class SkinnyGemmTests: XCTestCase {
         let a = Matrix.gaussian(rows: 14, cols: 30, using: &rng)
         let b = Matrix.gaussian(rows: 30, cols: 16, using: &rng)
         let ab = naiveProduct(a, b)
-        var c = Matrix.gaussian(rows: 14, cols: 16, using: &rng)
-        let c0 = c
-        BLAS.gemm(a, b, into: &c, alpha: -2, beta: 3)
-        let expected = Matrix(rows: 14, cols: 16, storage: zip(ab.storage, c0.storage).map { -2 * $0 + 3 * $1 })
-        assertRelativeClose(c, expected, tolerance: 1e-6, "3C − 2AB")
-        // beta = 0 overwrites C, even where C held NaN (as BLAS does).
-        var poisoned = Matrix(rows: 14, cols: 16, storage: Array(repeating: .nan, count: 14 * 16))
-        BLAS.gemm(a, b, into: &poisoned)
-        assertRelativeClose(poisoned, ab, tolerance: 1e-6, "C ← AB over NaN")
+        let c0 = Matrix.gaussian(rows: 14, cols: 16, using: &rng)
+        forEachKernelLevel { level in
+            var c = c0
+            BLAS.gemm(a, b, into: &c, alpha: -2, beta: 3)
+            let expected = Matrix(rows: 14, cols: 16, storage: zip(ab.storage, c0.storage).map { -2 * $0 + 3 * $1 })
+            assertRelativeClose(c, expected, tolerance: 1e-6, "3C − 2AB \(level)")
+            // beta = 0 overwrites C, even where C held NaN (as BLAS does).
+            var poisoned = Matrix(rows: 14, cols: 16, storage: Array(repeating: .nan, count: 14 * 16))
+            BLAS.gemm(a, b, into: &poisoned)
+            assertRelativeClose(poisoned, ab, tolerance: 1e-6, "C ← AB over NaN \(level)")
+        }
     }
 
     func testStridedOperandsAndOutput() {

@@ -21,17 +21,19 @@ final class FrozenLinearTests: XCTestCase {
     /// that is not a multiple of 8 (element-wise throughout).
     func testDequantizeRowsEqualsCodeTimesAbsmax() {
         var rng = SeededGenerator(seed: 41)
-        for (rows, cols, block) in [(7, 40, 64), (5, 128, 64), (9, 30, 6), (3, 1, 64)] {
+        for (rows, cols, block) in [(7, 40, 64), (5, 128, 64), (9, 30, 6), (3, 1, 64), (6, 256, 32), (4, 160, 16)] {
             let m = Matrix(rows: rows, cols: cols, storage: G.randomFloats(rows * cols, using: &rng))
             let q = NF4Matrix(quantizing: m, blockSize: block)
             for range in [0..<rows, 1..<rows, 0..<1, (rows / 2)..<rows, 2..<2] where range.upperBound <= rows {
-                var out = [Float](repeating: .nan, count: max(1, range.count * cols))
-                q.dequantizeRows(range, into: &out)
-                for i in 0..<(range.count * cols) {
-                    let e = range.lowerBound * cols + i
-                    let expected = NF4Matrix.codebook[Int(q.code(at: e))] * q.absmax[e / block]
-                    guard out[i] == expected else {
-                        return XCTFail("\(rows)×\(cols) block \(block) rows \(range): element \(e) is \(out[i]), expected \(expected)")
+                forEachKernelLevel { level in
+                    var out = [Float](repeating: .nan, count: max(1, range.count * cols))
+                    q.dequantizeRows(range, into: &out)
+                    for i in 0..<(range.count * cols) {
+                        let e = range.lowerBound * cols + i
+                        let expected = NF4Matrix.codebook[Int(q.code(at: e))] * q.absmax[e / block]
+                        guard out[i] == expected else {
+                            return XCTFail("\(rows)×\(cols) block \(block) rows \(range) \(level): element \(e) is \(out[i]), expected \(expected)")
+                        }
                     }
                 }
             }
@@ -63,7 +65,7 @@ final class FrozenLinearTests: XCTestCase {
 
     /// The products of one adapted projection (rank 3, scale 0.75): [y, xa, dx, dx accumulated
     /// onto 1, dA, dB], each as a matrix.
-    private func run(_ model: DecoderModel, _ w: any LinearWeight, x: [Float], dy: [Float], a: [Float], b: [Float], rows: Int) -> [Matrix] {
+    func run(_ model: DecoderModel, _ w: any LinearWeight, x: [Float], dy: [Float], a: [Float], b: [Float], rows: Int) -> [Matrix] {
         let (outF, inF, rank) = (w.rows, w.cols, 3)
         let aBuffer = G.FloatBuffer(a), bBuffer = G.FloatBuffer(b)
         let gradA = G.FloatBuffer(zeros: rank * inF), gradB = G.FloatBuffer(zeros: outF * rank)

@@ -1,6 +1,7 @@
 import Foundation
 import LinearAlgebra
 @testable import Model
+import TestSupport
 import XCTest
 
 /// The composed backward passes against central differences of the tiny Llama written out in
@@ -117,13 +118,16 @@ final class GradientModelTests: XCTestCase {
 
         var gradients: [[Double]] = []
         for (lanes, parallelism) in ways {
-            let way = "\(lanes) lanes, \(parallelism)"
-            let (loss, added) = trainingStep(weights, flat, lanes: lanes, parallelism: parallelism, tokens: tokens, targets: targets,
-                                             lengths: Array(repeating: T, count: batch), capacityRows: N + 5,
-                                             start: G.randomFloats(flat.count, std: 1e-3, using: &rng))
-            G.check("lossAndGradients Σ NLL, \(way)", [loss], [expectedLoss], tolerance: forwardTolerance)
-            checkAdapterGradients("lossAndGradients, \(way),", observed: added, expected: fd, indices: sample, flat: flat)
-            gradients.append(added.map(Double.init))
+            // Every kernel level (AVX2, and AVX-512 where the CPU has it) against the same references.
+            forEachKernelLevel { level in
+                let way = "\(lanes) lanes, \(parallelism), \(level)"
+                let (loss, added) = trainingStep(weights, flat, lanes: lanes, parallelism: parallelism, tokens: tokens, targets: targets,
+                                                 lengths: Array(repeating: T, count: batch), capacityRows: N + 5,
+                                                 start: G.randomFloats(flat.count, std: 1e-3, using: &rng))
+                G.check("lossAndGradients Σ NLL, \(way)", [loss], [expectedLoss], tolerance: forwardTolerance)
+                checkAdapterGradients("lossAndGradients, \(way),", observed: added, expected: fd, indices: sample, flat: flat)
+                if level == CPUKernels.best.description { gradients.append(added.map(Double.init)) }
+            }
         }
         // Two lanes sum the same products in another order: float32 reassociation only (3e-5
         // observed on some OpenBLAS kernels); a lane that dropped or doubled a chunk or a

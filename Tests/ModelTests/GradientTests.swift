@@ -1,6 +1,7 @@
 import Foundation
 import LinearAlgebra
 @testable import Model
+import TestSupport
 import XCTest
 
 /// Every kernel's backward against central differences of a Double reference forward
@@ -11,6 +12,7 @@ import XCTest
 /// entrywise relative (GradientCheck.maxRelativeError). Tolerances: forwards 3e-5 and kernel
 /// gradients 1e-4. The finite differences are good to ~1e-9, so what is measured is the
 /// float32 rounding of the kernels (observed 1e-7…1e-5).
+/// The element-wise kernels' checks run at every kernel level this CPU supports (AVX2 and AVX-512).
 final class GradientTests: XCTestCase {
     private typealias G = GradientCheck
     private typealias Ref = GradientCheck.Reference
@@ -23,45 +25,73 @@ final class GradientTests: XCTestCase {
     // MARK: RMSNorm
 
     func testRMSNormBackward() {
-        var rng = SeededGenerator(seed: 1)
-        let (N, C) = (3, 19)                    // 19 = two SIMD blocks and a tail of 3
-        let eps: Float = 1e-5
-        let x = G.randomFloats(N * C, mean: 0.3, using: &rng), w = G.randomFloats(C, std: 0.2, mean: 1, using: &rng)
-        let r = G.randomFloats(N * C, using: &rng)
-        let (xd, wd, rd) = (x.map(Double.init), w.map(Double.init), r.map(Double.init))
+        forEachKernelLevel { level in
+            var rng = SeededGenerator(seed: 1)
+            let (N, C) = (3, 19)                    // 19 = two SIMD blocks and a tail of 3
+            let eps: Float = 1e-5
+            let x = G.randomFloats(N * C, mean: 0.3, using: &rng), w = G.randomFloats(C, std: 0.2, mean: 1, using: &rng)
+            let r = G.randomFloats(N * C, using: &rng)
+            let (xd, wd, rd) = (x.map(Double.init), w.map(Double.init), r.map(Double.init))
 
-        var y = [Float](repeating: 0, count: N * C), rstd = [Float](repeating: 0, count: N)
-        RMSNorm.forward(x: x, weight: w, y: &y, rstd: &rstd, rows: N, cols: C, eps: eps)
-        G.check("RMSNorm forward", y, Ref.rmsNorm(xd, weight: wd, eps: Double(eps)), tolerance: forwardTolerance)
+            var y = [Float](repeating: 0, count: N * C), rstd = [Float](repeating: 0, count: N)
+            RMSNorm.forward(x: x, weight: w, y: &y, rstd: &rstd, rows: N, cols: C, eps: eps)
+            G.check("\(level) RMSNorm forward", y, Ref.rmsNorm(xd, weight: wd, eps: Double(eps)), tolerance: forwardTolerance)
 
-        let fd = G.centralDifferences(at: xd) { G.weightedSum(Ref.rmsNorm($0, weight: wd, eps: Double(eps)), rd) }
-        var dx = [Float](repeating: .nan, count: N * C)
-        RMSNorm.backward(dy: r, x: x, weight: w, rstd: rstd, dx: &dx, rows: N, cols: C, accumulate: false)
-        G.check("RMSNorm dx", dx, fd, tolerance: gradientTolerance)
+            let fd = G.centralDifferences(at: xd) { G.weightedSum(Ref.rmsNorm($0, weight: wd, eps: Double(eps)), rd) }
+            var dx = [Float](repeating: .nan, count: N * C)
+            RMSNorm.backward(dy: r, x: x, weight: w, rstd: rstd, dx: &dx, rows: N, cols: C, accumulate: false)
+            G.check("\(level) RMSNorm dx", dx, fd, tolerance: gradientTolerance)
 
-        var accumulated = [Float](repeating: 1, count: N * C)
-        RMSNorm.backward(dy: r, x: x, weight: w, rstd: rstd, dx: &accumulated, rows: N, cols: C, accumulate: true)
-        G.check("RMSNorm dx (accumulate: true, onto 1)", accumulated.map { Double($0) - 1 }, fd, tolerance: gradientTolerance)
+            var accumulated = [Float](repeating: 1, count: N * C)
+            RMSNorm.backward(dy: r, x: x, weight: w, rstd: rstd, dx: &accumulated, rows: N, cols: C, accumulate: true)
+            G.check("\(level) RMSNorm dx (accumulate: true, onto 1)", accumulated.map { Double($0) - 1 }, fd, tolerance: gradientTolerance)
+        }
     }
 
     // MARK: SwiGLU
 
     func testSwiGLUBackward() {
-        var rng = SeededGenerator(seed: 2)
-        let n = 13                              // one SIMD block and a tail of 5
-        let g = G.randomFloats(n, std: 3, using: &rng), u = G.randomFloats(n, using: &rng), r = G.randomFloats(n, using: &rng)
-        let (gd, ud, rd) = (g.map(Double.init), u.map(Double.init), r.map(Double.init))
+        forEachKernelLevel { level in
+            var rng = SeededGenerator(seed: 2)
+            let n = 13                              // one SIMD block and a tail of 5
+            let g = G.randomFloats(n, std: 3, using: &rng), u = G.randomFloats(n, using: &rng), r = G.randomFloats(n, using: &rng)
+            let (gd, ud, rd) = (g.map(Double.init), u.map(Double.init), r.map(Double.init))
 
-        var h = [Float](repeating: 0, count: n)
-        SwiGLU.forward(gate: g, up: u, out: &h, rows: 1, width: n)
-        G.check("SwiGLU forward", h, Ref.swiGLU(gate: gd, up: ud), tolerance: forwardTolerance)
+            var h = [Float](repeating: 0, count: n)
+            SwiGLU.forward(gate: g, up: u, out: &h, rows: 1, width: n)
+            G.check("\(level) SwiGLU forward", h, Ref.swiGLU(gate: gd, up: ud), tolerance: forwardTolerance)
 
-        var dg = [Float](repeating: .nan, count: n), du = dg
-        SwiGLU.backward(dh: r, gate: g, up: u, dGate: &dg, dUp: &du, rows: 1, width: n)
-        G.check("SwiGLU dgate", dg, G.centralDifferences(at: gd) { G.weightedSum(Ref.swiGLU(gate: $0, up: ud), rd) },
-                tolerance: gradientTolerance)
-        G.check("SwiGLU dup", du, G.centralDifferences(at: ud) { G.weightedSum(Ref.swiGLU(gate: gd, up: $0), rd) },
-                tolerance: gradientTolerance)
+            var dg = [Float](repeating: .nan, count: n), du = dg
+            SwiGLU.backward(dh: r, gate: g, up: u, dGate: &dg, dUp: &du, rows: 1, width: n)
+            G.check("\(level) SwiGLU dgate", dg, G.centralDifferences(at: gd) { G.weightedSum(Ref.swiGLU(gate: $0, up: ud), rd) },
+                    tolerance: gradientTolerance)
+            G.check("\(level) SwiGLU dup", du, G.centralDifferences(at: ud) { G.weightedSum(Ref.swiGLU(gate: gd, up: $0), rd) },
+                    tolerance: gradientTolerance)
+        }
+    }
+
+    // MARK: GeGLU
+
+    /// Gemma's gate (PyTorch's tanh GELU) against the Double formula and its central differences,
+    /// at every kernel level; gates spread over both tails of the tanh.
+    func testGeGLUBackward() {
+        forEachKernelLevel { level in
+            var rng = SeededGenerator(seed: 5)
+            let n = 37                              // two 16-wide blocks and a tail of 5
+            let g = G.randomFloats(n, std: 3, using: &rng), u = G.randomFloats(n, using: &rng), r = G.randomFloats(n, using: &rng)
+            let (gd, ud, rd) = (g.map(Double.init), u.map(Double.init), r.map(Double.init))
+
+            var h = [Float](repeating: 0, count: n)
+            GeGLU.forward(gate: g, up: u, out: &h, rows: 1, width: n)
+            G.check("\(level) GeGLU forward", h, Ref.geGLU(gate: gd, up: ud), tolerance: forwardTolerance)
+
+            var dg = [Float](repeating: .nan, count: n), du = dg
+            GeGLU.backward(dh: r, gate: g, up: u, dGate: &dg, dUp: &du, rows: 1, width: n)
+            G.check("\(level) GeGLU dgate", dg, G.centralDifferences(at: gd) { G.weightedSum(Ref.geGLU(gate: $0, up: ud), rd) },
+                    tolerance: gradientTolerance)
+            G.check("\(level) GeGLU dup", du, G.centralDifferences(at: ud) { G.weightedSum(Ref.geGLU(gate: gd, up: $0), rd) },
+                    tolerance: gradientTolerance)
+        }
     }
 
     // MARK: Rotary
@@ -69,25 +99,27 @@ final class GradientTests: XCTestCase {
     /// The rotation is linear, so its backward is its transpose: ⟨R x, y⟩ = ⟨x, Rᵀ y⟩, and
     /// d Σ y ⊙ R x / dx = Rᵀ y, which `apply(inverse: true)` must compute.
     func testRotaryInverseIsTranspose() {
-        var rng = SeededGenerator(seed: 3)
-        let positions: [Int32] = [0, 1, 5, 15]
-        for D in [4, 20] {                      // D/2 = 2 (tail only) and 10 (SIMD block and tail)
-            let heads = 3, N = positions.count
-            let table = RotaryTable(headDim: D, maxPositions: 16, theta: 10000)
-            let x = G.randomFloats(N * heads * D, using: &rng), y = G.randomFloats(N * heads * D, using: &rng)
-            let (xd, yd) = (x.map(Double.init), y.map(Double.init))
-            func reference(_ v: [Double]) -> [Double] {
-                Ref.rotary(v, heads: heads, headDim: D, positions: positions.map(Int.init), theta: 10000)
-            }
+        forEachKernelLevel { level in
+            var rng = SeededGenerator(seed: 3)
+            let positions: [Int32] = [0, 1, 5, 15]
+            for D in [4, 20] {                      // D/2 = 2 (tail only) and 10 (SIMD block and tail)
+                let heads = 3, N = positions.count
+                let table = RotaryTable(headDim: D, maxPositions: 16, theta: 10000)
+                let x = G.randomFloats(N * heads * D, using: &rng), y = G.randomFloats(N * heads * D, using: &rng)
+                let (xd, yd) = (x.map(Double.init), y.map(Double.init))
+                func reference(_ v: [Double]) -> [Double] {
+                    Ref.rotary(v, heads: heads, headDim: D, positions: positions.map(Int.init), theta: 10000)
+                }
 
-            var rx = x, rty = y
-            table.apply(&rx, rows: N, heads: heads, positions: positions)
-            table.apply(&rty, rows: N, heads: heads, positions: positions, inverse: true)
-            G.check("rotary forward (D \(D))", rx, reference(xd), tolerance: forwardTolerance)
-            let lhs = G.weightedSum(rx.map(Double.init), yd), rhs = G.weightedSum(xd, rty.map(Double.init))
-            G.check("rotary ⟨R x, y⟩ = ⟨x, inverse(y)⟩ (D \(D))", [rhs], [lhs], tolerance: forwardTolerance)
-            G.check("rotary dx = inverse(dy) (D \(D))", rty, G.centralDifferences(at: xd) { G.weightedSum(reference($0), yd) },
-                    tolerance: gradientTolerance)
+                var rx = x, rty = y
+                table.apply(&rx, rows: N, heads: heads, positions: positions)
+                table.apply(&rty, rows: N, heads: heads, positions: positions, inverse: true)
+                G.check("\(level) rotary forward (D \(D))", rx, reference(xd), tolerance: forwardTolerance)
+                let lhs = G.weightedSum(rx.map(Double.init), yd), rhs = G.weightedSum(xd, rty.map(Double.init))
+                G.check("\(level) rotary ⟨R x, y⟩ = ⟨x, inverse(y)⟩ (D \(D))", [rhs], [lhs], tolerance: forwardTolerance)
+                G.check("\(level) rotary dx = inverse(dy) (D \(D))", rty, G.centralDifferences(at: xd) { G.weightedSum(reference($0), yd) },
+                        tolerance: gradientTolerance)
+            }
         }
     }
 

@@ -126,7 +126,8 @@ final class PEFTGradientTests: XCTestCase {
         try check("pissa", lanes: 2)
     }
 
+    /// Also with every kernel level (AVX2 and AVX-512 where the CPU has it).
     func testLoRAGradientsMatchPEFT() throws {
-        try check("lora", lanes: 2)
+        try forEachKernelLevel { _ in try check("lora", lanes: 2) }
     }
 }

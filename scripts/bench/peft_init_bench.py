@@ -41,6 +41,9 @@ import sys
 import time
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import machine  # noqa: E402  (scripts/bench/machine.py)
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
 
@@ -268,7 +271,7 @@ def main():
     out = {
         "model_dir": args.model_dir, "model_class": cls.__name__, "rank": r, "lora_alpha": alpha,
         "targets": targets, "repeats": args.repeats, "threads": args.threads, "dtype": "float32",
-        "torch": torch.__version__, "peft": peft.__version__, "machine": platform.platform(),
+        "torch": torch.__version__, "peft": peft.__version__, "platform": platform.platform(),
         "load_average_start": load_avg_start, "load_average_end": os.getloadavg(),
         "exact_svd_reference_s": exact_svd_s, "modes": results,
     }
@@ -295,6 +298,7 @@ def main():
           "||P - P_exact||_F/||P_exact||_F of the rank-r product; exc = ||W - P||_F/||W - P_exact||_F - 1")
     if exact_svd_s is not None:
         print(f"(exact torch.linalg.svd reference over all modules: {exact_svd_s:.3f} s)")
+    out["machine"] = machine.record()
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)

@@ -19,7 +19,11 @@ import resource
 import statistics
 import time
 
+import sys
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import machine  # noqa: E402  (scripts/bench/machine.py)
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -87,6 +91,7 @@ def main():
     out = {"init": args.init, "data": args.data, "batch": args.batch, "median_step_s": statistics.median(times),
            "tokens_per_s": tok_s, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
            "steps": len(times), "threads": args.threads, "torch": torch.__version__}
+    out["machine"] = machine.record()
     print(json.dumps(out, indent=1))
     if args.json:
         json.dump(out, open(args.json, "w"), indent=1)

@@ -1,13 +1,70 @@
 #!/usr/bin/env python3
 """Prints the BENCHMARKS.md tables from the JSON that the bench scripts leave in .cache/bench/.
 
-    python3 scripts/bench/summarize.py [.cache/bench]
+    python3 scripts/bench/summarize.py [.cache/bench] [forward]
+
+Each table names the CPU it was measured on (the JSON's machine record): BENCHMARKS.md keeps a
+table per CPU.
 """
+import glob
 import json
 import os
+import statistics
 import sys
 
 d = sys.argv[1] if len(sys.argv) > 1 else ".cache/bench"
+only = sys.argv[2] if len(sys.argv) > 2 else None
+
+
+def cpu_line(records):
+    """'AMD EPYC (AuthenticAMD family 25 model 17), BLAS SkylakeX, kernels avx512; load 0.3–1.2' from machine records."""
+    ms = [r.get("machine") for r in records if r.get("machine")]
+    if not ms:
+        return "CPU not recorded"
+    m = ms[0]
+    text = f"{m.get('cpuModel')} ({m.get('cpuID')})"
+    ours = next((x for x in ms if "blasKernel" in x), None)
+    if ours:
+        text += f", BLAS {ours['blasKernel']}, pissa kernels {ours['kernelLevel']}"
+    loads = [x["loadAverage"] for x in ms if "loadAverage" in x]
+    if loads:
+        text += f"; load average {min(loads):.1f}–{max(loads):.1f} during the peer's runs"
+    return text
+
+
+def forward_rounds():
+    files = glob.glob(os.path.join(d, "forward", "*.json"))
+    if not files:
+        return
+    runs = {}
+    for f in files:
+        side = os.path.basename(f).rsplit("_", 1)[0]
+        runs.setdefault(side, []).append(json.load(open(f)))
+    med = lambda xs: statistics.median(xs) if xs else float("nan")
+    t = runs.get("transformers", [])
+    sides = {"transformers": (med([x["prefill_tok_s"] for x in t]), med([x["decode_tok_s"] for x in t]))}
+    for w in ("float32", "blocks"):
+        o = runs.get(f"pissa_{w}", [])
+        sides[f"pissa {w}"] = (med([x["prefillTokensPerSecond"] for x in o]), med([x["decodeTokensPerSecond"] for x in o]))
+    ll = runs.get("llamacpp", [])
+    sides["llama.cpp"] = (med([r["avg_ts"] for x in ll for r in x["runs"] if r["n_gen"] == 0]),
+                          med([r["avg_ts"] for x in ll for r in x["runs"] if r["n_prompt"] == 0]))
+    rounds = max(len(v) for v in runs.values())
+    print(f"\n#### Forward and generation, SmolLM2-135M, 2 threads: medians of {rounds} alternating rounds\n")
+    print(f"CPU: {cpu_line([x for v in runs.values() for x in v])}\n")
+    print("| tokens/s | " + " | ".join(sides) + " | pissa blocks / transformers | pissa blocks / llama.cpp |")
+    print("|---|" + "---|" * (len(sides) + 2))
+    for i, what in enumerate(["prefill 1 × 512 (all logits)", "greedy decode 128"]):
+        tr, ll_ = sides["transformers"][i], sides["llama.cpp"][i]
+        ours = sides["pissa blocks"][i]
+        print(f"| {what} | " + " | ".join(f"{v[i]:.1f}" for v in sides.values()) + f" | {ours / tr:.2f}× | {ours / ll_:.2f}× |")
+    print(f"\npissa float32 / transformers: prefill {sides['pissa float32'][0] / sides['transformers'][0]:.2f}×, "
+          f"decode {sides['pissa float32'][1] / sides['transformers'][1]:.2f}×")
+
+
+if only == "forward":
+    forward_rounds()
+    sys.exit(0)
 
 
 def load(name):
@@ -19,6 +76,7 @@ def init_table(model, peft, ours):
     if not (peft and ours):
         return
     print(f"\n#### {model}: {ours['modules']} modules, r = {ours['rank']}\n")
+    print(f"CPU: {cpu_line([peft, ours])}\n")
     print("| mode | PEFT s | pissa s | speed-up | rank-r product vs exact (median) | residual excess (median / max) |")
     print("|---|---|---|---|---|---|")
     for r in ours["results"]:
@@ -43,14 +101,7 @@ def init_table(model, peft, ours):
 init_table("SmolLM2-135M (float32 HF directory from `pissa convert-model`)", load("peft_init_smollm2"), load("pissa_init_smollm2"))
 init_table("all-MiniLM-L6-v2 (float32)", load("peft_init_minilm"), load("pissa_init_minilm"))
 
-t, o = load("transformers_forward"), load("pissa_forward")
-if t and o:
-    print("\n#### Forward and generation, SmolLM2-135M float32, 2 threads\n")
-    print("| | transformers | pissa | ratio |")
-    print("|---|---|---|---|")
-    print(f"| load GGUF (to first token) | {t['load_s']:.2f} s | {o['loadSeconds']:.2f} s | {t['load_s'] / o['loadSeconds']:.1f}× |")
-    print(f"| prefill 1 × {o['prefillTokens']} (all logits) | {t['prefill_tok_s']:.0f} tok/s | {o['prefillTokensPerSecond']:.0f} tok/s | {o['prefillTokensPerSecond'] / t['prefill_tok_s']:.2f}× |")
-    print(f"| greedy decode {o['decodeTokens']} tokens | {t['decode_tok_s']:.1f} tok/s | {o['decodeTokensPerSecond']:.1f} tok/s | {o['decodeTokensPerSecond'] / t['decode_tok_s']:.2f}× |")
+forward_rounds()
 
 rows = []
 for init in ["lora", "pissa_niter_4"]:
@@ -60,6 +111,7 @@ for init in ["lora", "pissa_niter_4"]:
             rows.append((init, label, p, s))
 if rows:
     print("\n#### Training step (forward + backward + AdamW), SmolLM2-135M float32, r = 16 on all 7 projections, 2 threads\n")
+    print(f"CPU: {cpu_line([x for r in rows for x in r[2:]])}\n")
     print("| adapter | data | PyTorch + PEFT tok/s | pissa tok/s | speed-up | pissa GFLOP/s (sgemm in the same run) | PEFT peak RSS | pissa peak RSS | RSS ratio |")
     print("|---|---|---|---|---|---|---|---|---|")
     for init, label, p, s in rows:

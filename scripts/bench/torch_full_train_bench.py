@@ -23,6 +23,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from peft_train_bench import math_batches, text_batches  # noqa: E402
+import machine  # noqa: E402
 
 
 def main():
@@ -57,6 +58,7 @@ def main():
            "median_step_s": statistics.median(times), "tokens_per_s": sum(tokens) / sum(times),
            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
            "steps": len(times), "threads": args.threads, "torch": torch.__version__}
+    out["machine"] = machine.record()
     print(json.dumps(out, indent=1))
     if args.json:
         json.dump(out, open(args.json, "w"), indent=1)

@@ -16,7 +16,11 @@ import os
 import statistics
 import time
 
+import sys
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import machine  # noqa: E402  (scripts/bench/machine.py)
 from transformers import AutoModelForCausalLM
 
 
@@ -57,6 +61,7 @@ def main():
            "prefill_tok_s": args.tokens / statistics.median(prefill), "decode_tokens": args.new,
            "decode_s": statistics.median(decode), "decode_tok_s": args.new / statistics.median(decode),
            "threads": args.threads, "torch": torch.__version__}
+    out["machine"] = machine.record()
     print(json.dumps(out, indent=1))
     if args.json:
         with open(args.json, "w") as fh:

@@ -53,6 +53,29 @@ public struct GGUFModel: Sendable {
         return file.info(name) == nil ? nil : name
     }
 
+    /// The tensor Hugging Face calls `hfName` as stored: its element type, row-major shape, the
+    /// file's bytes (valid while `file` is alive) and, where llama.cpp permuted its rows, the GGUF
+    /// row that holds each Hugging Face row (nil: the same order). For keeping quantised blocks as
+    /// they are; nil when the family stores the tensor with a value offset (it must be dequantised).
+    public func huggingFaceTensorBytes(named hfName: String) throws(GGUFError)
+        -> (type: GGMLType, shape: [Int], bytes: UnsafeRawBufferPointer, rowOrder: [Int]?)? {
+        let path = file.url.path
+        guard let ggufName = ggufName(forHuggingFace: hfName), let info = file.info(ggufName) else {
+            throw .unknownHuggingFaceName(path: path, name: hfName)
+        }
+        guard architecture.ggufValueOffset(huggingFace: hfName) == 0 else { return nil }
+        var order: [Int]?
+        if let heads = architecture.ggufPermutedHeads(huggingFace: hfName, config: config), info.dimensions.count == 2 {
+            let rows = info.dimensions[1]
+            guard rows % (2 * heads) == 0 else {
+                throw .invalidHyperparameter(path: path, key: ggufName,
+                                             problem: "shape \(info.shape) cannot be split into \(heads) heads of row pairs")
+            }
+            order = (0..<rows).map { GGUFRowPermutation.ggufRow(ofHuggingFaceRow: $0, rows: rows, heads: heads) }
+        }
+        return (info.type, info.shape, file.rawBytes(info), order)
+    }
+
     /// The tensor Hugging Face calls `hfName`, dequantised, in Hugging Face layout and values, and
     /// its row-major shape (out × in for a weight).
     public func huggingFaceTensor(named hfName: String) throws(GGUFError) -> (shape: [Int], floats: [Float]) {

@@ -22,21 +22,23 @@ public enum GGUFRowPermutation {
     private static func reorderRows(_ data: inout [Float], rows: Int, cols: Int, heads: Int, toHuggingFace: Bool) {
         precondition(heads > 0 && rows % (2 * heads) == 0 && data.count == rows * cols,
                      "q/k permutation: \(rows)×\(cols) with \(heads) heads (\(data.count) values)")
-        let half = rows / heads / 2
         let source = data
         source.withUnsafeBufferPointer { src in
             data.withUnsafeMutableBufferPointer { dst in
-                for h in 0..<heads {
-                    for i in 0..<half {
-                        for t in 0..<2 {
-                            let gguf = (h * half + i) * 2 + t
-                            let hf = (h * 2 + t) * half + i
-                            let (from, to) = toHuggingFace ? (gguf, hf) : (hf, gguf)
-                            (dst.baseAddress! + to * cols).update(from: src.baseAddress! + from * cols, count: cols)
-                        }
-                    }
+                for hf in 0..<rows {
+                    let gguf = ggufRow(ofHuggingFaceRow: hf, rows: rows, heads: heads)
+                    let (from, to) = toHuggingFace ? (gguf, hf) : (hf, gguf)
+                    (dst.baseAddress! + to * cols).update(from: src.baseAddress! + from * cols, count: cols)
                 }
             }
         }
+    }
+
+    /// The GGUF row that holds Hugging Face row `hf` of a q or k projection of `rows` rows over
+    /// `heads` heads: within head h, HF row t·half + i is GGUF row 2i + t (half = rows/heads/2).
+    public static func ggufRow(ofHuggingFaceRow hf: Int, rows: Int, heads: Int) -> Int {
+        let half = rows / heads / 2
+        let (h, t, i) = (hf / (2 * half), (hf / half) % 2, hf % half)
+        return (h * half + i) * 2 + t
     }
 }

@@ -9,6 +9,10 @@ public enum Attention {
     /// Query rows per causal block: each block multiplies only the keys its last row sees.
     static let blockRows = 64
 
+    /// Below this many FLOPs (q·kᵀ and p·v over every query's keys; ≈ 100 µs) a forward call runs
+    /// on one lane: handing it to a second thread costs more than it saves.
+    static let parallelFLOPs = 2_000_000
+
     /// The FLOPs of one of attention's products (q·kᵀ, p·v, and the four of backward) over the
     /// causal triangle only, for sequences of `lengths` tokens: 2·H·D·t(t+1)/2 per sequence of t.
     /// A block's keys beyond the triangle and recomputed scores are work the kernels add.
@@ -78,6 +82,9 @@ public enum Attention {
         let pointers = SendablePointers(q: q, k: k, v: v, out: out)
         let longest = s.sequences.map(\.keys).max() ?? 0
         let layout = GroupBlock(group: G, headDim: D, keys: longest)
+        // A decoding step's few queries are microseconds of work: one lane, no handover.
+        let work = s.sequences.reduce(0) { $0 + $1.queries * $1.keys } * 4 * s.heads * D
+        let lanes = work < Self.parallelFLOPs ? 1 : lanes
         let scratch = LaneScratch(lanes: lanes, count: layout.forwardCount)
         try? Parallel.forEach(s.sequences.count * s.kvHeads, lanes: lanes) { task, lane in
             let (sq, kvh) = (s.sequences[task / s.kvHeads], task % s.kvHeads)
@@ -98,7 +105,7 @@ public enum Attention {
                     let row = p + r * Tk, position = sq.offset + q0 + r % m
                     let lo = s.firstKey(forPosition: position) - keyStart, hi = position + 1 - keyStart
                     row.update(repeating: 0, count: lo)
-                    Softmax.forwardRow(row + lo, count: hi - lo)
+                    CPUKernels.softmaxRow(row + lo, count: hi - lo)
                     (row + hi).update(repeating: 0, count: n - hi)
                 }
                 BLAS.gemm(transA: false, transB: false, m: G * m, n: D, k: n, alpha: 1, a: p, lda: Tk,
@@ -220,7 +227,7 @@ extension Attention {
                     let row = p + r * T, position = q0 + r % m
                     let lo = s.firstKey(forPosition: position) - keyStart, hi = position + 1 - keyStart
                     row.update(repeating: 0, count: lo)
-                    Softmax.forwardRow(row + lo, count: hi - lo)
+                    CPUKernels.softmaxRow(row + lo, count: hi - lo)
                     (row + hi).update(repeating: 0, count: n - hi)
                 }
                 // dV += Pᵀ·dO
@@ -233,11 +240,7 @@ extension Attention {
                     let position = q0 + r % m
                     let lo = s.firstKey(forPosition: position) - keyStart, hi = position + 1 - keyStart
                     let pr = p + r * T + lo, dr = dp + r * T + lo, count = hi - lo
-                    let rowDot = dot(pr, dr, count)
-                    var i = 0
-                    let rd = Vec8(repeating: rowDot)
-                    while i + 8 <= count { store8(load8(pr + i) * (load8(dr + i) - rd) * scale, dr + i); i += 8 }
-                    while i < count { dr[i] = pr[i] * (dr[i] - rowDot) * scale; i += 1 }
+                    CPUKernels.softmaxBackwardRow(p: pr, dp: dr, count: count, scale: scale)
                     (dp + r * T).update(repeating: 0, count: lo)
                     (dr + count).update(repeating: 0, count: n - hi)
                 }

@@ -1,55 +1,27 @@
 import LinearAlgebra
 
 /// Gemma's MLP gate: `h = gelu_tanh(g) · u`, with PyTorch's tanh approximation
-/// `gelu_tanh(g) = ½·g·(1 + tanh(√(2/π)·(g + 0.044715·g³)))`, computed as `g·σ(z)` with
-/// `z = 2√(2/π)·(g + 0.044715·g³)` (since ½(1 + tanh(u)) = σ(2u)).
+/// `gelu_tanh(g) = ½·g·(1 + tanh(√(2/π)·(g + 0.044715·g³)))`. The element-wise work is a C kernel
+/// of the CPU's level (`CPUKernels`, computed as g·σ(2√(2/π)·(g + 0.044715·g³))); rows are split
+/// across `lanes` here.
 enum GeGLU {
-    static let c0: Float = 2 * 0.797_884_56   // 2·√(2/π)
-    static let c1: Float = 0.044_715
-
-    /// g, u, h: (rows · width) each; h may alias g or u. Rows are split across `lanes`.
+    /// g, u, h: (rows · width) each; h may alias g or u.
     static func forward(gate g: UnsafePointer<Float>, up u: UnsafePointer<Float>, out h: UnsafeMutablePointer<Float>,
                         rows: Int, width: Int, lanes: Int = 1) {
         Parallel.disjointChunks(rows, lanes: lanes, minimumChunk: elementwiseRowsPerLane) { part in
-            var i = part.lowerBound * width
-            let count = part.upperBound * width
-            while i + 8 <= count {
-                let x = load8(g + i)
-                let z = c0 * (x + c1 * x * x * x)
-                store8(x / (1 + exp8(-z)) * load8(u + i), h + i)
-                i += 8
-            }
-            while i < count {
-                let x = g[i], z = c0 * (x + c1 * x * x * x)   // the SIMD lanes' arithmetic, so tails round alike
-                h[i] = x / (1 + exp1(-z)) * u[i]
-                i += 1
-            }
+            let i = part.lowerBound * width
+            CPUKernels.geGLUForward(gate: g + i, up: u + i, out: h + i, count: part.count * width)
         }
     }
 
-    /// Backward of h = gelu_tanh(g)·u: with σ = σ(z), dg = dh·u·(σ + g·σ·(1 − σ)·z′),
-    /// z′ = 2√(2/π)·(1 + 3·0.044715·g²), and du = dh·g·σ. dg and du may alias neither input.
+    /// Backward of h = gelu_tanh(g)·u: dg = dh·u·gelu_tanh′(g), du = dh·gelu_tanh(g).
+    /// dg and du may alias neither input.
     static func backward(dh: UnsafePointer<Float>, gate g: UnsafePointer<Float>, up u: UnsafePointer<Float>,
                          dGate dg: UnsafeMutablePointer<Float>, dUp du: UnsafeMutablePointer<Float>,
                          rows: Int, width: Int, lanes: Int = 1) {
         Parallel.disjointChunks(rows, lanes: lanes, minimumChunk: elementwiseRowsPerLane) { part in
-            var i = part.lowerBound * width
-            let count = part.upperBound * width
-            while i + 8 <= count {
-                let x = load8(g + i), d = load8(dh + i)
-                let z = c0 * (x + c1 * x * x * x), dz = c0 * (1 + 3 * c1 * x * x)
-                let sig = 1 / (1 + exp8(-z))
-                store8(d * load8(u + i) * (sig + x * sig * (1 - sig) * dz), dg + i)
-                store8(d * x * sig, du + i)
-                i += 8
-            }
-            while i < count {
-                let x = g[i], z = c0 * (x + c1 * x * x * x), dz = c0 * (1 + 3 * c1 * x * x)
-                let sig = 1 / (1 + exp1(-z))
-                dg[i] = dh[i] * u[i] * (sig + x * sig * (1 - sig) * dz)
-                du[i] = dh[i] * (x * sig)
-                i += 1
-            }
+            let i = part.lowerBound * width
+            CPUKernels.geGLUBackward(dh: dh + i, gate: g + i, up: u + i, dGate: dg + i, dUp: du + i, count: part.count * width)
         }
     }
 }

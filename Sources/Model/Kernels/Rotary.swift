@@ -30,35 +30,16 @@ struct RotaryTable: Sendable {
     }
 
     /// Rotates `heads` heads of each of `rows` rows in place; row n has position `positions[n]`.
-    /// x: (rows, heads, D) with row stride `heads · D`. Rows are split across `lanes`.
+    /// x: (rows, heads, D) with row stride `heads · D`. Rows are split across `lanes`; each lane's
+    /// rows are a C kernel of the CPU's level (`CPUKernels.rotary`).
     func apply(_ x: UnsafeMutablePointer<Float>, rows: Int, heads: Int, positions: UnsafePointer<Int32>, inverse: Bool = false,
                lanes: Int = 1) {
-        let half = headDim / 2
         cos.withUnsafeBufferPointer { cosTable in
             sin.withUnsafeBufferPointer { sinTable in
                 Parallel.disjointChunks(rows, lanes: lanes, minimumChunk: elementwiseRowsPerLane) { part in
-                    for n in part {
-                        let p = Int(positions[n])
-                        let cp = cosTable.baseAddress! + p * half, sp = sinTable.baseAddress! + p * half
-                        for h in 0..<heads {
-                            let a = x + (n * heads + h) * headDim, b = a + half
-                            var i = 0
-                            while i + 8 <= half {
-                                let c = load8(cp + i), s = inverse ? -load8(sp + i) : load8(sp + i)
-                                let x1 = load8(a + i), x2 = load8(b + i)
-                                store8(x1 * c - x2 * s, a + i)
-                                store8(x2 * c + x1 * s, b + i)
-                                i += 8
-                            }
-                            while i < half {
-                                let c = cp[i], s = inverse ? -sp[i] : sp[i]
-                                let x1 = a[i], x2 = b[i]
-                                a[i] = x1 * c - x2 * s
-                                b[i] = x2 * c + x1 * s
-                                i += 1
-                            }
-                        }
-                    }
+                    CPUKernels.rotary(x + part.lowerBound * heads * headDim, rows: part.count, heads: heads, headDim: headDim,
+                                      positions: positions + part.lowerBound, cos: cosTable.baseAddress!, sin: sinTable.baseAddress!,
+                                      inverse: inverse)
                 }
             }
         }
