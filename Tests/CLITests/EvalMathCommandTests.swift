@@ -26,6 +26,6 @@ final class EvalMathCommandTests: XCTestCase {
 
         let zero = try PissaProcess.run(base + ["--batch-size", "0"])
         XCTAssertNotEqual(zero.status, 0)
-        XCTAssertTrue(zero.stderr.contains("--batch-size must be at least 1"), zero.stderr)
+        XCTAssertTrue(zero.stderr.contains("--batch-size must be in 1…65536 (got 0)"), zero.stderr)
     }
 }
