@@ -37,11 +37,12 @@ public enum MLXAdapterExport {
 
     /// Writes `directory` (created if needed); each file atomically, the weights first.
     @discardableResult
-    public static func write(adapters: [(path: String, factors: LoRAFactors, scale: Float)], layerCount: Int, to directory: URL) throws -> Config {
+    public static func write(adapters: [(path: String, factors: LoRAFactors, scale: Float)], config: ModelConfig, to directory: URL) throws -> Config {
+        let layerCount = config.numHiddenLayers
         var parsed: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)] = [], problems: [String] = []
         for (path, f, s) in adapters {
-            guard let (layer, p) = Projection.parse(modulePath: path), layer < layerCount else {
-                problems.append("\(path): not a projection of a \(layerCount)-layer Llama model"); continue
+            guard let (layer, p) = config.projection(modulePath: path), layer < layerCount else {
+                problems.append("\(path): not a projection of a \(layerCount)-layer \(config.architecture) model"); continue
             }
             parsed.append((layer, p, f, s))
         }
@@ -50,28 +51,28 @@ public enum MLXAdapterExport {
         }
         let rank = parsed.map(\.factors.rank).max()!, scale = first.scale
         let lowest = parsed.map(\.layer).min()!
-        let projections = Projection.allCases.filter { p in parsed.contains { $0.projection == p } }
+        let projections = config.projections.filter { p in parsed.contains { $0.projection == p } }
         let shapes = Dictionary(parsed.map { ($0.projection, (out: $0.factors.B.rows, in: $0.factors.A.cols)) }, uniquingKeysWith: { a, _ in a })
-        let byModule = Dictionary(parsed.map { ("\($0.layer).\($0.projection.rawValue)", $0) }, uniquingKeysWith: { a, _ in a })
+        let byModule = Dictionary(parsed.map { (config.modulePath($0.projection, layer: $0.layer), $0) }, uniquingKeysWith: { a, _ in a })
         var tensors: [(spec: TensorSpec, floats: [Float])] = []
         for layer in lowest..<layerCount {
             for p in projections {
                 let (out, inF) = shapes[p]!
                 var a = [Float](repeating: 0, count: inF * rank)    // (in, rank) = Aᵀ, zero-padded
                 var b = [Float](repeating: 0, count: rank * out)    // (rank, out) = (factor·B)ᵀ, zero-padded
-                if let m = byModule["\(layer).\(p.rawValue)"] {
+                let key = config.modulePath(p, layer: layer)
+                if let m = byModule[key] {
                     let (A, B, r) = (m.factors.A, m.factors.B, m.factors.rank)
                     let factor = m.scale / scale
                     for i in 0..<r { for j in 0..<inF { a[j * rank + i] = A.storage[i * inF + j] } }
                     for o in 0..<out { for i in 0..<r { b[i * out + o] = factor * B.storage[o * r + i] } }
                 }
-                let key = p.modulePath(layer: layer)
                 tensors.append((TensorSpec(name: key + ".lora_a", dtype: .f32, shape: [inF, rank]), a))
                 tensors.append((TensorSpec(name: key + ".lora_b", dtype: .f32, shape: [rank, out]), b))
             }
         }
         let config = Config(fineTuneType: "lora", numLayers: layerCount - lowest,
-                            loraParameters: .init(rank: rank, scale: scale, dropout: 0, keys: projections.map(\.moduleName)))
+                            loraParameters: .init(rank: rank, scale: scale, dropout: 0, keys: projections.map(config.moduleName)))
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try SafeTensorsWriter.write(url: directory.appendingPathComponent(weightsFileName), tensors: tensors, metadata: ["format": "mlx"])
         let encoder = JSONEncoder()

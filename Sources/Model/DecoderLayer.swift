@@ -40,11 +40,16 @@ final class Workspace {
     var act: UnsafeMutablePointer<Float> { buffers[7] }    // (N, F) act(gate)·up
     /// (N, C) a sub-layer's output before its sandwich norm (Gemma); unused otherwise.
     var sub: UnsafeMutablePointer<Float> { buffers[8] }
+    /// (N, (H + 2·KV)·D) a fused qkv projection's output (Phi-3); unused otherwise.
+    var qkv: UnsafeMutablePointer<Float> { buffers[9] }
+    /// (N, 2F) a fused gate_up projection's output (Phi-3); unused otherwise.
+    var gateUp: UnsafeMutablePointer<Float> { buffers[10] }
 
     /// Floats per row of each buffer.
     static func widths(_ c: ModelConfig) -> [Int] {
-        let (C, F) = (c.hiddenSize, c.intermediateSize)
-        return [C, c.queryWidth, c.keyValueWidth, c.keyValueWidth, c.queryWidth, F, F, F, c.block.sandwichNorms ? C : 0]
+        let (C, F) = (c.hiddenSize, c.intermediateSize), layout = c.block.layout
+        return [C, c.queryWidth, c.keyValueWidth, c.keyValueWidth, c.queryWidth, F, F, F, c.block.sandwichNorms ? C : 0,
+                layout.fusedAttention ? c.queryWidth + 2 * c.keyValueWidth : 0, layout.mlp == .fusedGated ? 2 * F : 0]
     }
 
     init(rows N: Int, config c: ModelConfig) {
@@ -80,7 +85,7 @@ final class LayerTape {
     var mlpOut: UnsafeMutablePointer<Float> { buffers[15] }  // (N, C)
     var rstd3: UnsafeMutablePointer<Float> { buffers[16] }   // (N)
     var rstd4: UnsafeMutablePointer<Float> { buffers[17] }   // (N)
-    /// x·Aᵀ per projection (N, r ≤ maxRank); nil when no adapters are trained.
+    /// x·Aᵀ per projection slot (N, r ≤ maxRank); nil when no adapters are trained.
     let xa: [UnsafeMutablePointer<Float>?]
     private static let fixed = 18
 
@@ -91,13 +96,13 @@ final class LayerTape {
         return [C, C, 1, 1, c.queryWidth, c.keyValueWidth, c.keyValueWidth, c.queryWidth, F, F,
                 qk ? c.queryWidth : 0, qk ? c.keyValueWidth : 0, qk ? c.numAttentionHeads : 0, qk ? c.numKeyValueHeads : 0,
                 sandwich ? C : 0, sandwich ? C : 0, sandwich ? 1 : 0, sandwich ? 1 : 0]
-            + Projection.allCases.map { _ in maxRank }
+            + c.projections.map { _ in maxRank }
     }
 
     init(rows N: Int, config c: ModelConfig, maxRank: Int) {
         buffers = RowBuffers(rows: N, widths: Self.widths(c, maxRank: maxRank))
         let b = buffers
-        xa = Projection.allCases.indices.map { maxRank > 0 ? b[Self.fixed + $0] : nil }
+        xa = c.projections.indices.map { maxRank > 0 ? b[Self.fixed + $0] : nil }
     }
 
     /// Rows from `row` on of `parent`'s buffers. Each x·Aᵀ buffer is taken from `row · maxRank`
@@ -118,11 +123,13 @@ extension DecoderModel {
     func forwardLayer(_ index: Int, x: UnsafeMutablePointer<Float>, work: Workspace, lengths: [Int],
                       positions: UnsafePointer<Int32>, rows N: Int, cache: KVCache.Layer?,
                       adapters: [LoRAAdapter?]?, tape: LayerTape?) {
-        let c = config, spec = c.block, layer = layerWeights(index), rotary = rotary(layer: index)
-        let C = c.hiddenSize
+        let c = config, spec = c.block, layout = spec.layout, layer = layerWeights(index), rotary = rotary(layer: index)
+        let C = c.hiddenSize, F = c.intermediateSize
         let (H, KV, D) = (c.numAttentionHeads, c.numKeyValueHeads, c.headDim)
         func output(_ p: Projection, _ y: UnsafeMutablePointer<Float>, accumulate: Bool = false) -> ProjectionOutput {
-            ProjectionOutput(weight: layer[p], adapter: adapters?[p.rawValue], y: y, xa: tape?.xa[p.rawValue], accumulate: accumulate)
+            let slot = layout.index(p)
+            return ProjectionOutput(weight: layer.projections[slot], bias: layer.biases[slot], adapter: adapters?[slot], y: y,
+                                    xa: tape?.xa[slot], accumulate: accumulate)
         }
 
         // Attention
@@ -130,7 +137,12 @@ extension DecoderModel {
         normForward(layer[.attentionInput], x: x, y: work.h, rstd: tape?.rstd1, rows: N, cols: C)
         let q = tape?.q ?? work.q, k = tape?.k ?? work.k, v = tape?.v ?? work.v, attn = tape?.attn ?? work.attn
         let qRaw = spec.queryKeyNorm ? tape?.qRaw ?? q : q, kRaw = spec.queryKeyNorm ? tape?.kRaw ?? k : k
-        project(work.h, [output(.q, qRaw), output(.k, kRaw), output(.v, v)], rows: N)
+        if layout.fusedAttention {
+            project(work.h, [output(.qkv, work.qkv)], rows: N)
+            Columns.split(work.qkv, rows: N, into: [(qRaw, H * D), (kRaw, KV * D), (v, KV * D)])
+        } else {
+            project(work.h, [output(.q, qRaw), output(.k, kRaw), output(.v, v)], rows: N)
+        }
         if spec.queryKeyNorm {
             normForward(layer[.query], x: qRaw, y: q, rstd: tape?.qRstd, rows: N * H, cols: D)
             normForward(layer[.key], x: kRaw, y: k, rstd: tape?.kRstd, rows: N * KV, cols: D)
@@ -162,8 +174,16 @@ extension DecoderModel {
         if let tape { tape.xMid.update(from: x, count: N * C) }
         normForward(layer[.mlpInput], x: x, y: work.h, rstd: tape?.rstd2, rows: N, cols: C)
         let gate = tape?.gate ?? work.gate, up = tape?.up ?? work.up
-        project(work.h, [output(.gate, gate), output(.up, up)], rows: N)
-        GatedMLP.forward(spec.activation, gate: gate, up: up, out: work.act, rows: N, width: c.intermediateSize, lanes: lanes)
+        switch layout.mlp {
+        case .gated:
+            project(work.h, [output(.gate, gate), output(.up, up)], rows: N)
+        case .fusedGated:
+            project(work.h, [output(.gateUp, work.gateUp)], rows: N)
+            Columns.split(work.gateUp, rows: N, into: [(gate, F), (up, F)])
+        case .experts:
+            preconditionFailure("expert layers run in forwardExperts")
+        }
+        GatedMLP.forward(spec.activation, gate: gate, up: up, out: work.act, rows: N, width: F, lanes: lanes)
         if spec.sandwichNorms {
             let m = tape?.mlpOut ?? work.sub
             project(work.act, [output(.down, m)], rows: N)
@@ -180,12 +200,5 @@ extension DecoderModel {
         withNormScale(weight) { w in
             RMSNorm.forward(x: x, weight: w, y: y, rstd: rstd, rows: rows, cols: cols, eps: Float(config.rmsNormEps), lanes: lanes)
         }
-    }
-
-    /// x += y over `count` floats.
-    func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
-        var i = 0
-        while i + 8 <= count { store8(load8(x + i) + load8(y + i), x + i); i += 8 }
-        while i < count { x[i] += y[i]; i += 1 }
     }
 }

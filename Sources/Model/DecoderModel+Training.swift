@@ -98,7 +98,7 @@ extension DecoderModel {
     /// `targets[n]` is the token row n must predict, or −1 where no loss is taken (prompt, a
     /// sequence's last token). Returns Σ NLL over the targets; adds d(Σ NLL / normalizer) into the
     /// adapters' gradient buffers, and into the weights' when the model reads them from `buffers`
-    /// with gradients (full fine-tuning; pass `ModelAdapters(layerCount:)` without adapters). Pass
+    /// with gradients (full fine-tuning; pass `ModelAdapters(config:)` without adapters). Pass
     /// the number of supervised tokens of the whole (accumulated) batch as `normalizer` to get the
     /// mean loss's gradient.
     ///

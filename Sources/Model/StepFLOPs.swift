@@ -15,10 +15,10 @@ public enum StepFLOPs {
         let n = Double(lengths.reduce(0, +))
         var flops = 0.0
         for (l, layer) in weights.layers.enumerated() {
-            for p in Projection.allCases {
-                let (out, inF) = (Double(layer[p].rows), Double(layer[p].cols))
+            for (slot, w) in layer.projections.enumerated() {
+                let (out, inF) = (Double(w.rows), Double(w.cols))
                 flops += (trainsWeights ? 6 : 4) * n * out * inF
-                if let a = adapters[l, p] { flops += 6 * n * Double(a.rank) * (inF + out) }
+                if let a = adapters.layers[l][slot] { flops += 6 * n * Double(a.rank) * (inF + out) }
             }
         }
         flops += Double(c.numHiddenLayers) * 6 * Attention.causalProductFLOPs(lengths: lengths, heads: c.numAttentionHeads, headDim: c.headDim)

@@ -2,6 +2,7 @@
 import Formats
 import Foundation
 import LinearAlgebra
+import Model
 import TestSupport
 import XCTest
 
@@ -85,12 +86,20 @@ final class AdapterRoleTests: XCTestCase {
     /// matcher for init and train, and `target_modules` written as given (all-linear expanded).
     func testTargetsMatchAsPEFTAndAreWrittenAsGiven() {
         let full = "model.layers.1.self_attn.q_proj"
-        XCTAssertEqual(TargetModules.projections([full], layers: 3).map { $0.projection.modulePath(layer: $0.layer) }, [full])
-        XCTAssertEqual(TargetModules.projections(["q_proj"], layers: 3).count, 3)
-        XCTAssertEqual(TargetModules.projections(["self_attn.q_proj", "down_proj"], layers: 2).count, 4)
-        XCTAssertEqual(TargetModules.projections(["all-linear"], layers: 2).count, 14)
-        XCTAssertEqual(TargetModules.projections(["layers.1.self_attn.q_proj"], layers: 3).count, 1)
-        XCTAssertEqual(TargetModules.projections(["proj"], layers: 3).count, 0, "a part of a name is not a suffix")
+        func config(layers: Int) -> ModelConfig {
+            ModelConfig(architecture: "llama", modelType: "llama", hiddenSize: 8, intermediateSize: 8, numHiddenLayers: layers,
+                        numAttentionHeads: 2, numKeyValueHeads: 2, headDim: 4, vocabSize: 8, maxPositionEmbeddings: 8, rmsNormEps: 1e-5,
+                        tieWordEmbeddings: true, block: .llama(headDim: 4),
+                        layers: Array(repeating: LayerAttention(rope: RopeSpec(theta: 1e4)), count: layers))
+        }
+        func count(_ targets: [String], layers: Int) throws -> Int { try TargetModules.projections(targets, config: config(layers: layers)).count }
+        let three = config(layers: 3)
+        XCTAssertEqual(try TargetModules.projections([full], config: three).map { three.modulePath($0.projection, layer: $0.layer) }, [full])
+        XCTAssertEqual(try count(["q_proj"], layers: 3), 3)
+        XCTAssertEqual(try count(["self_attn.q_proj", "down_proj"], layers: 2), 4)
+        XCTAssertEqual(try count(["all-linear"], layers: 2), 14)
+        XCTAssertEqual(try count(["layers.1.self_attn.q_proj"], layers: 3), 1)
+        XCTAssertEqual(try count(["proj"], layers: 3), 0, "a part of a name is not a suffix")
         XCTAssertEqual(TargetModules.peftTargets([full], matched: [full]), [full])
         XCTAssertEqual(TargetModules.peftTargets(["all-linear"], matched: ["m.layers.0.mlp.up_proj", "m.layers.1.mlp.up_proj", "lm_head"]),
                        ["up_proj"])

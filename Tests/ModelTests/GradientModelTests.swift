@@ -19,7 +19,7 @@ final class GradientModelTests: XCTestCase {
     /// Checks sampled adapter gradients one projection at a time, so a failure names the backward.
     private func checkAdapterGradients(_ label: String, observed: [Float], expected: [Double], indices: [Int],
                                        flat: G.FlatAdapters, file: StaticString = #filePath, line: UInt = #line) {
-        for p in Projection.allCases {
+        for p in Set(flat.slots.map(\.projection)).sorted(by: { "\($0)" < "\($1)" }) {
             let mine = indices.indices.filter { i in flat.slots.contains { $0.projection == p && $0.a <= indices[i] && indices[i] < $0.b + $0.outF * flat.rank } }
             guard !mine.isEmpty else { continue }
             G.check("\(label) \(p) dA, dB (\(mine.count) sampled)", mine.map { Double(observed[indices[$0]]) },

@@ -167,7 +167,7 @@ extension GradientCheck {
         }
 
         private func project(_ x: [Double], layer: Int, _ p: Projection, parameters θ: [Double]) -> [Double] {
-            let lin = layers[layer].projections[p.rawValue]
+            let lin = layers[layer].projections[config.block.layout.slot(p)!]
             let s = slots.first { $0.layer == layer && $0.projection == p }!
             let lora = Reference.LoRA(a: θ[s.a..<(s.a + rank * s.inF)], b: θ[s.b..<(s.b + s.outF * rank)], rank: rank, scale: scale)
             return Reference.linear(x, weight: lin.w, outF: lin.outF, inF: lin.inF, lora: lora)

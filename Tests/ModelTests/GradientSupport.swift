@@ -158,7 +158,7 @@ extension GradientCheck {
             var slots: [Slot] = []
             var offset = 0
             for (l, layer) in weights.layers.enumerated() {
-                for p in Projection.allCases {
+                for p in weights.config.projections {
                     let w = layer[p]
                     slots.append(Slot(layer: l, projection: p, a: offset, b: offset + rank * w.cols, inF: w.cols, outF: w.rows))
                     offset += rank * (w.cols + w.rows)
@@ -171,7 +171,7 @@ extension GradientCheck {
             parameters.initialize(from: randomFloats(count, std: std, using: &rng), count: count)
             gradients = .allocate(capacity: count)
             gradients.initialize(repeating: 0, count: count)
-            adapters = ModelAdapters(layerCount: weights.layers.count)
+            adapters = ModelAdapters(config: weights.config)
             for s in slots {
                 adapters[s.layer, s.projection] = LoRAAdapter(
                     a: parameters + s.a, b: parameters + s.b, gradA: gradients + s.a, gradB: gradients + s.b,

@@ -34,7 +34,7 @@ final class WeightGradientTests: XCTestCase {
             embedding = add("embedding", w.embedding.storage, w.embedding.rows, w.embedding.cols)
             layers = w.layers.enumerated().map { i, l in
                 (LayerNorm.allCases.map { n in l[n].isEmpty ? nil : add("layer \(i) norm \(n)", l[n], 1, l[n].count) },
-                 Projection.allCases.map { p in add("layer \(i) \(p)", l[p].dequantized().storage, l[p].rows, l[p].cols) })
+                 w.config.projections.map { p in add("layer \(i) \(p)", l[p].dequantized().storage, l[p].rows, l[p].cols) })
             }
             finalNorm = add("final norm", w.finalNorm, 1, w.finalNorm.count)
             all = names
@@ -205,8 +205,8 @@ final class WeightGradientTests: XCTestCase {
                 let layer = Int(name.split(separator: " ")[1])!
                 if let n = LayerNorm.allCases.first(where: { name.hasSuffix("norm \($0)") }) { ref.layers[layer].norms[n.rawValue][i] += delta }
                 else {
-                    let p = Projection.allCases.first { name.hasSuffix(" \($0)") }!
-                    ref.layers[layer].projections[p.rawValue].w[i] += delta
+                    let p = c.projections.first { name.hasSuffix(" \($0)") }!
+                    ref.layers[layer].projections[c.block.layout.slot(p)!].w[i] += delta
                 }
             }
             return ref.lossSum(tokens: tokens, targets: targets, batch: batch, parameters: θ) / Double(supervised)
@@ -223,7 +223,7 @@ final class WeightGradientTests: XCTestCase {
             let start = G.randomFloats(flat.gradients.count, std: 1e-3, using: &rng)
             flat.gradients.pointer.update(from: start, count: start.count)
             let lossSum = model.lossAndGradients(tokens: tokens, targets: targets, lengths: Array(repeating: tokens.count / batch, count: batch),
-                                                 adapters: ModelAdapters(layerCount: c.numHiddenLayers),
+                                                 adapters: ModelAdapters(config: c),
                                                  normalizer: Float(supervised), scratch: scratch)
             let expected = reference.lossSum(tokens: tokens, targets: targets, batch: batch, parameters: θ)
             G.check("whole model Σ NLL (weights in buffers), \(lanes) lanes", [lossSum], [expected], tolerance: 1e-4)

@@ -73,7 +73,7 @@ final class FamilyReferenceTests: XCTestCase {
         let model = DecoderModel(weights: weights, lanes: lanes, buffers: trainable.buffers)
         let scratch = TrainingScratch(model: model, capacityRows: f.tokens.count, maxRank: 0)
         let loss = model.lossAndGradients(tokens: f.tokens, targets: f.targets, lengths: f.lengths,
-                                          adapters: ModelAdapters(layerCount: model.config.numHiddenLayers),
+                                          adapters: ModelAdapters(config: model.config),
                                           normalizer: Float(f.supervised), scratch: scratch)
         let expectedLoss = Double(try f.matrix("loss").storage[0])
         XCTAssertEqual(loss / Double(f.supervised), expectedLoss, accuracy: 1e-5 * expectedLoss, "\(family) loss")
@@ -100,11 +100,11 @@ final class FamilyReferenceTests: XCTestCase {
             buffers.append(p)
             return p
         }
-        var adapters = ModelAdapters(layerCount: L)
+        var adapters = ModelAdapters(config: model.config)
         var gradients: [(String, UnsafeMutablePointer<Float>, Matrix)] = []
         for layer in 0..<L {
-            for p in Projection.allCases {
-                let path = "lora." + p.modulePath(layer: layer)
+            for p in model.config.projections where p.isAdapterTarget {
+                let path = "lora." + model.config.modulePath(p, layer: layer)
                 let a = try f.matrix(path + ".lora_A"), b = try f.matrix(path + ".lora_B")
                 let ga = buffer([Float](repeating: 0, count: a.count)), gb = buffer([Float](repeating: 0, count: b.count))
                 adapters[layer, p] = LoRAAdapter(a: buffer(a.storage), b: buffer(b.storage), gradA: ga, gradB: gb, rank: 4, scale: 2)

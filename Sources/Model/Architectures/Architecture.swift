@@ -26,6 +26,9 @@ public protocol Architecture: Sendable {
 
     /// GGUF ↔ Hugging Face tensor names.
     static var tensorNames: TensorNameTable { get }
+    /// Hugging Face name of a linear module inside `model.layers.N.` (without `.weight`), for
+    /// the modules of this family's `ProjectionLayout`: what PEFT calls it in module paths.
+    static func moduleName(_ p: Projection) -> String
     /// Hugging Face name of each norm of a decoder layer that this family has (within
     /// `model.layers.N.`, without `.weight`); nil for norms it lacks.
     static func normName(_ norm: LayerNorm) -> String?
@@ -40,6 +43,23 @@ public protocol Architecture: Sendable {
 }
 
 extension Architecture {
+    /// Llama's names for the seven modules (`self_attn.q_proj`, …, `mlp.down_proj`).
+    public static func moduleName(_ p: Projection) -> String { standardModuleName(p) }
+
+    /// Llama's name of one of the seven modules, which most families share.
+    public static func standardModuleName(_ p: Projection) -> String {
+        switch p {
+        case .q: "self_attn.q_proj"
+        case .k: "self_attn.k_proj"
+        case .v: "self_attn.v_proj"
+        case .o: "self_attn.o_proj"
+        case .gate: "mlp.gate_proj"
+        case .up: "mlp.up_proj"
+        case .down: "mlp.down_proj"
+        case .qkv, .gateUp, .router, .expert: preconditionFailure("\(p) is not a module of \(name)")
+        }
+    }
+
     public static func ggufPermutedHeads(huggingFace name: String, config: ModelConfig) -> Int? { nil }
     public static func ggufValueOffset(huggingFace name: String) -> Float { 0 }
     public static var defaultChatTemplate: ChatTemplate? { nil }

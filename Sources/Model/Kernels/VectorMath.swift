@@ -60,6 +60,13 @@ extension SIMD8 where Scalar == Float {
 @inline(__always)
 func exp1(_ x: Float) -> Float { exp8(Vec8(repeating: x))[0] }
 
+/// x += y over `count` floats.
+func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
+    var i = 0
+    while i + 8 <= count { store8(load8(x + i) + load8(y + i), x + i); i += 8 }
+    while i < count { x[i] += y[i]; i += 1 }
+}
+
 /// Σ a[i]·b[i] over `count` elements.
 @inline(__always)
 func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
