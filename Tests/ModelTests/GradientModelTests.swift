@@ -29,8 +29,9 @@ final class GradientModelTests: XCTestCase {
 
     /// The tiny model, LoRA factors (rank 2, scale 2, A and B nonzero) from `seed` on all its
     /// projections, and the Double reference of both.
-    private func tinyAdapted(seed: UInt64) throws -> (weights: ModelWeights, flat: G.FlatAdapters, reference: G.ReferenceModel) {
-        let weights = try G.tinyWeights()
+    private func tinyAdapted(seed: UInt64, config: ModelConfig = G.tinyConfig) throws
+        -> (weights: ModelWeights, flat: G.FlatAdapters, reference: G.ReferenceModel) {
+        let weights = try G.tinyWeights(config: config)
         let flat = G.FlatAdapters(weights: weights, rank: 2, scale: 2, seed: seed)
         return (weights, flat, G.ReferenceModel(weights: weights, adapters: flat))
     }
@@ -53,8 +54,17 @@ final class GradientModelTests: XCTestCase {
     /// Layer 1's forwardLayer / backwardLayer: output, dx (every entry) and its adapters' dA, dB
     /// (4 sampled entries of each factor) for L = Σ layer(x) ⊙ R. Batch 2 × 6 positions.
     func testDecoderLayerBackward() throws {
+        try checkLayerBackward(G.tinyConfig)
+    }
+
+    /// The same through a Qwen3-style layer: frozen q/k/v/o biases beside the adapters, q/k norms, a window.
+    func testQwenDecoderLayerBackward() throws {
+        try checkLayerBackward(G.tinyQwenConfig)
+    }
+
+    private func checkLayerBackward(_ config: ModelConfig) throws {
         var rng = SeededGenerator(seed: 21)
-        let (weights, flat, reference) = try tinyAdapted(seed: 22)
+        let (weights, flat, reference) = try tinyAdapted(seed: 22, config: config)
         let c = weights.config
         let (batch, T, layer) = (2, 6, 1)
         let N = batch * T, C = c.hiddenSize

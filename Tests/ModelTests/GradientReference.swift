@@ -141,7 +141,8 @@ extension GradientCheck {
     struct ReferenceModel {
         struct Linear { var w: [Double]; let outF: Int; let inF: Int }
         /// Norm weights by `LayerNorm.rawValue` (the effective scale: weight + offset); empty when absent.
-        struct Layer { var norms: [[Double]]; var projections: [Linear] }
+        /// Projections and their biases (empty when none) by slot.
+        struct Layer { var norms: [[Double]]; var projections: [Linear]; var biases: [[Double]] }
 
         let config: ModelConfig
         var embedding: [Double]           // (V, C), also the tied head
@@ -158,7 +159,8 @@ extension GradientCheck {
             embedding = d(weights.embedding.storage)
             layers = weights.layers.map { l in
                 Layer(norms: l.norms.map(norm),
-                      projections: l.projections.map { Linear(w: d($0.dequantized().storage), outF: $0.rows, inF: $0.cols) })
+                      projections: l.projections.map { Linear(w: d($0.dequantized().storage), outF: $0.rows, inF: $0.cols) },
+                      biases: l.biases.map(d))
             }
             finalNorm = norm(weights.finalNorm)
             slots = adapters.slots
@@ -167,10 +169,13 @@ extension GradientCheck {
         }
 
         private func project(_ x: [Double], layer: Int, _ p: Projection, parameters θ: [Double]) -> [Double] {
-            let lin = layers[layer].projections[config.block.layout.slot(p)!]
+            let slot = config.block.layout.slot(p)!
+            let lin = layers[layer].projections[slot], bias = layers[layer].biases[slot]
             let s = slots.first { $0.layer == layer && $0.projection == p }!
             let lora = Reference.LoRA(a: θ[s.a..<(s.a + rank * s.inF)], b: θ[s.b..<(s.b + s.outF * rank)], rank: rank, scale: scale)
-            return Reference.linear(x, weight: lin.w, outF: lin.outF, inF: lin.inF, lora: lora)
+            var y = Reference.linear(x, weight: lin.w, outF: lin.outF, inF: lin.inF, lora: lora)
+            if !bias.isEmpty { for i in y.indices { y[i] += bias[i % lin.outF] } }   // y = x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ
+            return y
         }
 
         /// One decoder layer on the residual stream x (B·T, C).

@@ -95,8 +95,21 @@ extension GradientCheck {
         layers: [LayerAttention(slidingWindow: 5, rope: RopeSpec(theta: 10_000)), LayerAttention(slidingWindow: 5, rope: RopeSpec(theta: 10_000)),
                  LayerAttention(rope: RopeSpec(theta: 1_000_000))])
 
+    /// A tiny Qwen3-style block with every feature part 2 adds to the dense block: q, k, v and o
+    /// biases, per-head q/k norms, head_dim 6 ≠ 16/4, and a window of 5 on layer 1 only.
+    static let tinyQwenConfig: ModelConfig = {
+        var block = BlockSpec.llama(headDim: 6)
+        block.queryKeyNorm = true
+        block.biases = [.q, .k, .v, .o]
+        return ModelConfig(
+            architecture: "qwen3", modelType: "qwen3", hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2,
+            numAttentionHeads: 4, numKeyValueHeads: 2, headDim: 6, vocabSize: 20, maxPositionEmbeddings: 64, rmsNormEps: 1e-6,
+            tieWordEmbeddings: true, block: block,
+            layers: [LayerAttention(rope: RopeSpec(theta: 1e6)), LayerAttention(slidingWindow: 5, rope: RopeSpec(theta: 1e6))])
+    }()
+
     /// Random tensors under Hugging Face names: linear weights N(0, 1/in), norms 1 + N(0, 0.1²),
-    /// embeddings N(0, 0.5²).
+    /// biases N(0, 0.1²), embeddings N(0, 0.5²).
     struct RandomWeightSource: WeightSource {
         let config: ModelConfig
         private var tensors: [String: (shape: [Int], floats: [Float])] = [:]
@@ -114,6 +127,7 @@ extension GradientCheck {
             for (name, shape) in ModelTensors.expected(c) {
                 if name.hasSuffix("norm.weight") { add(name, shape, std: 0.1, mean: normMean) }
                 else if name == "model.embed_tokens.weight" { add(name, shape, std: 0.5) }
+                else if name.hasSuffix(".bias") { add(name, shape, std: 0.1) }
                 else { add(name, shape, std: 1 / Float(shape[1]).squareRoot()) }
             }
         }

@@ -19,6 +19,11 @@ padding tokens whose labels and attention are masked):
                           init_lora_weights=False: both factors random)
     lora.<module>.grad_A / .grad_B   their gradients of the adapted model's loss
     lora_loss             (1) the adapted model's loss
+
+Families: gemma3; qwen2 (q/k/v biases, windows on some layers); qwen3 (q/k norms, o bias);
+mistral (windows everywhere); llama3 / llama_linear / llama_dynamic (rope scaling; llama3 also
+has attention and MLP biases). Biases are part of full fine-tuning's gradients; PEFT's LoRA
+leaves them frozen (bias="none").
 """
 import os
 import sys
@@ -46,7 +51,70 @@ def gemma3():
     return Gemma3ForCausalLM(config)
 
 
-FAMILIES = {"gemma3": gemma3}
+def qwen2():
+    """Qwen2.5's block: q/k/v biases; head_dim 6 ≠ 16/4; windows of 5 on layers 1 and 2
+    (use_sliding_window, max_window_layers 1); tied head as Qwen2.5-0.5B."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+    config = Qwen2Config(
+        vocab_size=VOCAB, hidden_size=16, intermediate_size=24, num_hidden_layers=3, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=6, use_sliding_window=True, sliding_window=5, max_window_layers=1,
+        rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0}, max_position_embeddings=64,
+        rms_norm_eps=1e-6, tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, attn_implementation="eager")
+    return Qwen2ForCausalLM(config)
+
+
+def qwen3():
+    """Qwen3's block: per-head q/k RMSNorm, head_dim 6 ≠ 16/4, attention_bias (q, k, v, o biases),
+    untied head."""
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+    config = Qwen3Config(
+        vocab_size=VOCAB, hidden_size=16, intermediate_size=24, num_hidden_layers=3, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=6, attention_bias=True,
+        rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0}, max_position_embeddings=64,
+        rms_norm_eps=1e-6, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, attn_implementation="eager")
+    return Qwen3ForCausalLM(config)
+
+
+def mistral():
+    """Mistral: a sliding window of 5 (< 11 positions) in every layer, head_dim 6 ≠ 16/4."""
+    from transformers import MistralConfig, MistralForCausalLM
+    config = MistralConfig(
+        vocab_size=VOCAB, hidden_size=16, intermediate_size=24, num_hidden_layers=3, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=6, sliding_window=5,
+        rope_parameters={"rope_type": "default", "rope_theta": 10_000.0}, max_position_embeddings=64,
+        rms_norm_eps=1e-6, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, attn_implementation="eager")
+    return MistralForCausalLM(config)
+
+
+def llama(rope, **extra):
+    from transformers import LlamaConfig, LlamaForCausalLM
+    config = LlamaConfig(
+        vocab_size=VOCAB, hidden_size=16, intermediate_size=24, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=8, rope_parameters=rope, max_position_embeddings=128,
+        rms_norm_eps=1e-6, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, attn_implementation="eager", **extra)
+    return LlamaForCausalLM(config)
+
+
+def llama3():
+    """Llama 3.1's rope scaling: with D = 8 and θ = 10⁴ the wavelengths 6.3, 63, 628, 6283 fall
+    under, between and above 64/4 and 64/1 (original_max_position_embeddings 64): kept,
+    interpolated, divided by 8. Also attention_bias and mlp_bias (a bias on every projection)."""
+    return llama({"rope_type": "llama3", "rope_theta": 10_000.0, "factor": 8.0, "low_freq_factor": 1.0,
+                  "high_freq_factor": 4.0, "original_max_position_embeddings": 64}, attention_bias=True, mlp_bias=True)
+
+
+def llama_linear():
+    """rope_scaling linear: every frequency / 2."""
+    return llama({"rope_type": "linear", "rope_theta": 10_000.0, "factor": 2.0})
+
+
+def llama_dynamic():
+    """rope_scaling dynamic (NTK): unchanged within max_position_embeddings (128 > 11)."""
+    return llama({"rope_type": "dynamic", "rope_theta": 10_000.0, "factor": 2.0})
+
+
+FAMILIES = {"gemma3": gemma3, "qwen2": qwen2, "qwen3": qwen3, "mistral": mistral, "llama3": llama3,
+            "llama_linear": llama_linear, "llama_dynamic": llama_dynamic}
 
 
 def randomize(model):

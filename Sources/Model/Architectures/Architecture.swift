@@ -16,6 +16,9 @@ public protocol Architecture: Sendable {
     static var modelTypes: [String] { get }
     /// GGUF `general.architecture` values (llama.cpp's names) of this family.
     static var ggufArchitectures: [String] { get }
+    /// Whether a GGUF file of one of `ggufArchitectures` is this family's (llama.cpp writes
+    /// Mixtral as `llama` with experts).
+    static func claims(gguf file: GGUFFile) -> Bool
 
     /// `config.json` → config. Refuses, by name, every feature the block does not implement.
     static func config(huggingFace data: Data, path: String) throws -> ModelConfig
@@ -30,7 +33,8 @@ public protocol Architecture: Sendable {
     /// the modules of this family's `ProjectionLayout`: what PEFT calls it in module paths.
     static func moduleName(_ p: Projection) -> String
     /// Hugging Face name of each norm of a decoder layer that this family has (within
-    /// `model.layers.N.`, without `.weight`); nil for norms it lacks.
+    /// `model.layers.N.`, without `.weight`); nil for norms it lacks (default: Llama's two, and
+    /// Qwen3's / Gemma's per-head q/k norms `self_attn.q_norm`, `self_attn.k_norm`).
     static func normName(_ norm: LayerNorm) -> String?
     /// Heads whose row pairs llama.cpp's converter interleaves in the GGUF copy of the tensor
     /// Hugging Face calls `name` (q: H, k: KV for Llama); nil when the rows are stored as they are.
@@ -43,6 +47,18 @@ public protocol Architecture: Sendable {
 }
 
 extension Architecture {
+    public static func claims(gguf file: GGUFFile) -> Bool { true }
+
+    public static func normName(_ norm: LayerNorm) -> String? {
+        switch norm {
+        case .attentionInput: "input_layernorm"
+        case .mlpInput: "post_attention_layernorm"
+        case .query: "self_attn.q_norm"
+        case .key: "self_attn.k_norm"
+        case .attentionOutput, .mlpOutput: nil
+        }
+    }
+
     /// Llama's names for the seven modules (`self_attn.q_proj`, …, `mlp.down_proj`).
     public static func moduleName(_ p: Projection) -> String { standardModuleName(p) }
 
@@ -103,6 +119,24 @@ public struct TensorNameTable: Sendable {
     public init(global: [(gguf: String, huggingFace: String)], layer: [(gguf: String, huggingFace: String)]) {
         self.global = global
         self.layer = layer
+    }
+
+    /// The names convert_hf_to_gguf.py / gguf-py's `tensor_mapping.py` give Llama's tensors, which
+    /// the Llama-like families share, plus a family's `extra` layer tensors.
+    public static func standard(extra: [(gguf: String, huggingFace: String)] = []) -> TensorNameTable {
+        TensorNameTable(
+            global: [("token_embd", "model.embed_tokens"), ("output_norm", "model.norm"), ("output", "lm_head")],
+            layer: [
+                ("attn_norm", "input_layernorm"),
+                ("attn_q", "self_attn.q_proj"),
+                ("attn_k", "self_attn.k_proj"),
+                ("attn_v", "self_attn.v_proj"),
+                ("attn_output", "self_attn.o_proj"),
+                ("ffn_norm", "post_attention_layernorm"),
+                ("ffn_gate", "mlp.gate_proj"),
+                ("ffn_up", "mlp.up_proj"),
+                ("ffn_down", "mlp.down_proj"),
+            ] + extra)
     }
 
     private static let layerPrefixGGUF = "blk.", layerPrefixHF = "model.layers."
