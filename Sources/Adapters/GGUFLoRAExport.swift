@@ -38,6 +38,9 @@ public enum GGUFLoRAExport {
                               name: String = "pissa adapter") throws -> (metadata: [(key: String, value: GGUFValue)], tensors: [GGUFWriter.Tensor], folded: Int) {
         guard let first = adapters.first else { throw AdapterFileError.inconsistent(path: name, problems: ["no modules to export"]) }
         let family = ArchitectureRegistry.architecture(of: config)
+        guard let architecture = family.llamaCppArchitecture else {
+            throw AdapterFileError.inconsistent(path: name, problems: ["llama.cpp has no architecture for \(family.name) models"])
+        }
         let alpha = first.scale * Float(first.factors.rank)
         var tensors: [GGUFWriter.Tensor] = [], problems: [String] = [], folded = 0
         for (path, f, s) in adapters {
@@ -58,7 +61,7 @@ public enum GGUFLoRAExport {
         }
         guard problems.isEmpty else { throw AdapterFileError.inconsistent(path: name, problems: problems) }
         let metadata: [(key: String, value: GGUFValue)] = [
-            ("general.architecture", .string(family.ggufArchitectures[0])),
+            ("general.architecture", .string(architecture)),
             ("general.type", .string("adapter")),
             ("general.name", .string(name)),
             ("general.file_type", .uint32(0)),   // LLAMA_FTYPE_ALL_F32

@@ -19,6 +19,10 @@ public protocol Architecture: Sendable {
     /// Whether a GGUF file of one of `ggufArchitectures` is this family's (llama.cpp writes
     /// Mixtral as `llama` with experts).
     static func claims(gguf file: GGUFFile) -> Bool
+    /// The `general.architecture` llama.cpp gives this family's models (and so their LoRA
+    /// adapters): the first of `ggufArchitectures`, or another family's (Mistral: `llama`); nil
+    /// when llama.cpp has none.
+    static var llamaCppArchitecture: String? { get }
 
     /// `config.json` → config. Refuses, by name, every feature the block does not implement.
     static func config(huggingFace data: Data, path: String) throws -> ModelConfig
@@ -48,6 +52,8 @@ public protocol Architecture: Sendable {
 
 extension Architecture {
     public static func claims(gguf file: GGUFFile) -> Bool { true }
+
+    public static var llamaCppArchitecture: String? { ggufArchitectures.first }
 
     public static func normName(_ norm: LayerNorm) -> String? {
         switch norm {

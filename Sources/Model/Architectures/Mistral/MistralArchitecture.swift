@@ -4,7 +4,7 @@ import Formats
 /// Mistral (`model_type` mistral): Llama's block attending over a sliding window of
 /// `sliding_window` positions in every layer when it is set (Mistral 7B v0.1), in training and in
 /// the KV cache alike. llama.cpp writes Mistral as `llama` (without the window), so its GGUF
-/// files are read by `LlamaArchitecture`.
+/// files are read by `LlamaArchitecture`, and its LoRA adapters use Llama's names and q/k rows.
 public enum MistralArchitecture: Architecture {
     public static let name = "mistral"
     public static let modelTypes = ["mistral"]
@@ -29,6 +29,12 @@ public enum MistralArchitecture: Architecture {
     }
 
     public static let tensorNames = TensorNameTable.standard()
+
+    public static let llamaCppArchitecture: String? = "llama"
+
+    public static func ggufPermutedHeads(huggingFace name: String, config: ModelConfig) -> Int? {
+        LlamaArchitecture.ggufPermutedHeads(huggingFace: name, config: config)
+    }
 
     public static func config(gguf file: GGUFFile) throws -> ModelConfig {
         throw ModelError.unsupportedModel(source: file.url.path, problem: "llama.cpp writes Mistral as general.architecture llama")
