@@ -62,6 +62,11 @@ final class GradientModelTests: XCTestCase {
         try checkLayerBackward(G.tinyQwenConfig)
     }
 
+    /// The same through a Phi-3 layer: adapters on the fused qkv and gate_up matrices.
+    func testPhi3DecoderLayerBackward() throws {
+        try checkLayerBackward(G.tinyPhi3Config)
+    }
+
     private func checkLayerBackward(_ config: ModelConfig) throws {
         var rng = SeededGenerator(seed: 21)
         let (weights, flat, reference) = try tinyAdapted(seed: 22, config: config)

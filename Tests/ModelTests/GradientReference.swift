@@ -114,6 +114,17 @@ extension GradientCheck {
             return y
         }
 
+        /// The column blocks of a row-major x (rows, Σ widths), each (rows, w_i): a fused
+        /// projection's parts.
+        static func splitColumns(_ x: [Double], widths: [Int]) -> [[Double]] {
+            let total = widths.reduce(0, +), rows = x.count / total
+            var offset = 0
+            return widths.map { w in
+                defer { offset += w }
+                return (0..<rows).flatMap { r in x[(r * total + offset)..<(r * total + offset + w)] }
+            }
+        }
+
         /// Σ over rows with target ≥ 0 of logsumexp(z_n·Eᵀ) − z_n·E_target. z (N, C), E (V, C).
         static func crossEntropySum(z: [Double], head e: [Double], vocab V: Int, targets: [Int32]) -> Double {
             let C = e.count / V
@@ -185,9 +196,16 @@ extension GradientCheck {
             let positions = (0..<(batch * T)).map { $0 % T }
             let theta = c.layers[i].rope.theta
             let h1 = Reference.rmsNorm(x, weight: L.norms[LayerNorm.attentionInput.rawValue], eps: eps)
-            var q = project(h1, layer: i, .q, parameters: θ)
-            var k = project(h1, layer: i, .k, parameters: θ)
-            let v = project(h1, layer: i, .v, parameters: θ)
+            var q: [Double], k: [Double], v: [Double]
+            if spec.layout.fusedAttention {   // Phi-3: qkv's rows are q's, k's, v's
+                let parts = Reference.splitColumns(project(h1, layer: i, .qkv, parameters: θ),
+                                                   widths: [c.queryWidth, c.keyValueWidth, c.keyValueWidth])
+                (q, k, v) = (parts[0], parts[1], parts[2])
+            } else {
+                q = project(h1, layer: i, .q, parameters: θ)
+                k = project(h1, layer: i, .k, parameters: θ)
+                v = project(h1, layer: i, .v, parameters: θ)
+            }
             if spec.queryKeyNorm {
                 q = Reference.rmsNorm(q, weight: L.norms[LayerNorm.query.rawValue], eps: eps)
                 k = Reference.rmsNorm(k, weight: L.norms[LayerNorm.key.rawValue], eps: eps)
@@ -201,7 +219,14 @@ extension GradientCheck {
             if spec.sandwichNorms { o = Reference.rmsNorm(o, weight: L.norms[LayerNorm.attentionOutput.rawValue], eps: eps) }
             let mid = x.indices.map { x[$0] + o[$0] }
             let h2 = Reference.rmsNorm(mid, weight: L.norms[LayerNorm.mlpInput.rawValue], eps: eps)
-            let gate = project(h2, layer: i, .gate, parameters: θ), up = project(h2, layer: i, .up, parameters: θ)
+            let gate: [Double], up: [Double]
+            if spec.layout.mlp == .fusedGated {   // Phi-3: gate_up's rows are gate's, then up's
+                let parts = Reference.splitColumns(project(h2, layer: i, .gateUp, parameters: θ),
+                                                   widths: [c.intermediateSize, c.intermediateSize])
+                (gate, up) = (parts[0], parts[1])
+            } else {
+                (gate, up) = (project(h2, layer: i, .gate, parameters: θ), project(h2, layer: i, .up, parameters: θ))
+            }
             let act = spec.activation == .silu ? Reference.swiGLU(gate: gate, up: up) : Reference.geGLU(gate: gate, up: up)
             var down = project(act, layer: i, .down, parameters: θ)
             if spec.sandwichNorms { down = Reference.rmsNorm(down, weight: L.norms[LayerNorm.mlpOutput.rawValue], eps: eps) }

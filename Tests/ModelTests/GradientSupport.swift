@@ -108,6 +108,14 @@ extension GradientCheck {
             layers: [LayerAttention(rope: RopeSpec(theta: 1e6)), LayerAttention(slidingWindow: 5, rope: RopeSpec(theta: 1e6))])
     }()
 
+    /// A tiny Phi-3: fused qkv (H·D + 2·KV·D = 48 rows) and gate_up (48 rows), head_dim 6 ≠ 16/4,
+    /// a window of 5 in both layers.
+    static let tinyPhi3Config = ModelConfig(
+        architecture: "phi3", modelType: "phi3", hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2,
+        numAttentionHeads: 4, numKeyValueHeads: 2, headDim: 6, vocabSize: 20, maxPositionEmbeddings: 64, rmsNormEps: 1e-5,
+        tieWordEmbeddings: true, block: Phi3Architecture.block(headDim: 6),
+        layers: Array(repeating: LayerAttention(slidingWindow: 5, rope: RopeSpec(theta: 10_000)), count: 2))
+
     /// Random tensors under Hugging Face names: linear weights N(0, 1/in), norms 1 + N(0, 0.1²),
     /// biases N(0, 0.1²), embeddings N(0, 0.5²).
     struct RandomWeightSource: WeightSource {

@@ -187,6 +187,11 @@ final class WeightGradientTests: XCTestCase {
         try checkWholeModel(G.tinyQwenConfig)
     }
 
+    /// The same on a tiny Phi-3: the fused qkv and gate_up weights' dW.
+    func testWholePhi3ModelWeightGradients() throws {
+        try checkWholeModel(G.tinyPhi3Config)
+    }
+
     private func checkWholeModel(_ config: ModelConfig) throws {
         var rng = SeededGenerator(seed: 46)
         let weights = try G.tinyWeights(config: config)

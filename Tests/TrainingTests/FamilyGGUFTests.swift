@@ -70,4 +70,7 @@ final class FamilyGGUFTests: XCTestCase {
     func testQwen2() throws { try check("qwen2", windowsInGGUF: false) }
 
     func testQwen3() throws { try check("qwen3") }
+
+    /// `attn_qkv` and the 2F-row `ffn_up`, the window from `phi3.attention.sliding_window`.
+    func testPhi3() throws { try check("phi3") }
 }

@@ -168,6 +168,9 @@ final class FamilyReferenceTests: XCTestCase {
     /// Llama 3.1's rope scaling (all three frequency bands), with attention and MLP biases.
     func testLlama3RopeScalingMatchesTransformers() throws { try checkAll("llama3") }
 
+    /// Fused qkv_proj and gate_up_proj, LoRA on the fused matrices as PEFT puts it, a window of 5.
+    func testPhi3MatchesTransformers() throws { try checkAll("phi3") }
+
     /// rope_scaling linear and dynamic (the latter unchanged within max_position_embeddings).
     func testLinearAndDynamicRopeScalingMatchTransformers() throws {
         try checkAll("llama_linear")

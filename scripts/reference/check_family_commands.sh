@@ -22,7 +22,7 @@ cd "$(dirname "$0")/../.."
 work="${1:-/tmp/pissa-family-commands}"
 shift || true
 families=("$@")
-if [ ${#families[@]} -eq 0 ]; then families=(qwen2 qwen3 mistral llama3); fi
+if [ ${#families[@]} -eq 0 ]; then families=(qwen2 qwen3 mistral llama3 phi3); fi
 pissa="${PISSA:-.build/release/pissa}"
 [ -x "$pissa" ] || swift build -c release --product pissa >/dev/null
 rm -rf "$work" && mkdir -p "$work"

@@ -22,7 +22,7 @@ padding tokens whose labels and attention are masked):
 
 Families: gemma3; qwen2 (q/k/v biases, windows on some layers); qwen3 (q/k norms, o bias);
 mistral (windows everywhere); llama3 / llama_linear / llama_dynamic (rope scaling; llama3 also
-has attention and MLP biases). Biases are part of full fine-tuning's gradients; PEFT's LoRA
+has attention and MLP biases); phi3 (fused qkv_proj and gate_up_proj, LoRA on the fused matrices). Biases are part of full fine-tuning's gradients; PEFT's LoRA
 leaves them frozen (bias="none").
 """
 import os
@@ -113,8 +113,23 @@ def llama_dynamic():
     return llama({"rope_type": "dynamic", "rope_theta": 10_000.0, "factor": 2.0})
 
 
+def phi3():
+    """Phi-3: fused qkv_proj (rows q, k, v) and gate_up_proj (rows gate, up), head_dim 6 ≠ 16/4,
+    a window of 5 in every layer."""
+    from transformers import Phi3Config, Phi3ForCausalLM
+    config = Phi3Config(
+        vocab_size=VOCAB, hidden_size=16, intermediate_size=24, num_hidden_layers=3, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=6, sliding_window=5, max_position_embeddings=64, original_max_position_embeddings=64,
+        rope_parameters={"rope_type": "default", "rope_theta": 10_000.0, "partial_rotary_factor": 1.0},
+        rms_norm_eps=1e-5, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+        attn_implementation="eager")
+    return Phi3ForCausalLM(config)
+
+
 FAMILIES = {"gemma3": gemma3, "qwen2": qwen2, "qwen3": qwen3, "mistral": mistral, "llama3": llama3,
-            "llama_linear": llama_linear, "llama_dynamic": llama_dynamic}
+            "llama_linear": llama_linear, "llama_dynamic": llama_dynamic, "phi3": phi3}
+# PEFT's target_modules per family (all linear modules but the head).
+LORA_TARGETS = {"phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]}
 
 
 def randomize(model):
@@ -163,7 +178,7 @@ def main(family):
     model.zero_grad()
 
     torch.manual_seed(1)
-    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=TARGETS,
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=LORA_TARGETS.get(family, TARGETS),
                                             init_lora_weights=False))
     out = peft(input_ids=tokens, attention_mask=attention, labels=labels)
     out.loss.backward()

@@ -66,6 +66,9 @@ struct DecoderHFConfig: Codable {
     var outputRouterLogits: Bool?
     var routerAuxLossCoef: Double?
     var attnLogitSoftcapping: Double?
+    var attentionDropout: Double?
+    var residPdrop: Double?
+    var embdPdrop: Double?
     var finalLogitSoftcapping: Double?
     var torchDtype: String?
     var dtype: String?
@@ -103,6 +106,9 @@ struct DecoderHFConfig: Codable {
         case outputRouterLogits = "output_router_logits"
         case routerAuxLossCoef = "router_aux_loss_coef"
         case attnLogitSoftcapping = "attn_logit_softcapping"
+        case attentionDropout = "attention_dropout"
+        case residPdrop = "resid_pdrop"
+        case embdPdrop = "embd_pdrop"
         case finalLogitSoftcapping = "final_logit_softcapping"
         case torchDtype = "torch_dtype"
     }
@@ -170,10 +176,16 @@ extension DecoderHFConfig {
             .unsupportedModel(source: path, problem: "\(family) with \(feature) is not supported yet (supported: \(ArchitectureRegistry.supportedList))")
         }
 
-        /// Refusals every Llama-like family shares: an activation other than SiLU, logit soft-capping.
+        /// Refusals every Llama-like family shares: an activation other than SiLU, logit
+        /// soft-capping, dropout (training here never drops out, so it would not train the model
+        /// transformers does).
         func checkShared() throws {
             let act = config.hiddenAct ?? "silu"
             guard act == "silu" else { throw refuse("hidden_act '\(act)'") }
+            for (key, p) in [("attention_dropout", config.attentionDropout), ("resid_pdrop", config.residPdrop), ("embd_pdrop", config.embdPdrop)]
+            where (p ?? 0) != 0 {
+                throw refuse("\(key) \(p!) (training here uses no dropout)")
+            }
             if let cap = config.attnLogitSoftcapping { throw refuse("attn_logit_softcapping \(cap) (attention soft-capping is Gemma 2's)") }
             if let cap = config.finalLogitSoftcapping { throw refuse("final_logit_softcapping \(cap)") }
         }

@@ -14,6 +14,7 @@ public enum ArchitectureRegistry {
         Qwen2Architecture.self,
         Qwen3Architecture.self,
         MistralArchitecture.self,
+        Phi3Architecture.self,
     ]
 
     /// Families transformers has that this package does not run yet, with what they need.
@@ -23,7 +24,6 @@ public enum ArchitectureRegistry {
         "deepseek_v2": "a mixture of experts with shared experts",
         "deepseek_v3": "a mixture of experts with shared experts",
         "mixtral": "a sparse mixture of experts",
-        "phi3": "fused qkv_proj and gate_up_proj projections",
         "gemma": "Gemma 1's block",
         "gemma2": "attention logit soft-capping",
         "bert": "an encoder (not a causal language model)",

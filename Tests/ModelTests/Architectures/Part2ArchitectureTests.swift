@@ -91,6 +91,26 @@ final class Part2ArchitectureTests: XCTestCase {
         try assertRoundTrip(biased)
     }
 
+    func testPhi3() throws {
+        let config = try decode("{\"model_type\": \"phi3\", \(sizes), \"sliding_window\": 2047, \"original_max_position_embeddings\": 4096}")
+        XCTAssertEqual(config.projections, [.qkv, .o, .gateUp, .down])
+        XCTAssertEqual(config.layers.map(\.slidingWindow), [2047, 2047, 2047])
+        XCTAssertEqual(ModelTensors.expected(config).filter { $0.name.hasPrefix("model.layers.0.") && $0.name.contains("proj") }.map { "\($0.name) \($0.shape)" }, [
+            "model.layers.0.self_attn.qkv_proj.weight [128, 64]", "model.layers.0.self_attn.o_proj.weight [64, 64]",
+            "model.layers.0.mlp.gate_up_proj.weight [256, 64]", "model.layers.0.mlp.down_proj.weight [64, 128]",
+        ])
+        XCTAssertEqual(config.projection(modulePath: "base_model.model.model.layers.2.self_attn.qkv_proj")?.projection, .qkv)
+        XCTAssertNil(config.projection(modulePath: "model.layers.2.self_attn.q_proj"), "Phi-3 has no separate q_proj")
+        try assertRoundTrip(config)
+        for (extra, feature) in [(#""rope_scaling": {"type": "longrope", "factor": 32.0, "long_factor": [1.0], "short_factor": [1.0]}"#, "rope_scaling type 'longrope'"),
+                                 (#""partial_rotary_factor": 0.75"#, "partial_rotary_factor 0.75"),
+                                 (#""resid_pdrop": 0.1"#, "resid_pdrop 0.1 (training here uses no dropout)")] {
+            XCTAssertThrowsError(try decode("{\"model_type\": \"phi3\", \(sizes), \(extra)}")) { error in
+                XCTAssertTrue("\(error)".contains("phi3 with \(feature)"), "\(error)")
+            }
+        }
+    }
+
     /// Dynamic NTK scaling changes nothing within max_position_embeddings, so the model stays within them.
     func testDynamicScalingBoundsThePositions() throws {
         var c = GradientCheck.tinyConfig

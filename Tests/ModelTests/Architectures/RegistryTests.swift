@@ -31,7 +31,7 @@ final class RegistryTests: XCTestCase {
     }
 
     func testUnknownFamiliesAreRefusedByName() {
-        for (type, need) in [("qwen2_moe", "shared experts"), ("deepseek_v2", "shared experts"), ("phi3", "fused qkv_proj"),
+        for (type, need) in [("qwen2_moe", "shared experts"), ("deepseek_v2", "shared experts"),
                              ("bert", "an encoder"), ("mixtral", "mixture of experts"), ("mamba", nil)] {
             let message = refusal("{\"model_type\": \"\(type)\", \(sizes)}")
             XCTAssertTrue(message.contains("model_type '\(type)' is not supported"), message)
