@@ -18,12 +18,22 @@ final class BackwardWorkspace {
     var dQKV: UnsafeMutablePointer<Float> { buffers[9] }
     /// (N, 2F) the gradient of a fused gate_up projection's output (Phi-3).
     var dGateUp: UnsafeMutablePointer<Float> { buffers[10] }
+    // A mixture of experts: dAct, dGate and dUp above hold the N·K routed rows (K·F per token).
+    /// (N·K, C) the gradient of each routed row's expert output (its routing weight applied).
+    var dRoutedOut: UnsafeMutablePointer<Float> { buffers[11] }
+    /// (N·K, C) the gradient of each routed row's input.
+    var dRoutedIn: UnsafeMutablePointer<Float> { buffers[12] }
+    /// (N, E) the gradient of the router's logits.
+    var dRouter: UnsafeMutablePointer<Float> { buffers[13] }
 
     /// Floats per row of each buffer.
     static func widths(_ c: ModelConfig) -> [Int] {
         let (C, F) = (c.hiddenSize, c.intermediateSize), layout = c.block.layout
-        return [F, F, F, C, c.queryWidth, c.queryWidth, c.keyValueWidth, c.keyValueWidth, c.block.sandwichNorms ? C : 0,
-                layout.fusedAttention ? c.queryWidth + 2 * c.keyValueWidth : 0, layout.mlp == .fusedGated ? 2 * F : 0]
+        let (E, K) = layout.expertShape
+        let f = max(1, K) * F
+        return [f, f, f, C, c.queryWidth, c.queryWidth, c.keyValueWidth, c.keyValueWidth, c.block.sandwichNorms ? C : 0,
+                layout.fusedAttention ? c.queryWidth + 2 * c.keyValueWidth : 0, layout.mlp == .fusedGated ? 2 * F : 0,
+                K * C, K * C, E]
     }
 
     init(rows N: Int, config c: ModelConfig) {
@@ -53,6 +63,12 @@ extension DecoderModel {
 
         // MLP: x_out = x_mid + [n₄](down(act(gate(h₂))·up(h₂))), h₂ = n₂(x_mid)
         normForward(layer[.mlpInput], x: tape.xMid, y: work.h, rstd: nil, rows: N, cols: C)
+        if case .experts = layout.mlp {   // x_out = x_mid + Σ_j w_j·expert_j(h₂)
+            backwardExperts(index, dy: dx, dh: grad.dh, tape: tape, work: work, grad: grad, rows: N, adapters: adapters)
+            normBackward(layer[.mlpInput], dy: grad.dh, x: tape.xMid, rstd: tape.rstd2, dx: dx, rows: N, cols: C, accumulate: true)
+            return backwardAttention(index, dx: dx, tape: tape, work: work, grad: grad, lengths: lengths, positions: positions, rows: N,
+                                     gradient: gradient)
+        }
         GatedMLP.forward(spec.activation, gate: tape.gate, up: tape.up, out: work.act, rows: N, width: F, lanes: lanes)
         var dDown = UnsafePointer(dx)
         if spec.sandwichNorms {

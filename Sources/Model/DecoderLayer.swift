@@ -44,12 +44,23 @@ final class Workspace {
     var qkv: UnsafeMutablePointer<Float> { buffers[9] }
     /// (N, 2F) a fused gate_up projection's output (Phi-3); unused otherwise.
     var gateUp: UnsafeMutablePointer<Float> { buffers[10] }
+    // A mixture of experts (Mixtral): gate, up and act above hold the N·K routed rows (K·F per
+    // token), in expert order (`Routing`).
+    /// (N, E) the router's logits, then its probabilities.
+    var router: UnsafeMutablePointer<Float> { buffers[11] }
+    /// (N·K, C) each routed row's input, gathered from the normed residual stream.
+    var routedIn: UnsafeMutablePointer<Float> { buffers[12] }
+    /// (N·K, C) each routed row's expert output (without a tape).
+    var routedOut: UnsafeMutablePointer<Float> { buffers[13] }
 
     /// Floats per row of each buffer.
     static func widths(_ c: ModelConfig) -> [Int] {
         let (C, F) = (c.hiddenSize, c.intermediateSize), layout = c.block.layout
-        return [C, c.queryWidth, c.keyValueWidth, c.keyValueWidth, c.queryWidth, F, F, F, c.block.sandwichNorms ? C : 0,
-                layout.fusedAttention ? c.queryWidth + 2 * c.keyValueWidth : 0, layout.mlp == .fusedGated ? 2 * F : 0]
+        let (E, K) = layout.expertShape
+        let f = max(1, K) * F
+        return [C, c.queryWidth, c.keyValueWidth, c.keyValueWidth, c.queryWidth, f, f, f, c.block.sandwichNorms ? C : 0,
+                layout.fusedAttention ? c.queryWidth + 2 * c.keyValueWidth : 0, layout.mlp == .fusedGated ? 2 * F : 0,
+                E, K * C, K * C]
     }
 
     init(rows N: Int, config c: ModelConfig) {
@@ -73,8 +84,8 @@ final class LayerTape {
     var k: UnsafeMutablePointer<Float> { buffers[5] }      // (N, KV·D) normed (if so) and rotated
     var v: UnsafeMutablePointer<Float> { buffers[6] }      // (N, KV·D)
     var attn: UnsafeMutablePointer<Float> { buffers[7] }   // (N, H·D)
-    var gate: UnsafeMutablePointer<Float> { buffers[8] }   // (N, F) pre-activation
-    var up: UnsafeMutablePointer<Float> { buffers[9] }     // (N, F)
+    var gate: UnsafeMutablePointer<Float> { buffers[8] }   // (N, F) pre-activation; experts: (N·K, F) routed rows
+    var up: UnsafeMutablePointer<Float> { buffers[9] }     // (N, F); experts: (N·K, F)
     // Per-head q/k norms (Gemma 3, Qwen3): the projections' outputs and their rstd.
     var qRaw: UnsafeMutablePointer<Float> { buffers[10] }  // (N, H·D)
     var kRaw: UnsafeMutablePointer<Float> { buffers[11] }  // (N, KV·D)
@@ -85,32 +96,49 @@ final class LayerTape {
     var mlpOut: UnsafeMutablePointer<Float> { buffers[15] }  // (N, C)
     var rstd3: UnsafeMutablePointer<Float> { buffers[16] }   // (N)
     var rstd4: UnsafeMutablePointer<Float> { buffers[17] }   // (N)
-    /// x·Aᵀ per projection slot (N, r ≤ maxRank); nil when no adapters are trained.
+    /// Experts: (N·K, C) each routed row's expert output, before its routing weight.
+    var routedOut: UnsafeMutablePointer<Float> { buffers[18] }
+    /// x·Aᵀ per projection slot (N, r ≤ maxRank); nil when no adapters are trained. Every
+    /// expert's gate (down, up) shares one (N·K, r ≤ maxRank) buffer, each expert taking the
+    /// rows from its first routed row · maxRank on (`Routing.offsets`).
     let xa: [UnsafeMutablePointer<Float>?]
-    private static let fixed = 18
+    let maxRank: Int
+    private static let fixed = 19
 
-    /// Floats per row of each buffer: the fixed ones, then x·Aᵀ per projection.
+    /// Floats per row of each buffer: the fixed ones, x·Aᵀ per projection slot (none for a
+    /// router or an expert), then the experts' three shared x·Aᵀ buffers.
     static func widths(_ c: ModelConfig, maxRank: Int) -> [Int] {
         let (C, F) = (c.hiddenSize, c.intermediateSize)
         let qk = c.block.queryKeyNorm, sandwich = c.block.sandwichNorms
-        return [C, C, 1, 1, c.queryWidth, c.keyValueWidth, c.keyValueWidth, c.queryWidth, F, F,
+        let K = c.block.layout.expertShape.topK, f = max(1, K) * F
+        return [C, C, 1, 1, c.queryWidth, c.keyValueWidth, c.keyValueWidth, c.queryWidth, f, f,
                 qk ? c.queryWidth : 0, qk ? c.keyValueWidth : 0, qk ? c.numAttentionHeads : 0, qk ? c.numKeyValueHeads : 0,
-                sandwich ? C : 0, sandwich ? C : 0, sandwich ? 1 : 0, sandwich ? 1 : 0]
-            + c.projections.map { _ in maxRank }
+                sandwich ? C : 0, sandwich ? C : 0, sandwich ? 1 : 0, sandwich ? 1 : 0, K * C]
+            + c.projections.map { p in p.isDense && p.isAdapterTarget ? maxRank : 0 }
+            + ExpertMatrix.allCases.map { _ in K * maxRank }
     }
 
     init(rows N: Int, config c: ModelConfig, maxRank: Int) {
         buffers = RowBuffers(rows: N, widths: Self.widths(c, maxRank: maxRank))
-        let b = buffers
-        xa = c.projections.indices.map { maxRank > 0 ? b[Self.fixed + $0] : nil }
+        self.maxRank = maxRank
+        xa = Self.xaBuffers(buffers, config: c, maxRank: maxRank)
     }
 
     /// Rows from `row` on of `parent`'s buffers. Each x·Aᵀ buffer is taken from `row · maxRank`
-    /// on: a lane's rows of any rank ≤ maxRank fit in its share.
-    init(viewing parent: LayerTape, fromRow row: Int) {
+    /// (experts: `row · K · maxRank`) on: a lane's rows of any rank ≤ maxRank fit in its share.
+    init(viewing parent: LayerTape, fromRow row: Int, config c: ModelConfig) {
         buffers = RowBuffers(viewing: parent.buffers, fromRow: row)
-        let b = buffers
-        xa = parent.xa.indices.map { parent.xa[$0] == nil ? nil : b[Self.fixed + $0] }
+        maxRank = parent.maxRank
+        xa = Self.xaBuffers(buffers, config: c, maxRank: maxRank)
+    }
+
+    private static func xaBuffers(_ b: RowBuffers, config c: ModelConfig, maxRank: Int) -> [UnsafeMutablePointer<Float>?] {
+        guard maxRank > 0 else { return c.projections.map { _ in nil } }
+        let shared = fixed + c.projections.count
+        return c.projections.enumerated().map { slot, p in
+            if case let .expert(_, m) = p { return b[shared + m.rawValue] }
+            return p == .router ? nil : b[fixed + slot]
+        }
     }
 }
 
@@ -181,7 +209,7 @@ extension DecoderModel {
             project(work.h, [output(.gateUp, work.gateUp)], rows: N)
             Columns.split(work.gateUp, rows: N, into: [(gate, F), (up, F)])
         case .experts:
-            preconditionFailure("expert layers run in forwardExperts")
+            return forwardExperts(index, h: work.h, x: x, work: work, rows: N, adapters: adapters, tape: tape)
         }
         GatedMLP.forward(spec.activation, gate: gate, up: up, out: work.act, rows: N, width: F, lanes: lanes)
         if spec.sandwichNorms {

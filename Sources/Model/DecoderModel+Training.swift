@@ -58,7 +58,7 @@ public final class TrainingScratch: @unchecked Sendable {
         let (row, C) = (rows.lowerBound, c.hiddenSize)
         capacityRows = rows.count
         maxRank = parent.maxRank
-        tapes = parent.tapes.map { LayerTape(viewing: $0, fromRow: row) }
+        tapes = parent.tapes.map { LayerTape(viewing: $0, fromRow: row, config: c) }
         work = Workspace(viewing: parent.work, fromRow: row)
         grad = BackwardWorkspace(viewing: parent.grad, fromRow: row)
         layerInputs = parent.layerInputs.map { $0 + row * C }

@@ -17,6 +17,12 @@ public enum Projection: Hashable, Sendable {
 
     /// Whether adapters may go on this module (every one but a router).
     public var isAdapterTarget: Bool { self != .router }
+
+    /// Whether the module sees every row of the layer (not an expert, which sees its routed rows).
+    var isDense: Bool {
+        if case .expert = self { return false }
+        return true
+    }
 }
 
 /// The matrices of one expert's gated MLP, `down(act(gate(x)) · up(x))`, in Mixtral's order
@@ -76,9 +82,12 @@ public struct ProjectionLayout: Sendable, Hashable {
     }
 
     /// The number of experts, 0 without a mixture.
-    public var expertCount: Int {
-        if case let .experts(count, _) = mlp { return count }
-        return 0
+    public var expertCount: Int { expertShape.experts }
+
+    /// (E experts, K per token), (0, 0) without a mixture.
+    public var expertShape: (experts: Int, topK: Int) {
+        if case let .experts(count, topK) = mlp { return (count, topK) }
+        return (0, 0)
     }
 
     /// The index of `p` in `all`, or nil when the layer has no such module.

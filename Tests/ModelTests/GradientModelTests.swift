@@ -67,6 +67,12 @@ final class GradientModelTests: XCTestCase {
         try checkLayerBackward(G.tinyPhi3Config)
     }
 
+    /// The same through a Mixtral layer: routing recomputed in backward, adapters on every expert,
+    /// the gradient reaching the layer's input through the frozen router too.
+    func testMixtralDecoderLayerBackward() throws {
+        try checkLayerBackward(G.tinyMixtralConfig)
+    }
+
     private func checkLayerBackward(_ config: ModelConfig) throws {
         var rng = SeededGenerator(seed: 21)
         let (weights, flat, reference) = try tinyAdapted(seed: 22, config: config)

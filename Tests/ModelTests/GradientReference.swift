@@ -182,8 +182,9 @@ extension GradientCheck {
         private func project(_ x: [Double], layer: Int, _ p: Projection, parameters θ: [Double]) -> [Double] {
             let slot = config.block.layout.slot(p)!
             let lin = layers[layer].projections[slot], bias = layers[layer].biases[slot]
-            let s = slots.first { $0.layer == layer && $0.projection == p }!
-            let lora = Reference.LoRA(a: θ[s.a..<(s.a + rank * s.inF)], b: θ[s.b..<(s.b + s.outF * rank)], rank: rank, scale: scale)
+            let lora = slots.first { $0.layer == layer && $0.projection == p }.map { s in   // a router has none
+                Reference.LoRA(a: θ[s.a..<(s.a + rank * s.inF)], b: θ[s.b..<(s.b + s.outF * rank)], rank: rank, scale: scale)
+            }
             var y = Reference.linear(x, weight: lin.w, outF: lin.outF, inF: lin.inF, lora: lora)
             if !bias.isEmpty { for i in y.indices { y[i] += bias[i % lin.outF] } }   // y = x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ
             return y
@@ -219,6 +220,10 @@ extension GradientCheck {
             if spec.sandwichNorms { o = Reference.rmsNorm(o, weight: L.norms[LayerNorm.attentionOutput.rawValue], eps: eps) }
             let mid = x.indices.map { x[$0] + o[$0] }
             let h2 = Reference.rmsNorm(mid, weight: L.norms[LayerNorm.mlpInput.rawValue], eps: eps)
+            if case let .experts(E, K) = spec.layout.mlp {
+                let moe = experts(h2, layer: i, experts: E, topK: K, parameters: θ)
+                return mid.indices.map { mid[$0] + moe[$0] }
+            }
             let gate: [Double], up: [Double]
             if spec.layout.mlp == .fusedGated {   // Phi-3: gate_up's rows are gate's, then up's
                 let parts = Reference.splitColumns(project(h2, layer: i, .gateUp, parameters: θ),
@@ -231,6 +236,29 @@ extension GradientCheck {
             var down = project(act, layer: i, .down, parameters: θ)
             if spec.sandwichNorms { down = Reference.rmsNorm(down, weight: L.norms[LayerNorm.mlpOutput.rawValue], eps: eps) }
             return mid.indices.map { mid[$0] + down[$0] }
+        }
+
+        /// A sparse mixture of experts, token by token: p = softmax(h·W_rᵀ), the K most probable
+        /// experts, w = p / Σ_chosen p, and Σ_j w_j · down_j(silu(gate_j(h))·up_j(h)).
+        func experts(_ h: [Double], layer i: Int, experts E: Int, topK K: Int, parameters θ: [Double]) -> [Double] {
+            let C = config.hiddenSize
+            let logits = project(h, layer: i, .router, parameters: θ)
+            var out = [Double](repeating: 0, count: h.count)
+            for n in 0..<(h.count / C) {
+                let z = Array(logits[(n * E)..<(n * E + E)]), m = z.max()!
+                let e = z.map { exp($0 - m) }, total = e.reduce(0, +)
+                let p = e.map { $0 / total }
+                let chosen = Array(p.indices.sorted { p[$0] > p[$1] || (p[$0] == p[$1] && $0 < $1) }.prefix(K))
+                let sum = chosen.reduce(0.0) { $0 + p[$1] }
+                let x = Array(h[(n * C)..<(n * C + C)])
+                for expert in chosen {
+                    let g = project(x, layer: i, .expert(expert, .gate), parameters: θ)
+                    let u = project(x, layer: i, .expert(expert, .up), parameters: θ)
+                    let y = project(Reference.swiGLU(gate: g, up: u), layer: i, .expert(expert, .down), parameters: θ)
+                    for d in 0..<C { out[n * C + d] += p[expert] / sum * y[d] }
+                }
+            }
+            return out
         }
 
         /// Σ NLL over supervised targets (embed [× scale] → layers → final norm → tied head → CE).

@@ -116,6 +116,14 @@ extension GradientCheck {
         tieWordEmbeddings: true, block: Phi3Architecture.block(headDim: 6),
         layers: Array(repeating: LayerAttention(slidingWindow: 5, rope: RopeSpec(theta: 10_000)), count: 2))
 
+    /// A tiny Mixtral: 4 experts of width 12, 2 per token, in 2 layers (hidden 16, 4 query heads
+    /// on 2 KV heads of dim 4, vocabulary 20, tied head).
+    static let tinyMixtralConfig = ModelConfig(
+        architecture: "mixtral", modelType: "mixtral", hiddenSize: 16, intermediateSize: 12, numHiddenLayers: 2,
+        numAttentionHeads: 4, numKeyValueHeads: 2, headDim: 4, vocabSize: 20, maxPositionEmbeddings: 64, rmsNormEps: 1e-5,
+        tieWordEmbeddings: true, block: MixtralArchitecture.block(headDim: 4, experts: 4, topK: 2),
+        layers: Array(repeating: LayerAttention(rope: RopeSpec(theta: 1e6)), count: 2))
+
     /// Random tensors under Hugging Face names: linear weights N(0, 1/in), norms 1 + N(0, 0.1²),
     /// biases N(0, 0.1²), embeddings N(0, 0.5²).
     struct RandomWeightSource: WeightSource {
@@ -180,7 +188,7 @@ extension GradientCheck {
             var slots: [Slot] = []
             var offset = 0
             for (l, layer) in weights.layers.enumerated() {
-                for p in weights.config.projections {
+                for p in weights.config.projections where p.isAdapterTarget {
                     let w = layer[p]
                     slots.append(Slot(layer: l, projection: p, a: offset, b: offset + rank * w.cols, inF: w.cols, outF: w.rows))
                     offset += rank * (w.cols + w.rows)

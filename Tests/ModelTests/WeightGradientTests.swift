@@ -192,6 +192,12 @@ final class WeightGradientTests: XCTestCase {
         try checkWholeModel(G.tinyPhi3Config)
     }
 
+    /// The same on a tiny Mixtral: the router's gradient (through the renormalised top-2 weights
+    /// and the softmax) and every expert's dW.
+    func testWholeMixtralModelWeightGradients() throws {
+        try checkWholeModel(G.tinyMixtralConfig)
+    }
+
     private func checkWholeModel(_ config: ModelConfig) throws {
         var rng = SeededGenerator(seed: 46)
         let weights = try G.tinyWeights(config: config)

@@ -73,4 +73,14 @@ final class FamilyGGUFTests: XCTestCase {
 
     /// `attn_qkv` and the 2F-row `ffn_up`, the window from `phi3.attention.sliding_window`.
     func testPhi3() throws { try check("phi3") }
+
+    /// `llama` with `llama.expert_count`: Mixtral, its router `ffn_gate_inp`, each expert's matrix
+    /// a slice of the layer's `ffn_{gate,down,up}_exps` stack.
+    func testMixtral() throws {
+        try check("mixtral")
+        let gguf = try GGUFModel(url: Self.families.appendingPathComponent("mixtral/model.gguf"))
+        XCTAssertEqual(gguf.huggingFaceShape(named: "model.layers.2.block_sparse_moe.experts.3.w2.weight"), [16, 24])
+        XCTAssertTrue(gguf.huggingFaceTensorNames.contains("model.layers.0.block_sparse_moe.experts.1.w3.weight"))
+        XCTAssertEqual(gguf.unmappedTensors, [])
+    }
 }

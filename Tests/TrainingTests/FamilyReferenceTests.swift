@@ -171,6 +171,10 @@ final class FamilyReferenceTests: XCTestCase {
     /// Fused qkv_proj and gate_up_proj, LoRA on the fused matrices as PEFT puts it, a window of 5.
     func testPhi3MatchesTransformers() throws { try checkAll("phi3") }
 
+    /// 4 experts, 2 per token: routing, renormalised weights and the router's gradient (full
+    /// fine-tuning), LoRA on q/k/v/o and every expert's w1, w2, w3 (the router frozen).
+    func testMixtralMatchesPyTorch() throws { try checkAll("mixtral") }
+
     /// rope_scaling linear and dynamic (the latter unchanged within max_position_embeddings).
     func testLinearAndDynamicRopeScalingMatchTransformers() throws {
         try checkAll("llama_linear")

@@ -33,6 +33,9 @@ public protocol Architecture: Sendable {
 
     /// GGUF ↔ Hugging Face tensor names.
     static var tensorNames: TensorNameTable { get }
+    /// GGUF tensors of layer N (`blk.N.<gguf>`) that stack one matrix of every expert, (E, out,
+    /// in) row-major: Hugging Face's `moduleName(.expert(e, matrix))` of layer N is slice e.
+    static var ggufExpertStacks: [(gguf: String, matrix: ExpertMatrix)] { get }
     /// Hugging Face name of a linear module inside `model.layers.N.` (without `.weight`), for
     /// the modules of this family's `ProjectionLayout`: what PEFT calls it in module paths.
     static func moduleName(_ p: Projection) -> String
@@ -54,6 +57,8 @@ extension Architecture {
     public static func claims(gguf file: GGUFFile) -> Bool { true }
 
     public static var llamaCppArchitecture: String? { ggufArchitectures.first }
+
+    public static var ggufExpertStacks: [(gguf: String, matrix: ExpertMatrix)] { [] }
 
     public static func normName(_ norm: LayerNorm) -> String? {
         switch norm {

@@ -15,6 +15,7 @@ public enum ArchitectureRegistry {
         Qwen3Architecture.self,
         MistralArchitecture.self,
         Phi3Architecture.self,
+        MixtralArchitecture.self,
     ]
 
     /// Families transformers has that this package does not run yet, with what they need.
@@ -23,7 +24,6 @@ public enum ArchitectureRegistry {
         "qwen3_moe": "Qwen3's mixture of experts",
         "deepseek_v2": "a mixture of experts with shared experts",
         "deepseek_v3": "a mixture of experts with shared experts",
-        "mixtral": "a sparse mixture of experts",
         "gemma": "Gemma 1's block",
         "gemma2": "attention logit soft-capping",
         "bert": "an encoder (not a causal language model)",
