@@ -44,6 +44,11 @@ public enum MLXAdapterExport {
             guard let (layer, p) = config.projection(modulePath: path), layer < layerCount else {
                 problems.append("\(path): not a projection of a \(layerCount)-layer \(config.architecture) model"); continue
             }
+            guard p.isDense else {
+                problems.append("\(path): mlx-lm stacks a mixture's experts into SwitchLinear layers, for which this export is not "
+                    + "implemented; export the other modules' adapters (pissa init/train --targets q_proj,k_proj,v_proj,o_proj) "
+                    + "or use --format gguf-lora or the PEFT adapter itself"); continue
+            }
             parsed.append((layer, p, f, s))
         }
         guard let first = parsed.first, problems.isEmpty else {

@@ -19,7 +19,7 @@ public enum Projection: Hashable, Sendable {
     public var isAdapterTarget: Bool { self != .router }
 
     /// Whether the module sees every row of the layer (not an expert, which sees its routed rows).
-    var isDense: Bool {
+    public var isDense: Bool {
         if case .expert = self { return false }
         return true
     }

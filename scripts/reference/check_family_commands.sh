@@ -14,7 +14,8 @@
 #   convert  the trained PiSSA adapter to a LoRA on the original model (check_converted_lora.py)
 #   merge    that LoRA into the original; transformers loads the merge and matches PEFT (check_merged_model.py)
 #   export   gguf-lora (check_gguf_lora.py: llama.cpp's names and row order, the update s·B·A),
-#            for the families llama.cpp has an architecture for; mlx (written, and its keys listed)
+#            for the families llama.cpp has an architecture for; mlx (written; for Mixtral's experts,
+#            which mlx-lm stacks, refused by name)
 #   generate greedy tokens with the trained adapter; compare: lora vs pissa, 1 seed, 4 steps
 # Prints one line per check; exits 1 if any failed. Needs torch, transformers, peft, gguf.
 set -uo pipefail
@@ -22,7 +23,7 @@ cd "$(dirname "$0")/../.."
 work="${1:-/tmp/pissa-family-commands}"
 shift || true
 families=("$@")
-if [ ${#families[@]} -eq 0 ]; then families=(qwen2 qwen3 mistral llama3 phi3); fi
+if [ ${#families[@]} -eq 0 ]; then families=(qwen2 qwen3 mistral llama3 phi3 mixtral); fi
 pissa="${PISSA:-.build/release/pissa}"
 [ -x "$pissa" ] || swift build -c release --product pissa >/dev/null
 rm -rf "$work" && mkdir -p "$work"
@@ -63,7 +64,11 @@ for f in "${families[@]}"; do
     heads=$(python3 -c "import json;c=json.load(open('$m/config.json'));print(c['num_attention_heads'], c.get('num_key_value_heads') or c['num_attention_heads'])")
     check "$f gguf-lora: llama.cpp layout" python3 scripts/reference/check_gguf_lora.py "$w/converted" "$w/adapter.gguf" --heads ${heads% *} --kv-heads ${heads#* }
   fi
-  check "$f export mlx" "$pissa" export --model "$m" --adapter "$w/converted" --format mlx --out "$w/mlx"
+  if [ "$f" = mixtral ]; then   # mlx-lm stacks the experts (SwitchLinear): refused by name
+    check "$f export mlx refused" sh -c "! '$pissa' export --model '$m' --adapter '$w/converted' --format mlx --out '$w/mlx' 2>&1 | tee /dev/stderr | grep -q . || '$pissa' export --model '$m' --adapter '$w/converted' --format mlx --out '$w/mlx2' 2>&1 | grep -q 'mlx-lm stacks a mixture'"
+  else
+    check "$f export mlx" "$pissa" export --model "$m" --adapter "$w/converted" --format mlx --out "$w/mlx"
+  fi
   check "$f generate" "$pissa" generate --model "$w/init-pissa" --adapter "$w/run/adapter" --prompt "Question: Tom has 3 apples" --max-tokens 8 --temperature 0
   check "$f compare" "$pissa" compare --model "$m" --data "$data" --methods lora,pissa --seeds 0 --rank 4 --steps 4 --batch-size 4 --max-seq-len 64 --out "$w/compare"
 done

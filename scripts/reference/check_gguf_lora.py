@@ -78,6 +78,11 @@ def main():
             continue
         path = key.removeprefix("base_model.model.").removesuffix(".lora_A.weight")
         layer, module = path.split(".")[2], ".".join(path.split(".")[3:])
+        expert = None
+        if ".experts." in path:   # Mixtral: llama.cpp stacks each layer's experts: .experts.E.wK -> ffn_*_exps[E]
+            stem, rest = path.split(".experts.")
+            expert, which = int(rest.split(".")[0]), rest.split(".")[1]
+            path = f"{stem}.experts.{which}"
         base = (name_map.get_name(path) or f"(no llama.cpp name for {path})") + ".weight"
         ta, tb = tensors.get(base + ".lora_a"), tensors.get(base + ".lora_b")
         if ta is None or tb is None:
@@ -85,13 +90,15 @@ def main():
             continue
         A, B = a.astype(np.float32), peft[key.replace("lora_A", "lora_B")].astype(np.float32)
         rank = A.shape[0]
-        if list(ta.shape) != [A.shape[1], rank] or list(tb.shape) != [rank, B.shape[0]]:
-            problems.append(f"{base}: ne lora_a {list(ta.shape)} lora_b {list(tb.shape)}; expected [in, r] / [r, out]")
+        stacked = [] if expert is None else [int(ta.shape[2])]
+        if list(ta.shape) != [A.shape[1], rank] + stacked or list(tb.shape) != [rank, B.shape[0]] + stacked:
+            problems.append(f"{base}: ne lora_a {list(ta.shape)} lora_b {list(tb.shape)}; expected [in, r(, E)] / [r, out(, E)]")
             continue
-        if base_shapes and base_shapes.get(base) != [A.shape[1], B.shape[0]]:
+        if base_shapes and base_shapes.get(base) != [A.shape[1], B.shape[0]] + stacked:
             problems.append(f"{base}: base tensor ne {base_shapes.get(base)} does not match")
-        la = np.asarray(ta.data, dtype=np.float32).reshape(rank, A.shape[1])
-        lb = np.asarray(tb.data, dtype=np.float32).reshape(B.shape[0], rank)
+        e = expert or 0
+        la = np.asarray(ta.data, dtype=np.float32).reshape(-1, rank, A.shape[1])[e]
+        lb = np.asarray(tb.data, dtype=np.float32).reshape(-1, B.shape[0], rank)[e]
         delta_gguf = (alpha / rank) * lb @ la  # what llama.cpp adds, in GGUF row order
         s = cfg["lora_alpha"] / (math.sqrt(rank) if cfg.get("use_rslora") else rank)
         expected = s * B @ A
