@@ -40,16 +40,18 @@ public enum MLXAdapterExport {
     public static func write(adapters: [(path: String, factors: LoRAFactors, scale: Float)], config: ModelConfig, to directory: URL) throws -> Config {
         let layerCount = config.numHiddenLayers
         var parsed: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)] = [], problems: [String] = []
+        var experts: [String] = []
         for (path, f, s) in adapters {
             guard let (layer, p) = config.projection(modulePath: path), layer < layerCount else {
                 problems.append("\(path): not a projection of a \(layerCount)-layer \(config.architecture) model"); continue
             }
-            guard p.isDense else {
-                problems.append("\(path): mlx-lm stacks a mixture's experts into SwitchLinear layers, for which this export is not "
-                    + "implemented; export the other modules' adapters (pissa init/train --targets q_proj,k_proj,v_proj,o_proj) "
-                    + "or use --format gguf-lora or the PEFT adapter itself"); continue
-            }
+            guard p.isDense else { experts.append(path); continue }
             parsed.append((layer, p, f, s))
+        }
+        if let example = experts.first {
+            problems.append("\(experts.count) expert modules (\(example), …): mlx-lm stacks a mixture's experts into SwitchLinear layers, "
+                + "for which this export is not implemented; adapt the other modules only (--targets q_proj,k_proj,v_proj,o_proj) "
+                + "or use --format gguf-lora or the PEFT adapter itself")
         }
         guard let first = parsed.first, problems.isEmpty else {
             throw AdapterFileError.inconsistent(path: directory.path, problems: problems.isEmpty ? ["no modules to export"] : problems)

@@ -65,7 +65,7 @@ for f in "${families[@]}"; do
     check "$f gguf-lora: llama.cpp layout" python3 scripts/reference/check_gguf_lora.py "$w/converted" "$w/adapter.gguf" --heads ${heads% *} --kv-heads ${heads#* }
   fi
   if [ "$f" = mixtral ]; then   # mlx-lm stacks the experts (SwitchLinear): refused by name
-    check "$f export mlx refused" sh -c "! '$pissa' export --model '$m' --adapter '$w/converted' --format mlx --out '$w/mlx' 2>&1 | tee /dev/stderr | grep -q . || '$pissa' export --model '$m' --adapter '$w/converted' --format mlx --out '$w/mlx2' 2>&1 | grep -q 'mlx-lm stacks a mixture'"
+    check "$f export mlx refused" sh -c "if '$pissa' export --model '$m' --adapter '$w/converted' --format mlx --out '$w/mlx' 2>'$w/mlx.err'; then exit 1; fi; cat '$w/mlx.err'; grep -q 'mlx-lm stacks a mixture' '$w/mlx.err'"
   else
     check "$f export mlx" "$pissa" export --model "$m" --adapter "$w/converted" --format mlx --out "$w/mlx"
   fi
