@@ -12,9 +12,6 @@ public enum Projection: Hashable, Sendable {
     /// One matrix of expert `index`'s gated MLP.
     case expert(Int, ExpertMatrix)
 
-    /// The seven modules of the block every family here started from (Llama's).
-    public static let standard: [Projection] = [.q, .k, .v, .o, .gate, .up, .down]
-
     /// Whether adapters may go on this module (every one but a router).
     public var isAdapterTarget: Bool { self != .router }
 

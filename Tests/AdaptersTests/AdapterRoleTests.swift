@@ -105,4 +105,25 @@ final class AdapterRoleTests: XCTestCase {
                        ["up_proj"])
         XCTAssertEqual(TargetModules.peftTargets(["q_proj", "q_proj", "v_proj"], matched: []), ["q_proj", "v_proj"])
     }
+
+    /// A mixture's experts are named as PEFT names them (`w1`, `experts.0.w1`, full paths); its
+    /// router never: all-linear passes it over and naming it is refused, naming it.
+    func testExpertsAreTargetsAsPEFTNamesThemAndTheRouterStaysFrozen() throws {
+        let mixtral = try ArchitectureRegistry.config(huggingFace: Data(#"""
+            {"model_type": "mixtral", "hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 2, "num_attention_heads": 2,
+             "vocab_size": 8, "num_local_experts": 4, "num_experts_per_tok": 2}
+            """#.utf8), path: "config.json")
+        func paths(_ targets: [String]) throws -> [String] {
+            try TargetModules.projections(targets, config: mixtral).map { mixtral.modulePath($0.projection, layer: $0.layer) }
+        }
+        XCTAssertEqual(try paths(["all-linear"]).count, 2 * (4 + 4 * 3), "attention and every expert's w1, w2, w3; no router")
+        XCTAssertFalse(try paths(["all-linear"]).contains { $0.hasSuffix("block_sparse_moe.gate") })
+        XCTAssertEqual(try paths(["w1", "w3"]).count, 2 * 4 * 2)
+        XCTAssertEqual(try paths(["experts.0.w1"]), ["model.layers.0.block_sparse_moe.experts.0.w1", "model.layers.1.block_sparse_moe.experts.0.w1"])
+        XCTAssertEqual(try paths(["model.layers.1.block_sparse_moe.experts.3.w2"]), ["model.layers.1.block_sparse_moe.experts.3.w2"])
+        XCTAssertThrowsError(try paths(["gate"])) { error in
+            XCTAssertEqual("\(error)", "model.layers.0.block_sparse_moe.gate is not an adapter target: the router of a mixture of experts "
+                + "stays frozen; its experts' w1, w2, w3 are the targets")
+        }
+    }
 }

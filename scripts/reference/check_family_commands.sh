@@ -16,6 +16,8 @@
 #   export   gguf-lora (check_gguf_lora.py: llama.cpp's names and row order, the update s·B·A),
 #            for the families llama.cpp has an architecture for; mlx (written; for Mixtral's experts,
 #            which mlx-lm stacks, refused by name)
+#   GGUF     written by gguf-py as llama.cpp does (make_family_gguf.py --model): eval equals the HF
+#            model's, convert-model loads in transformers with the original's logits, init from it
 #   generate greedy tokens with the trained adapter; compare: lora vs pissa, 1 seed, 4 steps
 # Prints one line per check; exits 1 if any failed. Needs torch, transformers, peft, gguf.
 set -uo pipefail
@@ -69,6 +71,28 @@ for f in "${families[@]}"; do
   else
     check "$f export mlx" "$pissa" export --model "$m" --adapter "$w/converted" --format mlx --out "$w/mlx"
   fi
+  # GGUF as llama.cpp writes the family (gguf-py), where llama.cpp has its architecture: eval,
+  # convert-model (transformers loads it and computes the original's logits) and init from it.
+  # llama.cpp keeps no windows for qwen2 (nor Mistral at all) and Llama 3.1's scaling only as
+  # rope_freqs.weight, which convert-model refuses by name.
+  case "$f" in qwen2|qwen3|llama3|phi3|mixtral)
+    check "$f GGUF written by gguf-py" python3 scripts/reference/make_family_gguf.py --model "$m" "$w/model.gguf"
+    check "$f eval GGUF" sh -c "'$pissa' eval --model '$w/model.gguf' --data '$data' --limit 8 --batch-size 1 --json > '$w/eval-gguf.json'"
+    check "$f eval HF" sh -c "'$pissa' eval --model '$m' --data '$data' --limit 8 --batch-size 1 --json > '$w/eval-hf.json'"
+    if [ "$f" != qwen2 ]; then
+      check "$f GGUF NLL = HF NLL" python3 -c "import json,sys; a,b=(json.load(open('$w/eval-'+k+'.json'))['nll'] for k in ('gguf','hf')); print(f'relative difference {abs(a-b)/b:.2e}'); sys.exit(abs(a-b)/b > 1e-5)"
+    fi
+    if [ "$f" = llama3 ]; then
+      check "$f convert-model refused (rope_freqs.weight)" sh -c "if '$pissa' convert-model --model '$w/model.gguf' --out '$w/conv' 2>'$w/conv.err'; then exit 1; fi; cat '$w/conv.err'; grep -q rope_freqs '$w/conv.err'"
+    else
+      check "$f convert-model" "$pissa" convert-model --model "$w/model.gguf" --out "$w/conv"
+      if [ "$f" != qwen2 ]; then
+        check "$f converted: transformers = original" python3 scripts/reference/check_same_model.py "$w/conv" "$m"
+      fi
+      check "$f init from GGUF" "$pissa" init --model "$w/model.gguf" --out "$w/init-gguf" --rank 4 --init pissa
+      check "$f init from GGUF: PEFT reloads it" python3 scripts/reference/check_peft_roundtrip.py "$w/conv" "$w/init-gguf"
+    fi ;;
+  esac
   check "$f generate" "$pissa" generate --model "$w/init-pissa" --adapter "$w/run/adapter" --prompt "Question: Tom has 3 apples" --max-tokens 8 --temperature 0
   check "$f compare" "$pissa" compare --model "$m" --data "$data" --methods lora,pissa --seeds 0 --rank 4 --steps 4 --batch-size 4 --max-seq-len 64 --out "$w/compare"
 done

@@ -2,6 +2,11 @@
 """GGUF copies of the tiny family models, written by gguf-py as llama.cpp's converter writes them.
 
     python3 scripts/reference/make_family_gguf.py [family ...]
+    python3 scripts/reference/make_family_gguf.py --model HF_DIR OUT.gguf
+
+(The second form converts any such directory, e.g. check_family_commands.sh's models; a byte-level
+BPE tokenizer.json beside the weights is written as tokenizer.ggml.* metadata, model gpt2, pre
+smollm: single digits, then GPT-2's pattern.)
 
 For each family that llama.cpp has an architecture for, reads
 Tests/TrainingTests/Fixtures/families/<family>/{config.json,model.safetensors} (made by
@@ -82,8 +87,20 @@ def rope_freqs(config, head_dim):
     return np.array(out, dtype=np.float32)
 
 
-def main(family):
-    directory = os.path.join(FAMILIES, family)
+def add_tokenizer(w, path):
+    """A tokenizer.json's byte-level BPE as llama.cpp's gpt2 tokenizer metadata."""
+    t = json.load(open(path))
+    vocab = sorted(t["model"]["vocab"].items(), key=lambda kv: kv[1])
+    special = {a["id"] for a in t.get("added_tokens", []) if a.get("special")}
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("smollm")
+    w.add_token_list([k for k, _ in vocab])
+    w.add_token_types([3 if i in special else 1 for _, i in vocab])
+    w.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in t["model"]["merges"]])
+
+
+def main(family, directory=None, out=None):
+    directory = directory or os.path.join(FAMILIES, family)
     config = json.load(open(os.path.join(directory, "config.json")))
     model_type = config["model_type"]
     arch, permuted = ARCH[model_type]
@@ -94,7 +111,8 @@ def main(family):
     D = config.get("head_dim") or C // H
     names = gguf.get_tensor_name_map(arch, L)
 
-    w = gguf.GGUFWriter(os.path.join(directory, "model.gguf"), name)
+    out = out or os.path.join(directory, "model.gguf")
+    w = gguf.GGUFWriter(out, name)
     w.add_name(family)
     w.add_block_count(L)
     w.add_context_length(config["max_position_embeddings"])
@@ -115,6 +133,8 @@ def main(family):
         w.add_sliding_window(config["sliding_window"])
     w.add_bos_token_id(config.get("bos_token_id") or 1)
     w.add_eos_token_id(config.get("eos_token_id") or 2)
+    if os.path.exists(os.path.join(directory, "tokenizer.json")):
+        add_tokenizer(w, os.path.join(directory, "tokenizer.json"))
 
     if rope(config).get("rope_type") == "linear":
         w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
@@ -146,10 +166,13 @@ def main(family):
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
-    print(family, "->", os.path.relpath(os.path.join(directory, "model.gguf"), ROOT), f"({name})")
+    print(family, "->", out, f"({name})")
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--model"]:
+        main(os.path.basename(sys.argv[2].rstrip("/")), sys.argv[2], sys.argv[3])
+        sys.exit(0)
     default = [f for f in sorted(os.listdir(FAMILIES))
                if json.load(open(os.path.join(FAMILIES, f, "config.json")))["model_type"] in ARCH]
     for family in sys.argv[1:] or default:

@@ -133,21 +133,23 @@ public struct TensorNameTable: Sendable {
     }
 
     /// The names convert_hf_to_gguf.py / gguf-py's `tensor_mapping.py` give Llama's tensors, which
-    /// the Llama-like families share, plus a family's `extra` layer tensors.
-    public static func standard(extra: [(gguf: String, huggingFace: String)] = []) -> TensorNameTable {
-        TensorNameTable(
+    /// the Llama-like families share, with a family's own Hugging Face names for some of them
+    /// (`renaming`, by GGUF name) and its `extra` layer tensors.
+    public static func standard(renaming: [String: String] = [:], extra: [(gguf: String, huggingFace: String)] = []) -> TensorNameTable {
+        let llama: [(gguf: String, huggingFace: String)] = [
+            ("attn_norm", "input_layernorm"),
+            ("attn_q", "self_attn.q_proj"),
+            ("attn_k", "self_attn.k_proj"),
+            ("attn_v", "self_attn.v_proj"),
+            ("attn_output", "self_attn.o_proj"),
+            ("ffn_norm", "post_attention_layernorm"),
+            ("ffn_gate", "mlp.gate_proj"),
+            ("ffn_up", "mlp.up_proj"),
+            ("ffn_down", "mlp.down_proj"),
+        ]
+        return TensorNameTable(
             global: [("token_embd", "model.embed_tokens"), ("output_norm", "model.norm"), ("output", "lm_head")],
-            layer: [
-                ("attn_norm", "input_layernorm"),
-                ("attn_q", "self_attn.q_proj"),
-                ("attn_k", "self_attn.k_proj"),
-                ("attn_v", "self_attn.v_proj"),
-                ("attn_output", "self_attn.o_proj"),
-                ("ffn_norm", "post_attention_layernorm"),
-                ("ffn_gate", "mlp.gate_proj"),
-                ("ffn_up", "mlp.up_proj"),
-                ("ffn_down", "mlp.down_proj"),
-            ] + extra)
+            layer: llama.map { ($0.gguf, renaming[$0.gguf] ?? $0.huggingFace) } + extra)
     }
 
     private static let layerPrefixGGUF = "blk.", layerPrefixHF = "model.layers."
