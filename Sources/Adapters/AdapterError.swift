@@ -6,6 +6,8 @@ public enum AdapterError: Error, CustomStringConvertible, Equatable {
     case invalidQuantSettings(String)
     /// A target weight holds NaN or ±Inf: its SVD and residual would be meaningless.
     case nonFiniteWeight(path: String, tensor: String, index: Int, value: Float)
+    /// A target names a module that adapters never go on (a mixture of experts' router).
+    case frozenModule(module: String, reason: String)
 
     public var description: String {
         switch self {
@@ -21,6 +23,8 @@ public enum AdapterError: Error, CustomStringConvertible, Equatable {
         case let .nonFiniteWeight(path, tensor, index, value):
             return "\(path): tensor '\(tensor)' holds a non-finite value (\(value) at element \(index)); "
                 + "refusing to decompose it"
+        case let .frozenModule(module, reason):
+            return "\(module) is not an adapter target: \(reason)"
         }
     }
 }

@@ -96,10 +96,8 @@ public enum AdapterMerge {
     public static func tensorLayout(_ source: WeightSource, name: String) throws -> [(name: String, shape: [Int])] {
         if let g = source as? GGUFWeightSource {
             return try g.model.huggingFaceTensorNames.map { n in
-                guard let gguf = g.model.ggufName(forHuggingFace: n), let info = g.model.file.info(gguf) else {
-                    throw ModelError.missingTensor(source: name, name: n)
-                }
-                return (n, info.shape)
+                guard let shape = g.model.huggingFaceShape(named: n) else { throw ModelError.missingTensor(source: name, name: n) }
+                return (n, shape)
             }
         }
         if let s = source as? SafeTensorsWeightSource {

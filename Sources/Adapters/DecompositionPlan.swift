@@ -1,6 +1,7 @@
 import Foundation
 import Formats
 import LinearAlgebra
+import Model
 
 /// One target weight: where it is and which module it belongs to.
 struct DecompositionJob: Sendable {
@@ -17,10 +18,18 @@ struct DecompositionPlan: Sendable {
 
     init(model: ShardedSafeTensors, settings: AdapterSettings) throws {
         var jobs: [DecompositionJob] = [], problems: [String] = [], twoD: [String] = []
+        // A family this package knows may have modules that are never targets (a mixture's routers).
+        let config = try? SafeTensorsWeightSource.readConfig(directory: model.directory)
+        let frozen = config.map(TargetModules.frozenModules) ?? []
         for (f, file) in model.files.enumerated() {
             for info in file.tensors {
                 guard let module = TargetModules.modulePath(ofTensor: info.name, shape: info.shape) else { continue }
                 twoD.append(module)
+                if frozen.contains(module) {
+                    guard let config, TargetModules.matches(module: module, targets: settings.targets.filter { $0 != TargetModules.allLinear })
+                    else { continue }
+                    _ = try TargetModules.projections(settings.targets, config: config)   // refuses the router by name
+                }
                 guard TargetModules.matches(module: module, targets: settings.targets) else { continue }
                 let (out, inFeatures) = (info.shape[0], info.shape[1])
                 if !info.dtype.isFloatConvertible {

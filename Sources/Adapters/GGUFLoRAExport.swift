@@ -12,6 +12,10 @@ import Model
 ///     blk.N.<gguf name>.weight.lora_b    F32, ne = [r, out]  (PEFT's lora_B [out, r]; rows permuted
 ///                                        where llama.cpp permutes the base's, Llama's q and k)
 ///
+/// A mixture's experts are stacked as llama.cpp stacks their weights (`convert_lora_to_gguf.py`
+/// stacks the factors likewise): `blk.N.ffn_gate_exps.weight.lora_a` ne = [in, r, E], `lora_b`
+/// ne = [r, out, E], which needs an adapter of one rank on every expert of the stack.
+///
 /// llama.cpp scales each module by `alpha / rank` with the rank taken from `lora_b`'s ne0. One
 /// alpha serves the whole file, so `alpha = s₀·r₀` of the first module and every module whose own
 /// scale differs (rank/alpha patterns, rsLoRA) has `s_m·r_m / alpha` folded into its lora_b: the
@@ -38,17 +42,31 @@ public enum GGUFLoRAExport {
                               name: String = "pissa adapter") throws -> (metadata: [(key: String, value: GGUFValue)], tensors: [GGUFWriter.Tensor], folded: Int) {
         guard let first = adapters.first else { throw AdapterFileError.inconsistent(path: name, problems: ["no modules to export"]) }
         let family = ArchitectureRegistry.architecture(of: config)
+        guard let architecture = family.llamaCppArchitecture else {
+            throw AdapterFileError.inconsistent(path: name, problems: ["llama.cpp has no architecture for \(family.name) models"])
+        }
         let alpha = first.scale * Float(first.factors.rank)
         var tensors: [GGUFWriter.Tensor] = [], problems: [String] = [], folded = 0
-        for (path, f, s) in adapters {
-            guard let base = baseTensorName(module: path, family: family) else { problems.append("\(path): no llama.cpp tensor name"); continue }
-            let (r, out, inF) = (f.rank, f.B.rows, f.A.cols)
+        /// B with the module's scale folded in (`alpha / r · B·A` = `s · B·A`).
+        func foldedB(_ f: LoRAFactors, _ s: Float) -> [Float] {
             var b = f.B.storage                                   // (out, r)
-            let factor = s * Float(r) / alpha
+            let factor = s * Float(f.rank) / alpha
             if abs(factor - 1) > 1e-7 {
                 for i in b.indices { b[i] *= factor }
                 folded += 1
             }
+            return b
+        }
+        var stacks: [String: [Int: (LoRAFactors, Float)]] = [:]   // stack's GGUF name → expert → factors
+        for (path, f, s) in adapters {
+            if let (layer, p) = config.projection(modulePath: path), case let .expert(e, m) = p,
+               let stack = family.ggufExpertStacks.first(where: { $0.matrix == m }) {
+                stacks["blk.\(layer).\(stack.gguf).weight", default: [:]][e] = (f, s)
+                continue
+            }
+            guard let base = baseTensorName(module: path, family: family) else { problems.append("\(path): no llama.cpp tensor name"); continue }
+            let (r, out, inF) = (f.rank, f.B.rows, f.A.cols)
+            var b = foldedB(f, s)
             if let heads = family.ggufPermutedHeads(huggingFace: path + ".weight", config: config) {
                 guard out % (2 * heads) == 0 else { problems.append("\(path): \(out) rows do not split into \(heads) rotary heads"); continue }
                 GGUFRowPermutation.permuteRows(&b, rows: out, cols: r, heads: heads)
@@ -56,9 +74,20 @@ public enum GGUFLoRAExport {
             tensors.append(.init(name: base + ".lora_a", dimensions: [inF, r], values: f.A.storage))
             tensors.append(.init(name: base + ".lora_b", dimensions: [r, out], values: b))
         }
+        let E = config.block.layout.expertCount
+        for (base, experts) in stacks.sorted(by: { $0.key < $1.key }) {
+            let all = (0..<E).compactMap { experts[$0] }
+            guard all.count == E, let (f0, _) = all.first, all.allSatisfy({ $0.0.rank == f0.rank }) else {
+                problems.append("\(base): llama.cpp stacks the \(E) experts' adapters, so each needs one, of one rank "
+                    + "(found \(all.count), ranks \(Set(all.map(\.0.rank)).sorted()))")
+                continue
+            }
+            tensors.append(.init(name: base + ".lora_a", dimensions: [f0.A.cols, f0.rank, E], values: all.flatMap { $0.0.A.storage }))
+            tensors.append(.init(name: base + ".lora_b", dimensions: [f0.rank, f0.B.rows, E], values: all.flatMap { foldedB($0.0, $0.1) }))
+        }
         guard problems.isEmpty else { throw AdapterFileError.inconsistent(path: name, problems: problems) }
         let metadata: [(key: String, value: GGUFValue)] = [
-            ("general.architecture", .string(family.ggufArchitectures[0])),
+            ("general.architecture", .string(architecture)),
             ("general.type", .string("adapter")),
             ("general.name", .string(name)),
             ("general.file_type", .uint32(0)),   // LLAMA_FTYPE_ALL_F32

@@ -52,11 +52,30 @@ public enum TargetModules {
         return out
     }
 
-    /// The projections of a Llama model with `layers` layers that `targets` select, by their
-    /// full module paths (`model.layers.3.self_attn.q_proj`), layer by layer in projection order.
-    public static func projections(_ targets: [String], layers: Int) -> [(layer: Int, projection: Projection)] {
-        (0..<layers).flatMap { layer in
-            Projection.allCases.filter { matches(module: $0.modulePath(layer: layer), targets: targets) }.map { (layer, $0) }
+    /// The projections of a model of `config` that `targets` select, by their full module paths
+    /// (`model.layers.3.self_attn.q_proj`), layer by layer in slot order. A mixture of experts'
+    /// router stays frozen: `all-linear` passes it over, and naming it is refused.
+    public static func projections(_ targets: [String], config: ModelConfig) throws -> [(layer: Int, projection: Projection)] {
+        var out: [(layer: Int, projection: Projection)] = []
+        for layer in 0..<config.numHiddenLayers {
+            for p in config.projections {
+                let path = config.modulePath(p, layer: layer)
+                if p.isAdapterTarget {
+                    if matches(module: path, targets: targets) { out.append((layer, p)) }
+                } else if matches(module: path, targets: targets.filter { $0 != allLinear }) {
+                    let experts = ExpertMatrix.allCases.map { suffixes(of: [config.moduleName(.expert(0, $0))])[0] }
+                    throw AdapterError.frozenModule(module: path, reason: "the router of a mixture of experts stays frozen; "
+                        + "its experts' \(experts.joined(separator: ", ")) are the targets")
+                }
+            }
         }
+        return out
+    }
+
+    /// The module paths of `config`'s model that are never adapter targets (a mixture's routers).
+    public static func frozenModules(_ config: ModelConfig) -> Set<String> {
+        Set((0..<config.numHiddenLayers).flatMap { layer in
+            config.projections.filter { !$0.isAdapterTarget }.map { config.modulePath($0, layer: layer) }
+        })
     }
 }

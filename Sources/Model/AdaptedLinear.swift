@@ -1,7 +1,7 @@
 import LinearAlgebra
 
-/// The adapted linear layer, forward and backward: `y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ` with W frozen
-/// (out, in), A (r, in), B (out, r). The frozen products are the base's own (`LinearWeight`:
+/// The adapted linear layer, forward and backward: `y = x·Wᵀ [+ b] + s·(x·Aᵀ)·Bᵀ` with W frozen
+/// (out, in), A (r, in), B (out, r), and a bias b (out) where the family has one. The frozen products are the base's own (`LinearWeight`:
 /// dense float32 or NF4); the adapter's are written here, once.
 ///
 /// Projections that read the same input (q, k, v; gate, up) run as one group: each lane takes
@@ -12,10 +12,11 @@ import LinearAlgebra
 /// its own rows, as its backward always was (`pissa bench frozen`: ≈ 0.5 ms to dequantise 1536×576
 /// against ≈ 16 ms for the product on 1024 rows).
 extension DecoderModel {
-    /// One projection of a group: y (rows, out) (+)= x·Wᵀ + s·(x·Aᵀ)·Bᵀ. When `xa` is given it
+    /// One projection of a group: y (rows, out) (+)= x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ. When `xa` is given it
     /// receives x·Aᵀ (rows, r), which backward needs for dB.
     struct ProjectionOutput: @unchecked Sendable {
         var weight: any LinearWeight
+        var bias: (any DenseWeight)? = nil
         var adapter: LoRAAdapter?
         var y: UnsafeMutablePointer<Float>
         var xa: UnsafeMutablePointer<Float>? = nil
@@ -51,6 +52,11 @@ extension DecoderModel {
         let (outF, inF) = (p.weight.rows, p.weight.cols)
         let x0 = x + r.lowerBound * inF, y0 = p.y + r.lowerBound * outF
         p.weight.forward(x0, rows: r.count, into: y0, beta: p.accumulate ? 1 : 0, lanes: lanes)
+        if let bias = p.bias {
+            bias.withValues { b in
+                for i in 0..<r.count { addInPlace(y0 + i * outF, b, count: outF) }
+            }
+        }
         if let ad = p.adapter {
             addAdapter(ad, x: x0, y: y0, rows: r.count, inF: inF, outF: outF, xa: p.xa.map { $0 + r.lowerBound * ad.rank })
         }
@@ -86,6 +92,7 @@ extension DecoderModel {
     /// (rows, r) saved by forward.
     struct ProjectionGradient: @unchecked Sendable {
         var weight: any LinearWeight
+        var bias: (any DenseWeight)? = nil
         var adapter: LoRAAdapter?
         var dy: UnsafePointer<Float>
         var xa: UnsafePointer<Float>?
@@ -94,7 +101,7 @@ extension DecoderModel {
     /// Backward of `project` over a group that read x (rows, in): dx (+)= Σ dy·W + s·(dy·B)·A,
     /// in the group's order, split by rows; then for each projection dB += s·dyᵀ·(x·Aᵀ) (split
     /// over out) and dA += (s·dy·B)ᵀ·x (split over in), all in one parallel pass. A weight with
-    /// a `gradient` (full fine-tuning) also gets dW += dyᵀ·x.
+    /// a `gradient` (full fine-tuning) also gets dW += dyᵀ·x, and a trained bias db += Σ_rows dy.
     func projectBackward(_ group: [ProjectionGradient], x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                          rows: Int, accumulate: Bool) {
         let maxRank = group.map { $0.adapter?.rank ?? 0 }.max() ?? 0
@@ -117,6 +124,9 @@ extension DecoderModel {
         for p in group {
             if let dW = p.weight.gradient {
                 addWeightGradient(dy: p.dy, x: x, dW: dW, rows: rows, outF: p.weight.rows, inF: p.weight.cols)
+            }
+            if let db = p.bias?.gradient {
+                for n in 0..<rows { addInPlace(db, p.dy + n * p.weight.rows, count: p.weight.rows) }
             }
         }
         let lanes = self.lanes

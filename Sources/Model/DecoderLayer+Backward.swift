@@ -14,11 +14,26 @@ final class BackwardWorkspace {
     var dv: UnsafeMutablePointer<Float> { buffers[7] }      // (N, KV·D)
     /// (N, C) the gradient of a sub-layer's output before its sandwich norm (Gemma).
     var dSub: UnsafeMutablePointer<Float> { buffers[8] }
+    /// (N, (H + 2·KV)·D) the gradient of a fused qkv projection's output (Phi-3).
+    var dQKV: UnsafeMutablePointer<Float> { buffers[9] }
+    /// (N, 2F) the gradient of a fused gate_up projection's output (Phi-3).
+    var dGateUp: UnsafeMutablePointer<Float> { buffers[10] }
+    // A mixture of experts: dAct, dGate and dUp above hold the N·K routed rows (K·F per token).
+    /// (N·K, C) the gradient of each routed row's expert output (its routing weight applied).
+    var dRoutedOut: UnsafeMutablePointer<Float> { buffers[11] }
+    /// (N·K, C) the gradient of each routed row's input.
+    var dRoutedIn: UnsafeMutablePointer<Float> { buffers[12] }
+    /// (N, E) the gradient of the router's logits.
+    var dRouter: UnsafeMutablePointer<Float> { buffers[13] }
 
     /// Floats per row of each buffer.
     static func widths(_ c: ModelConfig) -> [Int] {
-        let (C, F) = (c.hiddenSize, c.intermediateSize)
-        return [F, F, F, C, c.queryWidth, c.queryWidth, c.keyValueWidth, c.keyValueWidth, c.block.sandwichNorms ? C : 0]
+        let (C, F) = (c.hiddenSize, c.intermediateSize), layout = c.block.layout
+        let (E, K) = layout.expertShape
+        let f = max(1, K) * F
+        return [f, f, f, C, c.queryWidth, c.queryWidth, c.keyValueWidth, c.keyValueWidth, c.block.sandwichNorms ? C : 0,
+                layout.fusedAttention ? c.queryWidth + 2 * c.keyValueWidth : 0, layout.mlp == .fusedGated ? 2 * F : 0,
+                K * C, K * C, E]
     }
 
     init(rows N: Int, config c: ModelConfig) {
@@ -38,15 +53,22 @@ extension DecoderModel {
     func backwardLayer(_ index: Int, dx: UnsafeMutablePointer<Float>, tape: LayerTape, work: Workspace,
                        grad: BackwardWorkspace, lengths: [Int], positions: UnsafePointer<Int32>, rows N: Int,
                        adapters: [LoRAAdapter?]?) {
-        let c = config, spec = c.block, layer = layerWeights(index), rotary = rotary(layer: index)
+        let c = config, spec = c.block, layout = spec.layout, layer = layerWeights(index)
         let C = c.hiddenSize, F = c.intermediateSize
-        let (H, KV, D) = (c.numAttentionHeads, c.numKeyValueHeads, c.headDim)
         func gradient(_ p: Projection, _ dy: UnsafePointer<Float>) -> ProjectionGradient {
-            ProjectionGradient(weight: layer[p], adapter: adapters?[p.rawValue], dy: dy, xa: tape.xa[p.rawValue].map { UnsafePointer($0) })
+            let slot = layout.index(p)
+            return ProjectionGradient(weight: layer.projections[slot], bias: layer.biases[slot], adapter: adapters?[slot], dy: dy,
+                                      xa: tape.xa[slot].map { UnsafePointer($0) })
         }
 
         // MLP: x_out = x_mid + [n₄](down(act(gate(h₂))·up(h₂))), h₂ = n₂(x_mid)
         normForward(layer[.mlpInput], x: tape.xMid, y: work.h, rstd: nil, rows: N, cols: C)
+        if case .experts = layout.mlp {   // x_out = x_mid + Σ_j w_j·expert_j(h₂)
+            backwardExperts(index, dy: dx, dh: grad.dh, tape: tape, work: work, grad: grad, rows: N, adapters: adapters)
+            normBackward(layer[.mlpInput], dy: grad.dh, x: tape.xMid, rstd: tape.rstd2, dx: dx, rows: N, cols: C, accumulate: true)
+            return backwardAttention(index, dx: dx, tape: tape, work: work, grad: grad, lengths: lengths, positions: positions, rows: N,
+                                     gradient: gradient)
+        }
         GatedMLP.forward(spec.activation, gate: tape.gate, up: tape.up, out: work.act, rows: N, width: F, lanes: lanes)
         var dDown = UnsafePointer(dx)
         if spec.sandwichNorms {
@@ -56,10 +78,25 @@ extension DecoderModel {
         projectBackward([gradient(.down, dDown)], x: work.act, dx: grad.dAct, rows: N, accumulate: false)
         GatedMLP.backward(spec.activation, dh: grad.dAct, gate: tape.gate, up: tape.up, dGate: grad.dGate, dUp: grad.dUp,
                           rows: N, width: F, lanes: lanes)
-        projectBackward([gradient(.gate, grad.dGate), gradient(.up, grad.dUp)], x: work.h, dx: grad.dh, rows: N, accumulate: false)
+        if layout.mlp == .fusedGated {
+            Columns.join([(grad.dGate, F), (grad.dUp, F)], rows: N, into: grad.dGateUp)
+            projectBackward([gradient(.gateUp, grad.dGateUp)], x: work.h, dx: grad.dh, rows: N, accumulate: false)
+        } else {
+            projectBackward([gradient(.gate, grad.dGate), gradient(.up, grad.dUp)], x: work.h, dx: grad.dh, rows: N, accumulate: false)
+        }
         normBackward(layer[.mlpInput], dy: grad.dh, x: tape.xMid, rstd: tape.rstd2, dx: dx, rows: N, cols: C, accumulate: true)
+        backwardAttention(index, dx: dx, tape: tape, work: work, grad: grad, lengths: lengths, positions: positions, rows: N,
+                          gradient: gradient)
+    }
 
-        // Attention: x_mid = x_in + [n₃](o(attention(rope([n_q]q(h₁)), rope([n_k]k(h₁)), v(h₁)))), h₁ = n₁(x_in)
+    /// The attention half of `backwardLayer`: on entry dx is the gradient of x_mid, on exit of x_in.
+    /// x_mid = x_in + [n₃](o(attention(rope([n_q]q(h₁)), rope([n_k]k(h₁)), v(h₁)))), h₁ = n₁(x_in).
+    private func backwardAttention(_ index: Int, dx: UnsafeMutablePointer<Float>, tape: LayerTape, work: Workspace,
+                                   grad: BackwardWorkspace, lengths: [Int], positions: UnsafePointer<Int32>, rows N: Int,
+                                   gradient: (Projection, UnsafePointer<Float>) -> ProjectionGradient) {
+        let c = config, spec = c.block, layer = layerWeights(index), rotary = rotary(layer: index)
+        let C = c.hiddenSize
+        let (H, KV, D) = (c.numAttentionHeads, c.numKeyValueHeads, c.headDim)
         var dO = UnsafePointer(dx)
         if spec.sandwichNorms {
             normBackward(layer[.attentionOutput], dy: dx, x: tape.attnOut, rstd: tape.rstd3, dx: grad.dSub, rows: N, cols: C,
@@ -79,8 +116,13 @@ extension DecoderModel {
             normBackward(layer[.key], dy: grad.dk, x: tape.kRaw, rstd: tape.kRstd, dx: grad.dk, rows: N * KV, cols: D, accumulate: false)
         }
         normForward(layer[.attentionInput], x: tape.xIn, y: work.h, rstd: nil, rows: N, cols: C)
-        projectBackward([gradient(.q, grad.dq), gradient(.k, grad.dk), gradient(.v, grad.dv)], x: work.h, dx: grad.dh, rows: N,
-                        accumulate: false)
+        if spec.layout.fusedAttention {
+            Columns.join([(grad.dq, H * D), (grad.dk, KV * D), (grad.dv, KV * D)], rows: N, into: grad.dQKV)
+            projectBackward([gradient(.qkv, grad.dQKV)], x: work.h, dx: grad.dh, rows: N, accumulate: false)
+        } else {
+            projectBackward([gradient(.q, grad.dq), gradient(.k, grad.dk), gradient(.v, grad.dv)], x: work.h, dx: grad.dh, rows: N,
+                            accumulate: false)
+        }
         normBackward(layer[.attentionInput], dy: grad.dh, x: tape.xIn, rstd: tape.rstd1, dx: dx, rows: N, cols: C, accumulate: true)
     }
 

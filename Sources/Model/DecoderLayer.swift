@@ -40,11 +40,27 @@ final class Workspace {
     var act: UnsafeMutablePointer<Float> { buffers[7] }    // (N, F) act(gate)·up
     /// (N, C) a sub-layer's output before its sandwich norm (Gemma); unused otherwise.
     var sub: UnsafeMutablePointer<Float> { buffers[8] }
+    /// (N, (H + 2·KV)·D) a fused qkv projection's output (Phi-3); unused otherwise.
+    var qkv: UnsafeMutablePointer<Float> { buffers[9] }
+    /// (N, 2F) a fused gate_up projection's output (Phi-3); unused otherwise.
+    var gateUp: UnsafeMutablePointer<Float> { buffers[10] }
+    // A mixture of experts (Mixtral): gate, up and act above hold the N·K routed rows (K·F per
+    // token), in expert order (`Routing`).
+    /// (N, E) the router's logits, then its probabilities.
+    var router: UnsafeMutablePointer<Float> { buffers[11] }
+    /// (N·K, C) each routed row's input, gathered from the normed residual stream.
+    var routedIn: UnsafeMutablePointer<Float> { buffers[12] }
+    /// (N·K, C) each routed row's expert output (without a tape).
+    var routedOut: UnsafeMutablePointer<Float> { buffers[13] }
 
     /// Floats per row of each buffer.
     static func widths(_ c: ModelConfig) -> [Int] {
-        let (C, F) = (c.hiddenSize, c.intermediateSize)
-        return [C, c.queryWidth, c.keyValueWidth, c.keyValueWidth, c.queryWidth, F, F, F, c.block.sandwichNorms ? C : 0]
+        let (C, F) = (c.hiddenSize, c.intermediateSize), layout = c.block.layout
+        let (E, K) = layout.expertShape
+        let f = max(1, K) * F
+        return [C, c.queryWidth, c.keyValueWidth, c.keyValueWidth, c.queryWidth, f, f, f, c.block.sandwichNorms ? C : 0,
+                layout.fusedAttention ? c.queryWidth + 2 * c.keyValueWidth : 0, layout.mlp == .fusedGated ? 2 * F : 0,
+                E, K * C, K * C]
     }
 
     init(rows N: Int, config c: ModelConfig) {
@@ -68,8 +84,8 @@ final class LayerTape {
     var k: UnsafeMutablePointer<Float> { buffers[5] }      // (N, KV·D) normed (if so) and rotated
     var v: UnsafeMutablePointer<Float> { buffers[6] }      // (N, KV·D)
     var attn: UnsafeMutablePointer<Float> { buffers[7] }   // (N, H·D)
-    var gate: UnsafeMutablePointer<Float> { buffers[8] }   // (N, F) pre-activation
-    var up: UnsafeMutablePointer<Float> { buffers[9] }     // (N, F)
+    var gate: UnsafeMutablePointer<Float> { buffers[8] }   // (N, F) pre-activation; experts: (N·K, F) routed rows
+    var up: UnsafeMutablePointer<Float> { buffers[9] }     // (N, F); experts: (N·K, F)
     // Per-head q/k norms (Gemma 3, Qwen3): the projections' outputs and their rstd.
     var qRaw: UnsafeMutablePointer<Float> { buffers[10] }  // (N, H·D)
     var kRaw: UnsafeMutablePointer<Float> { buffers[11] }  // (N, KV·D)
@@ -80,32 +96,49 @@ final class LayerTape {
     var mlpOut: UnsafeMutablePointer<Float> { buffers[15] }  // (N, C)
     var rstd3: UnsafeMutablePointer<Float> { buffers[16] }   // (N)
     var rstd4: UnsafeMutablePointer<Float> { buffers[17] }   // (N)
-    /// x·Aᵀ per projection (N, r ≤ maxRank); nil when no adapters are trained.
+    /// Experts: (N·K, C) each routed row's expert output, before its routing weight.
+    var routedOut: UnsafeMutablePointer<Float> { buffers[18] }
+    /// x·Aᵀ per projection slot (N, r ≤ maxRank); nil when no adapters are trained. Every
+    /// expert's gate (down, up) shares one (N·K, r ≤ maxRank) buffer, each expert taking the
+    /// rows from its first routed row · maxRank on (`Routing.offsets`).
     let xa: [UnsafeMutablePointer<Float>?]
-    private static let fixed = 18
+    let maxRank: Int
+    private static let fixed = 19
 
-    /// Floats per row of each buffer: the fixed ones, then x·Aᵀ per projection.
+    /// Floats per row of each buffer: the fixed ones, x·Aᵀ per projection slot (none for a
+    /// router or an expert), then the experts' three shared x·Aᵀ buffers.
     static func widths(_ c: ModelConfig, maxRank: Int) -> [Int] {
         let (C, F) = (c.hiddenSize, c.intermediateSize)
         let qk = c.block.queryKeyNorm, sandwich = c.block.sandwichNorms
-        return [C, C, 1, 1, c.queryWidth, c.keyValueWidth, c.keyValueWidth, c.queryWidth, F, F,
+        let K = c.block.layout.expertShape.topK, f = max(1, K) * F
+        return [C, C, 1, 1, c.queryWidth, c.keyValueWidth, c.keyValueWidth, c.queryWidth, f, f,
                 qk ? c.queryWidth : 0, qk ? c.keyValueWidth : 0, qk ? c.numAttentionHeads : 0, qk ? c.numKeyValueHeads : 0,
-                sandwich ? C : 0, sandwich ? C : 0, sandwich ? 1 : 0, sandwich ? 1 : 0]
-            + Projection.allCases.map { _ in maxRank }
+                sandwich ? C : 0, sandwich ? C : 0, sandwich ? 1 : 0, sandwich ? 1 : 0, K * C]
+            + c.projections.map { p in p.isDense && p.isAdapterTarget ? maxRank : 0 }
+            + ExpertMatrix.allCases.map { _ in K * maxRank }
     }
 
     init(rows N: Int, config c: ModelConfig, maxRank: Int) {
         buffers = RowBuffers(rows: N, widths: Self.widths(c, maxRank: maxRank))
-        let b = buffers
-        xa = Projection.allCases.indices.map { maxRank > 0 ? b[Self.fixed + $0] : nil }
+        self.maxRank = maxRank
+        xa = Self.xaBuffers(buffers, config: c, maxRank: maxRank)
     }
 
     /// Rows from `row` on of `parent`'s buffers. Each x·Aᵀ buffer is taken from `row · maxRank`
-    /// on: a lane's rows of any rank ≤ maxRank fit in its share.
-    init(viewing parent: LayerTape, fromRow row: Int) {
+    /// (experts: `row · K · maxRank`) on: a lane's rows of any rank ≤ maxRank fit in its share.
+    init(viewing parent: LayerTape, fromRow row: Int, config c: ModelConfig) {
         buffers = RowBuffers(viewing: parent.buffers, fromRow: row)
-        let b = buffers
-        xa = parent.xa.indices.map { parent.xa[$0] == nil ? nil : b[Self.fixed + $0] }
+        maxRank = parent.maxRank
+        xa = Self.xaBuffers(buffers, config: c, maxRank: maxRank)
+    }
+
+    private static func xaBuffers(_ b: RowBuffers, config c: ModelConfig, maxRank: Int) -> [UnsafeMutablePointer<Float>?] {
+        guard maxRank > 0 else { return c.projections.map { _ in nil } }
+        let shared = fixed + c.projections.count
+        return c.projections.enumerated().map { slot, p in
+            if case let .expert(_, m) = p { return b[shared + m.rawValue] }
+            return p == .router ? nil : b[fixed + slot]
+        }
     }
 }
 
@@ -131,11 +164,13 @@ extension DecoderModel {
     func forwardLayer(_ index: Int, x: UnsafeMutablePointer<Float>, work: Workspace, lengths: [Int],
                       positions: UnsafePointer<Int32>, rows N: Int, cache: CachedRows?,
                       adapters: [LoRAAdapter?]?, tape: LayerTape?) {
-        let c = config, spec = c.block, layer = layerWeights(index), rotary = rotary(layer: index)
-        let C = c.hiddenSize
+        let c = config, spec = c.block, layout = spec.layout, layer = layerWeights(index), rotary = rotary(layer: index)
+        let C = c.hiddenSize, F = c.intermediateSize
         let (H, KV, D) = (c.numAttentionHeads, c.numKeyValueHeads, c.headDim)
         func output(_ p: Projection, _ y: UnsafeMutablePointer<Float>, accumulate: Bool = false) -> ProjectionOutput {
-            ProjectionOutput(weight: layer[p], adapter: adapters?[p.rawValue], y: y, xa: tape?.xa[p.rawValue], accumulate: accumulate)
+            let slot = layout.index(p)
+            return ProjectionOutput(weight: layer.projections[slot], bias: layer.biases[slot], adapter: adapters?[slot], y: y,
+                                    xa: tape?.xa[slot], accumulate: accumulate)
         }
 
         // Attention
@@ -143,7 +178,12 @@ extension DecoderModel {
         normForward(layer[.attentionInput], x: x, y: work.h, rstd: tape?.rstd1, rows: N, cols: C)
         let q = tape?.q ?? work.q, k = tape?.k ?? work.k, v = tape?.v ?? work.v, attn = tape?.attn ?? work.attn
         let qRaw = spec.queryKeyNorm ? tape?.qRaw ?? q : q, kRaw = spec.queryKeyNorm ? tape?.kRaw ?? k : k
-        project(work.h, [output(.q, qRaw), output(.k, kRaw), output(.v, v)], rows: N)
+        if layout.fusedAttention {
+            project(work.h, [output(.qkv, work.qkv)], rows: N)
+            Columns.split(work.qkv, rows: N, into: [(qRaw, H * D), (kRaw, KV * D), (v, KV * D)])
+        } else {
+            project(work.h, [output(.q, qRaw), output(.k, kRaw), output(.v, v)], rows: N)
+        }
         if spec.queryKeyNorm {
             normForward(layer[.query], x: qRaw, y: q, rstd: tape?.qRstd, rows: N * H, cols: D)
             normForward(layer[.key], x: kRaw, y: k, rstd: tape?.kRstd, rows: N * KV, cols: D)
@@ -180,8 +220,16 @@ extension DecoderModel {
         if let tape { tape.xMid.update(from: x, count: N * C) }
         normForward(layer[.mlpInput], x: x, y: work.h, rstd: tape?.rstd2, rows: N, cols: C)
         let gate = tape?.gate ?? work.gate, up = tape?.up ?? work.up
-        project(work.h, [output(.gate, gate), output(.up, up)], rows: N)
-        GatedMLP.forward(spec.activation, gate: gate, up: up, out: work.act, rows: N, width: c.intermediateSize, lanes: lanes)
+        switch layout.mlp {
+        case .gated:
+            project(work.h, [output(.gate, gate), output(.up, up)], rows: N)
+        case .fusedGated:
+            project(work.h, [output(.gateUp, work.gateUp)], rows: N)
+            Columns.split(work.gateUp, rows: N, into: [(gate, F), (up, F)])
+        case .experts:
+            return forwardExperts(index, h: work.h, x: x, work: work, rows: N, adapters: adapters, tape: tape)
+        }
+        GatedMLP.forward(spec.activation, gate: gate, up: up, out: work.act, rows: N, width: F, lanes: lanes)
         if spec.sandwichNorms {
             let m = tape?.mlpOut ?? work.sub
             project(work.act, [output(.down, m)], rows: N)
@@ -198,12 +246,5 @@ extension DecoderModel {
         withNormScale(weight) { w in
             RMSNorm.forward(x: x, weight: w, y: y, rstd: rstd, rows: rows, cols: cols, eps: Float(config.rmsNormEps), lanes: lanes)
         }
-    }
-
-    /// x += y over `count` floats.
-    func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
-        var i = 0
-        while i + 8 <= count { store8(load8(x + i) + load8(y + i), x + i); i += 8 }
-        while i < count { x[i] += y[i]; i += 1 }
     }
 }

@@ -54,7 +54,7 @@ extension DecoderModel {
     /// frozen products only): its rows through every projection, its causal attention, and the
     /// output head on its supervised rows.
     func sequenceCosts(targets: [Int32], lengths: [Int]) -> [Double] {
-        let none = ModelAdapters(layerCount: config.numHiddenLayers)
+        let none = ModelAdapters(config: config)
         var start = 0
         return lengths.map { n in
             defer { start += n }
@@ -133,7 +133,7 @@ struct AdapterGradientLayout {
         for (l, layer) in adapters.layers.enumerated() {
             for (p, adapter) in layer.enumerated() {
                 guard let ad = adapter else { continue }
-                let w = weights.layers[l][Projection(rawValue: p)!]
+                let w = weights.layers[l].projections[p]
                 let countA = ad.gradA == nil ? 0 : ad.rank * w.cols, countB = ad.gradB == nil ? 0 : w.rows * ad.rank
                 entries.append(Entry(layer: l, projection: p, a: offset, countA: countA, b: offset + countA, countB: countB))
                 offset += countA + countB

@@ -58,7 +58,7 @@ public final class TrainingScratch: @unchecked Sendable {
         let (row, C) = (rows.lowerBound, c.hiddenSize)
         capacityRows = rows.count
         maxRank = parent.maxRank
-        tapes = parent.tapes.map { LayerTape(viewing: $0, fromRow: row) }
+        tapes = parent.tapes.map { LayerTape(viewing: $0, fromRow: row, config: c) }
         work = Workspace(viewing: parent.work, fromRow: row)
         grad = BackwardWorkspace(viewing: parent.grad, fromRow: row)
         layerInputs = parent.layerInputs.map { $0 + row * C }
@@ -98,7 +98,7 @@ extension DecoderModel {
     /// `targets[n]` is the token row n must predict, or −1 where no loss is taken (prompt, a
     /// sequence's last token). Returns Σ NLL over the targets; adds d(Σ NLL / normalizer) into the
     /// adapters' gradient buffers, and into the weights' when the model reads them from `buffers`
-    /// with gradients (full fine-tuning; pass `ModelAdapters(layerCount:)` without adapters). Pass
+    /// with gradients (full fine-tuning; pass `ModelAdapters(config:)` without adapters). Pass
     /// the number of supervised tokens of the whole (accumulated) batch as `normalizer` to get the
     /// mean loss's gradient.
     ///

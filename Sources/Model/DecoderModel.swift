@@ -31,8 +31,13 @@ public final class DecoderModel: @unchecked Sendable {
         self.lanes = max(1, lanes)
         let c = weights.config
         let specs = c.layers.map(\.rope).reduce(into: [RopeSpec]()) { if !$0.contains($1) { $0.append($1) } }
-        let positions = maxPositions ?? min(c.maxPositionEmbeddings, 8192)
-        rotaries = specs.map { RotaryTable(headDim: c.headDim, maxPositions: positions, theta: $0.theta) }
+        // Dynamic (NTK) scaling changes nothing within its max_position_embeddings: stay within them.
+        let dynamicLimit = specs.compactMap { spec -> Int? in
+            if case let .dynamic(_, limit) = spec.scaling { return limit }
+            return nil
+        }.min()
+        let positions = min(maxPositions ?? min(c.maxPositionEmbeddings, 8192), dynamicLimit ?? .max)
+        rotaries = specs.map { RotaryTable(headDim: c.headDim, maxPositions: positions, rope: $0) }
         ropeIndex = c.layers.map { layer in specs.firstIndex(of: layer.rope)! }
     }
 

@@ -142,9 +142,9 @@ public enum FrozenQuantization: Sendable, Equatable {
 }
 
 extension ModelWeights {
-    /// Bytes held by the seven projections of every layer (embedding, head and norms excluded).
+    /// Bytes held by the projections of every layer (embedding, head, norms and biases excluded).
     public var projectionBytes: Int {
-        layers.reduce(0) { sum, layer in Projection.allCases.reduce(sum) { $0 + layer[$1].byteCount } }
+        layers.reduce(0) { sum, layer in layer.projections.reduce(sum) { $0 + $1.byteCount } }
     }
 
     /// Replaces every dense projection weight by its `quantization`, one at a time (so that at
@@ -152,9 +152,9 @@ extension ModelWeights {
     public mutating func quantizeProjections(_ quantization: FrozenQuantization) {
         guard quantization != .none else { return }
         for l in layers.indices {
-            for p in Projection.allCases {
-                guard let w = layers[l][p] as? Matrix else { continue }
-                layers[l][p] = quantization.apply(w)   // w's storage is freed at the end of this iteration
+            for slot in layers[l].projections.indices {
+                guard let w = layers[l].projections[slot] as? Matrix else { continue }
+                layers[l].projections[slot] = quantization.apply(w)   // w's storage is freed at the end of this iteration
             }
         }
     }
@@ -163,8 +163,8 @@ extension ModelWeights {
     public func dequantized() -> ModelWeights {
         var out = self
         for l in out.layers.indices {
-            for p in Projection.allCases where !(out.layers[l][p] is Matrix) {
-                out.layers[l][p] = out.layers[l][p].dequantized()
+            for slot in out.layers[l].projections.indices where !(out.layers[l].projections[slot] is Matrix) {
+                out.layers[l].projections[slot] = out.layers[l].projections[slot].dequantized()
             }
         }
         return out

@@ -1,26 +1,5 @@
 import LinearAlgebra
 
-/// The seven linear projections of a decoder layer (every family here), with their Hugging Face names.
-public enum Projection: Int, CaseIterable, Sendable, Codable {
-    case q, k, v, o, gate, up, down
-
-    /// The module name inside a layer (`self_attn.q_proj`, `mlp.down_proj`, …).
-    public var moduleName: String {
-        switch self {
-        case .q: "self_attn.q_proj"
-        case .k: "self_attn.k_proj"
-        case .v: "self_attn.v_proj"
-        case .o: "self_attn.o_proj"
-        case .gate: "mlp.gate_proj"
-        case .up: "mlp.up_proj"
-        case .down: "mlp.down_proj"
-        }
-    }
-
-    /// `model.layers.<layer>.<module>`: the PEFT module path.
-    public func modulePath(layer: Int) -> String { "model.layers.\(layer).\(moduleName)" }
-}
-
 /// A LoRA adapter on one projection: `y = x·Wᵀ + scale · (x·Aᵀ)·Bᵀ`.
 ///
 /// The factors live in buffers the caller owns (the trainer's flat parameter store), so the
@@ -45,31 +24,23 @@ public struct LoRAAdapter: @unchecked Sendable {
     }
 }
 
-/// The adapters of a whole model: `layers[i][projection]`, nil where a projection has none.
+/// The adapters of a whole model: `layers[i][slot]` by the layout's slot of each projection,
+/// nil where a projection has none.
 public struct ModelAdapters: @unchecked Sendable {
+    public let layout: ProjectionLayout
     public var layers: [[LoRAAdapter?]]
 
-    public init(layerCount: Int) {
-        layers = Array(repeating: Array(repeating: nil, count: Projection.allCases.count), count: layerCount)
+    /// No adapters on a model of `config`.
+    public init(config: ModelConfig) {
+        layout = config.block.layout
+        layers = Array(repeating: Array(repeating: nil, count: layout.count), count: config.numHiddenLayers)
     }
 
     public subscript(layer: Int, projection: Projection) -> LoRAAdapter? {
-        get { layers[layer][projection.rawValue] }
-        set { layers[layer][projection.rawValue] = newValue }
+        get { layout.slot(projection).flatMap { layers[layer][$0] } }
+        set { layers[layer][layout.index(projection)] = newValue }
     }
 
     /// The largest rank present (sizes the scratch buffers).
     public var maxRank: Int { layers.joined().compactMap { $0?.rank }.max() ?? 0 }
-}
-
-extension Projection {
-    /// Parses a PEFT module path `…model.layers.<i>.<module>` into (layer, projection).
-    public static func parse(modulePath: String) -> (layer: Int, projection: Projection)? {
-        guard let range = modulePath.range(of: "layers.") else { return nil }
-        let rest = modulePath[range.upperBound...]
-        guard let dot = rest.firstIndex(of: "."), let layer = Int(rest[..<dot]) else { return nil }
-        let module = String(rest[rest.index(after: dot)...])
-        guard let p = allCases.first(where: { $0.moduleName == module }) else { return nil }
-        return (layer, p)
-    }
 }

@@ -39,18 +39,25 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// One decoder layer's frozen weights. Linear weights are (out, in), used as `y = x·Wᵀ`, held
-/// dense (`Matrix`, as loaded) or quantised (`NF4Matrix`, `ModelWeights.quantizeProjections`).
+/// One decoder layer's frozen weights. Linear weights are (out, in), used as `y = x·Wᵀ (+ b)`,
+/// held dense (`Matrix`, as loaded) or quantised (`NF4Matrix`, `ModelWeights.quantizeProjections`).
 public struct LayerWeights: Sendable {
     /// By `LayerNorm.rawValue`: the norm's weight, (C) or (D) per head; empty for norms the
     /// family's block lacks.
     public var norms: [[Float]]
-    /// By `Projection.rawValue`: q (H·D, C), k, v (KV·D, C), o (C, H·D), gate, up (F, C), down (C, F).
+    /// Which projection each slot holds.
+    public let layout: ProjectionLayout
+    /// By the layout's slot: q (H·D, C), k, v (KV·D, C), o (C, H·D), gate, up (F, C), down (C, F), …
     public var projections: [any LinearWeight]
+    /// By slot: the projection's bias (out), empty when it has none.
+    public var biases: [[Float]]
 
-    public init(norms: [[Float]], projections: [any LinearWeight]) {
+    public init(norms: [[Float]], layout: ProjectionLayout = .standard, projections: [any LinearWeight], biases: [[Float]]? = nil) {
+        precondition(projections.count == layout.count, "\(projections.count) projections for a layout of \(layout.count)")
         self.norms = norms
+        self.layout = layout
         self.projections = projections
+        self.biases = biases ?? Array(repeating: [], count: layout.count)
     }
 
     public subscript(norm: LayerNorm) -> [Float] {
@@ -58,10 +65,15 @@ public struct LayerWeights: Sendable {
         set { norms[norm.rawValue] = newValue }
     }
 
-    /// The frozen weight of a projection.
+    /// The frozen weight of a projection the layer has.
     public subscript(projection: Projection) -> any LinearWeight {
-        get { projections[projection.rawValue] }
-        set { projections[projection.rawValue] = newValue }
+        get { projections[layout.index(projection)] }
+        set { projections[layout.index(projection)] = newValue }
+    }
+
+    /// The bias of a projection, nil when it has none.
+    public func bias(_ projection: Projection) -> [Float]? {
+        layout.slot(projection).flatMap { biases[$0].isEmpty ? nil : biases[$0] }
     }
 }
 
@@ -144,8 +156,12 @@ public struct ModelWeights: Sendable {
                 guard norm.isPresent(in: c.block), let name = family.normName(norm) else { return [] }
                 return load(ModelTensors.layerName(i, name + ".weight"), [norm.isPerHead ? c.headDim : c.hiddenSize])
             }
-            let projections = Projection.allCases.map { p in projection(ModelTensors.layerName(i, p.moduleName + ".weight"), p.shape(c)) }
-            return LayerWeights(norms: norms, projections: projections)
+            let modules = c.projections.map { ModelTensors.layerName(i, family.moduleName($0)) }
+            let projections = zip(c.projections, modules).map { p, m in projection(m + ".weight", p.shape(c)) }
+            let biases = zip(c.projections, modules).map { p, m in
+                c.block.biases.contains(p) ? load(m + ".bias", [p.shape(c)[0]]) : []
+            }
+            return LayerWeights(norms: norms, layout: c.block.layout, projections: projections, biases: biases)
         }
         finalNorm = load("model.norm.weight", [c.hiddenSize])
         if c.tieWordEmbeddings && !source.has("lm_head.weight") {

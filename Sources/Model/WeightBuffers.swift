@@ -63,12 +63,15 @@ public struct ModelWeightBuffers: @unchecked Sendable {
     public struct Layer: Sendable {
         /// By `LayerNorm.rawValue`: (1, C) or (1, D); nil for norms the block lacks.
         public var norms: [WeightBuffer?]
-        /// By `Projection.rawValue`: q (H·D, C), k, v (KV·D, C), o (C, H·D), gate, up (F, C), down (C, F).
+        /// By the layout's slot (`LayerWeights.projections`).
         public var projections: [WeightBuffer]
+        /// By slot: (1, out) biases; nil for projections without one.
+        public var biases: [WeightBuffer?]
 
-        public init(norms: [WeightBuffer?], projections: [WeightBuffer]) {
+        public init(norms: [WeightBuffer?], projections: [WeightBuffer], biases: [WeightBuffer?]? = nil) {
             self.norms = norms
             self.projections = projections
+            self.biases = biases ?? Array(repeating: nil, count: projections.count)
         }
     }
 
@@ -91,9 +94,13 @@ public struct ModelWeightBuffers: @unchecked Sendable {
 struct LayerWeightsView {
     /// By `LayerNorm.rawValue`; nil for norms the block lacks.
     let norms: [(any DenseWeight)?]
-    let projections: [any LinearWeight]      // by Projection.rawValue
+    let layout: ProjectionLayout
+    let projections: [any LinearWeight]      // by slot
+    let biases: [(any DenseWeight)?]         // by slot
 
-    subscript(_ p: Projection) -> any LinearWeight { projections[p.rawValue] }
+    subscript(_ p: Projection) -> any LinearWeight { projections[layout.index(p)] }
+    /// The projection's bias, nil when it has none.
+    func bias(_ p: Projection) -> (any DenseWeight)? { layout.slot(p).flatMap { biases[$0] } }
     /// A norm the block has.
     subscript(_ n: LayerNorm) -> any DenseWeight { norms[n.rawValue]! }
 }
@@ -101,11 +108,13 @@ struct LayerWeightsView {
 extension DecoderModel {
     /// Layer `index`'s weights: the external buffers when the model has them, else its own.
     func layerWeights(_ index: Int) -> LayerWeightsView {
+        let layout = config.block.layout
         if let b = buffers?.layers[index] {
-            return LayerWeightsView(norms: b.norms.map { $0 }, projections: b.projections)
+            return LayerWeightsView(norms: b.norms.map { $0 }, layout: layout, projections: b.projections, biases: b.biases.map { $0 })
         }
         let l = weights.layers[index]
-        return LayerWeightsView(norms: l.norms.map { $0.isEmpty ? nil : $0 }, projections: l.projections)
+        return LayerWeightsView(norms: l.norms.map { $0.isEmpty ? nil : $0 }, layout: layout, projections: l.projections,
+                                biases: l.biases.map { $0.isEmpty ? nil : $0 })
     }
 
     /// The token embedding (V, C).

@@ -14,7 +14,7 @@ public struct GGUFWeightSource: WeightSource {
 
     /// Whether the file holds the tensor itself (a tied model has no `lm_head.weight`).
     public func has(_ name: String) -> Bool {
-        model.architecture.tensorNames.ggufName(forHuggingFace: name).map { model.file.info($0) != nil } ?? false
+        model.location(forHuggingFace: name).map { model.file.info($0.gguf) != nil } ?? false
     }
 
     /// Dequantises the tensor, then releases its pages of the memory map so that the quantised

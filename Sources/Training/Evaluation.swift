@@ -75,9 +75,10 @@ public enum AdapterLoading {
         -> (modules: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)], config: PEFTAdapterConfig) {
         var out: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)] = [], problems: [String] = []
         for (module, f) in loaded.modules {
-            guard let (layer, p) = Projection.parse(modulePath: module), layer < weights.layers.count else {
+            guard let (layer, p) = weights.config.projection(modulePath: module), layer < weights.layers.count else {
                 problems.append("\(module): not a projection of this model"); continue
             }
+            guard p.isAdapterTarget else { problems.append("\(module): a mixture's router stays frozen; it takes no adapter"); continue }
             let w = weights.layers[layer][p]
             guard f.A.cols == w.cols, f.B.rows == w.rows else {
                 problems.append("\(module): adapter \(f.B.rows)×\(f.A.cols) does not fit the weight \(w.rows)×\(w.cols)"); continue
@@ -94,7 +95,7 @@ public enum AdapterLoading {
     /// The adapters of a PEFT directory, ready to pass to the model.
     public static func inference(path: String, model: DecoderModel) throws -> TrainableAdapters {
         let (modules, _) = try peft(path: path, weights: model.weights)
-        return try TrainableAdapters(initial: modules, layerCount: model.config.numHiddenLayers)
+        return try TrainableAdapters(initial: modules, config: model.config)
     }
 
     /// The adapter at `path` for inference on the model at `modelPath`. A run's trained adapter
@@ -115,7 +116,7 @@ public enum AdapterLoading {
         // A zero-B (LoRA) start converts to the trained adapter itself.
         let (modules, _) = try placed(PEFTAdapter.Loaded(config: converted.config, modules: converted.modules),
                                       path: path, weights: model.weights)
-        let adapters = try TrainableAdapters(initial: modules, layerCount: model.config.numHiddenLayers)
+        let adapters = try TrainableAdapters(initial: modules, config: model.config)
         guard !converted.unchanged else { return (adapters, nil) }
         var note = "\(path) was trained on the PiSSA residual of \(modelPath), which the run computed in memory: "
             + "applied as adapter − \(run.initial.lastPathComponent) (a rank-\(converted.config.r) LoRA on \(modelPath), as `pissa convert` writes)"

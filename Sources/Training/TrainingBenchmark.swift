@@ -55,12 +55,12 @@ public enum TrainingBenchmark {
         case .adapter:
             let (initial, _) = try Trainer.initialAdapters(config: config, weights: &weights)
             model = DecoderModel(weights: weights, lanes: lanes)
-            let trainable = try TrainableAdapters(initial: initial, layerCount: weights.config.numHiddenLayers)
+            let trainable = try TrainableAdapters(initial: initial, config: weights.config)
             (store, adapters, maxRank, keepAlive) = (trainable.store, trainable.adapters, trainable.maxRank, trainable)
         case .full:
             let full = try TrainableWeights(moving: &weights)
             model = DecoderModel(weights: weights, lanes: lanes, buffers: full.buffers)
-            (store, adapters, maxRank, keepAlive) = (full.store, ModelAdapters(layerCount: weights.config.numHiddenLayers), 0, full)
+            (store, adapters, maxRank, keepAlive) = (full.store, ModelAdapters(config: weights.config), 0, full)
         }
         let initSeconds = Date().timeIntervalSince(t0)
         var batches: [Batch] = []

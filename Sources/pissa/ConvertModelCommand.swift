@@ -7,7 +7,7 @@ import Tokenizer
 struct ConvertModelCommand: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
         commandName: "convert-model",
-        abstract: "Convert a Llama GGUF file into a Hugging Face model directory.",
+        abstract: "Convert a GGUF model file into a Hugging Face model directory.",
         discussion: """
         OUT receives config.json, generation_config.json, model.safetensors (every tensor \
         dequantised, in Hugging Face names and layout), tokenizer.json and tokenizer_config.json \
@@ -30,7 +30,7 @@ struct ConvertModelCommand: ParsableCommand, Diagnosable {
         }
     }
 
-    @Option(help: "The GGUF file to convert (Llama architecture, byte-level BPE tokenizer).")
+    @Option(help: "The GGUF file to convert (an architecture of `pissa`'s families, byte-level BPE tokenizer).")
     var model: String
 
     @Option(help: "Output directory (created if needed; written whole, replacing an earlier `convert-model` or `merge` output).")

@@ -86,7 +86,7 @@ struct ExportCommand: ParsableCommand, Diagnosable {
                 + (summary.foldedModules > 0 ? " (\(summary.foldedModules) modules carry their own scale in lora_b)" : ""))
         case .mlx:
             let config = try OutputWriting.write(out, kind: .mlxAdapter, inputs: inputs, overwrite: overwrite) { staging in
-                try MLXAdapterExport.write(adapters: modules, layerCount: source.config.numHiddenLayers, to: staging)
+                try MLXAdapterExport.write(adapters: modules, config: source.config, to: staging)
             }
             if json { return try printJSON(config) }
             print("wrote \(out): \(MLXAdapterExport.weightsFileName) and \(MLXAdapterExport.configFileName) "

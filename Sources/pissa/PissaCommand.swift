@@ -4,7 +4,7 @@ import ArgumentParser
 struct Pissa: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pissa",
-        abstract: "PiSSA fine-tuning toolkit: principal-singular-value adapters for decoder language models (Llama, Gemma 3), on CPU.",
+        abstract: "PiSSA fine-tuning toolkit: principal-singular-value adapters for decoder language models (Llama, Qwen, Mistral, Gemma 3, …), on CPU.",
         subcommands: [
             InitCommand.self,
             TrainCommand.self,

@@ -2,6 +2,7 @@
 import Formats
 import Foundation
 import LinearAlgebra
+import Model
 import TestSupport
 import XCTest
 
@@ -85,15 +86,44 @@ final class AdapterRoleTests: XCTestCase {
     /// matcher for init and train, and `target_modules` written as given (all-linear expanded).
     func testTargetsMatchAsPEFTAndAreWrittenAsGiven() {
         let full = "model.layers.1.self_attn.q_proj"
-        XCTAssertEqual(TargetModules.projections([full], layers: 3).map { $0.projection.modulePath(layer: $0.layer) }, [full])
-        XCTAssertEqual(TargetModules.projections(["q_proj"], layers: 3).count, 3)
-        XCTAssertEqual(TargetModules.projections(["self_attn.q_proj", "down_proj"], layers: 2).count, 4)
-        XCTAssertEqual(TargetModules.projections(["all-linear"], layers: 2).count, 14)
-        XCTAssertEqual(TargetModules.projections(["layers.1.self_attn.q_proj"], layers: 3).count, 1)
-        XCTAssertEqual(TargetModules.projections(["proj"], layers: 3).count, 0, "a part of a name is not a suffix")
+        func config(layers: Int) -> ModelConfig {
+            ModelConfig(architecture: "llama", modelType: "llama", hiddenSize: 8, intermediateSize: 8, numHiddenLayers: layers,
+                        numAttentionHeads: 2, numKeyValueHeads: 2, headDim: 4, vocabSize: 8, maxPositionEmbeddings: 8, rmsNormEps: 1e-5,
+                        tieWordEmbeddings: true, block: .llama(headDim: 4),
+                        layers: Array(repeating: LayerAttention(rope: RopeSpec(theta: 1e4)), count: layers))
+        }
+        func count(_ targets: [String], layers: Int) throws -> Int { try TargetModules.projections(targets, config: config(layers: layers)).count }
+        let three = config(layers: 3)
+        XCTAssertEqual(try TargetModules.projections([full], config: three).map { three.modulePath($0.projection, layer: $0.layer) }, [full])
+        XCTAssertEqual(try count(["q_proj"], layers: 3), 3)
+        XCTAssertEqual(try count(["self_attn.q_proj", "down_proj"], layers: 2), 4)
+        XCTAssertEqual(try count(["all-linear"], layers: 2), 14)
+        XCTAssertEqual(try count(["layers.1.self_attn.q_proj"], layers: 3), 1)
+        XCTAssertEqual(try count(["proj"], layers: 3), 0, "a part of a name is not a suffix")
         XCTAssertEqual(TargetModules.peftTargets([full], matched: [full]), [full])
         XCTAssertEqual(TargetModules.peftTargets(["all-linear"], matched: ["m.layers.0.mlp.up_proj", "m.layers.1.mlp.up_proj", "lm_head"]),
                        ["up_proj"])
         XCTAssertEqual(TargetModules.peftTargets(["q_proj", "q_proj", "v_proj"], matched: []), ["q_proj", "v_proj"])
+    }
+
+    /// A mixture's experts are named as PEFT names them (`w1`, `experts.0.w1`, full paths); its
+    /// router never: all-linear passes it over and naming it is refused, naming it.
+    func testExpertsAreTargetsAsPEFTNamesThemAndTheRouterStaysFrozen() throws {
+        let mixtral = try ArchitectureRegistry.config(huggingFace: Data(#"""
+            {"model_type": "mixtral", "hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 2, "num_attention_heads": 2,
+             "vocab_size": 8, "num_local_experts": 4, "num_experts_per_tok": 2}
+            """#.utf8), path: "config.json")
+        func paths(_ targets: [String]) throws -> [String] {
+            try TargetModules.projections(targets, config: mixtral).map { mixtral.modulePath($0.projection, layer: $0.layer) }
+        }
+        XCTAssertEqual(try paths(["all-linear"]).count, 2 * (4 + 4 * 3), "attention and every expert's w1, w2, w3; no router")
+        XCTAssertFalse(try paths(["all-linear"]).contains { $0.hasSuffix("block_sparse_moe.gate") })
+        XCTAssertEqual(try paths(["w1", "w3"]).count, 2 * 4 * 2)
+        XCTAssertEqual(try paths(["experts.0.w1"]), ["model.layers.0.block_sparse_moe.experts.0.w1", "model.layers.1.block_sparse_moe.experts.0.w1"])
+        XCTAssertEqual(try paths(["model.layers.1.block_sparse_moe.experts.3.w2"]), ["model.layers.1.block_sparse_moe.experts.3.w2"])
+        XCTAssertThrowsError(try paths(["gate"])) { error in
+            XCTAssertEqual("\(error)", "model.layers.0.block_sparse_moe.gate is not an adapter target: the router of a mixture of experts "
+                + "stays frozen; its experts' w1, w2, w3 are the targets")
+        }
     }
 }

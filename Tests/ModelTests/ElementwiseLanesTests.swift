@@ -44,7 +44,7 @@ final class ElementwiseLanesTests: XCTestCase {
     func testRotaryOnTwoLanesMatchesOne() {
         var rng = SeededGenerator(seed: 13)
         let (heads, D) = (3, 20)
-        let table = RotaryTable(headDim: D, maxPositions: 64, theta: 10000)
+        let table = RotaryTable(headDim: D, maxPositions: 64, rope: RopeSpec(theta: 10000))
         let positions = (0..<rows).map { Int32($0 % 64) }
         let x = G.randomFloats(rows * heads * D, using: &rng)
         func run(lanes: Int, inverse: Bool) -> [Float] {

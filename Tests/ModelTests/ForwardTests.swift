@@ -60,4 +60,21 @@ final class ForwardTests: XCTestCase {
         XCTAssertEqual(Array(unwindowed.prefix(5 * C)), Array(full.prefix(5 * C)), "the first 5 positions see every key either way")
         XCTAssertNotEqual(Array(unwindowed.suffix(C)), Array(full.suffix(C)))
     }
+
+    /// Part 2's blocks through the cache (prefill of 3, then one token at a time, each token's
+    /// experts routed alone): q/k/v/o biases with q/k norms and a window, fused qkv / gate_up with
+    /// windows, a mixture of 4 experts.
+    func testCachedDecodingEqualsFullForwardForEveryBlock() throws {
+        for config in [GradientCheck.tinyQwenConfig, GradientCheck.tinyPhi3Config, GradientCheck.tinyMixtralConfig] {
+            let m = DecoderModel(weights: try GradientCheck.tinyWeights(config: config), lanes: 2)
+            let tokens: [Int32] = [3, 7, 1, 19, 4, 4, 12, 0, 8, 15, 2, 9]
+            let full = m.hiddenStates(tokens: tokens)
+            let cache = KVCache(config: m.config, capacity: 16)
+            var stepped = m.hiddenStates(tokens: Array(tokens.prefix(3)), cache: cache)
+            for t in tokens.dropFirst(3) { stepped += m.hiddenStates(tokens: [t], cache: cache) }
+            let C = m.config.hiddenSize
+            assertRelativeClose(Matrix(rows: 12, cols: C, storage: stepped), Matrix(rows: 12, cols: C, storage: full), tolerance: 1e-5,
+                                "\(config.architecture) cache")
+        }
+    }
 }

@@ -87,9 +87,9 @@ final class FrozenLinearTests: XCTestCase {
     func testNF4ModelLossAndGradientsEqualDequantizedModel() throws {
         var quantized = try G.tinyWeights()
         quantized.quantizeProjections(.nf4(blockSize: 64, doubleQuant: false))
-        XCTAssertTrue(quantized.layers.allSatisfy { l in Projection.allCases.allSatisfy { l[$0] is NF4Matrix } })
+        XCTAssertTrue(quantized.layers.allSatisfy { l in l.projections.allSatisfy { $0 is NF4Matrix } })
         let dense = quantized.dequantized()
-        XCTAssertTrue(dense.layers.allSatisfy { l in Projection.allCases.allSatisfy { l[$0] is Matrix } })
+        XCTAssertTrue(dense.layers.allSatisfy { l in l.projections.allSatisfy { $0 is Matrix } })
         XCTAssertLessThan(quantized.projectionBytes * 6, dense.projectionBytes)   // 4.5 bits vs 32 per weight
 
         var rng = SeededGenerator(seed: 61)

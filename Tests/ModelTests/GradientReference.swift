@@ -114,6 +114,17 @@ extension GradientCheck {
             return y
         }
 
+        /// The column blocks of a row-major x (rows, Σ widths), each (rows, w_i): a fused
+        /// projection's parts.
+        static func splitColumns(_ x: [Double], widths: [Int]) -> [[Double]] {
+            let total = widths.reduce(0, +), rows = x.count / total
+            var offset = 0
+            return widths.map { w in
+                defer { offset += w }
+                return (0..<rows).flatMap { r in x[(r * total + offset)..<(r * total + offset + w)] }
+            }
+        }
+
         /// Σ over rows with target ≥ 0 of logsumexp(z_n·Eᵀ) − z_n·E_target. z (N, C), E (V, C).
         static func crossEntropySum(z: [Double], head e: [Double], vocab V: Int, targets: [Int32]) -> Double {
             let C = e.count / V
@@ -141,7 +152,8 @@ extension GradientCheck {
     struct ReferenceModel {
         struct Linear { var w: [Double]; let outF: Int; let inF: Int }
         /// Norm weights by `LayerNorm.rawValue` (the effective scale: weight + offset); empty when absent.
-        struct Layer { var norms: [[Double]]; var projections: [Linear] }
+        /// Projections and their biases (empty when none) by slot.
+        struct Layer { var norms: [[Double]]; var projections: [Linear]; var biases: [[Double]] }
 
         let config: ModelConfig
         var embedding: [Double]           // (V, C), also the tied head
@@ -158,7 +170,8 @@ extension GradientCheck {
             embedding = d(weights.embedding.storage)
             layers = weights.layers.map { l in
                 Layer(norms: l.norms.map(norm),
-                      projections: l.projections.map { Linear(w: d($0.dequantized().storage), outF: $0.rows, inF: $0.cols) })
+                      projections: l.projections.map { Linear(w: d($0.dequantized().storage), outF: $0.rows, inF: $0.cols) },
+                      biases: l.biases.map(d))
             }
             finalNorm = norm(weights.finalNorm)
             slots = adapters.slots
@@ -167,10 +180,14 @@ extension GradientCheck {
         }
 
         private func project(_ x: [Double], layer: Int, _ p: Projection, parameters θ: [Double]) -> [Double] {
-            let lin = layers[layer].projections[p.rawValue]
-            let s = slots.first { $0.layer == layer && $0.projection == p }!
-            let lora = Reference.LoRA(a: θ[s.a..<(s.a + rank * s.inF)], b: θ[s.b..<(s.b + s.outF * rank)], rank: rank, scale: scale)
-            return Reference.linear(x, weight: lin.w, outF: lin.outF, inF: lin.inF, lora: lora)
+            let slot = config.block.layout.slot(p)!
+            let lin = layers[layer].projections[slot], bias = layers[layer].biases[slot]
+            let lora = slots.first { $0.layer == layer && $0.projection == p }.map { s in   // a router has none
+                Reference.LoRA(a: θ[s.a..<(s.a + rank * s.inF)], b: θ[s.b..<(s.b + s.outF * rank)], rank: rank, scale: scale)
+            }
+            var y = Reference.linear(x, weight: lin.w, outF: lin.outF, inF: lin.inF, lora: lora)
+            if !bias.isEmpty { for i in y.indices { y[i] += bias[i % lin.outF] } }   // y = x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ
+            return y
         }
 
         /// One decoder layer on the residual stream x (B·T, C).
@@ -180,9 +197,16 @@ extension GradientCheck {
             let positions = (0..<(batch * T)).map { $0 % T }
             let theta = c.layers[i].rope.theta
             let h1 = Reference.rmsNorm(x, weight: L.norms[LayerNorm.attentionInput.rawValue], eps: eps)
-            var q = project(h1, layer: i, .q, parameters: θ)
-            var k = project(h1, layer: i, .k, parameters: θ)
-            let v = project(h1, layer: i, .v, parameters: θ)
+            var q: [Double], k: [Double], v: [Double]
+            if spec.layout.fusedAttention {   // Phi-3: qkv's rows are q's, k's, v's
+                let parts = Reference.splitColumns(project(h1, layer: i, .qkv, parameters: θ),
+                                                   widths: [c.queryWidth, c.keyValueWidth, c.keyValueWidth])
+                (q, k, v) = (parts[0], parts[1], parts[2])
+            } else {
+                q = project(h1, layer: i, .q, parameters: θ)
+                k = project(h1, layer: i, .k, parameters: θ)
+                v = project(h1, layer: i, .v, parameters: θ)
+            }
             if spec.queryKeyNorm {
                 q = Reference.rmsNorm(q, weight: L.norms[LayerNorm.query.rawValue], eps: eps)
                 k = Reference.rmsNorm(k, weight: L.norms[LayerNorm.key.rawValue], eps: eps)
@@ -196,11 +220,45 @@ extension GradientCheck {
             if spec.sandwichNorms { o = Reference.rmsNorm(o, weight: L.norms[LayerNorm.attentionOutput.rawValue], eps: eps) }
             let mid = x.indices.map { x[$0] + o[$0] }
             let h2 = Reference.rmsNorm(mid, weight: L.norms[LayerNorm.mlpInput.rawValue], eps: eps)
-            let gate = project(h2, layer: i, .gate, parameters: θ), up = project(h2, layer: i, .up, parameters: θ)
+            if case let .experts(E, K) = spec.layout.mlp {
+                let moe = experts(h2, layer: i, experts: E, topK: K, parameters: θ)
+                return mid.indices.map { mid[$0] + moe[$0] }
+            }
+            let gate: [Double], up: [Double]
+            if spec.layout.mlp == .fusedGated {   // Phi-3: gate_up's rows are gate's, then up's
+                let parts = Reference.splitColumns(project(h2, layer: i, .gateUp, parameters: θ),
+                                                   widths: [c.intermediateSize, c.intermediateSize])
+                (gate, up) = (parts[0], parts[1])
+            } else {
+                (gate, up) = (project(h2, layer: i, .gate, parameters: θ), project(h2, layer: i, .up, parameters: θ))
+            }
             let act = spec.activation == .silu ? Reference.swiGLU(gate: gate, up: up) : Reference.geGLU(gate: gate, up: up)
             var down = project(act, layer: i, .down, parameters: θ)
             if spec.sandwichNorms { down = Reference.rmsNorm(down, weight: L.norms[LayerNorm.mlpOutput.rawValue], eps: eps) }
             return mid.indices.map { mid[$0] + down[$0] }
+        }
+
+        /// A sparse mixture of experts, token by token: p = softmax(h·W_rᵀ), the K most probable
+        /// experts, w = p / Σ_chosen p, and Σ_j w_j · down_j(silu(gate_j(h))·up_j(h)).
+        func experts(_ h: [Double], layer i: Int, experts E: Int, topK K: Int, parameters θ: [Double]) -> [Double] {
+            let C = config.hiddenSize
+            let logits = project(h, layer: i, .router, parameters: θ)
+            var out = [Double](repeating: 0, count: h.count)
+            for n in 0..<(h.count / C) {
+                let z = Array(logits[(n * E)..<(n * E + E)]), m = z.max()!
+                let e = z.map { exp($0 - m) }, total = e.reduce(0, +)
+                let p = e.map { $0 / total }
+                let chosen = Array(p.indices.sorted { p[$0] > p[$1] || (p[$0] == p[$1] && $0 < $1) }.prefix(K))
+                let sum = chosen.reduce(0.0) { $0 + p[$1] }
+                let x = Array(h[(n * C)..<(n * C + C)])
+                for expert in chosen {
+                    let g = project(x, layer: i, .expert(expert, .gate), parameters: θ)
+                    let u = project(x, layer: i, .expert(expert, .up), parameters: θ)
+                    let y = project(Reference.swiGLU(gate: g, up: u), layer: i, .expert(expert, .down), parameters: θ)
+                    for d in 0..<C { out[n * C + d] += p[expert] / sum * y[d] }
+                }
+            }
+            return out
         }
 
         /// Σ NLL over supervised targets (embed [× scale] → layers → final norm → tied head → CE).

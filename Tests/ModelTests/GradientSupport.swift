@@ -95,8 +95,37 @@ extension GradientCheck {
         layers: [LayerAttention(slidingWindow: 5, rope: RopeSpec(theta: 10_000)), LayerAttention(slidingWindow: 5, rope: RopeSpec(theta: 10_000)),
                  LayerAttention(rope: RopeSpec(theta: 1_000_000))])
 
+    /// A tiny Qwen3-style block with every feature part 2 adds to the dense block: q, k, v and o
+    /// biases, per-head q/k norms, head_dim 6 ≠ 16/4, and a window of 5 on layer 1 only.
+    static let tinyQwenConfig: ModelConfig = {
+        var block = BlockSpec.llama(headDim: 6)
+        block.queryKeyNorm = true
+        block.biases = [.q, .k, .v, .o]
+        return ModelConfig(
+            architecture: "qwen3", modelType: "qwen3", hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2,
+            numAttentionHeads: 4, numKeyValueHeads: 2, headDim: 6, vocabSize: 20, maxPositionEmbeddings: 64, rmsNormEps: 1e-6,
+            tieWordEmbeddings: true, block: block,
+            layers: [LayerAttention(rope: RopeSpec(theta: 1e6)), LayerAttention(slidingWindow: 5, rope: RopeSpec(theta: 1e6))])
+    }()
+
+    /// A tiny Phi-3: fused qkv (H·D + 2·KV·D = 48 rows) and gate_up (48 rows), head_dim 6 ≠ 16/4,
+    /// a window of 5 in both layers.
+    static let tinyPhi3Config = ModelConfig(
+        architecture: "phi3", modelType: "phi3", hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2,
+        numAttentionHeads: 4, numKeyValueHeads: 2, headDim: 6, vocabSize: 20, maxPositionEmbeddings: 64, rmsNormEps: 1e-5,
+        tieWordEmbeddings: true, block: Phi3Architecture.block(headDim: 6),
+        layers: Array(repeating: LayerAttention(slidingWindow: 5, rope: RopeSpec(theta: 10_000)), count: 2))
+
+    /// A tiny Mixtral: 4 experts of width 12, 2 per token, in 2 layers (hidden 16, 4 query heads
+    /// on 2 KV heads of dim 4, vocabulary 20, tied head).
+    static let tinyMixtralConfig = ModelConfig(
+        architecture: "mixtral", modelType: "mixtral", hiddenSize: 16, intermediateSize: 12, numHiddenLayers: 2,
+        numAttentionHeads: 4, numKeyValueHeads: 2, headDim: 4, vocabSize: 20, maxPositionEmbeddings: 64, rmsNormEps: 1e-5,
+        tieWordEmbeddings: true, block: MixtralArchitecture.block(headDim: 4, experts: 4, topK: 2),
+        layers: Array(repeating: LayerAttention(rope: RopeSpec(theta: 1e6)), count: 2))
+
     /// Random tensors under Hugging Face names: linear weights N(0, 1/in), norms 1 + N(0, 0.1²),
-    /// embeddings N(0, 0.5²).
+    /// biases N(0, 0.1²), embeddings N(0, 0.5²).
     struct RandomWeightSource: WeightSource {
         let config: ModelConfig
         private var tensors: [String: (shape: [Int], floats: [Float])] = [:]
@@ -114,6 +143,7 @@ extension GradientCheck {
             for (name, shape) in ModelTensors.expected(c) {
                 if name.hasSuffix("norm.weight") { add(name, shape, std: 0.1, mean: normMean) }
                 else if name == "model.embed_tokens.weight" { add(name, shape, std: 0.5) }
+                else if name.hasSuffix(".bias") { add(name, shape, std: 0.1) }
                 else { add(name, shape, std: 1 / Float(shape[1]).squareRoot()) }
             }
         }
@@ -158,7 +188,7 @@ extension GradientCheck {
             var slots: [Slot] = []
             var offset = 0
             for (l, layer) in weights.layers.enumerated() {
-                for p in Projection.allCases {
+                for p in weights.config.projections where p.isAdapterTarget {
                     let w = layer[p]
                     slots.append(Slot(layer: l, projection: p, a: offset, b: offset + rank * w.cols, inF: w.cols, outF: w.rows))
                     offset += rank * (w.cols + w.rows)
@@ -171,7 +201,7 @@ extension GradientCheck {
             parameters.initialize(from: randomFloats(count, std: std, using: &rng), count: count)
             gradients = .allocate(capacity: count)
             gradients.initialize(repeating: 0, count: count)
-            adapters = ModelAdapters(layerCount: weights.layers.count)
+            adapters = ModelAdapters(config: weights.config)
             for s in slots {
                 adapters[s.layer, s.projection] = LoRAAdapter(
                     a: parameters + s.a, b: parameters + s.b, gradA: gradients + s.a, gradB: gradients + s.b,

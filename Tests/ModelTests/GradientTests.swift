@@ -104,7 +104,7 @@ final class GradientTests: XCTestCase {
             let positions: [Int32] = [0, 1, 5, 15]
             for D in [4, 20] {                      // D/2 = 2 (tail only) and 10 (SIMD block and tail)
                 let heads = 3, N = positions.count
-                let table = RotaryTable(headDim: D, maxPositions: 16, theta: 10000)
+                let table = RotaryTable(headDim: D, maxPositions: 16, rope: RopeSpec(theta: 10000))
                 let x = G.randomFloats(N * heads * D, using: &rng), y = G.randomFloats(N * heads * D, using: &rng)
                 let (xd, yd) = (x.map(Double.init), y.map(Double.init))
                 func reference(_ v: [Double]) -> [Double] {

@@ -8,13 +8,13 @@ final class StepFLOPsTests: XCTestCase {
         let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/tiny_llama")
         let weights = try ModelWeights(source: SafeTensorsWeightSource(directory: dir), sourceName: dir.path)
         let c = weights.config
-        let none = ModelAdapters(layerCount: c.numHiddenLayers)
+        let none = ModelAdapters(config: c)
         func count(_ lengths: [Int], supervised: Int = 0, adapters: ModelAdapters? = nil, full: Bool = false) -> Double {
             StepFLOPs.count(weights: weights, adapters: adapters ?? none, lengths: lengths, supervised: supervised, trainsWeights: full)
         }
         // One token, no head rows: each projection forward + input gradient, and attention on itself.
         let projections = weights.layers.reduce(0.0) { sum, layer in
-            Projection.allCases.reduce(sum) { $0 + Double(layer[$1].rows * layer[$1].cols) }
+            layer.projections.reduce(sum) { $0 + Double($1.rows * $1.cols) }
         }
         let attentionPerPair = 12 * Double(c.numHiddenLayers * c.numAttentionHeads * c.headDim)
         XCTAssertEqual(count([1]), 4 * projections + attentionPerPair)

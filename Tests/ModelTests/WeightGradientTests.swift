@@ -19,7 +19,7 @@ final class WeightGradientTests: XCTestCase {
         struct Slot { let offset: Int, rows: Int, cols: Int }
         let values: GradientCheck.FloatBuffer, gradients: GradientCheck.FloatBuffer
         let embedding: Slot, finalNorm: Slot
-        let layers: [(norms: [Slot?], projections: [Slot])]
+        let layers: [(norms: [Slot?], projections: [Slot], biases: [Slot?])]
         var all: [(name: String, slot: Slot)] = []
 
         init(_ w: ModelWeights) {
@@ -34,7 +34,8 @@ final class WeightGradientTests: XCTestCase {
             embedding = add("embedding", w.embedding.storage, w.embedding.rows, w.embedding.cols)
             layers = w.layers.enumerated().map { i, l in
                 (LayerNorm.allCases.map { n in l[n].isEmpty ? nil : add("layer \(i) norm \(n)", l[n], 1, l[n].count) },
-                 Projection.allCases.map { p in add("layer \(i) \(p)", l[p].dequantized().storage, l[p].rows, l[p].cols) })
+                 w.config.projections.map { p in add("layer \(i) \(p)", l[p].dequantized().storage, l[p].rows, l[p].cols) },
+                 w.config.projections.map { p in l.bias(p).map { add("layer \(i) bias \(p)", $0, 1, $0.count) } })
             }
             finalNorm = add("final norm", w.finalNorm, 1, w.finalNorm.count)
             all = names
@@ -48,7 +49,10 @@ final class WeightGradientTests: XCTestCase {
 
         var buffers: ModelWeightBuffers {
             ModelWeightBuffers(embedding: buffer(embedding), lmHead: nil, finalNorm: buffer(finalNorm),
-                               layers: layers.map { .init(norms: $0.norms.map { $0.map(buffer) }, projections: $0.projections.map(buffer)) })
+                               layers: layers.map {
+                                   .init(norms: $0.norms.map { $0.map(buffer) }, projections: $0.projections.map(buffer),
+                                         biases: $0.biases.map { $0.map(buffer) })
+                               })
         }
     }
 
@@ -178,6 +182,22 @@ final class WeightGradientTests: XCTestCase {
         try checkWholeModel(G.tinyGemmaConfig)
     }
 
+    /// The same on a tiny Qwen3-style block: q/k/v/o biases (their dB), q/k norms, a window on one layer.
+    func testWholeQwenModelWeightGradients() throws {
+        try checkWholeModel(G.tinyQwenConfig)
+    }
+
+    /// The same on a tiny Phi-3: the fused qkv and gate_up weights' dW.
+    func testWholePhi3ModelWeightGradients() throws {
+        try checkWholeModel(G.tinyPhi3Config)
+    }
+
+    /// The same on a tiny Mixtral: the router's gradient (through the renormalised top-2 weights
+    /// and the softmax) and every expert's dW.
+    func testWholeMixtralModelWeightGradients() throws {
+        try checkWholeModel(G.tinyMixtralConfig)
+    }
+
     private func checkWholeModel(_ config: ModelConfig) throws {
         var rng = SeededGenerator(seed: 46)
         let weights = try G.tinyWeights(config: config)
@@ -204,9 +224,12 @@ final class WeightGradientTests: XCTestCase {
             else {
                 let layer = Int(name.split(separator: " ")[1])!
                 if let n = LayerNorm.allCases.first(where: { name.hasSuffix("norm \($0)") }) { ref.layers[layer].norms[n.rawValue][i] += delta }
-                else {
-                    let p = Projection.allCases.first { name.hasSuffix(" \($0)") }!
-                    ref.layers[layer].projections[p.rawValue].w[i] += delta
+                else if name.contains(" bias ") {
+                    let p = c.projections.first { name.hasSuffix(" bias \($0)") }!
+                    ref.layers[layer].biases[c.block.layout.slot(p)!][i] += delta
+                } else {
+                    let p = c.projections.first { name.hasSuffix(" \($0)") }!
+                    ref.layers[layer].projections[c.block.layout.slot(p)!].w[i] += delta
                 }
             }
             return ref.lossSum(tokens: tokens, targets: targets, batch: batch, parameters: θ) / Double(supervised)
@@ -223,7 +246,7 @@ final class WeightGradientTests: XCTestCase {
             let start = G.randomFloats(flat.gradients.count, std: 1e-3, using: &rng)
             flat.gradients.pointer.update(from: start, count: start.count)
             let lossSum = model.lossAndGradients(tokens: tokens, targets: targets, lengths: Array(repeating: tokens.count / batch, count: batch),
-                                                 adapters: ModelAdapters(layerCount: c.numHiddenLayers),
+                                                 adapters: ModelAdapters(config: c),
                                                  normalizer: Float(supervised), scratch: scratch)
             let expected = reference.lossSum(tokens: tokens, targets: targets, batch: batch, parameters: θ)
             G.check("whole model Σ NLL (weights in buffers), \(lanes) lanes", [lossSum], [expected], tolerance: 1e-4)

@@ -29,7 +29,7 @@ final class SmolLM2QuantizedTrainingTests: XCTestCase {
         config.quant = QuantSettings()   // NF4, QPiSSA with T = 1
         let trainer = try Trainer(config: config)
         let weights = trainer.model.weights
-        XCTAssertTrue(weights.layers.allSatisfy { l in Projection.allCases.allSatisfy { l[$0] is NF4Matrix } }, "every projection in NF4")
+        XCTAssertTrue(weights.layers.allSatisfy { l in l.projections.allSatisfy { $0 is NF4Matrix } }, "every projection in NF4")
         XCTAssertTrue(weights.embedding.count > 0 && weights.outputHead.count > 0, "embedding and head stay float32")
 
         let validExamples = try DatasetLoader(tokenizer: trainer.tokenizer, maxSeqLen: 128).load(path: config.valid!).examples

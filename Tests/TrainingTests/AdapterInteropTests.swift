@@ -143,7 +143,7 @@ final class AdapterInteropTests: XCTestCase {
     func testMLXExportCarriesTheUpdate() throws {
         let loaded = try PEFTAdapter.read(directory: Self.peftMade.appendingPathComponent("rslora_f16"))   // q, v, down only; rsLoRA
         let out = scratch.appendingPathComponent("mlx")
-        let config = try MLXAdapterExport.write(adapters: loaded.scaledModules, layerCount: 2, to: out)
+        let config = try MLXAdapterExport.write(adapters: loaded.scaledModules, config: try SafeTensorsWeightSource.readConfig(directory: Self.tinyModel), to: out)
         XCTAssertEqual(config.numLayers, 2)
         XCTAssertEqual(config.loraParameters.rank, 4)
         XCTAssertEqual(config.loraParameters.keys, ["self_attn.q_proj", "self_attn.v_proj", "mlp.down_proj"])

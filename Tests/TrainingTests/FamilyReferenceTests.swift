@@ -9,7 +9,7 @@ import XCTest
 /// Each family against transformers on a tiny random model that transformers made
 /// (scripts/reference/make_family_fixtures.py): the model is read from its own `config.json` and
 /// safetensors as a user's would be, then its logits, its masked loss, the full fine-tuning
-/// gradient of every weight and the gradient of a PEFT LoRA on all seven projections must match
+/// gradient of every weight (biases included) and the gradient of a PEFT LoRA on every projection must match
 /// PyTorch's. Tolerances: logits 1e-5 of their largest magnitude, gradients 1e-4 relative (per tensor).
 final class FamilyReferenceTests: XCTestCase {
     private static var families: URL {
@@ -63,6 +63,8 @@ final class FamilyReferenceTests: XCTestCase {
                 largest = max(largest, abs(expected[r * V + j]))
             }
         }
+        print(String(format: "family check  %@ logits: max |Δ| %.2e of max |logit| %.2f (%.1e relative; tolerance 1e-5)",
+                     family, worst, largest, worst / largest))
         XCTAssertLessThanOrEqual(worst, 1e-5 * largest, "\(family) logits: worst difference \(worst), largest logit \(largest)")
     }
 
@@ -73,18 +75,21 @@ final class FamilyReferenceTests: XCTestCase {
         let model = DecoderModel(weights: weights, lanes: lanes, buffers: trainable.buffers)
         let scratch = TrainingScratch(model: model, capacityRows: f.tokens.count, maxRank: 0)
         let loss = model.lossAndGradients(tokens: f.tokens, targets: f.targets, lengths: f.lengths,
-                                          adapters: ModelAdapters(layerCount: model.config.numHiddenLayers),
+                                          adapters: ModelAdapters(config: model.config),
                                           normalizer: Float(f.supervised), scratch: scratch)
         let expectedLoss = Double(try f.matrix("loss").storage[0])
         XCTAssertEqual(loss / Double(f.supervised), expectedLoss, accuracy: 1e-5 * expectedLoss, "\(family) loss")
-        var compared = 0
+        var compared = 0, worst = 0.0
         for view in trainable.store.views {
             let expected = try f.matrix("grad." + view.name)
             let observed = Matrix(rows: expected.rows, cols: expected.cols,
                                   storage: Array(UnsafeBufferPointer(trainable.store.gradients(of: view))))
             XCTAssertLessThanOrEqual(observed.relativeDifference(to: expected), 1e-4, "\(family) d\(view.name), \(lanes) lanes")
+            worst = max(worst, observed.relativeDifference(to: expected))
             compared += 1
         }
+        print(String(format: "family check  %@ full fine-tuning: %d gradients, worst relative difference %.1e (tolerance 1e-4), %d lanes",
+                     family, compared, worst, lanes))
         XCTAssertEqual(compared, f.reference.tensors.filter { $0.name.hasPrefix("grad.") }.count, "every weight compared")
     }
 
@@ -100,11 +105,11 @@ final class FamilyReferenceTests: XCTestCase {
             buffers.append(p)
             return p
         }
-        var adapters = ModelAdapters(layerCount: L)
+        var adapters = ModelAdapters(config: model.config)
         var gradients: [(String, UnsafeMutablePointer<Float>, Matrix)] = []
         for layer in 0..<L {
-            for p in Projection.allCases {
-                let path = "lora." + p.modulePath(layer: layer)
+            for p in model.config.projections where p.isAdapterTarget {
+                let path = "lora." + model.config.modulePath(p, layer: layer)
                 let a = try f.matrix(path + ".lora_A"), b = try f.matrix(path + ".lora_B")
                 let ga = buffer([Float](repeating: 0, count: a.count)), gb = buffer([Float](repeating: 0, count: b.count))
                 adapters[layer, p] = LoRAAdapter(a: buffer(a.storage), b: buffer(b.storage), gradA: ga, gradB: gb, rank: 4, scale: 2)
@@ -116,9 +121,22 @@ final class FamilyReferenceTests: XCTestCase {
                                           normalizer: Float(f.supervised), scratch: scratch)
         let expectedLoss = Double(try f.matrix("lora_loss").storage[0])
         XCTAssertEqual(loss / Double(f.supervised), expectedLoss, accuracy: 1e-5 * expectedLoss, "\(family) adapted loss")
+        var worst = 0.0
         for (name, pointer, expected) in gradients {
             let observed = Matrix(rows: expected.rows, cols: expected.cols, storage: Array(UnsafeBufferPointer(start: pointer, count: expected.count)))
             XCTAssertLessThanOrEqual(observed.relativeDifference(to: expected), 1e-4, "\(family) \(name), \(lanes) lanes")
+            worst = max(worst, observed.relativeDifference(to: expected))
+        }
+        print(String(format: "family check  %@ LoRA: %d factor gradients, worst relative difference %.1e (tolerance 1e-4), %d lanes",
+                     family, gradients.count, worst, lanes))
+    }
+
+    /// Logits, full fine-tuning and PEFT LoRA gradients on 1 and 2 lanes.
+    private func checkAll(_ family: String) throws {
+        try checkLogits(family)
+        for lanes in [1, 2] {
+            try checkFullFineTuningGradients(family, lanes: lanes)
+            try checkAdapterGradients(family, lanes: lanes)
         }
     }
 
@@ -134,5 +152,32 @@ final class FamilyReferenceTests: XCTestCase {
     func testGemma3AdapterGradientsMatchPEFT() throws {
         try checkAdapterGradients("gemma3", lanes: 1)
         try checkAdapterGradients("gemma3", lanes: 2)
+    }
+
+    // MARK: Part 2 families
+
+    /// q/k/v biases (trained by full fine-tuning, frozen under LoRA), windows on layers 1 and 2, tied head.
+    func testQwen2MatchesTransformers() throws { try checkAll("qwen2") }
+
+    /// Per-head q/k norms, head_dim 6 ≠ 16/4, q/k/v/o biases.
+    func testQwen3MatchesTransformers() throws { try checkAll("qwen3") }
+
+    /// A window of 5 in every layer, shorter than the 11 positions.
+    func testMistralMatchesTransformers() throws { try checkAll("mistral") }
+
+    /// Llama 3.1's rope scaling (all three frequency bands), with attention and MLP biases.
+    func testLlama3RopeScalingMatchesTransformers() throws { try checkAll("llama3") }
+
+    /// Fused qkv_proj and gate_up_proj, LoRA on the fused matrices as PEFT puts it, a window of 5.
+    func testPhi3MatchesTransformers() throws { try checkAll("phi3") }
+
+    /// 4 experts, 2 per token: routing, renormalised weights and the router's gradient (full
+    /// fine-tuning), LoRA on q/k/v/o and every expert's w1, w2, w3 (the router frozen).
+    func testMixtralMatchesPyTorch() throws { try checkAll("mixtral") }
+
+    /// rope_scaling linear and dynamic (the latter unchanged within max_position_embeddings).
+    func testLinearAndDynamicRopeScalingMatchTransformers() throws {
+        try checkAll("llama_linear")
+        try checkAll("llama_dynamic")
     }
 }

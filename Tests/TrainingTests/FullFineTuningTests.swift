@@ -41,7 +41,7 @@ final class FullFineTuningTests: XCTestCase {
 
         func lossAndGradients(_ scratch: TrainingScratch) -> Double {
             model.lossAndGradients(tokens: tokens, targets: targets, lengths: Array(repeating: tokens.count / batch, count: batch),
-                                   adapters: ModelAdapters(layerCount: model.config.numHiddenLayers),
+                                   adapters: ModelAdapters(config: model.config),
                                    normalizer: Float(supervised), scratch: scratch) / Double(supervised)
         }
     }

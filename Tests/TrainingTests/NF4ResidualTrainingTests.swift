@@ -23,7 +23,7 @@ final class NF4ResidualTrainingTests: XCTestCase {
         let adapter = try PEFTAdapter.read(directory: out.appendingPathComponent("pissa_init"))
         XCTAssertEqual(adapter.modules.count, 14)
         for (path, factors) in adapter.modules {
-            let (layer, p) = try XCTUnwrap(Projection.parse(modulePath: path))
+            let (layer, p) = try XCTUnwrap(original.config.projection(modulePath: path))
             let q = try XCTUnwrap(residual.layers[layer][p] as? NF4Matrix, "\(path) loads as NF4")
             let w = original.layers[layer][p].dequantized()
             // The stored codes are the in-memory QPiSSA start's, bit for bit (the exact SVD uses no randomness).
@@ -45,7 +45,7 @@ final class NF4ResidualTrainingTests: XCTestCase {
         config.batchSize = 4
         config.learningRate = 5e-3
         let trainer = try Trainer(config: config)
-        XCTAssertTrue(trainer.model.weights.layers.allSatisfy { l in Projection.allCases.allSatisfy { l[$0] is NF4Matrix } })
+        XCTAssertTrue(trainer.model.weights.layers.allSatisfy { l in l.projections.allSatisfy { $0 is NF4Matrix } })
         let metrics = try trainer.fit()
         XCTAssertEqual(metrics.count, 2)
         XCTAssertTrue(metrics.allSatisfy { ($0.loss ?? .nan).isFinite })

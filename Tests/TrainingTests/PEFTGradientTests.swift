@@ -47,8 +47,8 @@ final class PEFTGradientTests: XCTestCase {
                 return t + 1 < T && labels[n + 1] != -100 ? Int32(labels[n + 1]) : -1
             }
             for layer in 0..<config.numHiddenLayers {
-                for p in Projection.allCases {
-                    let path = p.modulePath(layer: layer)
+                for p in config.projections {
+                    let path = config.modulePath(p, layer: layer)
                     factors[path + ".A"] = try file.floats(try XCTUnwrap(file.info(path + ".lora_A")))
                     factors[path + ".B"] = try file.floats(try XCTUnwrap(file.info(path + ".lora_B")))
                     grads[path + ".A"] = [Float](repeating: 0, count: factors[path + ".A"]!.count)
@@ -66,10 +66,10 @@ final class PEFTGradientTests: XCTestCase {
                 p.initialize(from: values, count: values.count)
                 return p
             }
-            var ads = ModelAdapters(layerCount: model.config.numHiddenLayers)
+            var ads = ModelAdapters(config: model.config)
             for layer in 0..<model.config.numHiddenLayers {
-                for p in Projection.allCases {
-                    let path = p.modulePath(layer: layer)
+                for p in model.config.projections {
+                    let path = model.config.modulePath(p, layer: layer)
                     let a = pin(path + ".A", factors), b = pin(path + ".B", factors)
                     let ga = pin(path + ".A", grads), gb = pin(path + ".B", grads)
                     pinned += [(a, factors[path + ".A"]!.count, "f" + path + ".A"), (b, factors[path + ".B"]!.count, "f" + path + ".B"),
@@ -102,8 +102,8 @@ final class PEFTGradientTests: XCTestCase {
         XCTAssertEqual(lossSum / Double(n), Double(expectedLoss), accuracy: 1e-5 * Double(expectedLoss), "\(name) loss")
         var worst = 0.0
         for layer in 0..<c.model.config.numHiddenLayers {
-            for p in Projection.allCases {
-                let path = p.modulePath(layer: layer)
+            for p in c.model.config.projections {
+                let path = c.model.config.modulePath(p, layer: layer)
                 for (ours, theirs) in [(".A", ".grad_A"), (".B", ".grad_B")] {
                     let expected = try c.file.matrix(path + theirs)
                     let observed = Matrix(rows: expected.rows, cols: expected.cols, storage: c.grads[path + ours]!)

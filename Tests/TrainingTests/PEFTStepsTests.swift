@@ -14,12 +14,12 @@ final class PEFTStepsTests: XCTestCase {
         let c = try PEFTGradientTests.Case(name)
         var initial: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)] = []
         for layer in 0..<c.model.config.numHiddenLayers {
-            for p in Projection.allCases {
-                let path = p.modulePath(layer: layer)
+            for p in c.model.config.projections {
+                let path = c.model.config.modulePath(p, layer: layer)
                 initial.append((layer, p, LoRAFactors(A: try c.file.matrix(path + ".lora_A"), B: try c.file.matrix(path + ".lora_B")), 2))
             }
         }
-        let trainable = try TrainableAdapters(initial: initial, layerCount: c.model.config.numHiddenLayers)
+        let trainable = try TrainableAdapters(initial: initial, config: c.model.config)
         let scratch = TrainingScratch(model: c.model, capacityRows: c.tokens.count, maxRank: 4)
         let schedule = LRSchedule(kind: .cosine, baseLearningRate: 1e-2, totalSteps: 10, warmup: .steps(1))
         let optimizer = AdamW()

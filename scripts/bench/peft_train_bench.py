@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """PyTorch + PEFT side of the training-speed benchmark (BENCHMARKS.md).
 
-    python3 scripts/bench/peft_train_bench.py GGUF --init lora|pissa_niter_4 --data text|MATH.jsonl
+    python3 scripts/bench/peft_train_bench.py GGUF|HF_DIR --init lora|pissa_niter_4 --data text|MATH.jsonl
         [--batch 4] [--seq 256] [--steps 5] [--threads 2] [--json OUT]
 
-SmolLM2 from the GGUF (float32), get_peft_model with r = 16, alpha = 16 on all seven projections,
+The model from a GGUF (SmolLM2) or a Hugging Face directory (e.g. the Qwen2.5-0.5B-shaped model
+of make_qwen25_shape.py), float32, get_peft_model with r = 16, alpha = 16 on all seven projections,
 AdamW (lr 2e-5). Each step = forward + backward + optimizer.step on one batch:
-- text: batch × seq tokens with ids (i·7919 + 13) mod 49149 + 3 (as `pissa bench train`), loss on every token;
+- text: batch × seq tokens with ids (i·7919 + 13) mod (V − 3) + 3 (as `pissa bench train`; V the
+  vocabulary, 49149 for SmolLM2), loss on every token;
 - a math JSONL (from `pissa data math`): the first batch·steps records, prompt tokens masked (labels −100),
   completion + EOS supervised, right-padded to the longest in each batch (as `pissa train` does).
 Reports the median step time after one warm-up step, tokens/s (all tokens in the batch, padding
@@ -30,8 +32,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-def text_batches(batch, seq, steps):
-    ids = torch.tensor([[((b * seq + i) * 7919 + 13) % 49149 + 3 for i in range(seq)] for b in range(batch)])
+def text_batches(batch, seq, steps, vocab):
+    ids = torch.tensor([[((b * seq + i) * 7919 + 13) % (vocab - 3) + 3 for i in range(seq)] for b in range(batch)])
     return [(ids, ids.clone(), torch.ones_like(ids))] * (steps + 1)
 
 
@@ -68,15 +70,19 @@ def main():
     ap.add_argument("--json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    d, f = os.path.split(args.gguf)
-    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32)
-    tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
+    if os.path.isdir(args.gguf):
+        model = AutoModelForCausalLM.from_pretrained(args.gguf, dtype=torch.float32)
+        tok = AutoTokenizer.from_pretrained(args.gguf)
+    else:
+        d, f = os.path.split(args.gguf)
+        model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32)
+        tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
     init = True if args.init == "lora" else args.init
     model = get_peft_model(model, LoraConfig(r=16, lora_alpha=16, lora_dropout=0.0, target_modules=TARGETS,
                                              init_lora_weights=init))
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-5, weight_decay=0.0)
-    batches = text_batches(args.batch, args.seq, args.steps) if args.data == "text" else math_batches(args.data, tok, args.batch, args.steps)
+    batches = text_batches(args.batch, args.seq, args.steps, model.config.vocab_size) if args.data == "text" else math_batches(args.data, tok, args.batch, args.steps)
     times, tokens = [], []
     for i, (ids, labels, mask) in enumerate(batches):
         t = time.perf_counter()

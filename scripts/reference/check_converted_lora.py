@@ -41,12 +41,14 @@ def main():
     ap.add_argument("original_dir")
     ap.add_argument("run")
     ap.add_argument("--converted")
+    ap.add_argument("--residual", help="the residual model `pissa init` wrote (RUN was trained on it from "
+                    "RESIDUAL/pissa_init); default: built here from ORIGINAL_DIR and RUN/pissa_init")
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--seq", type=int, default=24)
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    initial = os.path.join(args.run, "pissa_init")
+    initial = os.path.join(args.residual, "pissa_init") if args.residual else os.path.join(args.run, "pissa_init")
     trained = os.path.join(args.run, "adapter")
     converted = args.converted or os.path.join(args.run, "lora_converted")
 
@@ -61,8 +63,8 @@ def main():
     base_logits = logits(original, ids)
 
     # Residual: W_res = W - s * B0 @ A0 for every module of the initial adapter.
-    residual = AutoModelForCausalLM.from_pretrained(args.original_dir, dtype=torch.float32).eval()
-    init_tensors = load_file(os.path.join(initial, "adapter_model.safetensors"))
+    residual = AutoModelForCausalLM.from_pretrained(args.residual or args.original_dir, dtype=torch.float32).eval()
+    init_tensors = {} if args.residual else load_file(os.path.join(initial, "adapter_model.safetensors"))
     params = dict(residual.named_parameters())
     n = 0
     for name, a0 in init_tensors.items():
@@ -76,7 +78,7 @@ def main():
         with torch.no_grad():
             w -= s * (b0 @ a0.float())
         n += 1
-    print(f"residual built from {n} modules")
+    print(f"residual read from {args.residual}" if args.residual else f"residual built from {n} modules")
 
     reference = logits(PeftModel.from_pretrained(residual, trained).eval(), ids)
     candidate = logits(PeftModel.from_pretrained(original, converted).eval(), ids)

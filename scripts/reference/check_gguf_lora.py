@@ -8,7 +8,8 @@ Reads ADAPTER.gguf with gguf.GGUFReader and checks what llama.cpp's llama_adapte
 (general.type = adapter, adapter.type = lora, general.architecture, a lora_a / lora_b pair per
 module with lora_a ne = [in, r], lora_b ne = [r, out]); then, for every module of the PEFT adapter
 ADAPTER_DIR, rebuilds the update llama.cpp applies, (alpha / r) * lora_b @ lora_a in GGUF row order,
-undoes llama.cpp's q/k row permutation (convert_hf_to_gguf.py LlamaModel.permute) and compares with
+undoes llama.cpp's q/k row permutation (convert_hf_to_gguf.py LlamaModel.permute; `llama` adapters only:
+Llama, Mistral, Mixtral) and compares with
 PEFT's s * B @ A. With --base, the heads come from the base GGUF and every lora tensor must name a
 base tensor of matching shape. With --reference (the file llama.cpp's own converter writes from the same
 adapter: `python3 convert_lora_to_gguf.py --base HF_DIR --outtype f32 --outfile REF.gguf ADAPTER_DIR`), every
@@ -20,6 +21,7 @@ import math
 import os
 import sys
 
+import gguf
 import numpy as np
 from gguf import GGUFReader
 from safetensors.numpy import load_file
@@ -64,32 +66,43 @@ def main():
     tensors = {t.name: t for t in r.tensors}
     cfg = json.load(open(os.path.join(args.adapter_dir, "adapter_config.json")))
     peft = load_file(os.path.join(args.adapter_dir, "adapter_model.safetensors"))
-    names = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
-             "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    # llama.cpp's own names (gguf-py's tensor_mapping.py) for the adapter's architecture; only the
+    # Llama-converted architecture (llama: Llama, Mistral, Mixtral) permutes q and k rows.
+    arch_name = meta["general.architecture"]
+    arch = next(a for a, n in gguf.MODEL_ARCH_NAMES.items() if n == arch_name)
+    name_map = gguf.get_tensor_name_map(arch, 4096)
+    permuted = arch_name == "llama"
     alpha, worst, n = float(meta["adapter.lora.alpha"]), 0.0, 0
     for key, a in peft.items():
         if not key.endswith(".lora_A.weight"):
             continue
         path = key.removeprefix("base_model.model.").removesuffix(".lora_A.weight")
         layer, module = path.split(".")[2], ".".join(path.split(".")[3:])
-        base = f"blk.{layer}.{names[module]}.weight"
+        expert = None
+        if ".experts." in path:   # Mixtral: llama.cpp stacks each layer's experts: .experts.E.wK -> ffn_*_exps[E]
+            stem, rest = path.split(".experts.")
+            expert, which = int(rest.split(".")[0]), rest.split(".")[1]
+            path = f"{stem}.experts.{which}"
+        base = (name_map.get_name(path) or f"(no llama.cpp name for {path})") + ".weight"
         ta, tb = tensors.get(base + ".lora_a"), tensors.get(base + ".lora_b")
         if ta is None or tb is None:
             problems.append(f"{base}: lora_a / lora_b missing")
             continue
         A, B = a.astype(np.float32), peft[key.replace("lora_A", "lora_B")].astype(np.float32)
         rank = A.shape[0]
-        if list(ta.shape) != [A.shape[1], rank] or list(tb.shape) != [rank, B.shape[0]]:
-            problems.append(f"{base}: ne lora_a {list(ta.shape)} lora_b {list(tb.shape)}; expected [in, r] / [r, out]")
+        stacked = [] if expert is None else [int(ta.shape[2])]
+        if list(ta.shape) != [A.shape[1], rank] + stacked or list(tb.shape) != [rank, B.shape[0]] + stacked:
+            problems.append(f"{base}: ne lora_a {list(ta.shape)} lora_b {list(tb.shape)}; expected [in, r(, E)] / [r, out(, E)]")
             continue
-        if base_shapes and base_shapes.get(base) != [A.shape[1], B.shape[0]]:
+        if base_shapes and base_shapes.get(base) != [A.shape[1], B.shape[0]] + stacked:
             problems.append(f"{base}: base tensor ne {base_shapes.get(base)} does not match")
-        la = np.asarray(ta.data, dtype=np.float32).reshape(rank, A.shape[1])
-        lb = np.asarray(tb.data, dtype=np.float32).reshape(B.shape[0], rank)
+        e = expert or 0
+        la = np.asarray(ta.data, dtype=np.float32).reshape(-1, rank, A.shape[1])[e]
+        lb = np.asarray(tb.data, dtype=np.float32).reshape(-1, B.shape[0], rank)[e]
         delta_gguf = (alpha / rank) * lb @ la  # what llama.cpp adds, in GGUF row order
         s = cfg["lora_alpha"] / (math.sqrt(rank) if cfg.get("use_rslora") else rank)
         expected = s * B @ A
-        if module in ("self_attn.q_proj", "self_attn.k_proj"):
+        if permuted and module in ("self_attn.q_proj", "self_attn.k_proj"):
             h = heads if module == "self_attn.q_proj" else kv_heads
             if h is None:
                 problems.append("q/k present: pass --base or --heads/--kv-heads")

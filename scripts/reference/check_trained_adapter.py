@@ -5,7 +5,7 @@ the same masked loss as `pissa eval`.
     python3 scripts/reference/check_trained_adapter.py RESIDUAL_DIR ADAPTER_DIR DATA.jsonl PISSA_EVAL_JSON [--limit 16]
 
 RESIDUAL_DIR: the residual model written by `pissa init` (the model the adapter was trained on);
-ADAPTER_DIR: RUN/adapter; DATA.jsonl: prompt/completion records; PISSA_EVAL_JSON: the output of
+ADAPTER_DIR: RUN/adapter, or `none` for a model alone (e.g. RUN/model of --method full); DATA.jsonl: prompt/completion records; PISSA_EVAL_JSON: the output of
 `pissa eval --model RESIDUAL_DIR --adapter ADAPTER_DIR --data DATA.jsonl --limit N --json`.
 Each record is tokenised as `pissa train` does (prompt and completion separately, EOS appended,
 loss on completion + EOS), one sequence at a time; the script sums PEFT's token NLL over the
@@ -31,7 +31,8 @@ def main():
     args = ap.parse_args()
     tok = AutoTokenizer.from_pretrained(args.residual)
     model = AutoModelForCausalLM.from_pretrained(args.residual, dtype=torch.float32).eval()
-    model = PeftModel.from_pretrained(model, args.adapter).eval()
+    if args.adapter != "none":
+        model = PeftModel.from_pretrained(model, args.adapter).eval()
     total, count = 0.0, 0
     records = [json.loads(l) for l in open(args.data) if l.strip()][: args.limit]
     with torch.no_grad():

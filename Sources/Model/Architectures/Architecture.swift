@@ -16,6 +16,13 @@ public protocol Architecture: Sendable {
     static var modelTypes: [String] { get }
     /// GGUF `general.architecture` values (llama.cpp's names) of this family.
     static var ggufArchitectures: [String] { get }
+    /// Whether a GGUF file of one of `ggufArchitectures` is this family's (llama.cpp writes
+    /// Mixtral as `llama` with experts).
+    static func claims(gguf file: GGUFFile) -> Bool
+    /// The `general.architecture` llama.cpp gives this family's models (and so their LoRA
+    /// adapters): the first of `ggufArchitectures`, or another family's (Mistral: `llama`); nil
+    /// when llama.cpp has none.
+    static var llamaCppArchitecture: String? { get }
 
     /// `config.json` → config. Refuses, by name, every feature the block does not implement.
     static func config(huggingFace data: Data, path: String) throws -> ModelConfig
@@ -26,8 +33,15 @@ public protocol Architecture: Sendable {
 
     /// GGUF ↔ Hugging Face tensor names.
     static var tensorNames: TensorNameTable { get }
+    /// GGUF tensors of layer N (`blk.N.<gguf>`) that stack one matrix of every expert, (E, out,
+    /// in) row-major: Hugging Face's `moduleName(.expert(e, matrix))` of layer N is slice e.
+    static var ggufExpertStacks: [(gguf: String, matrix: ExpertMatrix)] { get }
+    /// Hugging Face name of a linear module inside `model.layers.N.` (without `.weight`), for
+    /// the modules of this family's `ProjectionLayout`: what PEFT calls it in module paths.
+    static func moduleName(_ p: Projection) -> String
     /// Hugging Face name of each norm of a decoder layer that this family has (within
-    /// `model.layers.N.`, without `.weight`); nil for norms it lacks.
+    /// `model.layers.N.`, without `.weight`); nil for norms it lacks (default: Llama's two, and
+    /// Qwen3's / Gemma's per-head q/k norms `self_attn.q_norm`, `self_attn.k_norm`).
     static func normName(_ norm: LayerNorm) -> String?
     /// Heads whose row pairs llama.cpp's converter interleaves in the GGUF copy of the tensor
     /// Hugging Face calls `name` (q: H, k: KV for Llama); nil when the rows are stored as they are.
@@ -40,6 +54,39 @@ public protocol Architecture: Sendable {
 }
 
 extension Architecture {
+    public static func claims(gguf file: GGUFFile) -> Bool { true }
+
+    public static var llamaCppArchitecture: String? { ggufArchitectures.first }
+
+    public static var ggufExpertStacks: [(gguf: String, matrix: ExpertMatrix)] { [] }
+
+    public static func normName(_ norm: LayerNorm) -> String? {
+        switch norm {
+        case .attentionInput: "input_layernorm"
+        case .mlpInput: "post_attention_layernorm"
+        case .query: "self_attn.q_norm"
+        case .key: "self_attn.k_norm"
+        case .attentionOutput, .mlpOutput: nil
+        }
+    }
+
+    /// Llama's names for the seven modules (`self_attn.q_proj`, …, `mlp.down_proj`).
+    public static func moduleName(_ p: Projection) -> String { standardModuleName(p) }
+
+    /// Llama's name of one of the seven modules, which most families share.
+    public static func standardModuleName(_ p: Projection) -> String {
+        switch p {
+        case .q: "self_attn.q_proj"
+        case .k: "self_attn.k_proj"
+        case .v: "self_attn.v_proj"
+        case .o: "self_attn.o_proj"
+        case .gate: "mlp.gate_proj"
+        case .up: "mlp.up_proj"
+        case .down: "mlp.down_proj"
+        case .qkv, .gateUp, .router, .expert: preconditionFailure("\(p) is not a module of \(name)")
+        }
+    }
+
     public static func ggufPermutedHeads(huggingFace name: String, config: ModelConfig) -> Int? { nil }
     public static func ggufValueOffset(huggingFace name: String) -> Float { 0 }
     public static var defaultChatTemplate: ChatTemplate? { nil }
@@ -83,6 +130,26 @@ public struct TensorNameTable: Sendable {
     public init(global: [(gguf: String, huggingFace: String)], layer: [(gguf: String, huggingFace: String)]) {
         self.global = global
         self.layer = layer
+    }
+
+    /// The names convert_hf_to_gguf.py / gguf-py's `tensor_mapping.py` give Llama's tensors, which
+    /// the Llama-like families share, with a family's own Hugging Face names for some of them
+    /// (`renaming`, by GGUF name) and its `extra` layer tensors.
+    public static func standard(renaming: [String: String] = [:], extra: [(gguf: String, huggingFace: String)] = []) -> TensorNameTable {
+        let llama: [(gguf: String, huggingFace: String)] = [
+            ("attn_norm", "input_layernorm"),
+            ("attn_q", "self_attn.q_proj"),
+            ("attn_k", "self_attn.k_proj"),
+            ("attn_v", "self_attn.v_proj"),
+            ("attn_output", "self_attn.o_proj"),
+            ("ffn_norm", "post_attention_layernorm"),
+            ("ffn_gate", "mlp.gate_proj"),
+            ("ffn_up", "mlp.up_proj"),
+            ("ffn_down", "mlp.down_proj"),
+        ]
+        return TensorNameTable(
+            global: [("token_embd", "model.embed_tokens"), ("output_norm", "model.norm"), ("output", "lm_head")],
+            layer: llama.map { ($0.gguf, renaming[$0.gguf] ?? $0.huggingFace) } + extra)
     }
 
     private static let layerPrefixGGUF = "blk.", layerPrefixHF = "model.layers."

@@ -60,6 +60,9 @@ public struct ModelConfig: Sendable, Equatable {
     public var queryWidth: Int { numAttentionHeads * headDim }
     /// KV·D, the width of keys and of values.
     public var keyValueWidth: Int { numKeyValueHeads * headDim }
+
+    /// The layer's linear modules, in slot order.
+    public var projections: [Projection] { block.layout.all }
 }
 
 /// What a family's decoder block computes beyond Llama's
@@ -81,10 +84,14 @@ public struct BlockSpec: Sendable, Equatable {
     /// Gemma: the looked-up embedding rows are multiplied by √C (rounded to float32 as
     /// transformers does); nil: no scaling.
     public var embeddingScale: Float?
+    /// The layer's linear modules: separate or fused (Phi-3), a dense MLP or experts (Mixtral).
+    public var layout: ProjectionLayout
+    /// The modules that add a bias vector after their product (Qwen2: q, k, v).
+    public var biases: Set<Projection>
 
     public init(normWeightOffset: Float = 0, sandwichNorms: Bool = false, queryKeyNorm: Bool = false,
                 activation: GatedActivation = .silu, attentionScale: Double, queryPreAttnScalar: Double? = nil,
-                embeddingScale: Float? = nil) {
+                embeddingScale: Float? = nil, layout: ProjectionLayout = .standard, biases: Set<Projection> = []) {
         self.normWeightOffset = normWeightOffset
         self.sandwichNorms = sandwichNorms
         self.queryKeyNorm = queryKeyNorm
@@ -92,6 +99,8 @@ public struct BlockSpec: Sendable, Equatable {
         self.attentionScale = attentionScale
         self.queryPreAttnScalar = queryPreAttnScalar
         self.embeddingScale = embeddingScale
+        self.layout = layout
+        self.biases = biases
     }
 
     /// Llama's block with head dimension D.
@@ -121,9 +130,30 @@ public struct LayerAttention: Sendable, Hashable {
     }
 }
 
-/// A rotary embedding: base θ, rotating all D dimensions of a head in the half-split layout.
+/// A rotary embedding: base θ, rotating all D dimensions of a head in the half-split layout, its
+/// frequencies rescaled as `scaling` says.
 public struct RopeSpec: Sendable, Hashable {
     public var theta: Double
+    public var scaling: RopeScaling?
 
-    public init(theta: Double) { self.theta = theta }
+    public init(theta: Double, scaling: RopeScaling? = nil) {
+        self.theta = theta
+        self.scaling = scaling
+    }
+}
+
+/// How a rotary embedding's inverse frequencies θ^(−2i/D) are rescaled, as transformers'
+/// `ROPE_INIT_FUNCTIONS` (and llama.cpp's `rope_freqs.weight`) rescale them.
+public enum RopeScaling: Sendable, Hashable {
+    /// `linear`: every frequency divided by `factor` (position interpolation).
+    case linear(factor: Double)
+    /// `dynamic` (NTK): the base grows with the sequence once it exceeds `maxPositions`
+    /// (`max_position_embeddings`); within those positions, which is all this package runs, the
+    /// frequencies are the unscaled ones.
+    case dynamic(factor: Double, maxPositions: Int)
+    /// `llama3` (Llama 3.1 / 3.2): low frequencies divided by `factor`, high ones kept, those in
+    /// between interpolated, by wavelength against `originalMaxPositions` / the two factors.
+    case llama3(factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double, originalMaxPositions: Int)
+    /// llama.cpp's `rope_freqs.weight`: frequency i divided by `divisors[i]` (D/2 of them).
+    case divisors([Float])
 }

@@ -11,16 +11,19 @@ public enum ArchitectureRegistry {
     public static let all: [any Architecture.Type] = [
         LlamaArchitecture.self,
         Gemma3Architecture.self,
+        Qwen2Architecture.self,
+        Qwen3Architecture.self,
+        MistralArchitecture.self,
+        Phi3Architecture.self,
+        MixtralArchitecture.self,
     ]
 
     /// Families transformers has that this package does not run yet, with what they need.
     static let notYetSupported: [String: String] = [
-        "qwen2": "q/k/v projection biases",
         "qwen2_moe": "a mixture of experts with shared experts",
-        "qwen3": "per-head q/k RMSNorm with Qwen3's weights",
-        "mistral": "sliding-window attention with Mistral's config",
-        "mixtral": "a sparse mixture of experts",
-        "phi3": "fused qkv_proj and gate_up_proj projections",
+        "qwen3_moe": "Qwen3's mixture of experts",
+        "deepseek_v2": "a mixture of experts with shared experts",
+        "deepseek_v3": "a mixture of experts with shared experts",
         "gemma": "Gemma 1's block",
         "gemma2": "attention logit soft-capping",
         "bert": "an encoder (not a causal language model)",
@@ -29,7 +32,8 @@ public enum ArchitectureRegistry {
     /// "llama (model_type llama; GGUF llama), gemma3 (…)": what the refusals list.
     public static var supportedList: String {
         all.map { a in
-            "\(a.name) (model_type \(a.modelTypes.joined(separator: "/")); GGUF \(a.ggufArchitectures.joined(separator: "/")))"
+            let gguf = a.ggufArchitectures.isEmpty ? "" : "; GGUF \(a.ggufArchitectures.joined(separator: "/"))"
+            return "\(a.name) (model_type \(a.modelTypes.joined(separator: "/"))\(gguf))"
         }.joined(separator: ", ")
     }
 
@@ -77,7 +81,7 @@ public enum ArchitectureRegistry {
     /// The family of a GGUF file, by `general.architecture`.
     public static func architecture(gguf file: GGUFFile) throws -> any Architecture.Type {
         let name = try GGUFMetadataReader(file: file).string("general.architecture")
-        if let family = all.first(where: { $0.ggufArchitectures.contains(name) }) { return family }
+        if let family = all.first(where: { $0.ggufArchitectures.contains(name) && $0.claims(gguf: file) }) { return family }
         throw unsupported(path: file.url.path, kind: "general.architecture", value: name)
     }
 

@@ -67,10 +67,8 @@ public enum HuggingFaceExport {
         // Weights: lay out every tensor, then dequantise and write them one by one.
         var specs: [TensorSpec] = []
         for name in gguf.huggingFaceTensorNames {
-            guard let ggufName = gguf.ggufName(forHuggingFace: name), let info = gguf.file.info(ggufName) else {
-                throw ModelError.missingTensor(source: source, name: name)
-            }
-            specs.append(TensorSpec(name: name, dtype: dtype, shape: info.shape))
+            guard let shape = gguf.huggingFaceShape(named: name) else { throw ModelError.missingTensor(source: source, name: name) }
+            specs.append(TensorSpec(name: name, dtype: dtype, shape: shape))
         }
         let writer = try SafeTensorsWriter(url: directory.appendingPathComponent("model.safetensors"), tensors: specs)
         var parameters = 0

@@ -24,8 +24,8 @@ public struct InitTiming: Codable, Sendable, Equatable {
         guard !modes.isEmpty else { return [] }
         let (source, _) = try openWeightSource(modelPath)
         var loaded: [Matrix] = []
-        for (layer, p) in TargetModules.projections(settings.targets, layers: source.config.numHiddenLayers) {
-            let t = try source.tensor(p.modulePath(layer: layer) + ".weight")
+        for (layer, p) in try TargetModules.projections(settings.targets, config: source.config) {
+            let t = try source.tensor(source.config.modulePath(p, layer: layer) + ".weight")
             loaded.append(Matrix(rows: t.shape[0], cols: t.shape[1], storage: t.floats))
         }
         let matrices = loaded

@@ -14,7 +14,8 @@ public final class TrainableAdapters: @unchecked Sendable {
         public var scale: Float
         public var a: ParameterView
         public var b: ParameterView
-        public var path: String { projection.modulePath(layer: layer) }
+        /// The PEFT module path (`model.layers.3.self_attn.q_proj`).
+        public var path: String
     }
 
     public let store: ParameterStore
@@ -23,24 +24,24 @@ public final class TrainableAdapters: @unchecked Sendable {
 
     /// Registers every module's A (r, in) and B (out, r), copies the initial factors in, and
     /// points the model-side adapters at the store's parameter and gradient buffers.
-    public init(initial: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)], layerCount: Int) throws {
+    public init(initial: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)], config: ModelConfig) throws {
         let store = ParameterStore()
         // One allocation of the exact size: growing by doubling would zero-fill up to twice the room.
         let shapes = initial.flatMap { [[$0.factors.A.rows, $0.factors.A.cols], [$0.factors.B.rows, $0.factors.B.cols]] }
         if let total = ParameterStore.paddedTotal(shapes) { store.reserveCapacity(total) }
         var modules: [Module] = []
         for m in initial {
-            let path = m.projection.modulePath(layer: m.layer)
+            let path = config.modulePath(m.projection, layer: m.layer)
             let a = try store.register(name: path + ".lora_A", shape: [m.factors.A.rows, m.factors.A.cols])
             let b = try store.register(name: path + ".lora_B", shape: [m.factors.B.rows, m.factors.B.cols])
-            modules.append(Module(layer: m.layer, projection: m.projection, rank: m.factors.rank, scale: m.scale, a: a, b: b))
+            modules.append(Module(layer: m.layer, projection: m.projection, rank: m.factors.rank, scale: m.scale, a: a, b: b, path: path))
         }
         for (m, source) in zip(modules, initial) {
             _ = store.parameters(of: m.a).initialize(from: source.factors.A.storage)
             _ = store.parameters(of: m.b).initialize(from: source.factors.B.storage)
         }
         store.zeroGradients()
-        var adapters = ModelAdapters(layerCount: layerCount)
+        var adapters = ModelAdapters(config: config)
         for m in modules {
             adapters[m.layer, m.projection] = LoRAAdapter(
                 a: store.parameters + m.a.offset, b: store.parameters + m.b.offset,

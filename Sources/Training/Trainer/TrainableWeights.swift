@@ -10,7 +10,8 @@ import Tokenizer
 /// `ModelWeights` they were copied from are emptied, so no second copy exists.
 ///
 /// Registered in order: `model.embed_tokens.weight` (V, C); per layer the attention-input norm
-/// (and q/k norms), the seven projections (out, in), the other norms; `model.norm.weight` (C);
+/// (and q/k norms), the projections (out, in) in slot order, each followed by its bias if it has
+/// one, the other norms; `model.norm.weight` (C);
 /// `lm_head.weight` (V, C) only when the head is untied. A tied head has no tensor of its
 /// own: the embedding's gradient receives the lookup's and the head's.
 public final class TrainableWeights: @unchecked Sendable {
@@ -24,7 +25,7 @@ public final class TrainableWeights: @unchecked Sendable {
     public init(moving weights: inout ModelWeights) throws {
         let c = weights.config
         let family = ArchitectureRegistry.architecture(of: c)
-        // Per layer: the attention-input and q/k norms, the seven projections, then the other norms
+        // Per layer: the attention-input and q/k norms, the projections (and biases), then the other norms
         // (Llama: input_layernorm, projections, post_attention_layernorm, as before).
         let normsFirst: [LayerNorm] = [.attentionInput, .query, .key], normsAfter: [LayerNorm] = [.attentionOutput, .mlpInput, .mlpOutput]
         let store = ParameterStore()
@@ -32,7 +33,8 @@ public final class TrainableWeights: @unchecked Sendable {
             + ParameterStore.paddedCount(weights.lmHead?.count ?? 0)
         for layer in weights.layers {
             total += layer.norms.reduce(0) { $0 + ParameterStore.paddedCount($1.count) }
-            for p in Projection.allCases { total += ParameterStore.paddedCount(layer[p].rows * layer[p].cols) }
+            total += layer.projections.reduce(0) { $0 + ParameterStore.paddedCount($1.rows * $1.cols) }
+            total += layer.biases.reduce(0) { $0 + ParameterStore.paddedCount($1.count) }
         }
         store.reserveCapacity(total)   // one allocation of the exact size: no doubling, no move
         var entries: [(view: ParameterView, rows: Int, cols: Int)] = []
@@ -41,7 +43,7 @@ public final class TrainableWeights: @unchecked Sendable {
             return entries.count - 1
         }
         let embedding = try register("model.embed_tokens.weight", c.vocabSize, c.hiddenSize, [c.vocabSize, c.hiddenSize])
-        var layerSlots: [(norms: [Int?], projections: [Int])] = []
+        var layerSlots: [(norms: [Int?], projections: [Int], biases: [Int?])] = []
         for (i, layer) in weights.layers.enumerated() {
             var norms = [Int?](repeating: nil, count: LayerNorm.allCases.count)
             func registerNorms(_ which: [LayerNorm]) throws {
@@ -51,12 +53,15 @@ public final class TrainableWeights: @unchecked Sendable {
                 }
             }
             try registerNorms(normsFirst)
-            let projections = try Projection.allCases.map { proj in
-                let w = layer[proj]
-                return try register(ModelTensors.layerName(i, proj.moduleName + ".weight"), w.rows, w.cols, [w.rows, w.cols])
+            var projections: [Int] = [], biases: [Int?] = []
+            for (slot, proj) in c.projections.enumerated() {
+                let w = layer.projections[slot], module = ModelTensors.layerName(i, family.moduleName(proj))
+                projections.append(try register(module + ".weight", w.rows, w.cols, [w.rows, w.cols]))
+                let b = layer.biases[slot]
+                biases.append(b.isEmpty ? nil : try register(module + ".bias", 1, b.count, [b.count]))
             }
             try registerNorms(normsAfter)
-            layerSlots.append((norms, projections))
+            layerSlots.append((norms, projections, biases))
         }
         let norm = try register("model.norm.weight", 1, c.hiddenSize, [c.hiddenSize])
         let head = try weights.lmHead.map { try register("lm_head.weight", $0.rows, $0.cols, [$0.rows, $0.cols]) }
@@ -73,9 +78,11 @@ public final class TrainableWeights: @unchecked Sendable {
                 if let slot { fill(slot, weights.layers[i][n]) }
                 weights.layers[i][n] = []
             }
-            for (proj, slot) in zip(Projection.allCases, slots.projections) {
-                fill(slot, weights.layers[i][proj].dequantized().storage)   // float32 weights: the matrix itself
-                weights.layers[i][proj] = Matrix(rows: 0, cols: 0)
+            for (p, slot) in slots.projections.enumerated() {
+                fill(slot, weights.layers[i].projections[p].dequantized().storage)   // float32 weights: the matrix itself
+                weights.layers[i].projections[p] = Matrix(rows: 0, cols: 0)
+                if let b = slots.biases[p] { fill(b, weights.layers[i].biases[p]) }
+                weights.layers[i].biases[p] = []
             }
         }
         fill(norm, weights.finalNorm)
@@ -89,7 +96,9 @@ public final class TrainableWeights: @unchecked Sendable {
         }
         buffers = ModelWeightBuffers(
             embedding: buffer(embedding), lmHead: head.map(buffer), finalNorm: buffer(norm),
-            layers: layerSlots.map { .init(norms: $0.norms.map { $0.map(buffer) }, projections: $0.projections.map(buffer)) })
+            layers: layerSlots.map {
+                .init(norms: $0.norms.map { $0.map(buffer) }, projections: $0.projections.map(buffer), biases: $0.biases.map { $0.map(buffer) })
+            })
         self.store = store
         self.config = c
     }

@@ -69,7 +69,7 @@ public final class Trainer {
             case .adapter:
                 let (initial, adapterConfig) = try Self.initialAdapters(config: config, weights: &weights)
                 model = DecoderModel(weights: weights, lanes: config.lanes)
-                let trainable = try TrainableAdapters(initial: initial, layerCount: weights.config.numHiddenLayers)
+                let trainable = try TrainableAdapters(initial: initial, config: weights.config)
                 self.trainable = trainable
                 fullWeights = nil
                 store = trainable.store
@@ -81,7 +81,7 @@ public final class Trainer {
                 trainable = nil
                 fullWeights = full
                 store = full.store
-                adapters = ModelAdapters(layerCount: weights.config.numHiddenLayers)
+                adapters = ModelAdapters(config: weights.config)
                 adapterConfig = nil
             }
             try Self.checkFits(config, model: model, maxRank: trainable?.maxRank ?? 0)
@@ -209,16 +209,17 @@ public final class Trainer {
             return (modules, cfg)
         }
         let s = config.adapter
-        let targets = TargetModules.projections(s.targets, layers: weights.layers.count)
+        let c = weights.config
+        let targets = try TargetModules.projections(s.targets, config: c)
         guard !targets.isEmpty else {
             throw AdapterError.noTargetModules(targets: s.targets, model: config.model,
-                                               sampleModules: Projection.allCases.map { $0.modulePath(layer: 0) })
+                                               sampleModules: c.projections.map { c.modulePath($0, layer: 0) })
         }
         var out: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)] = []
         var index: UInt64 = 0
         for (layer, p) in targets {
             guard var w = weights.layers[layer][p] as? Matrix else {
-                throw TrainerError.invalidSettings("\(p.modulePath(layer: layer)) is already quantised; adapters start from float32 weights")
+                throw TrainerError.invalidSettings("\(c.modulePath(p, layer: layer)) is already quantised; adapters start from float32 weights")
             }
             var rng = SeededGenerator(seed: s.seed, stream: index)
             index += 1
@@ -228,7 +229,7 @@ public final class Trainer {
             out.append((layer, p, f, s.scale))
         }
         weights.quantizeProjections(quantization)   // the projections that carry no adapter
-        let cfg = PEFTAdapterConfig(r: s.rank, loraAlpha: s.alpha, targetModules: TargetModules.peftTargets(s.targets, matched: targets.map { $0.projection.modulePath(layer: $0.layer) }),
+        let cfg = PEFTAdapterConfig(r: s.rank, loraAlpha: s.alpha, targetModules: TargetModules.peftTargets(s.targets, matched: targets.map { c.modulePath($0.projection, layer: $0.layer) }),
                                     useRslora: s.useRSLoRA, taskType: "CAUSAL_LM", baseModelNameOrPath: config.model)
         return (out, cfg)
     }

@@ -31,7 +31,7 @@ final class RegistryTests: XCTestCase {
     }
 
     func testUnknownFamiliesAreRefusedByName() {
-        for (type, need) in [("qwen2", "q/k/v projection biases"), ("qwen3", "q/k RMSNorm"), ("phi3", "fused qkv_proj"),
+        for (type, need) in [("qwen2_moe", "shared experts"), ("deepseek_v2", "shared experts"),
                              ("bert", "an encoder"), ("mixtral", "mixture of experts"), ("mamba", nil)] {
             let message = refusal("{\"model_type\": \"\(type)\", \(sizes)}")
             XCTAssertTrue(message.contains("model_type '\(type)' is not supported"), message)
@@ -49,18 +49,39 @@ final class RegistryTests: XCTestCase {
     }
 
     func testLlamaFeaturesNotImplementedAreRefused() {
-        for (extra, feature) in [(#""rope_scaling": {"rope_type": "llama3", "factor": 8.0}"#, "rope_scaling type 'llama3'"),
-                                 (#""rope_scaling": {"type": "linear", "factor": 2.0}"#, "rope_scaling type 'linear'"),
-                                 (#""rope_parameters": {"rope_type": "yarn", "rope_theta": 10000.0}"#, "rope_scaling type 'yarn'"),
-                                 (#""attention_bias": true"#, "attention_bias: true"),
-                                 (#""mlp_bias": true"#, "mlp_bias: true"),
-                                 (#""hidden_act": "gelu""#, "hidden_act 'gelu'")] {
+        for (extra, feature) in [(#""rope_scaling": {"rope_type": "yarn", "factor": 4.0}"#, "rope_scaling type 'yarn'"),
+                                 (#""rope_scaling": {"type": "longrope", "factor": 2.0}"#, "rope_scaling type 'longrope'"),
+                                 (#""rope_parameters": {"rope_type": "yarn", "rope_theta": 10000.0, "factor": 2.0}"#, "rope_scaling type 'yarn'"),
+                                 (#""hidden_act": "gelu""#, "hidden_act 'gelu'"),
+                                 (#""attn_logit_softcapping": 50.0"#, "attn_logit_softcapping 50.0 (attention soft-capping is Gemma 2's)"),
+                                 (#""final_logit_softcapping": 30.0"#, "final_logit_softcapping 30.0"),
+                                 (#""partial_rotary_factor": 0.5"#, "partial_rotary_factor 0.5"),
+                                 (#""sliding_window": 4096"#, "sliding_window 4096 (use model_type mistral)")] {
             let message = refusal("{\"model_type\": \"llama\", \(sizes), \(extra)}")
-            XCTAssertTrue(message.contains("llama with \(feature) is not supported yet"), message)
+            XCTAssertTrue(message.contains("llama with \(feature)"), message)
+            XCTAssertTrue(message.contains("is not supported yet"), message)
+            XCTAssertTrue(message.contains("supported: " + ArchitectureRegistry.supportedList), message)
         }
         // A null rope_scaling is the default.
         XCTAssertNoThrow(try ArchitectureRegistry.config(huggingFace: Data("{\"model_type\": \"llama\", \(sizes), \"rope_scaling\": null}".utf8),
                                                           path: "config.json"))
+        // A scaling type needs its fields, named.
+        XCTAssertEqual(refusal("{\"model_type\": \"llama\", \(sizes), \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0}}"),
+                       "config.json: rope_scaling type 'llama3' needs 'low_freq_factor'")
+    }
+
+    /// Soft-capping and shared experts are refused in every Llama-like family, by name.
+    func testPart2FamiliesRefuseWhatTheyDoNotImplement() {
+        for type in ["qwen2", "qwen3", "mistral"] {
+            let message = refusal("{\"model_type\": \"\(type)\", \(sizes), \"attn_logit_softcapping\": 50.0}")
+            XCTAssertTrue(message.contains("\(type) with attn_logit_softcapping 50.0 (attention soft-capping is Gemma 2's)"), message)
+            let experts = refusal("{\"model_type\": \"\(type)\", \(sizes), \"num_local_experts\": 8}")
+            XCTAssertTrue(experts.contains("\(type) with num_local_experts 8"), experts)
+        }
+        XCTAssertTrue(refusal("{\"model_type\": \"qwen2\", \(sizes), \"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4.0}}")
+            .contains("qwen2 with rope_scaling type 'yarn' (supported: default, linear, dynamic, llama3)"))
+        XCTAssertTrue(refusal("{\"model_type\": \"qwen3\", \(sizes), \"layer_types\": [\"sliding_attention\", \"full_attention\"]}")
+            .contains("layer_types has sliding layers but sliding_window is null"))
     }
 
     func testGemma3FeaturesNotImplementedAreRefused() {

@@ -39,24 +39,12 @@ public enum Gemma3Architecture: Architecture {
         try encodeConfigJSON(Gemma3HFConfig(config))
     }
 
-    /// gguf-py's `tensor_mapping.py` names for Gemma 3.
-    public static let tensorNames = TensorNameTable(
-        global: [("token_embd", "model.embed_tokens"), ("output_norm", "model.norm"), ("output", "lm_head")],
-        layer: [
-            ("attn_norm", "input_layernorm"),
-            ("attn_q", "self_attn.q_proj"),
-            ("attn_k", "self_attn.k_proj"),
-            ("attn_v", "self_attn.v_proj"),
-            ("attn_q_norm", "self_attn.q_norm"),
-            ("attn_k_norm", "self_attn.k_norm"),
-            ("attn_output", "self_attn.o_proj"),
-            ("post_attention_norm", "post_attention_layernorm"),
-            ("ffn_norm", "pre_feedforward_layernorm"),
-            ("ffn_gate", "mlp.gate_proj"),
-            ("ffn_up", "mlp.up_proj"),
-            ("ffn_down", "mlp.down_proj"),
-            ("post_ffw_norm", "post_feedforward_layernorm"),
-        ])
+    /// gguf-py's `tensor_mapping.py` names for Gemma 3: Llama's, its MLP-input norm called
+    /// `pre_feedforward_layernorm`, and the q/k and sandwich norms.
+    public static let tensorNames = TensorNameTable.standard(
+        renaming: ["ffn_norm": "pre_feedforward_layernorm"],
+        extra: [("attn_q_norm", "self_attn.q_norm"), ("attn_k_norm", "self_attn.k_norm"),
+                ("post_attention_norm", "post_attention_layernorm"), ("post_ffw_norm", "post_feedforward_layernorm")])
 
     public static func normName(_ norm: LayerNorm) -> String? {
         switch norm {

@@ -1,47 +1,26 @@
 import Foundation
 import Formats
 
-/// Llama (`model_type` llama, GGUF `llama`): SmolLM2, Llama 2, Llama 3 without rope scaling.
-/// Pre-norm block with two RMSNorms, rotary attention with GQA, SwiGLU MLP; tied or untied head.
-/// Refused by name: `rope_scaling` of any type, attention or MLP biases, activations other than
-/// SiLU, GGUF files with experts (llama.cpp stores Mixtral as `llama`).
+/// Llama (`model_type` llama, GGUF `llama`): SmolLM2, Llama 2, Llama 3 / 3.1 / 3.2.
+/// Pre-norm block with two RMSNorms, rotary attention with GQA, SwiGLU MLP; tied or untied head;
+/// `rope_scaling` linear, dynamic or llama3 (GGUF: `rope_freqs.weight`); optional attention and
+/// MLP biases. Refused by name: other rope types, activations other than SiLU, soft-capping.
+/// GGUF `llama` files with experts are Mixtral's (`MixtralArchitecture`).
 public enum LlamaArchitecture: Architecture {
     public static let name = "llama"
     public static let modelTypes = ["llama"]
     public static let ggufArchitectures = ["llama"]
 
-    public static func config(huggingFace data: Data, path: String) throws -> ModelConfig {
-        try ConfigDecoding.decode(LlamaHFConfig.self, from: data, path: path).modelConfig(path: path)
-    }
+    public static func config(huggingFace data: Data, path: String) throws -> ModelConfig { try decode(data, path: path) }
 
     public static func config(gguf file: GGUFFile) throws -> ModelConfig { try ggufConfig(file) }
 
-    public static func huggingFaceConfigJSON(_ config: ModelConfig) throws -> Data {
-        try encodeConfigJSON(LlamaHFConfig(config))
-    }
+    public static func huggingFaceConfigJSON(_ config: ModelConfig) throws -> Data { try encode(config) }
 
-    /// Names as convert_hf_to_gguf.py / gguf-py `tensor_mapping.py` and transformers' GGUF loader use them.
-    public static let tensorNames = TensorNameTable(
-        global: [("token_embd", "model.embed_tokens"), ("output_norm", "model.norm"), ("output", "lm_head")],
-        layer: [
-            ("attn_norm", "input_layernorm"),
-            ("attn_q", "self_attn.q_proj"),
-            ("attn_k", "self_attn.k_proj"),
-            ("attn_v", "self_attn.v_proj"),
-            ("attn_output", "self_attn.o_proj"),
-            ("ffn_norm", "post_attention_layernorm"),
-            ("ffn_gate", "mlp.gate_proj"),
-            ("ffn_up", "mlp.up_proj"),
-            ("ffn_down", "mlp.down_proj"),
-        ])
+    public static let tensorNames = TensorNameTable.standard()
 
-    public static func normName(_ norm: LayerNorm) -> String? {
-        switch norm {
-        case .attentionInput: "input_layernorm"
-        case .mlpInput: "post_attention_layernorm"
-        case .attentionOutput, .mlpOutput, .query, .key: nil
-        }
-    }
+    /// llama.cpp writes Mixtral as `llama` with `llama.expert_count`: those files are Mixtral's.
+    public static func claims(gguf file: GGUFFile) -> Bool { (file.metadata["llama.expert_count"]?.int ?? 0) == 0 }
 
     /// llama.cpp's converter interleaves the row pairs of q (H heads) and k (KV heads) for its
     /// rotary layout (`GGUFRowPermutation`).
