@@ -10,7 +10,7 @@ let numericSettings: [SwiftSetting] = [
 let package = Package(
     name: "PiSSA",
     products: [
-        .library(name: "PiSSAKit", targets: ["LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters", "Training"]),
+        .library(name: "PiSSAKit", targets: ["LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters", "Distributed", "Training"]),
         .executable(name: "pissa", targets: ["pissa"]),
     ],
     dependencies: [
@@ -22,6 +22,12 @@ let package = Package(
             name: "COpenBLAS",
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+        ),
+        /// OpenMPI's C interface (`mpi.h`, libmpi): the transport between the ranks of an `mpirun` job.
+        .systemLibrary(
+            name: "CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
         ),
 
         // MARK: - Library modules (dependencies point down only)
@@ -35,11 +41,13 @@ let package = Package(
         .target(name: "Model", dependencies: ["LinearAlgebra", "Formats", "Tokenizer"], swiftSettings: numericSettings),
         /// PiSSA / LoRA adapter initialisation and model decomposition.
         .target(name: "Adapters", dependencies: ["LinearAlgebra", "Formats", "Tokenizer", "Model"], swiftSettings: numericSettings),
+        /// The ranks of an `mpirun` job (or one process): fixed-order sums, gathers, broadcasts.
+        .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: numericSettings),
 
         /// Fine-tuning: data sets and formats, loss masking, AdamW, schedules, checkpoints, metrics.
         .target(
             name: "Training",
-            dependencies: ["LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters"],
+            dependencies: ["LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters", "Distributed"],
             swiftSettings: numericSettings
         ),
 
@@ -47,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "pissa",
             dependencies: [
-                "LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters", "Training",
+                "LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters", "Training", "Distributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: numericSettings

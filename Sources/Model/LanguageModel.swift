@@ -26,9 +26,11 @@ public struct LanguageModel: Sendable {
 
     /// The weights and tokenizer without a model around them, for callers that change the
     /// weights first (PiSSA replaces each target weight by its residual): no second copy is made.
-    public static func loadParts(path: String) throws -> (weights: ModelWeights, tokenizer: BPETokenizer) {
+    /// `prepare` sees each float32 projection as it is read (`ModelWeights.ProjectionPreparer`).
+    public static func loadParts(path: String, prepare: ModelWeights.ProjectionPreparer? = nil) throws
+        -> (weights: ModelWeights, tokenizer: BPETokenizer) {
         let (source, name) = try openWeightSource(path)
-        let weights = try ModelWeights(source: source, sourceName: name)
+        let weights = try ModelWeights(source: source, sourceName: name, prepare: prepare)
         let tokenizer: BPETokenizer
         if let gguf = source as? GGUFWeightSource {
             tokenizer = try BPETokenizer(gguf: gguf.model.file)

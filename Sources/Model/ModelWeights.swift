@@ -72,9 +72,19 @@ public struct ModelWeights: Sendable {
 
     public var outputHead: Matrix { lmHead ?? embedding }
 
+    /// What becomes of a projection's float32 weight as it is read: (layer, projection, weight)
+    /// → the frozen weight kept (its residual, its NF4 codes, …). Errors it throws stop the load.
+    public typealias ProjectionPreparer = (_ layer: Int, _ projection: Projection, _ weight: Matrix) throws -> any LinearWeight
+
     /// Loads and shape-checks every tensor the config implies (`ModelTensors.expected`); all
     /// missing or mis-shaped tensors are reported together.
-    public init(source: WeightSource, sourceName: String) throws {
+    ///
+    /// With `prepare`, each projection stored in float32 (or bf16, f16) is handed to it as soon as
+    /// it is read, layer by layer in `Projection` order, and what it returns is kept: the float32
+    /// matrix is dropped before the next tensor is read, so a model can be decomposed and
+    /// quantised while it loads without ever being whole in float32. Projections stored in NF4
+    /// are kept as they are.
+    public init(source: WeightSource, sourceName: String, prepare: ProjectionPreparer? = nil) throws {
         let c = source.config
         let family = ArchitectureRegistry.architecture(of: c)
         var problems: [ModelError] = []
@@ -95,29 +105,34 @@ public struct ModelWeights: Sendable {
             return f.isEmpty ? Matrix(rows: 0, cols: 0) : Matrix(rows: shape[0], cols: shape[1], storage: f)
         }
         /// A projection: NF4 when stored so (kept quantised), else float32.
-        func projection(_ name: String, _ shape: [Int]) -> any LinearWeight {
+        func projection(_ name: String, _ shape: [Int]) -> (weight: any LinearWeight, dense: Bool) {
             do {
                 if let q = try source.nf4Tensor(name) {
                     guard q.shape == shape else {
                         problems.append(.shapeMismatch(source: sourceName, name: name, expected: shape, found: q.shape))
-                        return Matrix(rows: 0, cols: 0)
+                        return (Matrix(rows: 0, cols: 0), false)
                     }
-                    return q
+                    return (q, false)
                 }
             } catch {
                 problems.append(.unsupportedModel(source: sourceName, problem: "\(name): \(ErrorText.plain(error))"))
-                return Matrix(rows: 0, cols: 0)
+                return (Matrix(rows: 0, cols: 0), false)
             }
-            return matrix(name, shape)
+            let m = matrix(name, shape)
+            return (m, m.rows > 0 || shape[0] == 0)
         }
         config = c
         embedding = matrix("model.embed_tokens.weight", [c.vocabSize, c.hiddenSize])
-        layers = (0..<c.numHiddenLayers).map { i in
+        layers = try (0..<c.numHiddenLayers).map { i in
             let norms = LayerNorm.allCases.map { norm -> [Float] in
                 guard norm.isPresent(in: c.block), let name = family.normName(norm) else { return [] }
                 return load(ModelTensors.layerName(i, name + ".weight"), [norm.isPerHead ? c.headDim : c.hiddenSize])
             }
-            let projections = Projection.allCases.map { p in projection(ModelTensors.layerName(i, p.moduleName + ".weight"), p.shape(c)) }
+            let projections = try Projection.allCases.map { p -> any LinearWeight in
+                let (w, dense) = projection(ModelTensors.layerName(i, p.moduleName + ".weight"), p.shape(c))
+                guard let prepare, dense, problems.isEmpty, let m = w as? Matrix else { return w }
+                return try prepare(i, p, m)
+            }
             return LayerWeights(norms: norms, projections: projections)
         }
         finalNorm = load("model.norm.weight", [c.hiddenSize])

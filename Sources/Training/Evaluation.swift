@@ -1,4 +1,5 @@
 import Adapters
+import Distributed
 import Formats
 import Foundation
 import Model
@@ -7,15 +8,26 @@ import Tokenizer
 /// Held-out metrics: masked loss over supervised tokens, and exact-match accuracy on math problems.
 public enum Evaluation {
     /// Σ NLL over the supervised tokens of `examples`, in batches of `batchSize` (no gradients).
+    /// With several ranks in `group`, rank k scores the k-th of `size` contiguous parts of the
+    /// examples and the sums are added in rank order (the same result on every rank; `progress`
+    /// counts this rank's examples).
     public static func loss(model: DecoderModel, adapters: ModelAdapters?, examples: [Example], batchSize: Int,
-                            progress: (Int) -> Void = { _ in }) -> Perplexity.Result {
+                            group: any ProcessGroup = SingleProcess(), progress: (Int) -> Void = { _ in }) -> Perplexity.Result {
+        guard group.isDistributed else { return loss(model: model, adapters: adapters, examples: examples[...], batchSize: batchSize, progress: progress) }
+        let part = loss(model: model, adapters: adapters, examples: examples[group.part(of: examples.count)], batchSize: batchSize, progress: progress)
+        let sums = group.sumInRankOrder([part.totalNLL, Double(part.tokens)])
+        return Perplexity.Result(totalNLL: sums[0], tokens: Int(sums[1]))
+    }
+
+    static func loss(model: DecoderModel, adapters: ModelAdapters?, examples: ArraySlice<Example>, batchSize: Int,
+                     progress: (Int) -> Void) -> Perplexity.Result {
         var total = Perplexity.Result()
-        var i = 0
-        while i < examples.count {
-            let b = Batch(examples: examples[i..<min(examples.count, i + batchSize)])
+        var i = examples.startIndex
+        while i < examples.endIndex {
+            let b = Batch(examples: examples[i..<min(examples.endIndex, i + batchSize)])
             total = total + Perplexity.maskedNLL(model: model, tokens: b.tokens, targets: b.targets, lengths: b.lengths, adapters: adapters)
             i += batchSize
-            progress(min(i, examples.count))
+            progress(min(i, examples.endIndex) - examples.startIndex)
         }
         return total
     }
@@ -34,14 +46,30 @@ public enum Evaluation {
     }
 
     /// Greedy-generates an answer to each `{"prompt", "completion"}` record and compares the final
-    /// number (`#### N`, else the last number) with the completion's.
+    /// number (`#### N`, else the last number) with the completion's. With several ranks in
+    /// `group`, rank k answers the k-th contiguous part of the records and the counts are summed
+    /// (the samples are rank 0's, i.e. the first records, as alone; `progress` counts this rank's).
     public static func mathAccuracy(model: DecoderModel, adapters: ModelAdapters?, tokenizer: BPETokenizer,
                                     records: [(prompt: String, completion: String)], maxTokens: Int = 128,
+                                    group: any ProcessGroup = SingleProcess(),
                                     progress: (_ done: Int, _ correct: Int) -> Void = { _, _ in }) throws -> MathResult {
+        let part = group.part(of: records.count)
+        let mine = try group.together("answering its records") {
+            try mathAccuracy(model: model, adapters: adapters, tokenizer: tokenizer, records: records[part], maxTokens: maxTokens, progress: progress)
+        }
+        guard group.isDistributed else { return mine }
+        let correct = Int(group.sumInRankOrder([Double(mine.correct)])[0])
+        let samples: [MathResult.Sample] = try group.broadcast(group.isRoot ? mine.samples : nil)
+        return MathResult(correct: correct, total: records.count, samples: samples)
+    }
+
+    static func mathAccuracy(model: DecoderModel, adapters: ModelAdapters?, tokenizer: BPETokenizer,
+                             records: ArraySlice<(prompt: String, completion: String)>, maxTokens: Int,
+                             progress: (_ done: Int, _ correct: Int) -> Void) throws -> MathResult {
         var correct = 0, samples: [MathResult.Sample] = []
         var stops = Set<Int>()
         if let eos = tokenizer.special.eos { stops.insert(eos) }
-        for (i, r) in records.enumerated() {
+        for (i, r) in zip(records.indices, records) {
             let prompt = tokenizer.encode(r.prompt, addSpecialTokens: true)
             let tokens: [Int]
             do {
@@ -53,7 +81,7 @@ public enum Evaluation {
             let text = tokenizer.decode(tokens, skipSpecialTokens: true)
             if MathAnswer.isCorrect(generated: text, reference: r.completion) { correct += 1 }
             if samples.count < 5 { samples.append(.init(prompt: r.prompt, generated: text, reference: r.completion)) }
-            progress(i + 1, correct)
+            progress(i + 1 - records.startIndex, correct)
         }
         return MathResult(correct: correct, total: records.count, samples: samples)
     }

@@ -10,7 +10,7 @@ enum EvalTask: String, ExpressibleByArgument, CaseIterable {
     case math
 }
 
-struct EvalCommand: ParsableCommand, Diagnosable {
+struct EvalCommand: ParsableCommand, Diagnosable, RankAware {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Mean token negative log-likelihood and perplexity of a text or JSONL file.",
@@ -20,7 +20,9 @@ struct EvalCommand: ParsableCommand, Diagnosable {
         window of --max-seq-len tokens by --stride tokens, scoring each token once. A .jsonl file \
         (chat, prompt/completion, Alpaca or text records, as `pissa train` reads them) is scored \
         on its supervised tokens only. --task math greedy-generates an answer to each \
-        prompt/completion record and reports exact-match accuracy on the final number.
+        prompt/completion record and reports exact-match accuracy on the final number. Under \
+        `mpirun -np N` each rank scores its share of the examples, windows or records, and rank 0 \
+        prints the totals.
         """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -75,8 +77,11 @@ struct EvalCommand: ParsableCommand, Diagnosable {
     }
 
     func run() throws {
-        let lm = try modelOptions.load()
-        let adapters = try adapter.map { try modelOptions.inferenceAdapter($0, on: lm) }
+        let group = Job.current
+        let (lm, adapters) = try group.together("loading the model") {
+            let lm = try modelOptions.load()
+            return (lm, try adapter.map { try modelOptions.inferenceAdapter($0, on: lm) })
+        }
         if task == .math { return try runMath(lm, adapters: adapters) }
         let window = min(maxSeqLen, lm.model.maxPositions)
         let line = ProgressLine()
@@ -88,8 +93,8 @@ struct EvalCommand: ParsableCommand, Diagnosable {
             let loaded = try DatasetLoader(tokenizer: lm.tokenizer, maxSeqLen: window).load(path: data)
             let examples = Array(loaded.examples.prefix(limit ?? .max))
             documents = examples.count
-            total = Evaluation.loss(model: lm.model, adapters: adapters?.adapters, examples: examples, batchSize: batchSize) { done in
-                line.update("\(done)/\(examples.count) examples")
+            total = Evaluation.loss(model: lm.model, adapters: adapters?.adapters, examples: examples, batchSize: batchSize, group: group) { done in
+                line.update("\(done)/\(examples.count) examples" + (group.isDistributed ? " (rank 0's share)" : ""))
             }
         } else {
             let step = stride ?? window
@@ -99,7 +104,7 @@ struct EvalCommand: ParsableCommand, Diagnosable {
             for (i, doc) in text.enumerated() {
                 let ids = lm.tokenizer.encode(doc, addSpecialTokens: true)
                 total = total + Perplexity.score(model: lm.model, ids: ids, window: window, stride: step,
-                                                 adapters: adapters?.adapters) { done, all in
+                                                 adapters: adapters?.adapters, shard: (group.rank, group.size)) { done, all in
                     let elapsed = Date().timeIntervalSince(t0)
                     line.update("document \(i + 1)/\(text.count) · \(done)/\(all) tokens · "
                         + String(format: "%.0f tok/s", Double(total.tokens + done) / max(elapsed, 1e-9)))
@@ -107,6 +112,11 @@ struct EvalCommand: ParsableCommand, Diagnosable {
             }
         }
         line.finish()
+        if group.isDistributed {
+            let sums = group.sumInRankOrder([total.totalNLL, Double(total.tokens)])
+            total = Perplexity.Result(totalNLL: sums[0], tokens: Int(sums[1]))
+        }
+        guard group.isRoot else { return }
         let out = Output(nll: total.nll, perplexity: total.perplexity, tokens: total.tokens, documents: documents,
                          maxSeqLen: window, stride: stepUsed, seconds: Date().timeIntervalSince(t0))
         if json {
@@ -132,11 +142,14 @@ struct EvalCommand: ParsableCommand, Diagnosable {
         }
         records = Array(records.prefix(limit ?? .max))
         let line = ProgressLine()
+        let group = Job.current
+        let share = group.part(of: records.count).count
         let result = try Evaluation.mathAccuracy(model: lm.model, adapters: adapters?.adapters, tokenizer: lm.tokenizer,
-                                             records: records, maxTokens: maxNewTokens) { done, correct in
-            line.update("\(done)/\(records.count) answered, \(correct) correct", force: done == records.count)
+                                                 records: records, maxTokens: maxNewTokens, group: group) { done, correct in
+            line.update("\(done)/\(share) answered, \(correct) correct" + (group.isDistributed ? " (rank 0's share)" : ""), force: done == share)
         }
         line.finish()
+        guard group.isRoot else { return }
         if json { try printJSON(result) } else {
             print(String(format: "exact match %.1f%% (%d of %d)", 100 * result.accuracy, result.correct, result.total))
             if let s = result.samples.first { print("example: \(s.prompt)\(s.generated)") }
