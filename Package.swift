@@ -76,7 +76,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         /// Runs the built `pissa` binary: exit codes, messages, files.
-        .testTarget(name: "CLITests", dependencies: ["pissa", "TestSupport"], exclude: ["Malformed"]),
+        .testTarget(name: "CLITests", dependencies: ["pissa", "TestSupport", "Formats"], exclude: ["Malformed"]),
         /// Model-level checks on real weights (needs `scripts/assets/fetch.sh`); run in release.
         .testTarget(
             name: "RealModelTests",

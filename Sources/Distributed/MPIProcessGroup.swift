@@ -24,6 +24,7 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
     private var receive: UnsafeMutablePointer<Float>?
     private var own: UnsafeMutablePointer<Float>?
     private var finalized = false
+    public var failureAgreed = false
 
     /// Initialises MPI (once per process); every rank of the job must call it.
     public init() {

@@ -26,6 +26,9 @@ public protocol ProcessGroup: AnyObject, Sendable {
     func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, from root: Int)
     /// Waits until every rank has called it.
     func barrier()
+    /// Whether a `together` step failed on some rank, so that every rank knows and will stop:
+    /// then no rank is left inside a collective, and each may end MPI cleanly.
+    var failureAgreed: Bool { get set }
 }
 
 extension ProcessGroup {
@@ -68,8 +71,9 @@ extension ProcessGroup {
 }
 
 /// One process on its own: nothing to communicate.
-public final class SingleProcess: ProcessGroup {
+public final class SingleProcess: ProcessGroup, @unchecked Sendable {
     public init() {}
+    public var failureAgreed = false
     public var rank: Int { 0 }
     public var size: Int { 1 }
     public func sumInRankOrder(_ values: UnsafeMutablePointer<Float>, count: Int) {}
@@ -106,6 +110,7 @@ extension ProcessGroup {
         var ok = true
         if case .failure = result { ok = false }
         let failed = failedRanks(ok: ok)
+        if !failed.isEmpty { failureAgreed = true }
         if case let .failure(error) = result { throw error }
         guard failed.isEmpty else { throw DistributedError.peerFailed(ranks: failed, during: during) }
         return try result.get()

@@ -51,6 +51,9 @@ struct EvalCommand: ParsableCommand, Diagnosable, RankAware {
     @Option(parsing: .unconditional, help: "Window step for long documents (default: --max-seq-len, i.e. disjoint windows).")
     var stride: Int?
 
+    @Option(parsing: .unconditional, help: "Parallel lanes (cores) to use (per rank under mpirun).")
+    var lanes: Int = 2
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -62,6 +65,7 @@ struct EvalCommand: ParsableCommand, Diagnosable, RankAware {
         if let limit { try ArgumentCheck.integer(limit, "--limit", in: 1...Int.max) }
         try ArgumentCheck.integer(maxNewTokens, "--max-new-tokens", in: 1...1 << 20)
         try ArgumentCheck.integer(batchSize, "--batch-size", in: 1...65536)
+        try ArgumentCheck.lanes(lanes)
         try PathCheck.existing(data, "--data", kind: .file, hint: "a .txt or .jsonl file")
         if let adapter { try PathCheck.existing(adapter, "--adapter", kind: .directory, hint: "a PEFT adapter directory") }
     }
@@ -79,7 +83,7 @@ struct EvalCommand: ParsableCommand, Diagnosable, RankAware {
     func run() throws {
         let group = Job.current
         let (lm, adapters) = try group.together("loading the model") {
-            let lm = try modelOptions.load()
+            let lm = try modelOptions.load(lanes: lanes)
             return (lm, try adapter.map { try modelOptions.inferenceAdapter($0, on: lm) })
         }
         if task == .math { return try runMath(lm, adapters: adapters) }
@@ -110,12 +114,12 @@ struct EvalCommand: ParsableCommand, Diagnosable, RankAware {
                         + String(format: "%.0f tok/s", Double(total.tokens + done) / max(elapsed, 1e-9)))
                 }
             }
+            if group.isDistributed {   // each rank scored its windows
+                let sums = group.sumInRankOrder([total.totalNLL, Double(total.tokens)])
+                total = Perplexity.Result(totalNLL: sums[0], tokens: Int(sums[1]))
+            }
         }
         line.finish()
-        if group.isDistributed {
-            let sums = group.sumInRankOrder([total.totalNLL, Double(total.tokens)])
-            total = Perplexity.Result(totalNLL: sums[0], tokens: Int(sums[1]))
-        }
         guard group.isRoot else { return }
         let out = Output(nll: total.nll, perplexity: total.perplexity, tokens: total.tokens, documents: documents,
                          maxSeqLen: window, stride: stepUsed, seconds: Date().timeIntervalSince(t0))

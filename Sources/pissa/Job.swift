@@ -23,9 +23,12 @@ enum Job {
         group = MPIProcessGroup()
     }
 
-    /// Ends MPI after a command that succeeded (every rank must reach it).
-    static func finish() {
-        (group as? MPIProcessGroup)?.finalize()
+    /// Ends MPI after a command that succeeded, or failed at a step where every rank learnt of
+    /// the failure (`ProcessGroup.together`): every rank reaches it. After any other failure a
+    /// rank exits without it, and `mpirun` ends the others.
+    static func finish(failed: Bool = false) {
+        guard let mpi = group as? MPIProcessGroup, !failed || mpi.failureAgreed else { return }
+        mpi.finalize()
     }
 
     /// What a rank other than 0 puts before its messages.

@@ -28,7 +28,7 @@ struct ModelOptions: ParsableArguments {
         }
     }
 
-    func load() throws -> LanguageModel { try LanguageModel.load(path: path) }
+    func load(lanes: Int = 2) throws -> LanguageModel { try LanguageModel.load(path: path, lanes: lanes) }
 
     /// The adapter at `path` for inference on `lm` (this `--model`); says on stderr when a PiSSA
     /// run's adapter is applied as its conversion.

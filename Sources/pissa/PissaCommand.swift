@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 
 @main
@@ -43,10 +44,11 @@ struct Pissa: ParsableCommand {
     }
 
     private static func fail(_ error: any Error) -> Never {
-        guard !Job.messagePrefix.isEmpty else { exit(withError: error) }
+        guard Launch.mpirun != nil else { exit(withError: error) }
         let code = exitCode(for: error)
         let message = message(for: error)
         if code != .success, !message.isEmpty { printError(Job.messagePrefix + "Error: " + message) }
+        Job.finish(failed: true)
         Foundation.exit(code.rawValue)
     }
 }

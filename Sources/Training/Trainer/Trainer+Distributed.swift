@@ -70,29 +70,22 @@ extension Trainer {
         return step >= 0 ? Int(step) : nil
     }
 
-    /// Compares digests of the settings, the data, the frozen weights and the trained
-    /// parameters with their optimiser state across the ranks; throws on every rank when any
-    /// rank differs from rank 0.
+    /// Compares digests of the data, the frozen weights and the trained parameters with their
+    /// optimiser state across the ranks (the settings are rank 0's everywhere: `pissa train`
+    /// sends them); throws on every rank when any rank differs from rank 0.
     func checkSameStart() throws {
-        var settings = config
-        settings.lanes = 0
-        settings.output = ""
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        var digests = [Fingerprint(), Fingerprint(), Fingerprint(), Fingerprint()]
-        digests[0].add(try [UInt8](encoder.encode(settings)))
+        var digests = [Fingerprint(), Fingerprint(), Fingerprint()]
         for e in train + valid {
-            digests[1].add(e.tokens)
-            digests[1].add(e.supervised.map { $0 ? UInt8(1) : 0 })
+            digests[0].add(e.tokens)
+            digests[0].add(e.supervised.map { $0 ? UInt8(1) : 0 })
         }
-        digests[2].add(model.weights)
+        digests[1].add(model.weights)
         for buffer in [store.parameters, store.expAvg, store.expAvgSq] {
-            digests[3].add(UnsafeRawBufferPointer(start: buffer, count: gradientBytesPerStep))
+            digests[2].add(UnsafeRawBufferPointer(start: buffer, count: gradientBytesPerStep))
         }
-        digests[3].add([Int64(store.step), Int64(sampler.state.epoch), Int64(sampler.state.position)])
+        digests[2].add([Int64(store.step), Int64(sampler.state.epoch), Int64(sampler.state.position)])
         let all = group.allGather(digests.map(\.value))
         let checks: [(String, String)] = [
-            ("the command line (settings)", "start every rank with the same options"),
             ("the training data", "every machine needs the same --data (and --valid) file at the same path"),
             ("the frozen model", "every machine needs the same --model at the same path"),
             ("the adapters' start", "machines with different CPUs or BLAS libraries can round differently: write the start once "
