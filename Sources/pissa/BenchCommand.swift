@@ -9,7 +9,8 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the numbers recorded in BENCHMARKS.md.",
-        subcommands: [BenchInit.self, BenchForward.self, BenchTrain.self, BenchFrozen.self, BenchAttention.self, BenchNarrow.self]
+        subcommands: [BenchInit.self, BenchForward.self, BenchTrain.self, BenchFrozen.self, BenchAttention.self, BenchNarrow.self,
+                      BenchAllReduce.self]
     )
 }
 

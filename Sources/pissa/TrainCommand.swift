@@ -220,6 +220,10 @@ struct TrainCommand: ParsableCommand, Diagnosable, RankAware {
             default: break
             }
         } }
+        if group.isDistributed {
+            line.update(String(format: "data-parallel on %d ranks × %d lanes: each step sums %.1f MB of gradients over the ranks",
+                               group.size, config.lanes, Double(trainer.gradientBytesPerStep) / 1e6), force: true)
+        }
         let started = Date()
         var firstStep: Int?
         try trainer.fit { event in
