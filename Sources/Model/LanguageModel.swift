@@ -28,9 +28,11 @@ public struct LanguageModel: Sendable {
 
     /// The weights and tokenizer without a model around them, for callers that change the
     /// weights first (PiSSA replaces each target weight by its residual): no second copy is made.
-    public static func loadParts(path: String, keepBlocks: Bool = false) throws -> (weights: ModelWeights, tokenizer: BPETokenizer) {
+    /// `prepare` sees each float32 projection as it is read (`ModelWeights.ProjectionPreparer`).
+    public static func loadParts(path: String, keepBlocks: Bool = false, prepare: ModelWeights.ProjectionPreparer? = nil) throws
+        -> (weights: ModelWeights, tokenizer: BPETokenizer) {
         let (source, name) = try openWeightSource(path)
-        let weights = try ModelWeights(source: source, sourceName: name, keepBlocks: keepBlocks)
+        let weights = try ModelWeights(source: source, sourceName: name, keepBlocks: keepBlocks, prepare: prepare)
         let tokenizer: BPETokenizer
         if let gguf = source as? GGUFWeightSource {
             tokenizer = try gguf.model.tokenizer()

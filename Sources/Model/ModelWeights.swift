@@ -92,12 +92,23 @@ public struct ModelWeights: Sendable {
 
     public var outputHead: Matrix { lmHead ?? embedding }
 
+    /// What becomes of a projection's float32 weight as it is read: (layer, projection, its
+    /// module path, weight) → the frozen weight kept (its residual, its NF4 codes, …). Errors it
+    /// throws stop the load.
+    public typealias ProjectionPreparer = (_ layer: Int, _ projection: Projection, _ module: String, _ weight: Matrix) throws -> any LinearWeight
+
     /// Loads and shape-checks every tensor the config implies (`ModelTensors.expected`); all
     /// missing or mis-shaped tensors are reported together. With `keepBlocks`, weights stored in a
     /// block format that `GGMLBlockMatrix` reads (a GGUF's Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K
     /// projections, embedding and head) stay in it: memory near the file's size, for generation.
     /// Other tensors are dequantised to float32 as always.
-    public init(source: WeightSource, sourceName: String, keepBlocks: Bool = false) throws {
+    ///
+    /// With `prepare`, each projection stored in float32 (or bf16, f16) is handed to it as soon as
+    /// it is read, layer by layer in the config's projection order, and what it returns is kept:
+    /// the float32 matrix is dropped before the next tensor is read, so a model can be decomposed
+    /// and quantised while it loads without ever being whole in float32. Projections stored in
+    /// NF4 or kept as blocks are kept as they are.
+    public init(source: WeightSource, sourceName: String, keepBlocks: Bool = false, prepare: ProjectionPreparer? = nil) throws {
         let c = source.config
         let family = ArchitectureRegistry.architecture(of: c)
         var problems: [ModelError] = []
@@ -131,33 +142,38 @@ public struct ModelWeights: Sendable {
                 problems.append(.unsupportedModel(source: sourceName, problem: "\(name): \(ErrorText.plain(error))")); return nil
             }
         }
-        /// A projection: NF4 or GGUF blocks when stored so (kept quantised), else float32.
-        func projection(_ name: String, _ shape: [Int]) -> any LinearWeight {
-            if let b = blocks(name, shape) { return b }
+        /// A projection: NF4 or GGUF blocks when stored so (kept quantised), else float32 (`dense`).
+        func projection(_ name: String, _ shape: [Int]) -> (weight: any LinearWeight, dense: Bool) {
+            if let b = blocks(name, shape) { return (b, false) }
             do {
                 if let q = try source.nf4Tensor(name) {
                     guard q.shape == shape else {
                         problems.append(.shapeMismatch(source: sourceName, name: name, expected: shape, found: q.shape))
-                        return Matrix(rows: 0, cols: 0)
+                        return (Matrix(rows: 0, cols: 0), false)
                     }
-                    return q
+                    return (q, false)
                 }
             } catch {
                 problems.append(.unsupportedModel(source: sourceName, problem: "\(name): \(ErrorText.plain(error))"))
-                return Matrix(rows: 0, cols: 0)
+                return (Matrix(rows: 0, cols: 0), false)
             }
-            return matrix(name, shape)
+            let m = matrix(name, shape)
+            return (m, m.rows > 0 || shape[0] == 0)
         }
         config = c
         blockEmbedding = blocks("model.embed_tokens.weight", [c.vocabSize, c.hiddenSize])
         embedding = blockEmbedding == nil ? matrix("model.embed_tokens.weight", [c.vocabSize, c.hiddenSize]) : Matrix(rows: 0, cols: 0)
-        layers = (0..<c.numHiddenLayers).map { i in
+        layers = try (0..<c.numHiddenLayers).map { i in
             let norms = LayerNorm.allCases.map { norm -> [Float] in
                 guard norm.isPresent(in: c.block), let name = family.normName(norm) else { return [] }
                 return load(ModelTensors.layerName(i, name + ".weight"), [norm.isPerHead ? c.headDim : c.hiddenSize])
             }
             let modules = c.projections.map { ModelTensors.layerName(i, family.moduleName($0)) }
-            let projections = zip(c.projections, modules).map { p, m in projection(m + ".weight", p.shape(c)) }
+            let projections = try zip(c.projections, modules).map { p, m -> any LinearWeight in
+                let (w, dense) = projection(m + ".weight", p.shape(c))
+                guard let prepare, dense, problems.isEmpty, let matrix = w as? Matrix else { return w }
+                return try prepare(i, p, m, matrix)
+            }
             let biases = zip(c.projections, modules).map { p, m in
                 c.block.biases.contains(p) ? load(m + ".bias", [p.shape(c)[0]]) : []
             }

@@ -23,20 +23,26 @@ public enum Perplexity {
     /// Scores every token of `ids` after the first. A sequence of at most `window` tokens is one
     /// forward pass; a longer one slides a `window`-token window by `stride` tokens, each window
     /// scoring only the tokens the previous one did not (so every token is scored once, with up to
-    /// `window − stride` tokens of extra context).
+    /// `window − stride` tokens of extra context). With `shard` (k, n), only windows k, k + n,
+    /// k + 2n, … are scored: n processes with k = 0..<n together score every token once.
     public static func score(model: DecoderModel, ids: [Int], window: Int, stride: Int, adapters: ModelAdapters? = nil,
+                             shard: (index: Int, count: Int) = (0, 1),
                              progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) -> Result {
         guard ids.count >= 2 else { return Result() }
         var result = Result()
         var previousEnd = 0
         var begin = 0
+        var windowIndex = 0
         while previousEnd < ids.count {
             let end = min(begin + window, ids.count)
             let scoredFrom = max(previousEnd, begin + 1)   // positions whose token is predicted here
-            let chunk = Array(ids[begin..<end])
-            let hidden = model.hiddenStates(tokens: chunk.map(Int32.init), adapters: adapters)
-            result = result + negativeLogLikelihood(model: model, hidden: hidden, targets: chunk,
-                                                    rows: (scoredFrom - begin - 1)..<(end - begin - 1))
+            if windowIndex % shard.count == shard.index {
+                let chunk = Array(ids[begin..<end])
+                let hidden = model.hiddenStates(tokens: chunk.map(Int32.init), adapters: adapters)
+                result = result + negativeLogLikelihood(model: model, hidden: hidden, targets: chunk,
+                                                        rows: (scoredFrom - begin - 1)..<(end - begin - 1))
+            }
+            windowIndex += 1
             progress(end, ids.count)
             previousEnd = end
             if end == ids.count { break }

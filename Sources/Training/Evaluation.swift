@@ -1,4 +1,5 @@
 import Adapters
+import Distributed
 import Formats
 import Foundation
 import Model
@@ -8,15 +9,26 @@ import Tokenizer
 /// problems (MathEvaluation.swift).
 public enum Evaluation {
     /// Σ NLL over the supervised tokens of `examples`, in batches of `batchSize` (no gradients).
+    /// With several ranks in `group`, rank k scores the k-th of `size` contiguous parts of the
+    /// examples and the sums are added in rank order (the same result on every rank; `progress`
+    /// counts this rank's examples).
     public static func loss(model: DecoderModel, adapters: ModelAdapters?, examples: [Example], batchSize: Int,
-                            progress: (Int) -> Void = { _ in }) -> Perplexity.Result {
+                            group: any ProcessGroup = SingleProcess(), progress: (Int) -> Void = { _ in }) -> Perplexity.Result {
+        guard group.isDistributed else { return loss(model: model, adapters: adapters, examples: examples[...], batchSize: batchSize, progress: progress) }
+        let part = loss(model: model, adapters: adapters, examples: examples[group.part(of: examples.count)], batchSize: batchSize, progress: progress)
+        let sums = group.sumInRankOrder([part.totalNLL, Double(part.tokens)])
+        return Perplexity.Result(totalNLL: sums[0], tokens: Int(sums[1]))
+    }
+
+    static func loss(model: DecoderModel, adapters: ModelAdapters?, examples: ArraySlice<Example>, batchSize: Int,
+                     progress: (Int) -> Void) -> Perplexity.Result {
         var total = Perplexity.Result()
-        var i = 0
-        while i < examples.count {
-            let b = Batch(examples: examples[i..<min(examples.count, i + batchSize)])
+        var i = examples.startIndex
+        while i < examples.endIndex {
+            let b = Batch(examples: examples[i..<min(examples.endIndex, i + batchSize)])
             total = total + Perplexity.maskedNLL(model: model, tokens: b.tokens, targets: b.targets, lengths: b.lengths, adapters: adapters)
             i += batchSize
-            progress(min(i, examples.count))
+            progress(min(i, examples.endIndex) - examples.startIndex)
         }
         return total
     }

@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import Model
 import Tokenizer
@@ -40,6 +41,35 @@ extension Evaluation {
         public var accuracySoFar: Double { done == 0 ? 0 : Double(correct) / Double(done) }
         /// Seconds left at the rate so far.
         public var eta: Double { done == 0 ? .nan : elapsed / Double(done) * Double(total - done) }
+    }
+
+    /// `mathAccuracy` over the ranks of `group`: rank k answers the k-th contiguous part of the
+    /// records, and every rank returns the whole result (outcomes in the records' order, counts
+    /// and tokens summed, the slowest rank's time; the samples are rank 0's, from the first part).
+    /// `progress` hears of this rank's part. Alone, the same as without a group.
+    public static func mathAccuracy(model: DecoderModel, adapters: ModelAdapters?, tokenizer: BPETokenizer,
+                                    records: [(prompt: String, completion: String)], maxTokens: Int = 128,
+                                    batchSize: Int = BatchedGeneration.defaultBatchSize, samplesPerKind: Int = 3,
+                                    group: any ProcessGroup, progress: (MathProgress) -> Void = { _ in }) throws -> MathResult {
+        guard group.isDistributed else {
+            return try mathAccuracy(model: model, adapters: adapters, tokenizer: tokenizer, records: records, maxTokens: maxTokens,
+                                    batchSize: batchSize, samplesPerKind: samplesPerKind, progress: progress)
+        }
+        let part = group.part(of: records.count)
+        let mine = try group.together("answering its records") {
+            try mathAccuracy(model: model, adapters: adapters, tokenizer: tokenizer, records: Array(records[part]), maxTokens: maxTokens,
+                             batchSize: batchSize, samplesPerKind: samplesPerKind, progress: progress)
+        }
+        // Parts differ in length by at most one: padded with −1 to the longest for the gather.
+        let longest = (records.count + group.size - 1) / group.size
+        var padded = mine.outcomes.correct.map { $0 ? 1.0 : 0.0 }
+        padded += [Double](repeating: -1, count: longest - padded.count)
+        let outcomes = group.allGather(padded).flatMap { $0.filter { $0 >= 0 }.map { $0 == 1 } }
+        let tokens = Int(group.sumInRankOrder([Double(mine.generatedTokens)])[0])
+        let seconds = group.allGather([mine.seconds]).map { $0[0] }.max() ?? mine.seconds
+        let samples: [MathResult.Sample] = try group.broadcast(group.isRoot ? mine.samples : nil)
+        return MathResult(correct: outcomes.filter { $0 }.count, total: records.count, outcomes: AnswerOutcomes(outcomes),
+                          samples: samples, generatedTokens: tokens, seconds: seconds)
     }
 
     /// Greedy-generates an answer to each `{"prompt", "completion"}` record (at most `maxTokens`

@@ -2,6 +2,7 @@ import Adapters
 import Foundation
 import LinearAlgebra
 import Model
+import Tokenizer
 
 /// Training-step speed on a real model, measured the way scripts/bench/peft_train_bench.py
 /// measures PyTorch + PEFT: each step is forward + backward + AdamW on one batch.
@@ -44,20 +45,23 @@ public enum TrainingBenchmark {
     public static func run(model path: String, settings: AdapterSettings, data: Data, batch: Int, steps: Int,
                            lanes: Int = 2, method: TrainConfig.Method = .adapter, checkpointing: Bool = false,
                            quant: QuantSettings? = nil, parallelism: StepParallelism = .automatic) throws -> Result {
-        var (weights, tokenizer) = try LanguageModel.loadParts(path: path)
         var config = TrainConfig(model: path, data: "", output: "", adapter: settings)
         config.lanes = lanes
         config.quant = quant
         let t0 = Date()
         let model: DecoderModel, store: ParameterStore, adapters: ModelAdapters, maxRank: Int
-        let keepAlive: AnyObject
+        let keepAlive: AnyObject, tokenizer: BPETokenizer
         switch method {
         case .adapter:
-            let (initial, _) = try Trainer.initialAdapters(config: config, weights: &weights)
-            model = DecoderModel(weights: weights, lanes: lanes)
-            let trainable = try TrainableAdapters(initial: initial, config: weights.config)
+            let start = try AdapterStart.load(config)
+            tokenizer = start.tokenizer
+            model = DecoderModel(weights: start.weights, lanes: lanes)
+            let trainable = try TrainableAdapters(initial: start.modules, config: start.weights.config)
             (store, adapters, maxRank, keepAlive) = (trainable.store, trainable.adapters, trainable.maxRank, trainable)
         case .full:
+            let parts = try LanguageModel.loadParts(path: path)
+            var weights = parts.weights
+            tokenizer = parts.tokenizer
             let full = try TrainableWeights(moving: &weights)
             model = DecoderModel(weights: weights, lanes: lanes, buffers: full.buffers)
             (store, adapters, maxRank, keepAlive) = (full.store, ModelAdapters(config: weights.config), 0, full)
@@ -66,7 +70,7 @@ public enum TrainingBenchmark {
         var batches: [Batch] = []
         switch data {
         case .text(let length):
-            let ids = max(1, weights.config.vocabSize - 3)
+            let ids = max(1, model.config.vocabSize - 3)
             let examples = (0..<batch).map { b in
                 Example(tokens: (0..<length).map { Int32(((b * length + $0) * 7919 + 13) % ids + 3) },
                         supervised: (0..<length).map { $0 > 0 })

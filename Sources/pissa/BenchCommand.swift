@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure the numbers recorded in BENCHMARKS.md.",
         subcommands: [BenchInit.self, BenchForward.self, BenchTrain.self, BenchFrozen.self, BenchAttention.self, BenchNarrow.self,
-                      BenchKernels.self]
+                      BenchKernels.self, BenchAllReduce.self]
     )
 }
 

@@ -10,7 +10,7 @@ enum EvalTask: String, ExpressibleByArgument, CaseIterable {
     case math
 }
 
-struct EvalCommand: ParsableCommand, Diagnosable {
+struct EvalCommand: ParsableCommand, Diagnosable, RankAware {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Mean token negative log-likelihood and perplexity of a text or JSONL file.",
@@ -20,7 +20,9 @@ struct EvalCommand: ParsableCommand, Diagnosable {
         window of --max-seq-len tokens by --stride tokens, scoring each token once. A .jsonl file \
         (chat, prompt/completion, Alpaca or text records, as `pissa train` reads them) is scored \
         on its supervised tokens only. --task math greedy-generates an answer to each \
-        prompt/completion record and reports exact-match accuracy on the final number.
+        prompt/completion record and reports exact-match accuracy on the final number. Under \
+        `mpirun -np N` each rank scores its share of the examples, windows or records, and rank 0 \
+        prints the totals.
         """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -49,6 +51,9 @@ struct EvalCommand: ParsableCommand, Diagnosable {
     @Option(parsing: .unconditional, help: "Window step for long documents (default: --max-seq-len, i.e. disjoint windows).")
     var stride: Int?
 
+    @Option(parsing: .unconditional, help: "Parallel lanes (cores) to use (per rank under mpirun).")
+    var lanes: Int = 2
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -60,6 +65,7 @@ struct EvalCommand: ParsableCommand, Diagnosable {
         if let limit { try ArgumentCheck.integer(limit, "--limit", in: 1...Int.max) }
         try ArgumentCheck.integer(maxNewTokens, "--max-new-tokens", in: 1...1 << 20)
         if let batchSize { try ArgumentCheck.integer(batchSize, "--batch-size", in: 1...65536) }
+        try ArgumentCheck.lanes(lanes)
         try PathCheck.existing(data, "--data", kind: .file, hint: "a .txt or .jsonl file")
         if let adapter { try PathCheck.existing(adapter, "--adapter", kind: .directory, hint: "a PEFT adapter directory") }
     }
@@ -75,9 +81,12 @@ struct EvalCommand: ParsableCommand, Diagnosable {
     }
 
     func run() throws {
-        // Math answers are generated: a GGUF's quantised weights stay in their blocks.
-        let lm = try modelOptions.load(keepBlocks: task == .math)
-        let adapters = try adapter.map { try modelOptions.inferenceAdapter($0, on: lm) }
+        let group = Job.current
+        let (lm, adapters) = try group.together("loading the model") {
+            // Math answers are generated: a GGUF's quantised weights stay in their blocks.
+            let lm = try modelOptions.load(lanes: lanes, keepBlocks: task == .math)
+            return (lm, try adapter.map { try modelOptions.inferenceAdapter($0, on: lm) })
+        }
         if task == .math { return try runMath(lm, adapters: adapters) }
         let window = min(maxSeqLen, lm.model.maxPositions)
         let line = ProgressLine()
@@ -89,8 +98,8 @@ struct EvalCommand: ParsableCommand, Diagnosable {
             let loaded = try DatasetLoader(tokenizer: lm.tokenizer, maxSeqLen: window).load(path: data)
             let examples = Array(loaded.examples.prefix(limit ?? .max))
             documents = examples.count
-            total = Evaluation.loss(model: lm.model, adapters: adapters?.adapters, examples: examples, batchSize: batchSize ?? 4) { done in
-                line.update("\(done)/\(examples.count) examples")
+            total = Evaluation.loss(model: lm.model, adapters: adapters?.adapters, examples: examples, batchSize: batchSize ?? 4, group: group) { done in
+                line.update("\(done)/\(examples.count) examples" + (group.isDistributed ? " (rank 0's share)" : ""))
             }
         } else {
             let step = stride ?? window
@@ -100,14 +109,19 @@ struct EvalCommand: ParsableCommand, Diagnosable {
             for (i, doc) in text.enumerated() {
                 let ids = lm.tokenizer.encode(doc, addSpecialTokens: true)
                 total = total + Perplexity.score(model: lm.model, ids: ids, window: window, stride: step,
-                                                 adapters: adapters?.adapters) { done, all in
+                                                 adapters: adapters?.adapters, shard: (group.rank, group.size)) { done, all in
                     let elapsed = Date().timeIntervalSince(t0)
                     line.update("document \(i + 1)/\(text.count) · \(done)/\(all) tokens · "
                         + String(format: "%.0f tok/s", Double(total.tokens + done) / max(elapsed, 1e-9)))
                 }
             }
+            if group.isDistributed {   // each rank scored its windows
+                let sums = group.sumInRankOrder([total.totalNLL, Double(total.tokens)])
+                total = Perplexity.Result(totalNLL: sums[0], tokens: Int(sums[1]))
+            }
         }
         line.finish()
+        guard group.isRoot else { return }
         let out = Output(nll: total.nll, perplexity: total.perplexity, tokens: total.tokens, documents: documents,
                          maxSeqLen: window, stride: stepUsed, seconds: Date().timeIntervalSince(t0))
         if json {
@@ -134,11 +148,13 @@ struct EvalCommand: ParsableCommand, Diagnosable {
         records = Array(records.prefix(limit ?? .max))
         guard !records.isEmpty else { throw ValidationError("\(data) has no prompt/completion record to answer.") }
         let line = ProgressLine()
+        let group = Job.current
         let result = try Evaluation.mathAccuracy(model: lm.model, adapters: adapters?.adapters, tokenizer: lm.tokenizer,
-                                             records: records, maxTokens: maxNewTokens, batchSize: batchSize ?? BatchedGeneration.defaultBatchSize) { p in
-            line.update(mathProgressText(p), force: p.done == p.total)
+                                             records: records, maxTokens: maxNewTokens, batchSize: batchSize ?? BatchedGeneration.defaultBatchSize, group: group) { p in
+            line.update(mathProgressText(p) + (group.isDistributed ? " (rank 0's share)" : ""), force: p.done == p.total)
         }
         line.finish()
+        guard group.isRoot else { return }
         let interval = result.interval!
         if json { try printJSON(MathOutput(result)) } else {
             print(String(format: "exact match %.1f %% (%d of %d; 95 %% Wilson interval %.1f–%.1f %%) · %d tokens in %@ (%.0f tok/s)",

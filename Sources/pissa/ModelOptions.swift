@@ -29,7 +29,9 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// The model; `keepBlocks` keeps a GGUF's quantised weights in their blocks (generation).
-    func load(keepBlocks: Bool = false) throws -> LanguageModel { try LanguageModel.load(path: path, keepBlocks: keepBlocks) }
+    func load(lanes: Int = 2, keepBlocks: Bool = false) throws -> LanguageModel {
+        try LanguageModel.load(path: path, lanes: lanes, keepBlocks: keepBlocks)
+    }
 
     /// The adapter at `path` for inference on `lm` (this `--model`); says on stderr when a PiSSA
     /// run's adapter is applied as its conversion.

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Distributed
+import Foundation
 
 @main
 struct Pissa: ParsableCommand {
@@ -26,15 +28,29 @@ struct Pissa: ParsableCommand {
 
     /// ArgumentParser's `main`, with every error a command throws shown as one plain line
     /// (`ErrorPresenter`; `--verbose` adds the details).
+    ///
+    /// Under `mpirun`, errors of ranks other than 0 are prefixed with their rank; a rank that
+    /// fails exits non-zero without finalising MPI, and `mpirun` then ends the others.
     static func main() {
         warnAboutSlowKernels()
         var command: any ParsableCommand
-        do { command = try parseAsRoot() } catch { exit(withError: error) }
+        do { command = try parseAsRoot() } catch { fail(error) }
+        Job.start(command)
         do {
             try command.run()
+            Job.finish()
         } catch {
             let verbose = (command as? any Diagnosable)?.diagnostics.verbose ?? false
-            exit(withError: ErrorPresenter.present(error, verbose: verbose))
+            fail(ErrorPresenter.present(error, verbose: verbose))
         }
+    }
+
+    private static func fail(_ error: any Error) -> Never {
+        guard Launch.mpirun != nil else { exit(withError: error) }
+        let code = exitCode(for: error)
+        let message = message(for: error)
+        if code != .success, !message.isEmpty { printError(Job.messagePrefix + "Error: " + message) }
+        Job.finish(failed: true)
+        Foundation.exit(code.rawValue)
     }
 }

@@ -6,10 +6,17 @@ final class ProgressLine: @unchecked Sendable {
     private let isTerminal = isatty(STDERR_FILENO) != 0
     private var lastPlain = Date.distantPast
     private var pending = false
+    /// False on the ranks of an `mpirun` job other than 0: only rank 0 shows progress.
+    private let enabled: Bool
+
+    init(enabled: Bool = Job.current.isRoot) {
+        self.enabled = enabled
+    }
 
     /// Shows `text`; in a log, at most one line every `plainInterval` seconds unless `force`.
     func update(_ text: String, force: Bool = false, plainInterval: Double = 2) {
         lock.lock(); defer { lock.unlock() }
+        guard enabled else { return }
         if isTerminal {
             FileHandle.standardError.write(Data("\r\u{1B}[2K\(text)".utf8))
             pending = true

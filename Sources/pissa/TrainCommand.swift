@@ -1,5 +1,6 @@
 import Adapters
 import ArgumentParser
+import Distributed
 import Foundation
 import Model
 import Training
@@ -8,7 +9,7 @@ extension LRSchedule.Kind: ExpressibleByArgument {}
 extension TrainConfig.Method: ExpressibleByArgument {}
 extension StepParallelism: ExpressibleByArgument {}
 
-struct TrainCommand: ParsableCommand, Diagnosable {
+struct TrainCommand: ParsableCommand, Diagnosable, RankAware {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Fine-tune a PiSSA (or LoRA) adapter on JSONL or text data.",
@@ -19,6 +20,10 @@ struct TrainCommand: ParsableCommand, Diagnosable {
         from the newest checkpoint and reproduces an uninterrupted run exactly. With --method full every \
         weight is trained instead (the full fine-tuning baseline): RUN/model/ is a Hugging Face model \
         directory and each checkpoint holds the whole weights with their AdamW moments.
+
+        `mpirun -np N pissa train …` trains data-parallel on N processes (one or several machines): \
+        --batch-size is the global batch, shared by the ranks, and the run is the same as one \
+        process's up to float rounding; rank 0 writes RUN. A run may be resumed with another N.
         """)
 
     /// Not `ModelOptions`: a resumed run takes its model from its config.json, so the default
@@ -121,7 +126,10 @@ struct TrainCommand: ParsableCommand, Diagnosable {
             guard !overwrite else {
                 throw ValidationError("--overwrite starts a new run and --resume continues one; pass --resume \(resume) alone to continue it.")
             }
-            try PathCheck.existing(resume, "--resume", kind: .directory, hint: "a run directory (the --out of `pissa train`)")
+            // Under mpirun only rank 0 reads and writes the run: the others may not see it.
+            if Launch.rank == 0 {
+                try PathCheck.existing(resume, "--resume", kind: .directory, hint: "a run directory (the --out of `pissa train`)")
+            }
         } else {
             guard let data else { throw ValidationError("--data is required (or --resume RUN).") }
             guard let out else { throw ValidationError("--out is required (or --resume RUN).") }
@@ -130,10 +138,10 @@ struct TrainCommand: ParsableCommand, Diagnosable {
             try PathCheck.existing(data, "--data", kind: .file, hint: "a .jsonl or .txt file")
             if let valid { try PathCheck.existing(valid, "--valid", kind: .file, hint: "a .jsonl or .txt file") }
             if let adapterPath { try PathCheck.existing(adapterPath, "--adapter-path", kind: .directory, hint: "a PEFT adapter directory") }
-            do {
+            if Launch.rank == 0 { do {
                 try RunDirectory.checkNew(out, inputs: RunDirectory.inputs(model: model, data: data, valid: valid, adapterPath: adapterPath),
                                           overwrite: overwrite)
-            } catch { throw ValidationError(error.description + ".") }
+            } catch { throw ValidationError(error.description + ".") } }
         }
         try ArgumentCheck.number(lr, "--lr", above: 0)
         try ArgumentCheck.number(warmupRatio, "--warmup-ratio", above: 0, inclusive: true, atMost: 0.999)
@@ -195,10 +203,12 @@ struct TrainCommand: ParsableCommand, Diagnosable {
     }
 
     func run() throws {
-        let config = try makeConfig()
+        let group = Job.current
+        // Rank 0's settings (a resumed run's come from its config.json, which only rank 0 reads).
+        let config: TrainConfig = try group.broadcast(group.together("reading the settings") { group.isRoot ? try makeConfig() : nil })
         let line = ProgressLine()
         let interrupt = InterruptFlag.install()
-        let trainer = try withSkipHint { try Trainer(config: config, resume: resume != nil, overwrite: overwrite) { event in
+        let trainer = try withSkipHint { try Trainer(config: config, resume: resume != nil, overwrite: overwrite, group: group) { event in
             switch event {
             case let .removedTemporaries(paths):
                 noteRemovedTemporaries(paths)
@@ -210,6 +220,10 @@ struct TrainCommand: ParsableCommand, Diagnosable {
             default: break
             }
         } }
+        if group.isDistributed {
+            line.update(String(format: "data-parallel on %d ranks × %d lanes: each step sums %.1f MB of gradients over the ranks",
+                               group.size, config.lanes, Double(trainer.gradientBytesPerStep) / 1e6), force: true)
+        }
         let started = Date()
         var firstStep: Int?
         try trainer.fit { event in
@@ -227,6 +241,7 @@ struct TrainCommand: ParsableCommand, Diagnosable {
                 line.update("checkpoint step \(step): \(path)", force: true)
             case let .finished(step, path):
                 line.finish()
+                guard group.isRoot else { break }
                 print("trained \(step) steps; \(config.method == .full ? "model" : "adapter") in \(trainer.outputURL.path), metrics in \(path)/metrics.jsonl, curve in \(path)/loss.svg")
             default: break
             }
@@ -236,7 +251,7 @@ struct TrainCommand: ParsableCommand, Diagnosable {
             }
             return .proceed
         }
-        if convert { try ConvertCommand.convertAfterTraining(run: config.output, steps: trainer.totalSteps) }
+        if convert, group.isRoot { try ConvertCommand.convertAfterTraining(run: config.output, steps: trainer.totalSteps) }
     }
 }
 

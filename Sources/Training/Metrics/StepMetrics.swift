@@ -19,6 +19,9 @@ import Foundation
 ///     eval_loss          mean loss on the evaluation set
 ///     supervised_tokens  tokens contributing to the loss in this update
 ///     epoch              fractional epoch at the end of this update
+///     ranks              processes of an `mpirun` job that trained together (absent alone)
+///     allreduce_s        seconds this update spent summing the gradients over the ranks,
+///                        waiting for the slowest included (absent alone)
 public struct StepMetrics: Codable, Sendable, Equatable {
     public var step: Int
     public var loss: Double?
@@ -29,6 +32,8 @@ public struct StepMetrics: Codable, Sendable, Equatable {
     public var evalLoss: Double?
     public var supervisedTokens: Int?
     public var epoch: Double?
+    public var ranks: Int?
+    public var allReduceSeconds: Double?
 
     public init(
         step: Int, loss: Double? = nil, learningRate: Double? = nil, gradNorm: Double? = nil,
@@ -49,6 +54,7 @@ public struct StepMetrics: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case step, loss, learningRate = "lr", gradNorm = "grad_norm", tokensPerSecond = "tokens_per_s"
         case elapsedSeconds = "elapsed_s", evalLoss = "eval_loss", supervisedTokens = "supervised_tokens", epoch
+        case ranks, allReduceSeconds = "allreduce_s"
     }
 
     /// NaN stays NaN through a round trip, so `==` treats two NaN fields as equal.
@@ -64,6 +70,7 @@ public struct StepMetrics: Codable, Sendable, Equatable {
             && same(a.gradNorm, b.gradNorm) && same(a.tokensPerSecond, b.tokensPerSecond)
             && same(a.elapsedSeconds, b.elapsedSeconds) && same(a.evalLoss, b.evalLoss)
             && a.supervisedTokens == b.supervisedTokens && same(a.epoch, b.epoch)
+            && a.ranks == b.ranks && same(a.allReduceSeconds, b.allReduceSeconds)
     }
 
     static let nonFiniteEncoding = JSONEncoder.NonConformingFloatEncodingStrategy.convertToString(

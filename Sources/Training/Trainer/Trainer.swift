@@ -1,4 +1,5 @@
 import Adapters
+import Distributed
 import Foundation
 import Formats
 import LinearAlgebra
@@ -14,6 +15,11 @@ import Tokenizer
 /// adapter, valid on the residual model), `metrics.jsonl`, `loss.svg` and
 /// `checkpoints/step-N/` (adapter, optimiser state, trainer state). Every step is a pure function
 /// of (weights, adapter, batch), so a resumed run reproduces an uninterrupted one bit for bit.
+///
+/// Under `mpirun -np N` (`group` of N ranks) the run is data-parallel (`Trainer+Distributed`):
+/// every rank holds the whole model and the same adapters, takes its share of each global
+/// batch, and the gradients are summed over the ranks in a fixed order before clipping and
+/// AdamW; rank 0 alone reads and writes the run directory.
 public final class Trainer {
     public enum Event: Sendable {
         /// Temporaries a killed run left in the run directory were removed.
@@ -45,37 +51,54 @@ public final class Trainer {
     let schedule: LRSchedule
     let optimizer: AdamW
     var sampler: BatchSampler
+    /// The run directory; only rank 0 reads or writes it.
     let run: RunDirectory
-    /// The run directory's lock, held while this trainer lives.
-    private let output: OutputDirectory
+    /// The run directory's lock, held while this trainer lives (rank 0; nil on the others).
+    private let output: OutputDirectory?
+    /// The ranks training together (one process without `mpirun`).
+    public let group: any ProcessGroup
 
     /// Opens (and locks) the run directory, loads the model and data, initialises (or reads) the
     /// adapter and writes the run's start. With `resume`, continues from the newest complete
     /// checkpoint in `config.output`; otherwise the directory must be new or empty, or with
     /// `overwrite` the run in it is deleted (checkpoints first) once everything has loaded.
     /// When anything fails before the run is written, a directory this call created is removed.
-    public init(config: TrainConfig, resume: Bool = false, overwrite: Bool = false, progress: (Event) -> Void = { _ in }) throws {
+    ///
+    /// With several ranks, every rank loads the model and data and computes the start itself;
+    /// rank 0 alone opens the run directory, writes the start or reads the checkpoint (then sent
+    /// to the others). If anything fails on any rank, every rank throws (the others
+    /// `DistributedError.peerFailed`), and the start is checked to be bit-identical on all ranks.
+    public init(config: TrainConfig, resume: Bool = false, overwrite: Bool = false, group: any ProcessGroup = SingleProcess(),
+                progress: (Event) -> Void = { _ in }) throws {
         self.config = config
+        self.group = group
         let t0 = Date()
-        let (run, output) = try RunDirectory.open(config, resume: resume, overwrite: overwrite)
-        self.run = run
-        self.output = output
-        if !output.removedTemporaries.isEmpty { progress(.removedTemporaries(output.removedTemporaries)) }
+        var opened: OutputDirectory?
         do {
-            if resume { try run.checkResumable(config) }
-            var (weights, tokenizer) = try LanguageModel.loadParts(path: config.model)
-            self.tokenizer = tokenizer
+            if group.isRoot {
+                let (run, output) = try RunDirectory.open(config, resume: resume, overwrite: overwrite)
+                opened = output
+                self.run = run
+                if !output.removedTemporaries.isEmpty { progress(.removedTemporaries(output.removedTemporaries)) }
+                if resume { try run.checkResumable(config) }
+            } else {
+                run = RunDirectory(URL(fileURLWithPath: config.output))
+            }
+            output = opened
             switch config.method {
             case .adapter:
-                let (initial, adapterConfig) = try Self.initialAdapters(config: config, weights: &weights)
-                model = DecoderModel(weights: weights, lanes: config.lanes)
-                let trainable = try TrainableAdapters(initial: initial, config: weights.config)
+                let start = try AdapterStart.load(config)
+                tokenizer = start.tokenizer
+                model = DecoderModel(weights: start.weights, lanes: config.lanes)
+                let trainable = try TrainableAdapters(initial: start.modules, config: start.weights.config)
                 self.trainable = trainable
                 fullWeights = nil
                 store = trainable.store
                 adapters = trainable.adapters
-                self.adapterConfig = adapterConfig
+                adapterConfig = start.peftConfig
             case .full:
+                var (weights, tokenizer) = try LanguageModel.loadParts(path: config.model)
+                self.tokenizer = tokenizer
                 let full = try TrainableWeights(moving: &weights)
                 model = DecoderModel(weights: weights, lanes: config.lanes, buffers: full.buffers)
                 trainable = nil
@@ -85,6 +108,7 @@ public final class Trainer {
                 adapterConfig = nil
             }
             try Self.checkFits(config, model: model, maxRank: trainable?.maxRank ?? 0)
+            try Self.checkRanks(config, group: group)
 
             let loader = DatasetLoader(tokenizer: tokenizer, maxSeqLen: Self.sequenceLimit(config, model: model), skipBadLines: config.skipBadLines)
             let loaded = try loader.load(path: config.data)
@@ -98,21 +122,31 @@ public final class Trainer {
             progress(.loaded(examples: train.count, supervisedTokens: loaded.report.supervisedTokens,
                              truncated: loaded.report.truncated, skipped: loaded.report.skippedLines,
                              totalSteps: totalSteps, initSeconds: Date().timeIntervalSince(t0)))
-
-            if resume, let step = try run.restoreLatest(into: self) {
-                progress(.resumed(step: step))
-            } else {
-                try run.create(config: config)
-                if let trainable, let adapterConfig {
-                    try AtomicDirectory.write(run.initialAdapterURL(for: config)) {
-                        try trainable.writePEFT(to: $0, config: adapterConfig, role: .initial)
-                    }
-                }
-            }
         } catch {
-            output.discard()
+            _ = group.failedRanks(ok: false)
+            opened?.discard()
             throw error
         }
+        do {
+            try group.together("loading the model and data") {}
+            let resumed = try group.together("opening the run") { try group.isRoot ? startRun(resume: resume) : nil }
+            if let step = try synchronizeStart(resumedStep: resumed) { progress(.resumed(step: step)) }
+        } catch {
+            opened?.discard()
+            throw error
+        }
+    }
+
+    /// Rank 0: continues the newest checkpoint (its step) or writes the run's start (nil).
+    private func startRun(resume: Bool) throws -> Int? {
+        if resume, let step = try run.restoreLatest(into: self) { return step }
+        try run.create(config: config)
+        if let trainable, let adapterConfig {
+            try AtomicDirectory.write(run.initialAdapterURL(for: config)) {
+                try trainable.writePEFT(to: $0, config: adapterConfig, role: .initial)
+            }
+        }
+        return nil
     }
 
     /// The adapters' PEFT configuration (nil in full fine-tuning).
@@ -135,13 +169,13 @@ public final class Trainer {
     @discardableResult
     public func fit(progress: (Event) -> Control = { _ in .proceed }) throws -> [StepMetrics] {
         let store = self.store
-        let log = try MetricsLog(url: run.metricsURL, mode: .resume(afterStep: store.step))
-        defer { log.close() }
+        let log = try group.isRoot ? MetricsLog(url: run.metricsURL, mode: .resume(afterStep: store.step)) : nil
+        defer { log?.close() }
         let scratch = TrainingScratch(model: model, capacityRows: config.batchSize * Self.sequenceLimit(config, model: model), maxRank: trainable?.maxRank ?? 0,
                                       checkpointing: config.gradientCheckpointing ?? false)
         let started = Date()
         var logged: [StepMetrics] = []
-        let previous = (try? MetricsLog.read(from: run.metricsURL)) ?? []
+        let previous = group.isRoot ? (try? MetricsLog.read(from: run.metricsURL)) ?? [] : []
         let elapsedBefore = previous.last(where: { $0.step <= store.step })?.elapsedSeconds ?? 0
         while store.step < totalSteps {
             let t0 = Date()
@@ -150,10 +184,14 @@ public final class Trainer {
             let supervised = batches.reduce(0) { $0 + $1.supervisedCount }
             var lossSum = 0.0, tokens = 0
             for b in batches where b.supervisedCount > 0 {
-                lossSum += model.lossAndGradients(tokens: b.tokens, targets: b.targets, lengths: b.lengths,
-                                                  adapters: adapters, normalizer: Float(supervised), scratch: scratch)
+                let part = share(of: b)
+                if !part.lengths.isEmpty {
+                    lossSum += model.lossAndGradients(tokens: part.tokens, targets: part.targets, lengths: part.lengths,
+                                                      adapters: adapters, normalizer: Float(supervised), scratch: scratch)
+                }
                 tokens += b.tokens.count
             }
+            let reduceSeconds = sumOverRanks(&lossSum)
             let loss = lossSum / Double(max(1, supervised))
             guard loss.isFinite else {
                 throw TrainerError.nonFiniteLoss(step: store.step + 1, lastCheckpoint: run.latestCheckpointPath())
@@ -169,88 +207,36 @@ public final class Trainer {
                                       elapsedSeconds: elapsedBefore + Date().timeIntervalSince(started),
                                       supervisedTokens: supervised,
                                       epoch: Double(sampler.state.epoch) + Double(sampler.state.position) / Double(train.count))
+            if group.isDistributed {
+                metrics.ranks = group.size
+                metrics.allReduceSeconds = reduceSeconds
+            }
             if let every = config.evalEvery, !valid.isEmpty, store.step % every == 0 || store.step == totalSteps {
                 metrics.evalLoss = evaluate(valid)
                 _ = progress(.evaluated(step: store.step, loss: metrics.evalLoss!))
             }
-            try log.append(metrics)
+            try log?.append(metrics)
             logged.append(metrics)
-            let control = progress(.step(metrics, totalSteps: totalSteps))
+            let control = agreedControl(progress(.step(metrics, totalSteps: totalSteps)))
             let due = config.saveEvery.map { store.step % $0 == 0 } ?? false
-            if due || control == .stop || store.step == totalSteps {
+            if group.isRoot, due || control == .stop || store.step == totalSteps {
                 let path = try run.saveCheckpoint(self)
                 _ = progress(.checkpoint(step: store.step, path: path))
             }
             if control == .stop { break }
         }
-        try writeOutput(to: outputURL)
-        try LossCurves.write(metrics: MetricsLog.read(from: run.metricsURL), to: run.lossCurveURL)
+        if group.isRoot {
+            try writeOutput(to: outputURL)
+            try LossCurves.write(metrics: MetricsLog.read(from: run.metricsURL), to: run.lossCurveURL)
+        }
         _ = progress(.finished(step: store.step, path: run.url.path))
         return logged
     }
 
-    /// Mean NLL over the supervised tokens of `examples` (no gradients).
+    /// Mean NLL over the supervised tokens of `examples` (no gradients); with several ranks each
+    /// scores its share of the examples (`Evaluation.loss(…, group:)`).
     public func evaluate(_ examples: [Example]) -> Double {
-        Evaluation.loss(model: model, adapters: adapters, examples: examples, batchSize: config.batchSize).nll
-    }
-
-    /// The adapter's starting factors: an existing PEFT adapter, or an initialiser applied to the
-    /// weights (PiSSA replaces each target weight by its residual, in `weights`). With NF4
-    /// (`config.quant`) every projection of every layer ends quantised (targets or not,
-    /// as bitsandbytes' 4-bit loading does), each right after its initialisation, so that the
-    /// float32 and NF4 copies of all weights are never alive together.
-    static func initialAdapters(config: TrainConfig, weights: inout ModelWeights)
-        throws -> ([(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)], PEFTAdapterConfig) {
-        let quantization = try frozenQuantization(config.quant)
-        if let path = config.adapterPath {
-            var (modules, cfg) = try AdapterLoading.peft(path: path, weights: weights)
-            cfg.initLoraWeights = .bool(true)
-            weights.quantizeProjections(quantization)   // the loaded weights are the residual
-            return (modules, cfg)
-        }
-        let s = config.adapter
-        let c = weights.config
-        let targets = try TargetModules.projections(s.targets, config: c)
-        guard !targets.isEmpty else {
-            throw AdapterError.noTargetModules(targets: s.targets, model: config.model,
-                                               sampleModules: c.projections.map { c.modulePath($0, layer: 0) })
-        }
-        var out: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)] = []
-        var index: UInt64 = 0
-        for (layer, p) in targets {
-            guard var w = weights.layers[layer][p] as? Matrix else {
-                throw TrainerError.invalidSettings("\(c.modulePath(p, layer: layer)) is already quantised; adapters start from float32 weights")
-            }
-            var rng = SeededGenerator(seed: s.seed, stream: index)
-            index += 1
-            weights.layers[layer][p] = Matrix(rows: 0, cols: 0)   // w holds the only reference: initialised in place
-            let (frozen, f) = try initializeFrozen(&w, settings: s, quant: config.quant, using: &rng)
-            weights.layers[layer][p] = frozen
-            out.append((layer, p, f, s.scale))
-        }
-        weights.quantizeProjections(quantization)   // the projections that carry no adapter
-        let cfg = PEFTAdapterConfig(r: s.rank, loraAlpha: s.alpha, targetModules: TargetModules.peftTargets(s.targets, matched: targets.map { c.modulePath($0.projection, layer: $0.layer) }),
-                                    useRslora: s.useRSLoRA, taskType: "CAUSAL_LM", baseModelNameOrPath: config.model)
-        return (out, cfg)
-    }
-
-    /// One target weight's frozen base and adapter start: the one place where an initialiser
-    /// meets the base's representation.
-    ///
-    /// - float32: the initialiser's residual (PiSSA: W − s·B·A; LoRA: W itself).
-    /// - NF4 (PISSA.md §3): QPiSSA with T iterations for a PiSSA init (T = 1: nf4(W − s·B·A) of
-    ///   the top-r factors of W), QLoRA (nf4(W), the usual LoRA start) for LoRA, LoftQ for `loftq`.
-    static func initializeFrozen(_ w: inout Matrix, settings: AdapterSettings, quant: QuantSettings?,
-                                 using rng: inout SeededGenerator) throws -> (frozen: any LinearWeight, factors: LoRAFactors) {
-        guard let quant else {
-            if settings.initMethod == .loftq {
-                throw TrainerError.invalidSettings("--init loftq needs an NF4 base (--quant nf4)")
-            }
-            let factors = try AdapterInitializer.initialize(&w, settings: settings, using: &rng)
-            return (w, factors)
-        }
-        let (factors, residual) = try QuantizedInitializer.initialize(w, settings: settings, quant: quant, using: &rng)
-        return (residual, factors)
+        Evaluation.loss(model: model, adapters: adapters, examples: examples, batchSize: config.batchSize, group: group).nll
     }
 
     /// The longest sequence trained on: `maxSeqLen`, or the model's positions when it has fewer
