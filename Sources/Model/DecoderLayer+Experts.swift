@@ -149,7 +149,7 @@ extension DecoderModel {
     private func route(layer: LayerWeightsView, h: UnsafePointer<Float>, probabilities: UnsafeMutablePointer<Float>, rows N: Int) -> Routing {
         let (E, K) = config.block.layout.expertShape
         project(h, [ProjectionOutput(weight: layer[.router], adapter: nil, y: probabilities)], rows: N)
-        for n in 0..<N { Softmax.forwardRow(probabilities + n * E, count: E) }
+        for n in 0..<N { _ = CPUKernels.softmaxRow(probabilities + n * E, count: E) }
         return Routing(probabilities: probabilities, rows: N, experts: E, topK: K)
     }
 

@@ -32,7 +32,7 @@ final class SmolLM2BlockDecodingTests: XCTestCase {
     func testBlocksStayAtTheFilesSize() throws {
         let (dense, blocks) = try models()
         let w = blocks.model.weights
-        XCTAssertTrue(w.layers.allSatisfy { l in Projection.allCases.allSatisfy { (l[$0] as? GGMLBlockMatrix)?.type == .q4_1 } })
+        XCTAssertTrue(w.layers.allSatisfy { l in w.config.projections.allSatisfy { (l[$0] as? GGMLBlockMatrix)?.type == .q4_1 } })
         XCTAssertEqual(w.blockEmbedding?.type, .q8_0)
         XCTAssertEqual(w.embedding.count, 0)
         let resident = w.projectionBytes + (w.blockEmbedding?.byteCount ?? 0)

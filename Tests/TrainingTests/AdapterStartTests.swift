@@ -23,12 +23,12 @@ final class AdapterStartTests: XCTestCase {
         -> (weights: ModelWeights, factors: [String: LoRAFactors]) {
         var weights = try ModelWeights(source: SafeTensorsWeightSource(directory: tiny), sourceName: tiny.path)
         var factors: [String: LoRAFactors] = [:]
-        for (index, (layer, p)) in TargetModules.projections(settings.targets, layers: weights.layers.count).enumerated() {
+        for (index, (layer, p)) in try TargetModules.projections(settings.targets, config: weights.config).enumerated() {
             var rng = SeededGenerator(seed: settings.seed, stream: UInt64(index))
             var w = weights.layers[layer][p].dequantized()
             let (frozen, f) = try AdapterStart.initializeFrozen(&w, settings: settings, quant: quant, using: &rng)
             weights.layers[layer][p] = frozen
-            factors[p.modulePath(layer: layer)] = f
+            factors[weights.config.modulePath(p, layer: layer)] = f
         }
         if let quant { weights.quantizeProjections(.nf4(blockSize: quant.blockSize, doubleQuant: quant.doubleQuant)) }
         return (weights, factors)
@@ -37,23 +37,24 @@ final class AdapterStartTests: XCTestCase {
     private func assertSameBits(_ start: AdapterStart, _ expected: (weights: ModelWeights, factors: [String: LoRAFactors]),
                                 file: StaticString = #filePath, line: UInt = #line) throws {
         XCTAssertEqual(start.modules.count, expected.factors.count, file: file, line: line)
+        let c = start.weights.config
         for m in start.modules {
-            let path = m.projection.modulePath(layer: m.layer)
+            let path = c.modulePath(m.projection, layer: m.layer)
             let f = try XCTUnwrap(expected.factors[path], path, file: file, line: line)
             XCTAssertEqual(m.factors.A.storage, f.A.storage, "\(path) A", file: file, line: line)
             XCTAssertEqual(m.factors.B.storage, f.B.storage, "\(path) B", file: file, line: line)
         }
         for (l, layer) in start.weights.layers.enumerated() {
-            for p in Projection.allCases {
+            for p in c.projections {
                 let (got, want) = (layer[p], expected.weights.layers[l][p])
                 if let q = got as? NF4Matrix {
-                    let r = try XCTUnwrap(want as? NF4Matrix, "\(p.modulePath(layer: l)) is NF4 in both", file: file, line: line)
-                    XCTAssertEqual(q.packed, r.packed, "\(p.modulePath(layer: l)) codes", file: file, line: line)
-                    XCTAssertEqual(q.absmax, r.absmax, "\(p.modulePath(layer: l)) absmax", file: file, line: line)
+                    let r = try XCTUnwrap(want as? NF4Matrix, "\(c.modulePath(p, layer: l)) is NF4 in both", file: file, line: line)
+                    XCTAssertEqual(q.packed, r.packed, "\(c.modulePath(p, layer: l)) codes", file: file, line: line)
+                    XCTAssertEqual(q.absmax, r.absmax, "\(c.modulePath(p, layer: l)) absmax", file: file, line: line)
                 } else {
                     let m = try XCTUnwrap(got as? Matrix, file: file, line: line)
                     XCTAssertEqual(m.storage, try XCTUnwrap(want as? Matrix, file: file, line: line).storage,
-                                   p.modulePath(layer: l), file: file, line: line)
+                                   c.modulePath(p, layer: l), file: file, line: line)
                 }
             }
         }
@@ -64,7 +65,7 @@ final class AdapterStartTests: XCTestCase {
         let settings = AdapterSettings(rank: 4, alpha: 8, targets: ["q_proj", "v_proj", "down_proj"], initMethod: .pissaNiter(2), seed: 7)
         let quant = QuantSettings(iterations: 2, blockSize: 32)
         let start = try AdapterStart.load(config(settings, quant: quant))
-        XCTAssertTrue(start.weights.layers.allSatisfy { l in Projection.allCases.allSatisfy { l[$0] is NF4Matrix } })
+        XCTAssertTrue(start.weights.layers.allSatisfy { l in start.weights.config.projections.allSatisfy { l[$0] is NF4Matrix } })
         try assertSameBits(start, inMemoryStart(settings, quant: quant))
     }
 
@@ -87,7 +88,7 @@ final class AdapterStartTests: XCTestCase {
         var whole = try ModelWeights(source: SafeTensorsWeightSource(directory: out), sourceName: out.path)
         whole.quantizeProjections(.nf4(blockSize: NF4Matrix.defaultBlockSize, doubleQuant: false))
         for (l, layer) in start.weights.layers.enumerated() {
-            for p in Projection.allCases {
+            for p in start.weights.config.projections {
                 let (q, r) = (try XCTUnwrap(layer[p] as? NF4Matrix), try XCTUnwrap(whole.layers[l][p] as? NF4Matrix))
                 XCTAssertEqual(q.packed, r.packed)
                 XCTAssertEqual(q.absmax, r.absmax)
