@@ -13,14 +13,21 @@ public enum InitMethod: Sendable, Equatable, Hashable, Codable, CustomStringConv
     /// LoftQ (arXiv 2310.08659, PEFT's `loftq`): alternately Q = nf4(W − sBA) and (B, A) = the
     /// rank-r SVD of W − deq(Q). Only with NF4 quantisation (`QuantizedInitializer`).
     case loftq
+    /// OLoRA (arXiv 2406.01775, PEFT's `olora`): W = QR, B = Q[:, :r], A = R[:r], W − s·B·A frozen.
+    case olora
+    /// MiLoRA (arXiv 2406.09044): PiSSA's split of the *bottom* r singular triplets, W − s·B·A frozen.
+    case milora
 
-    /// Parses PEFT's spelling: `pissa`, `pissa_niter_4`, `lora` (or `true`), `gaussian`.
+    /// Parses PEFT's spelling: `pissa`, `pissa_niter_4`, `lora` (or `true`), `gaussian`, `loftq`,
+    /// `olora`, and `milora` (not in PEFT).
     public init?(peftName: String) {
         switch peftName.lowercased() {
         case "pissa": self = .pissa
         case "lora", "true", "default": self = .lora
         case "gaussian": self = .gaussian
         case "loftq": self = .loftq
+        case "olora": self = .olora
+        case "milora": self = .milora
         default:
             let prefix = "pissa_niter_"
             guard peftName.hasPrefix(prefix), let k = Int(peftName.dropFirst(prefix.count)), k >= 0 else { return nil }
@@ -35,6 +42,8 @@ public enum InitMethod: Sendable, Equatable, Hashable, Codable, CustomStringConv
         case .lora: "lora"
         case .gaussian: "gaussian"
         case .loftq: "loftq"
+        case .olora: "olora"
+        case .milora: "milora"
         }
     }
 
@@ -44,6 +53,16 @@ public enum InitMethod: Sendable, Equatable, Hashable, Codable, CustomStringConv
     public var isPiSSA: Bool {
         switch self {
         case .pissa, .pissaNiter: true
+        case .lora, .gaussian, .loftq, .olora, .milora: false
+        }
+    }
+
+    /// True for the starts that move part of W into the adapter and freeze the rest, W − s·B·A
+    /// (PiSSA, OLoRA, MiLoRA): `pissa init` writes that residual model, and a trained adapter
+    /// converts to a rank-2r LoRA on the original model as PiSSA's does.
+    public var rewritesBase: Bool {
+        switch self {
+        case .pissa, .pissaNiter, .olora, .milora: true
         case .lora, .gaussian, .loftq: false
         }
     }
@@ -52,9 +71,12 @@ public enum InitMethod: Sendable, Equatable, Hashable, Codable, CustomStringConv
     public var isZeroB: Bool {
         switch self {
         case .lora, .gaussian: true
-        case .pissa, .pissaNiter, .loftq: false
+        case .pissa, .pissaNiter, .loftq, .olora, .milora: false
         }
     }
+
+    /// Every start without a parameter, and `pissa_niter_4` for the randomized family.
+    public static let named: [InitMethod] = [.pissa, .pissaNiter(4), .lora, .gaussian, .loftq, .olora, .milora]
 
     public init(from decoder: Decoder) throws {
         let name = try decoder.singleValueContainer().decode(String.self)

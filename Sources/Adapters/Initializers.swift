@@ -54,17 +54,39 @@ public enum AdapterInitializer {
             return try pissa(&w, svd: svd, settings: settings)
         case .loftq:
             throw AdapterError.needsQuantization(method: settings.initMethod.peftName)
+        case .olora:
+            return try olora(&w, settings: settings)
+        case .milora:
+            let svd = try SVD(exact: w)
+            return try pissa(&w, svd: svd, components: (svd.S.count - r)..<svd.S.count, settings: settings)
         }
     }
 
-    static func pissa(_ w: inout Matrix, svd: SVD, settings: AdapterSettings) throws -> LoRAFactors {
-        let r = settings.rank, scale = settings.scale
-        let roots = (0..<r).map { (svd.S[$0] / scale).squareRoot() }
-        var a = svd.Vh.topRows(r)
-        a.scaleRows(by: roots)
-        var b = svd.U.leftColumns(r)
-        b.scaleColumns(by: roots)
-        BLAS.gemm(b, a, into: &w, alpha: -scale, beta: 1)   // W_res = W − scale·B·A, in place
+    /// PiSSA's split of the singular triplets `components` (the top r by default):
+    /// `A = diag(√(S/scale))·Vh`, `B = U·diag(√(S/scale))`, and `w` becomes `W − scale·B·A`.
+    static func pissa(_ w: inout Matrix, svd: SVD, components: Range<Int>? = nil, settings: AdapterSettings) throws -> LoRAFactors {
+        let scale = settings.scale, picked = components ?? 0..<settings.rank
+        let roots = picked.map { (max(0, svd.S[$0]) / scale).squareRoot() }
+        var a = Matrix(rows: picked.count, cols: svd.Vh.cols), b = Matrix(rows: svd.U.rows, cols: picked.count)
+        for (i, c) in picked.enumerated() {
+            for j in 0..<a.cols { a[i, j] = svd.Vh[c, j] * roots[i] }
+            for j in 0..<b.rows { b[j, i] = svd.U[j, c] * roots[i] }
+        }
+        subtract(b, a, scale: scale, from: &w)
         return LoRAFactors(A: a, B: b)
+    }
+
+    /// OLoRA (PEFT's `olora_init`): W = Q·R (thin Householder QR, float32), B = Q[:, :r],
+    /// A = R[:r, :], and `w` becomes `W − scale·B·A`. The factors are not divided by the scale.
+    static func olora(_ w: inout Matrix, settings: AdapterSettings) throws -> LoRAFactors {
+        let (q, rFactor) = try QR.thin(w)
+        let factors = LoRAFactors(A: rFactor.topRows(settings.rank), B: q.leftColumns(settings.rank))
+        subtract(factors.B, factors.A, scale: settings.scale, from: &w)
+        return factors
+    }
+
+    /// W ← W − scale·B·A, in place (float32, as PEFT computes every residual).
+    static func subtract(_ b: Matrix, _ a: Matrix, scale: Float, from w: inout Matrix) {
+        BLAS.gemm(b, a, into: &w, alpha: -scale, beta: 1)
     }
 }

@@ -43,8 +43,17 @@ public enum ModelDecomposer {
         case writingAdapter
     }
 
+    /// `pissa_init` for PiSSA (the reference code's name), `lora_init` for the zero-B starts,
+    /// else `<peft name>_init` (`loftq_init`, `olora_init`, `milora_init`, …).
     public static func adapterDirectoryName(for method: InitMethod) -> String {
-        method.isPiSSA ? "pissa_init" : method == .loftq ? "loftq_init" : "lora_init"
+        method.isPiSSA ? "pissa_init" : method.isZeroB ? "lora_init" : "\(method.peftName)_init"
+    }
+
+    /// Every name `adapterDirectoryName(for:)` gives, PiSSA's first.
+    public static var adapterDirectoryNames: [String] {
+        var names: [String] = []
+        for m in InitMethod.named where !names.contains(adapterDirectoryName(for: m)) { names.append(adapterDirectoryName(for: m)) }
+        return names
     }
 
     public static func run(_ options: Options, progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws -> InitReport {
@@ -77,7 +86,7 @@ public enum ModelDecomposer {
         if let quant = options.quant {
             try writeQuantizedResidualModel(model: model, plan: plan, options: options, quant: quant, results: results,
                                             started: started, progress: progress)
-        } else if settings.initMethod.isPiSSA {
+        } else if settings.initMethod.rewritesBase {
             try writeResidualModel(model: model, plan: plan, options: options, results: results, started: started, progress: progress)
         } else {
             for file in model.files {   // the residual is the weight itself: copy the files unchanged

@@ -14,7 +14,7 @@ struct AdapterOptions: ParsableArguments {
     var alpha: Float?
 
     @Option(name: .customLong("init"),
-            help: "Initialisation: pissa (exact SVD), pissa_niter_K (randomized SVD, K subspace iterations), lora (Kaiming-uniform A, B = 0), gaussian, or loftq (with --quant nf4).")
+            help: "Initialisation: pissa (exact SVD), pissa_niter_K (randomized SVD, K subspace iterations), lora (Kaiming-uniform A, B = 0), gaussian, loftq (with --quant nf4), olora (QR of W), milora (the bottom r singular triplets).")
     var initMethod: InitMethod = AdapterSettings().initMethod
 
     @Option(help: "Comma-separated module-name suffixes to adapt (PEFT's matching), or all-linear.")

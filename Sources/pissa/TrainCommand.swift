@@ -55,6 +55,9 @@ struct TrainCommand: ParsableCommand, Diagnosable {
     @Option(parsing: .unconditional, help: "Peak learning rate.")
     var lr: Double = TrainConfig.defaults.learningRate
 
+    @Option(parsing: .unconditional, help: "LoRA+ (PEFT's loraplus_lr_ratio): lora_B (and DoRA's magnitude) learn at this many times --lr, lora_A at --lr. The LoRA+ paper suggests 16.")
+    var loraplusLrRatio: Double?
+
     @Option(help: "Learning-rate schedule: constant, linear or cosine.")
     var schedule: LRSchedule.Kind = TrainConfig.defaults.schedule
 
@@ -114,6 +117,10 @@ struct TrainCommand: ParsableCommand, Diagnosable {
         if resume != nil, method != .adapter {
             throw ValidationError("--method comes from the run's config.json when resuming; drop it.")
         }
+        if method == .full, loraplusLrRatio != nil {
+            throw ValidationError("--loraplus-lr-ratio sets lora_B's learning rate; --method full trains no adapter.")
+        }
+        if let loraplusLrRatio { try ArgumentCheck.number(loraplusLrRatio, "--loraplus-lr-ratio", above: 0) }
         if method == .full, quantization.quant != nil {
             throw ValidationError("--quant applies to the frozen base of an adapter run; --method full trains every weight in float32.")
         }
@@ -191,6 +198,7 @@ struct TrainCommand: ParsableCommand, Diagnosable {
         c.method = method
         c.gradientCheckpointing = gradCheckpoint ? true : nil
         c.quant = quantization.settings
+        c.loraplusLRRatio = loraplusLrRatio
         return c
     }
 

@@ -14,6 +14,10 @@ public enum CompareMethod: String, Codable, Sendable, CaseIterable {
     case qlora
     /// QPiSSA: PiSSA with the residual in NF4.
     case qpissa
+    /// MiLoRA: the bottom r singular triplets in the adapter, the rest frozen.
+    case milora
+    /// OLoRA: B = Q[:, :r], A = R[:r] of W = QR, the rest frozen.
+    case olora
 
     /// Whether the frozen base is NF4.
     public var isQuantized: Bool { self == .qlora || self == .qpissa }
@@ -25,6 +29,8 @@ public enum CompareMethod: String, Codable, Sendable, CaseIterable {
         case .full: "Full FT"
         case .qlora: "QLoRA"
         case .qpissa: "QPiSSA"
+        case .milora: "MiLoRA"
+        case .olora: "OLoRA"
         }
     }
 }
@@ -63,6 +69,8 @@ public struct CompareConfig: Codable, Sendable, Equatable {
     /// The initialisations timed for the Table-6-style table (empty: no table).
     public var initModes: [InitMethod] = [.pissa, .pissaNiter(1), .pissaNiter(4), .pissaNiter(16)]
     public var lanes: Int = 2
+    /// LoRA+ for every adapter method (`TrainConfig.loraplusLRRatio`); nil: off.
+    public var loraplusLRRatio: Double?
     /// The command line that started the comparison, for the report.
     public var commandLine: String = ""
 
@@ -86,6 +94,8 @@ public struct CompareConfig: Codable, Sendable, Equatable {
         let initMethod: InitMethod = switch method {
         case .pissa, .qpissa: pissaInit
         case .lora, .qlora, .full: .lora
+        case .milora: .milora
+        case .olora: .olora
         }
         let settings = AdapterSettings(rank: rank, alpha: effectiveAlpha, targets: targets, initMethod: initMethod, seed: seed)
         var c = TrainConfig(model: model, data: data, output: runDirectory(method: method, seed: seed).path, adapter: settings)
@@ -105,6 +115,7 @@ public struct CompareConfig: Codable, Sendable, Equatable {
         c.saveEvery = nil
         c.keepCheckpoints = 1
         c.lanes = lanes
+        if method != .full { c.loraplusLRRatio = loraplusLRRatio }
         return c
     }
 

@@ -54,6 +54,12 @@ public final class TrainableAdapters: @unchecked Sendable {
 
     public var maxRank: Int { modules.map(\.rank).max() ?? 0 }
 
+    /// LoRA+: every lora_B learns at `ratio` times the learning rate of lora_A (PEFT's
+    /// `create_loraplus_optimizer`, which puts 1-D parameters in B's group too).
+    public func setLoraPlusRatio(_ ratio: Double) {
+        for m in modules { store.setLearningRateScale(ratio, for: m.b) }
+    }
+
     /// The current factors of every module, in registration order.
     public func factors() -> [(path: String, factors: LoRAFactors)] {
         modules.map { m in

@@ -70,6 +70,7 @@ public final class Trainer {
                 let (initial, adapterConfig) = try Self.initialAdapters(config: config, weights: &weights)
                 model = DecoderModel(weights: weights, lanes: config.lanes)
                 let trainable = try TrainableAdapters(initial: initial, layerCount: weights.config.numHiddenLayers)
+                if let ratio = config.loraplusLRRatio { trainable.setLoraPlusRatio(ratio) }
                 self.trainable = trainable
                 fullWeights = nil
                 store = trainable.store
