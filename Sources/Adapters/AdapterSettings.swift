@@ -104,6 +104,8 @@ public struct AdapterSettings: Sendable, Equatable, Codable {
     /// Extra sketch columns for the randomized SVD (PEFT uses 0). See BENCHMARKS.md for the default.
     public var oversample: Int
     public var seed: UInt64
+    /// DoRA (PEFT's `use_dora`): a trainable magnitude per output feature on top of the start.
+    public var useDoRA: Bool = false
 
     /// 0, as PEFT's `pissa_niter_K`: measured on SmolLM2 (r 16, niter 4), oversampling by 8 halves
     /// how much more of W the residual keeps than the optimum (0.47 % → 0.23 %) for 47 % more
@@ -126,6 +128,24 @@ public struct AdapterSettings: Sendable, Equatable, Codable {
     /// `lora_alpha / r`, or `lora_alpha / √r` with rsLoRA.
     public var scale: Float {
         useRSLoRA ? alpha / Float(rank).squareRoot() : alpha / Float(rank)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case rank, alpha, useRSLoRA, targets, initMethod, oversample, seed, useDoRA
+    }
+
+    /// Settings added after the first release (`useDoRA`, …) take their defaults when a saved
+    /// configuration lacks them.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        rank = try c.decode(Int.self, forKey: .rank)
+        alpha = try c.decode(Float.self, forKey: .alpha)
+        useRSLoRA = try c.decode(Bool.self, forKey: .useRSLoRA)
+        targets = try c.decode([String].self, forKey: .targets)
+        initMethod = try c.decode(InitMethod.self, forKey: .initMethod)
+        oversample = try c.decode(Int.self, forKey: .oversample)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        useDoRA = try c.decodeIfPresent(Bool.self, forKey: .useDoRA) ?? false
     }
 }
 

@@ -5,10 +5,26 @@ import LinearAlgebra
 public struct LoRAFactors: Sendable, Equatable {
     public var A: Matrix
     public var B: Matrix
+    /// DoRA's magnitude vector (out), PEFT's `lora_magnitude_vector`; nil for plain LoRA. The
+    /// layer then computes `y = (m / ‖W + scale·B·A‖_row) ⊙ (x·Wᵀ + scale·x·Aᵀ·Bᵀ)`.
+    public var magnitude: [Float]?
 
-    public init(A: Matrix, B: Matrix) {
+    public init(A: Matrix, B: Matrix, magnitude: [Float]? = nil) {
         self.A = A
         self.B = B
+        self.magnitude = magnitude
+    }
+
+    /// DoRA's magnitude at a start: ‖W + scale·B·A‖ of every row of the frozen weight `w`
+    /// (PEFT's `DoraLinearLayer.update_layer`), so that the DoRA layer starts as the LoRA one.
+    public static func doraMagnitude(frozen w: Matrix, A: Matrix, B: Matrix, scale: Float) -> [Float] {
+        var adapted = w
+        BLAS.gemm(B, A, into: &adapted, alpha: scale, beta: 1)
+        return (0..<adapted.rows).map { i in
+            var sum = 0.0
+            for j in 0..<adapted.cols { let v = Double(adapted[i, j]); sum += v * v }
+            return Float(sum.squareRoot())
+        }
     }
 
     public var rank: Int { A.rows }

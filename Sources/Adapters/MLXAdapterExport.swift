@@ -38,6 +38,7 @@ public enum MLXAdapterExport {
     /// Writes `directory` (created if needed); each file atomically, the weights first.
     @discardableResult
     public static func write(adapters: [(path: String, factors: LoRAFactors, scale: Float)], layerCount: Int, to directory: URL) throws -> Config {
+        try GGUFLoRAExport.refuseDoRA(adapters, format: "this mlx-lm LoRA export", path: directory.path)
         var parsed: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)] = [], problems: [String] = []
         for (path, f, s) in adapters {
             guard let (layer, p) = Projection.parse(modulePath: path), layer < layerCount else {

@@ -96,7 +96,11 @@ public enum ModelDecomposer {
                 var rng = SeededGenerator(seed: settings.seed, stream: UInt64(i))
                 var shapeOnly = Matrix(rows: job.info.shape[0], cols: job.info.shape[1])
                 let t0 = Date()
-                let factors = try AdapterInitializer.initialize(&shapeOnly, settings: settings, using: &rng)
+                var factors = try AdapterInitializer.initialize(&shapeOnly, settings: settings, using: &rng)
+                if settings.useDoRA {
+                    factors.magnitude = LoRAFactors.doraMagnitude(frozen: try loadTarget(job, from: model), A: factors.A, B: factors.B,
+                                                                  scale: settings.scale)
+                }
                 results.factors[i] = factors
                 results.reports[i] = ModuleReport(job: job, seconds: Date().timeIntervalSince(t0))
                 progress(.moduleDone(index: i + 1, of: plan.jobs.count, module: job.module, elapsed: Date().timeIntervalSince(started)))
@@ -140,9 +144,13 @@ public enum ModelDecomposer {
             var w = try loadTarget(job, from: model)
             let original = check ? w : nil
             let t0 = Date()
-            let factors = try AdapterInitializer.initialize(&w, settings: settings, using: &rng)
+            var factors = try AdapterInitializer.initialize(&w, settings: settings, using: &rng)
             var report = ModuleReport(job: job, seconds: Date().timeIntervalSince(t0))
             try writer.write(job.info.name, floats: w.storage)
+            if settings.useDoRA {   // the norm of the residual as stored, in its dtype (as PEFT's, after its cast)
+                factors.magnitude = LoRAFactors.doraMagnitude(frozen: storedAs(job.info.dtype, w), A: factors.A, B: factors.B,
+                                                              scale: settings.scale)
+            }
             if let original {
                 try report.measure(original: original, residual: w, factors: factors, settings: settings)
             }
@@ -221,6 +229,17 @@ extension ModelDecomposer {
             throw AdapterError.nonFiniteWeight(path: file.url.path, tensor: job.info.name, index: bad, value: w.storage[bad])
         }
         return w
+    }
+}
+
+extension ModelDecomposer {
+    /// `w` rounded to `dtype` (bf16, f16) and back, as a reader of the written tensor sees it.
+    static func storedAs(_ dtype: DType, _ w: Matrix) -> Matrix {
+        switch dtype {
+        case .bf16: Matrix(rows: w.rows, cols: w.cols, storage: w.storage.map { HalfPrecision.float(bfloat16Bits: HalfPrecision.bfloat16Bits($0)) })
+        case .f16: Matrix(rows: w.rows, cols: w.cols, storage: w.storage.map { HalfPrecision.float(float16Bits: HalfPrecision.float16Bits($0)) })
+        default: w
+        }
     }
 }
 

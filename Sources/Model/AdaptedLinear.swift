@@ -35,10 +35,19 @@ extension DecoderModel {
         }
     }
 
-    /// Rows `r` of one projection: frozen product on `lanes`, then the adapter term.
+    /// Rows `r` of one projection: frozen product on `lanes`, then the adapter term; with DoRA
+    /// both into z, then y (+)= g ⊙ z (`DoRA.swift`).
     private static func project(_ p: ProjectionOutput, x: UnsafePointer<Float>, rows r: Range<Int>, lanes: Int) {
         let (outF, inF) = (p.weight.rows, p.weight.cols)
         let x0 = x + r.lowerBound * inF, y0 = p.y + r.lowerBound * outF
+        if let ad = p.adapter, let dora = ad.dora {
+            let z = p.accumulate ? UnsafeMutablePointer<Float>.allocate(capacity: r.count * outF) : y0
+            defer { if p.accumulate { z.deallocate() } }
+            p.weight.forward(x0, rows: r.count, into: z, beta: 0, lanes: lanes)
+            addAdapter(ad, x: x0, y: z, rows: r.count, inF: inF, outF: outF, xa: p.xa.map { $0 + r.lowerBound * ad.rank })
+            applyGains(doraGains(dora, count: outF), z: z, y: y0, rows: r.count, accumulate: p.accumulate)
+            return
+        }
         p.weight.forward(x0, rows: r.count, into: y0, beta: p.accumulate ? 1 : 0, lanes: lanes)
         if let ad = p.adapter {
             addAdapter(ad, x: x0, y: y0, rows: r.count, inF: inF, outF: outF, xa: p.xa.map { $0 + r.lowerBound * ad.rank })
@@ -70,8 +79,19 @@ extension DecoderModel {
     /// in the group's order, split by rows; then for each projection dB += s·dyᵀ·(x·Aᵀ) (split
     /// over out) and dA += (s·dy·B)ᵀ·x (split over in), all in one parallel pass. A weight with
     /// a `gradient` (full fine-tuning) also gets dW += dyᵀ·x.
-    func projectBackward(_ group: [ProjectionGradient], x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+    func projectBackward(_ projections: [ProjectionGradient], x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                          rows: Int, accumulate: Bool) {
+        // DoRA: dm from dy, then everything below runs on dz = g ⊙ dy.
+        var doraGroup = projections, doraGradients: [UnsafeMutablePointer<Float>] = []
+        defer { for d in doraGradients { d.deallocate() } }
+        for i in doraGroup.indices {
+            guard let dora = doraGroup[i].adapter?.dora else { continue }
+            let dz = UnsafeMutablePointer<Float>.allocate(capacity: max(1, rows * doraGroup[i].weight.rows))
+            doraGradients.append(dz)
+            doraBackward(doraGroup[i], dora: dora, x: x, rows: rows, dz: dz)
+            doraGroup[i].dy = UnsafePointer(dz)
+        }
+        let group = doraGroup
         let maxRank = group.map { $0.adapter?.rank ?? 0 }.max() ?? 0
         let dxa = UnsafeMutablePointer<Float>.allocate(capacity: max(1, group.count * rows * maxRank))   // s·dy·B per projection
         defer { dxa.deallocate() }

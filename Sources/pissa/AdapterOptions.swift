@@ -26,6 +26,9 @@ struct AdapterOptions: ParsableArguments {
     @Flag(help: "Scale by alpha / √r (rsLoRA) instead of alpha / r.")
     var useRslora = false
 
+    @Flag(help: "DoRA (PEFT's use_dora): also train a magnitude per output feature, y = m / ‖W + sBA‖ ⊙ (W + sBA)x.")
+    var useDora = false
+
     @Option(parsing: .unconditional, help: "Seed for the randomized SVD and LoRA starts.")
     var seed: UInt64 = AdapterSettings().seed
 
@@ -41,8 +44,10 @@ struct AdapterOptions: ParsableArguments {
     }
 
     var settings: AdapterSettings {
-        AdapterSettings(rank: rank, alpha: alpha ?? Float(rank), useRSLoRA: useRslora, targets: targetList,
-                        initMethod: initMethod, oversample: oversample, seed: seed)
+        var s = AdapterSettings(rank: rank, alpha: alpha ?? Float(rank), useRSLoRA: useRslora, targets: targetList,
+                                initMethod: initMethod, oversample: oversample, seed: seed)
+        s.useDoRA = useDora
+        return s
     }
 }
 

@@ -117,6 +117,9 @@ struct TrainCommand: ParsableCommand, Diagnosable {
         if resume != nil, method != .adapter {
             throw ValidationError("--method comes from the run's config.json when resuming; drop it.")
         }
+        if adapter.useDora, method == .full || adapterPath != nil {
+            throw ValidationError("--use-dora starts a DoRA adapter; " + (method == .full ? "--method full trains no adapter." : "an --adapter-path adapter says itself whether it is DoRA (use_dora in its adapter_config.json)."))
+        }
         if method == .full, loraplusLrRatio != nil {
             throw ValidationError("--loraplus-lr-ratio sets lora_B's learning rate; --method full trains no adapter.")
         }

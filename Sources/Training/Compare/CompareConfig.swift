@@ -18,6 +18,8 @@ public enum CompareMethod: String, Codable, Sendable, CaseIterable {
     case milora
     /// OLoRA: B = Q[:, :r], A = R[:r] of W = QR, the rest frozen.
     case olora
+    /// DoRA: the LoRA start with a trainable magnitude per output feature (PEFT's use_dora).
+    case dora
 
     /// Whether the frozen base is NF4.
     public var isQuantized: Bool { self == .qlora || self == .qpissa }
@@ -31,6 +33,7 @@ public enum CompareMethod: String, Codable, Sendable, CaseIterable {
         case .qpissa: "QPiSSA"
         case .milora: "MiLoRA"
         case .olora: "OLoRA"
+        case .dora: "DoRA"
         }
     }
 }
@@ -93,11 +96,12 @@ public struct CompareConfig: Codable, Sendable, Equatable {
     public func trainConfig(method: CompareMethod, seed: UInt64) -> TrainConfig {
         let initMethod: InitMethod = switch method {
         case .pissa, .qpissa: pissaInit
-        case .lora, .qlora, .full: .lora
+        case .lora, .qlora, .full, .dora: .lora
         case .milora: .milora
         case .olora: .olora
         }
-        let settings = AdapterSettings(rank: rank, alpha: effectiveAlpha, targets: targets, initMethod: initMethod, seed: seed)
+        var settings = AdapterSettings(rank: rank, alpha: effectiveAlpha, targets: targets, initMethod: initMethod, seed: seed)
+        settings.useDoRA = method == .dora
         var c = TrainConfig(model: model, data: data, output: runDirectory(method: method, seed: seed).path, adapter: settings)
         c.valid = test
         c.method = method == .full ? .full : .adapter

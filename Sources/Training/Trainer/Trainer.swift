@@ -71,6 +71,7 @@ public final class Trainer {
                 model = DecoderModel(weights: weights, lanes: config.lanes)
                 let trainable = try TrainableAdapters(initial: initial, layerCount: weights.config.numHiddenLayers)
                 if let ratio = config.loraplusLRRatio { trainable.setLoraPlusRatio(ratio) }
+                trainable.refreshDoRANorms(model: model)
                 self.trainable = trainable
                 fullWeights = nil
                 store = trainable.store
@@ -101,6 +102,7 @@ public final class Trainer {
                              totalSteps: totalSteps, initSeconds: Date().timeIntervalSince(t0)))
 
             if resume, let step = try run.restoreLatest(into: self) {
+                trainable?.refreshDoRANorms(model: model)
                 progress(.resumed(step: step))
             } else {
                 try run.create(config: config)
@@ -164,6 +166,7 @@ public final class Trainer {
                 throw TrainerError.nonFiniteLoss(step: store.step + 1, lastCheckpoint: run.latestCheckpointPath())
             }
             let lr = optimizer.step(store, schedule: schedule)
+            trainable?.refreshDoRANorms(model: model)
             let dt = Date().timeIntervalSince(t0)
             var metrics = StepMetrics(step: store.step, loss: loss, learningRate: lr, gradNorm: gradNorm,
                                       tokensPerSecond: Double(tokens) / dt,
@@ -224,7 +227,8 @@ public final class Trainer {
             var rng = SeededGenerator(seed: s.seed, stream: index)
             index += 1
             weights.layers[layer][p] = Matrix(rows: 0, cols: 0)   // w holds the only reference: initialised in place
-            let (frozen, f) = try initializeFrozen(&w, settings: s, quant: config.quant, using: &rng)
+            var (frozen, f) = try initializeFrozen(&w, settings: s, quant: config.quant, using: &rng)
+            if s.useDoRA { f.magnitude = LoRAFactors.doraMagnitude(frozen: frozen.dequantized(), A: f.A, B: f.B, scale: s.scale) }
             weights.layers[layer][p] = frozen
             out.append((layer, p, f, s.scale))
         }
