@@ -37,6 +37,16 @@ public struct LoRAFactors: Sendable, Equatable {
     }
 }
 
+/// What a data-driven start knows about one layer from the calibration data.
+public enum ModuleCalibration: Sendable {
+    /// CorDA: the covariance C (in, in) of the layer's inputs.
+    case covariance(Matrix)
+    /// LoRA-GA: the gradient of the loss with respect to the weight (out, in), averaged over batches.
+    case gradient(Matrix)
+    /// EVA: the layer's A (rank, in), its rank from the redistribution (≥ 1).
+    case components(Matrix)
+}
+
 /// Adapter initialisers (PISSA.md §1), all in float32.
 public enum AdapterInitializer {
     /// Initialises one layer's adapter from its weight `w` (out×in, float32).
@@ -48,10 +58,16 @@ public enum AdapterInitializer {
     ///
     /// - Parameter rng: used by the randomized SVD and the LoRA starts; pass a generator for this
     ///   layer's own stream so that results do not depend on the order layers are processed in.
+    /// - Parameter calibration: what the data-driven starts need for this layer (CorDA: the
+    ///   covariance of its inputs; LoRA-GA: its weight's gradient; EVA: its components).
     public static func initialize(
-        _ w: inout Matrix, settings: AdapterSettings, using rng: inout SeededGenerator
+        _ w: inout Matrix, settings: AdapterSettings, calibration: ModuleCalibration? = nil, using rng: inout SeededGenerator
     ) throws -> LoRAFactors {
         let r = settings.rank, out = w.rows, inFeatures = w.cols
+        if settings.initMethod == .eva {   // EVA's rank is the layer's own, from the redistribution
+            guard case .components(let a)? = calibration else { throw AdapterError.needsCalibration(method: settings.initMethod.peftName) }
+            return LoRAFactors(A: a, B: Matrix(rows: out, cols: a.rows))
+        }
         guard r >= 1, r <= min(out, inFeatures) else {
             throw LinearAlgebraError.invalidRank(rank: r, rows: out, cols: inFeatures)
         }
@@ -75,6 +91,14 @@ public enum AdapterInitializer {
         case .milora:
             let svd = try SVD(exact: w)
             return try pissa(&w, svd: svd, components: (svd.S.count - r)..<svd.S.count, settings: settings)
+        case .corda:
+            guard case .covariance(let c)? = calibration else { throw AdapterError.needsCalibration(method: settings.initMethod.peftName) }
+            return try CorDA.initialize(&w, covariance: c, settings: settings)
+        case .loraGA:
+            guard case .gradient(let g)? = calibration else { throw AdapterError.needsCalibration(method: settings.initMethod.peftName) }
+            return try LoRAGA.initialize(&w, gradient: g, settings: settings, using: &rng)
+        case .eva:
+            preconditionFailure("handled above")
         }
     }
 

@@ -43,6 +43,9 @@ public enum QuantizedInitializer {
             }
             return (factors, q)
 
+        case .corda, .eva, .loraGA:
+            throw AdapterError.invalidQuantSettings("--init \(settings.initMethod) is made from float32 calibration statistics; it does not start on an NF4 base (as PEFT's LoRA-GA refuses quantised layers)")
+
         case .olora, .milora:
             // Like QPiSSA with T = 1: the start from W, then its residual quantised once (PEFT's
             // OLoRA on a 4-bit layer does the same). Algorithm 1's alternation is PiSSA's own.

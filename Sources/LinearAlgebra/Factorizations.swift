@@ -77,3 +77,51 @@ public struct DoubleSVD: Sendable {
         cols = n
     }
 }
+
+extension DoubleSVD {
+    /// The singular triplets `indices` (0-based, in descending order of S) of an m×n row-major
+    /// matrix, by LAPACK `dgesvdx` (bidiagonalisation, then only those triplets): U m×r, S, Vh r×n.
+    public static func selected(_ a: [Double], rows m: Int, cols n: Int, indices: Range<Int>) throws -> (U: [Double], S: [Double], Vh: [Double]) {
+        let k = min(m, n), r = indices.count
+        guard r >= 1, indices.lowerBound >= 0, indices.upperBound <= k else { throw LinearAlgebraError.invalidRank(rank: r, rows: m, cols: n) }
+        guard a.allSatisfy({ $0.isFinite }) else { throw LinearAlgebraError.nonFinite(operation: "dgesvdx") }
+        var work = a, found: Int32 = 0
+        var s = [Double](repeating: 0, count: k), superb = [Int32](repeating: 0, count: 12 * k)
+        var vh = [Double](repeating: 0, count: r * n), u = [Double](repeating: 0, count: m * r)
+        let v = Int8(UInt8(ascii: "V"))
+        // Row-major A is column-major Aᵀ = V·S·Uᵀ: LAPACK's U is our Vhᵀ, its Vᵀ our Uᵀ (see SVD.top).
+        let info = LAPACKE_dgesvdx(LAPACK_COL_MAJOR, v, v, Int8(UInt8(ascii: "I")), Int32(n), Int32(m), &work, Int32(n), 0, 0,
+                                   Int32(indices.lowerBound + 1), Int32(indices.upperBound), &found, &s, &vh, Int32(n), &u, Int32(r), &superb)
+        guard info == 0, found == r else {
+            throw LinearAlgebraError.lapackFailure(routine: "dgesvdx", info: Int(info == 0 ? -99 : info), rows: m, cols: n)
+        }
+        return (u, Array(s.prefix(r)), vh)
+    }
+}
+
+/// The Cholesky factorisation of a symmetric positive definite matrix in double precision.
+public struct DoubleCholesky: Sendable {
+    private var factor: [Double]
+    public let size: Int
+
+    /// Factors the n×n symmetric matrix `a` (row-major); throws when it is not positive definite.
+    public init(_ a: [Double], size n: Int) throws {
+        precondition(a.count == n * n)
+        factor = a
+        let info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), Int32(n), &factor, Int32(n))
+        guard info == 0 else { throw LinearAlgebraError.lapackFailure(routine: "dpotrf", info: Int(info), rows: n, cols: n) }
+        size = n
+    }
+
+    /// X·A⁻¹ for the rows of X (rows × n): the solution of A·Y = Xᵀ, transposed (A is symmetric).
+    public func rightSolve(_ x: [Double], rows: Int) throws -> [Double] {
+        var columns = [Double](repeating: 0, count: rows * size)          // Xᵀ, n × rows, row-major
+        for i in 0..<rows { for j in 0..<size { columns[j * rows + i] = x[i * size + j] } }
+        let info = LAPACKE_dpotrs(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), Int32(size), Int32(rows), factor, Int32(size),
+                                  &columns, Int32(rows))
+        guard info == 0 else { throw LinearAlgebraError.lapackFailure(routine: "dpotrs", info: Int(info), rows: size, cols: rows) }
+        var out = [Double](repeating: 0, count: rows * size)
+        for i in 0..<rows { for j in 0..<size { out[i * size + j] = columns[j * rows + i] } }
+        return out
+    }
+}

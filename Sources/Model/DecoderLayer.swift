@@ -109,6 +109,14 @@ final class LayerTape {
     }
 }
 
+/// Sees the input of every projection group during a forward pass (`DecoderModel.hiddenStates`):
+/// the calibration statistics of the data-driven adapter starts (CorDA's covariances, EVA's
+/// principal components) are made from these. `input` (rows, width) is valid during the call only.
+public protocol ProjectionInputObserver: AnyObject {
+    /// `projections` read `input`: q, k, v together, then o, then gate and up together, then down.
+    func observe(layer: Int, projections: [Projection], input: UnsafePointer<Float>, rows: Int, width: Int)
+}
+
 extension DecoderModel {
     /// One decoder layer, in place on the residual stream x (N, C):
     /// `x += [n₃](o(attention(rope([n_q]q(n₁(x))), rope([n_k]k(n₁(x))), v(n₁(x)))))`, then
@@ -117,7 +125,7 @@ extension DecoderModel {
     /// packed back to back (one sequence with a cache). With a tape, what backward needs is kept there.
     func forwardLayer(_ index: Int, x: UnsafeMutablePointer<Float>, work: Workspace, lengths: [Int],
                       positions: UnsafePointer<Int32>, rows N: Int, cache: KVCache.Layer?,
-                      adapters: [LoRAAdapter?]?, tape: LayerTape?) {
+                      adapters: [LoRAAdapter?]?, tape: LayerTape?, observer: ProjectionInputObserver? = nil) {
         let c = config, spec = c.block, layer = layerWeights(index), rotary = rotary(layer: index)
         let C = c.hiddenSize
         let (H, KV, D) = (c.numAttentionHeads, c.numKeyValueHeads, c.headDim)
@@ -130,6 +138,7 @@ extension DecoderModel {
         normForward(layer[.attentionInput], x: x, y: work.h, rstd: tape?.rstd1, rows: N, cols: C)
         let q = tape?.q ?? work.q, k = tape?.k ?? work.k, v = tape?.v ?? work.v, attn = tape?.attn ?? work.attn
         let qRaw = spec.queryKeyNorm ? tape?.qRaw ?? q : q, kRaw = spec.queryKeyNorm ? tape?.kRaw ?? k : k
+        observer?.observe(layer: index, projections: [.q, .k, .v], input: work.h, rows: N, width: C)
         project(work.h, [output(.q, qRaw), output(.k, kRaw), output(.v, v)], rows: N)
         if spec.queryKeyNorm {
             normForward(layer[.query], x: qRaw, y: q, rstd: tape?.qRstd, rows: N * H, cols: D)
@@ -149,6 +158,7 @@ extension DecoderModel {
                               shape: .packed(lengths: lengths, heads: H, kvHeads: KV, headDim: D, scale: scale, window: window),
                               lanes: lanes)
         }
+        observer?.observe(layer: index, projections: [.o], input: attn, rows: N, width: c.queryWidth)
         if spec.sandwichNorms {
             let a = tape?.attnOut ?? work.sub
             project(attn, [output(.o, a)], rows: N)
@@ -162,8 +172,10 @@ extension DecoderModel {
         if let tape { tape.xMid.update(from: x, count: N * C) }
         normForward(layer[.mlpInput], x: x, y: work.h, rstd: tape?.rstd2, rows: N, cols: C)
         let gate = tape?.gate ?? work.gate, up = tape?.up ?? work.up
+        observer?.observe(layer: index, projections: [.gate, .up], input: work.h, rows: N, width: C)
         project(work.h, [output(.gate, gate), output(.up, up)], rows: N)
         GatedMLP.forward(spec.activation, gate: gate, up: up, out: work.act, rows: N, width: c.intermediateSize, lanes: lanes)
+        observer?.observe(layer: index, projections: [.down], input: work.act, rows: N, width: c.intermediateSize)
         if spec.sandwichNorms {
             let m = tape?.mlpOut ?? work.sub
             project(work.act, [output(.down, m)], rows: N)

@@ -56,8 +56,9 @@ public final class DecoderModel: @unchecked Sendable {
     /// tokens are sequences of `lengths` packed back to back (each attends to itself only; a B × T
     /// batch is B lengths of T); nil is one sequence. With a `cache` (one sequence) the tokens
     /// continue the cached sequence and their keys/values are appended. `adapters` add LoRA terms
-    /// to the projections.
-    public func hiddenStates(tokens: [Int32], lengths: [Int]? = nil, cache: KVCache? = nil, adapters: ModelAdapters? = nil) -> [Float] {
+    /// to the projections; `observer` sees every projection group's input.
+    public func hiddenStates(tokens: [Int32], lengths: [Int]? = nil, cache: KVCache? = nil, adapters: ModelAdapters? = nil,
+                             observer: ProjectionInputObserver? = nil) -> [Float] {
         let c = config
         let N = tokens.count
         let lengths = lengths ?? [N]
@@ -73,7 +74,7 @@ public final class DecoderModel: @unchecked Sendable {
             positions.withUnsafeBufferPointer { pos in
                 for i in 0..<c.numHiddenLayers {
                     forwardLayer(i, x: xp.baseAddress!, work: work, lengths: lengths, positions: pos.baseAddress!, rows: N,
-                                 cache: cache?.layers[i], adapters: adapters?.layers[i], tape: nil)
+                                 cache: cache?.layers[i], adapters: adapters?.layers[i], tape: nil, observer: observer)
                 }
             }
         }

@@ -21,13 +21,28 @@ adapted module P (e.g. model.layers.0.self_attn.q_proj): P.lora_A, P.lora_B (PEF
 its init) and, for the starts that rewrite the base, P.residual (PEFT's base weight after init).
 
 olora.safetensors     init_lora_weights="olora": Q, R = torch.linalg.qr(W); B = Q[:, :r], A = R[:r].
+corda_ipm.safetensors init_lora_weights="corda", CordaConfig(corda_method="ipm"): preprocess_corda with
+corda_kpm.safetensors run_model = one forward per calibration sequence (PEFT's hook takes batch size 1);
+                      also P.covariance, the layer's input covariance (prune_temporary_fields=False),
+                      and P.lora_A_f64 / P.lora_B_f64, PEFT's formula on that covariance in float64
+                      (PEFT's own float32 answer is up to 7e-4 off it on layer 1's o_proj, whose
+                      covariance has condition number ≈ 880: two query heads share one value head).
+eva.safetensors       init_lora_weights="eva", EvaConfig() (rho 2, tau 0.99, label mask): get_peft_model,
+                      then initialize_lora_eva_weights over a dataloader of 3 batches of 2 sequences
+                      (input_ids, attention_mask, labels). Only the modules EVA kept; metadata
+                      rank_pattern / alpha_pattern / target_modules (JSON) as PEFT rewrote them.
+                      2·round(ρ·r) = 16 ≥ every layer input width, so PEFT's svd_lowrank is exact.
+lora_ga.safetensors   init_lora_weights="lora_ga", LoraGAConfig() (ArB2r, stable, γ 16): preprocess_loraga
+                      with train_step = forward + backward of each of the same 3 batches; also
+                      P.gradient, the averaged gradient PEFT estimated. svd_lowrank's q = min(4r,
+                      min(out, in)) = min(out, in) here, so its SVD is exact up to each triplet's sign.
 """
 import json
 import os
+import struct
 import sys
 
 import torch
-from safetensors.torch import save_file
 from transformers import LlamaConfig, LlamaForCausalLM
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -35,6 +50,30 @@ OUT = os.path.join(ROOT, "Tests/AdaptersTests/Fixtures/starts")
 MODEL = os.path.join(OUT, "model")
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 RANK, ALPHA = 4, 8
+
+
+DTYPES = {torch.float32: "F32", torch.int64: "I64"}
+
+
+def save_file(tensors, path, metadata=None):
+    """safetensors with a byte-stable header (sorted names and metadata; the library's own writer
+    orders its header by hash, so its bytes change from run to run)."""
+    header, blobs, offset = {}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
+        raw = t.numpy().tobytes()
+        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    if metadata:
+        header = {"__metadata__": dict(sorted(metadata.items())), **header}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
 
 
 def make_model():
@@ -110,7 +149,91 @@ def olora():
     save("olora", factors(peft, with_residual=True), init="olora")
 
 
-CASES = {"olora": olora}
+def batches(tokens, labels, size=2):
+    return [{"input_ids": tokens[i:i + size], "attention_mask": torch.ones_like(tokens[i:i + size]),
+             "labels": labels[i:i + size]} for i in range(0, tokens.shape[0], size)]
+
+
+def corda(method):
+    from peft import get_peft_model
+    from peft.tuners.lora.config import CordaConfig
+    from peft.tuners.lora.corda import preprocess_corda
+    tokens, _ = calibration()
+    model = load_model()
+    config = lora_config("corda", corda_config=CordaConfig(corda_method=method, prune_temporary_fields=False))
+
+    @torch.no_grad()
+    def run_model():
+        for i in range(tokens.shape[0]):
+            model(input_ids=tokens[i:i + 1])
+
+    preprocess_corda(model, config, run_model=run_model)
+    covariances = {n: m.covariance_matrix.detach().clone().contiguous() for n, m in model.named_modules() if hasattr(m, "covariance_matrix")}
+    weights = {n: m.weight.detach().clone() for n, m in model.named_modules() if n in covariances}
+    peft = get_peft_model(model, config)
+    tensors = factors(peft, with_residual=True)
+    for name, c in covariances.items():
+        tensors[name + ".covariance"] = c
+        a, b = corda_float64(weights[name], c, method)
+        tensors[name + ".lora_A_f64"], tensors[name + ".lora_B_f64"] = a, b
+    save("corda_" + method, tensors, init="corda", corda_method=method)
+
+
+def corda_float64(w, c, method):
+    """PEFT's CorDA formula in float64 (the damping chosen as PEFT chooses it, by its float32
+    inverse's error): PEFT runs it in float32, whose answer drifts on an ill-conditioned input
+    covariance (GQA's o_proj: the heads share their values). The factors, rounded to float32."""
+    damp = 0.01
+    while True:
+        fixed = c + torch.diag(torch.ones(c.shape[0]) * torch.mean(torch.diag(c)) * damp)
+        inverse = torch.linalg.inv(fixed)
+        if torch.dist(fixed @ inverse, torch.eye(c.shape[0])).item() < 0.05:
+            break
+        damp *= 2
+    fixed = fixed.double()
+    u, s, vh = torch.linalg.svd(w.double() @ fixed, full_matrices=False)
+    v = (vh @ torch.linalg.inv(fixed)).T
+    pick = slice(0, RANK) if method == "ipm" else slice(-RANK, None)
+    root = (s[pick] / (ALPHA / RANK)).sqrt()
+    return (v[:, pick].T * root.view(-1, 1)).float().contiguous(), (u[:, pick] * root).float().contiguous()
+
+
+def eva():
+    from peft import get_peft_model
+    from peft.tuners.lora.config import EvaConfig
+    from peft.tuners.lora.eva import initialize_lora_eva_weights
+    tokens, labels = calibration()
+    torch.manual_seed(0)
+    peft = get_peft_model(load_model(), lora_config("eva", eva_config=EvaConfig()))
+    initialize_lora_eva_weights(peft, batches(tokens, labels), show_progress_bar=False)
+    c = peft.peft_config["default"]
+    save("eva", factors(peft, with_residual=False), init="eva", rank_pattern=c.rank_pattern, alpha_pattern=c.alpha_pattern,
+         target_modules=sorted(c.target_modules))
+
+
+def lora_ga():
+    from peft import get_peft_model
+    from peft.tuners.lora.config import LoraGAConfig
+    from peft.tuners.lora.loraga import preprocess_loraga
+    tokens, labels = calibration()
+    model = load_model()
+    config = lora_config("lora_ga", lora_ga_config=LoraGAConfig())
+
+    def train_step():
+        for b in batches(tokens, labels):
+            model(**b).loss.backward()
+
+    preprocess_loraga(model, config, train_step)
+    gradients = {n: m._peft_loraga_grad.detach().clone().contiguous() for n, m in model.named_modules() if hasattr(m, "_peft_loraga_grad")}
+    torch.manual_seed(0)
+    peft = get_peft_model(model, config)
+    tensors = factors(peft, with_residual=True)
+    for name, g in gradients.items():
+        tensors[name + ".gradient"] = g
+    save("lora_ga", tensors, init="lora_ga", direction="ArB2r", scale="stable", stable_gamma="16")
+
+
+CASES = {"olora": olora, "corda_ipm": lambda: corda("ipm"), "corda_kpm": lambda: corda("kpm"), "eva": eva, "lora_ga": lora_ga}
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
