@@ -53,7 +53,7 @@ public enum TrainingBenchmark {
         let keepAlive: AnyObject
         switch method {
         case .adapter:
-            let (initial, _) = try Trainer.initialAdapters(config: config, weights: &weights)
+            let (initial, _) = try Trainer.initialAdapters(config: config, weights: &weights, tokenizer: tokenizer)
             model = DecoderModel(weights: weights, lanes: lanes)
             let trainable = try TrainableAdapters(initial: initial, layerCount: weights.config.numHiddenLayers)
             (store, adapters, maxRank, keepAlive) = (trainable.store, trainable.adapters, trainable.maxRank, trainable)

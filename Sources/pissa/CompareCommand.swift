@@ -53,6 +53,9 @@ struct CompareCommand: ParsableCommand, Diagnosable {
     @Option(parsing: .unconditional, help: "LoRA+ for every adapter method: lora_B learns at this many times --lr (PEFT's loraplus_lr_ratio).")
     var loraplusLrRatio: Double?
 
+    @Option(parsing: .unconditional, help: "Training batches the data-driven starts (corda, eva, loraga) learn from.")
+    var calibBatches: Int = CalibrationSettings.defaultBatches
+
     @Option(parsing: .unconditional, help: "Sequences per micro-batch.")
     var batchSize: Int = CompareConfig.defaults.batchSize
 
@@ -109,6 +112,7 @@ struct CompareCommand: ParsableCommand, Diagnosable {
         if let alpha { try ArgumentCheck.number(alpha, "--alpha", above: 0) }
         try ArgumentCheck.number(lr, "--lr", above: 0)
         if let loraplusLrRatio { try ArgumentCheck.number(loraplusLrRatio, "--loraplus-lr-ratio", above: 0) }
+        try ArgumentCheck.integer(calibBatches, "--calib-batches", in: 1...1_000_000)
         try ArgumentCheck.lanes(lanes)
         if let evalEvery { try ArgumentCheck.integer(evalEvery, "--eval-every", in: 1...Int.max) }
         try ArgumentCheck.integer(accuracyLimit, "--accuracy-limit", in: 0...Int.max)
@@ -145,6 +149,7 @@ struct CompareCommand: ParsableCommand, Diagnosable {
         config.initModes = initModeList
         config.lanes = lanes
         config.loraplusLRRatio = loraplusLrRatio
+        config.calibrationBatches = calibBatches
         config.commandLine = CommandLine.arguments.map(shellQuoted).joined(separator: " ")
 
         let line = ProgressLine()

@@ -108,6 +108,8 @@ struct TrainCommand: ParsableCommand, Diagnosable {
 
     @OptionGroup var quantization: QuantOptions
 
+    @OptionGroup var calibration: CalibrationOptions
+
     @OptionGroup var diagnostics: DiagnosticOptions
 
     func validate() throws {
@@ -119,6 +121,9 @@ struct TrainCommand: ParsableCommand, Diagnosable {
         }
         if adapter.useDora, method == .full || adapterPath != nil {
             throw ValidationError("--use-dora starts a DoRA adapter; " + (method == .full ? "--method full trains no adapter." : "an --adapter-path adapter says itself whether it is DoRA (use_dora in its adapter_config.json)."))
+        }
+        if calibration.calibData != nil, !adapter.initMethod.needsCalibration || adapterPath != nil || method == .full {
+            throw ValidationError("--calib-data is the data of --init corda, eva or lora_ga; drop it or choose one of them.")
         }
         if method == .full, loraplusLrRatio != nil {
             throw ValidationError("--loraplus-lr-ratio sets lora_B's learning rate; --method full trains no adapter.")
@@ -141,7 +146,8 @@ struct TrainCommand: ParsableCommand, Diagnosable {
             if let valid { try PathCheck.existing(valid, "--valid", kind: .file, hint: "a .jsonl or .txt file") }
             if let adapterPath { try PathCheck.existing(adapterPath, "--adapter-path", kind: .directory, hint: "a PEFT adapter directory") }
             do {
-                try RunDirectory.checkNew(out, inputs: RunDirectory.inputs(model: model, data: data, valid: valid, adapterPath: adapterPath),
+                try RunDirectory.checkNew(out, inputs: RunDirectory.inputs(model: model, data: data, valid: valid, adapterPath: adapterPath)
+                                          + (calibration.calibData.map { [.init("--calib-data", $0)] } ?? []),
                                           overwrite: overwrite)
             } catch { throw ValidationError(error.description + ".") }
         }
@@ -202,6 +208,7 @@ struct TrainCommand: ParsableCommand, Diagnosable {
         c.gradientCheckpointing = gradCheckpoint ? true : nil
         c.quant = quantization.settings
         c.loraplusLRRatio = loraplusLrRatio
+        if adapter.initMethod.needsCalibration && adapterPath == nil { c.calibration = calibration.settings }
         return c
     }
 

@@ -27,13 +27,13 @@ final class StartCommandTests: XCTestCase {
         return out.split(separator: "·").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? out
     }
 
-    private func checkConversion(_ name: String, _ start: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+    private func checkConversion(_ name: String, _ start: [String], convertedRank: Int = 8, file: StaticString = #filePath, line: UInt = #line) throws {
         let runDir = path("run-\(name)")
         _ = try run(["train", "--model", tiny, "--data", tiny + "/train.jsonl", "--out", runDir, "--rank", "4", "--steps", "2",
                      "--lr", "1e-2", "--convert"] + start, file: file, line: line)
         let converted = runDir + "/lora_converted"
         let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: converted + "/adapter_config.json"))) as! [String: Any]
-        XCTAssertEqual(config["r"] as? Int, 8, "\(name): rank 2r", file: file, line: line)
+        XCTAssertEqual(config["r"] as? Int, convertedRank, "\(name): rank 2r (r for a zero-B start)", file: file, line: line)
         let own = try nll(["--model", tiny, "--adapter", runDir + "/adapter"], file: file, line: line)
         let lora = try nll(["--model", tiny, "--adapter", converted], file: file, line: line)
         _ = try run(["merge", "--model", tiny, "--adapter", converted, "--out", path("merged-\(name)")], file: file, line: line)
@@ -47,6 +47,30 @@ final class StartCommandTests: XCTestCase {
     func testOLoRAAndMiLoRAConvertToLoRAOnTheOriginal() throws {
         try checkConversion("olora", ["--init", "olora"])
         try checkConversion("milora", ["--init", "milora"])
+    }
+
+    /// The data-driven starts learn from --calib-data (train defaults to --data): CorDA and
+    /// LoRA-GA rewrite the base and convert to rank 2r; EVA's zero-B start converts to itself.
+    func testCalibratedStartsConvertToLoRAOnTheOriginal() throws {
+        try checkConversion("corda", ["--init", "corda", "--corda-method", "kpm", "--calib-batches", "2"])
+        try checkConversion("lora_ga", ["--init", "lora_ga", "--calib-data", tiny + "/train.jsonl", "--calib-batches", "2"])
+        try checkConversion("eva", ["--init", "eva", "--calib-batches", "2"], convertedRank: 4)
+    }
+
+    func testCalibrationOptionsAreChecked() throws {
+        for (arguments, message) in [
+            (["init", "--model", tiny, "--out", path("i"), "--init", "corda"], "--init corda is made from data: pass --calib-data FILE"),
+            (["init", "--model", tiny, "--out", path("i"), "--init", "pissa", "--calib-data", tiny + "/train.jsonl"],
+             "--calib-data is the data of --init corda, eva or lora_ga"),
+            (["init", "--model", tiny, "--out", path("i"), "--init", "eva", "--calib-data", tiny + "/train.jsonl", "--eva-rho", "0.5"],
+             "--eva-rho must be a finite number of at least 1"),
+            (["train", "--model", tiny, "--data", tiny + "/train.jsonl", "--out", path("t"), "--init", "lora_ga", "--calib-batches", "0"],
+             "--calib-batches must be in 1…1000000 (got 0)."),
+        ] {
+            let r = try PissaProcess.run(arguments)
+            XCTAssertEqual(r.status, 64, arguments.joined(separator: " "))
+            XCTAssertTrue(r.stderr.contains(message), r.stderr)
+        }
     }
 
     func testDoRAConvertsAndMergesAndExportsRefuseIt() throws {

@@ -20,6 +20,12 @@ public enum CompareMethod: String, Codable, Sendable, CaseIterable {
     case olora
     /// DoRA: the LoRA start with a trainable magnitude per output feature (PEFT's use_dora).
     case dora
+    /// CorDA (IPM): the top r triplets of W·C, C the covariance of the layer's inputs on the training data.
+    case corda
+    /// EVA: A = the top principal directions of the layer's inputs on the training data, B = 0, ranks redistributed.
+    case eva
+    /// LoRA-GA: A, B from the SVD of the full-weight gradient on training batches.
+    case loraga
 
     /// Whether the frozen base is NF4.
     public var isQuantized: Bool { self == .qlora || self == .qpissa }
@@ -34,6 +40,9 @@ public enum CompareMethod: String, Codable, Sendable, CaseIterable {
         case .milora: "MiLoRA"
         case .olora: "OLoRA"
         case .dora: "DoRA"
+        case .corda: "CorDA"
+        case .eva: "EVA"
+        case .loraga: "LoRA-GA"
         }
     }
 }
@@ -74,6 +83,9 @@ public struct CompareConfig: Codable, Sendable, Equatable {
     public var lanes: Int = 2
     /// LoRA+ for every adapter method (`TrainConfig.loraplusLRRatio`); nil: off.
     public var loraplusLRRatio: Double?
+    /// Batches of the training data the data-driven starts (CorDA, EVA, LoRA-GA) learn from
+    /// (nil, also in reports made before they existed: `CalibrationSettings.defaultBatches`).
+    public var calibrationBatches: Int?
     /// The command line that started the comparison, for the report.
     public var commandLine: String = ""
 
@@ -99,6 +111,9 @@ public struct CompareConfig: Codable, Sendable, Equatable {
         case .lora, .qlora, .full, .dora: .lora
         case .milora: .milora
         case .olora: .olora
+        case .corda: .corda
+        case .eva: .eva
+        case .loraga: .loraGA
         }
         var settings = AdapterSettings(rank: rank, alpha: effectiveAlpha, targets: targets, initMethod: initMethod, seed: seed)
         settings.useDoRA = method == .dora
@@ -120,6 +135,7 @@ public struct CompareConfig: Codable, Sendable, Equatable {
         c.keepCheckpoints = 1
         c.lanes = lanes
         if method != .full { c.loraplusLRRatio = loraplusLRRatio }
+        if initMethod.needsCalibration { c.calibration = CalibrationSettings(data: nil, batches: calibrationBatches ?? CalibrationSettings.defaultBatches) }
         return c
     }
 

@@ -50,6 +50,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// vector, as PEFT groups 1-D parameters with B) learns at this many times the learning rate
     /// of lora_A. nil (also configs written before it existed): one learning rate.
     public var loraplusLRRatio: Double?
+    /// The calibration batches of a data-driven start (CorDA, EVA, LoRA-GA); nil: the training
+    /// data, `CalibrationSettings.defaultBatches` batches.
+    public var calibration: CalibrationSettings?
 
     public init(model: String, data: String, output: String, adapter: AdapterSettings) {
         self.model = model

@@ -67,7 +67,7 @@ public final class Trainer {
             self.tokenizer = tokenizer
             switch config.method {
             case .adapter:
-                let (initial, adapterConfig) = try Self.initialAdapters(config: config, weights: &weights)
+                let (initial, adapterConfig) = try Self.initialAdapters(config: config, weights: &weights, tokenizer: tokenizer)
                 model = DecoderModel(weights: weights, lanes: config.lanes)
                 let trainable = try TrainableAdapters(initial: initial, layerCount: weights.config.numHiddenLayers)
                 if let ratio = config.loraplusLRRatio { trainable.setLoraPlusRatio(ratio) }
@@ -203,7 +203,7 @@ public final class Trainer {
     /// (`config.quant`) every projection of every layer ends quantised (targets or not,
     /// as bitsandbytes' 4-bit loading does), each right after its initialisation, so that the
     /// float32 and NF4 copies of all weights are never alive together.
-    static func initialAdapters(config: TrainConfig, weights: inout ModelWeights)
+    static func initialAdapters(config: TrainConfig, weights: inout ModelWeights, tokenizer: BPETokenizer)
         throws -> ([(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)], PEFTAdapterConfig) {
         let quantization = try frozenQuantization(config.quant)
         if let path = config.adapterPath {
@@ -218,23 +218,33 @@ public final class Trainer {
             throw AdapterError.noTargetModules(targets: s.targets, model: config.model,
                                                sampleModules: Projection.allCases.map { $0.modulePath(layer: 0) })
         }
+        // Data-driven starts: their statistics from the weights as loaded, before any is rewritten.
+        let calibration = s.initMethod.needsCalibration ? try CalibrationLoader.measure(
+            weights: weights, tokenizer: tokenizer, settings: s, path: config.calibration?.data ?? config.data, batchSize: config.batchSize,
+            maxSeqLen: config.maxSeqLen, count: config.calibration?.batches ?? CalibrationSettings.defaultBatches, lanes: config.lanes) : nil
         var out: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)] = []
         var index: UInt64 = 0
         for (layer, p) in targets {
+            let path = p.modulePath(layer: layer)
+            if calibration?.dropped.contains(path) == true { index += 1; continue }   // EVA gave it rank 0
             guard var w = weights.layers[layer][p] as? Matrix else {
                 throw TrainerError.invalidSettings("\(p.modulePath(layer: layer)) is already quantised; adapters start from float32 weights")
             }
             var rng = SeededGenerator(seed: s.seed, stream: index)
             index += 1
             weights.layers[layer][p] = Matrix(rows: 0, cols: 0)   // w holds the only reference: initialised in place
-            var (frozen, f) = try initializeFrozen(&w, settings: s, quant: config.quant, using: &rng)
+            var (frozen, f) = try initializeFrozen(&w, settings: s, quant: config.quant, calibration: calibration?.modules[path], using: &rng)
             if s.useDoRA { f.magnitude = LoRAFactors.doraMagnitude(frozen: frozen.dequantized(), A: f.A, B: f.B, scale: s.scale) }
             weights.layers[layer][p] = frozen
-            out.append((layer, p, f, s.scale))
+            out.append((layer, p, f, calibration?.scale(module: path, rank: f.rank, settings: s) ?? s.scale))
         }
         weights.quantizeProjections(quantization)   // the projections that carry no adapter
-        let cfg = PEFTAdapterConfig(r: s.rank, loraAlpha: s.alpha, targetModules: TargetModules.peftTargets(s.targets, matched: targets.map { $0.projection.modulePath(layer: $0.layer) }),
+        var cfg = PEFTAdapterConfig(r: s.rank, loraAlpha: s.alpha, targetModules: TargetModules.peftTargets(s.targets, matched: out.map { $0.projection.modulePath(layer: $0.layer) }),
                                     useRslora: s.useRSLoRA, taskType: "CAUSAL_LM", baseModelNameOrPath: config.model)
+        if let calibration {   // EVA's redistributed ranks and alphas
+            let ranks = Dictionary(uniqueKeysWithValues: out.map { ($0.projection.modulePath(layer: $0.layer), $0.factors.rank) })
+            (cfg.rankPattern, cfg.alphaPattern) = calibration.patterns(ranks: ranks, settings: s)
+        }
         return (out, cfg)
     }
 
@@ -244,13 +254,13 @@ public final class Trainer {
     /// - float32: the initialiser's residual (PiSSA: W − s·B·A; LoRA: W itself).
     /// - NF4 (PISSA.md §3): QPiSSA with T iterations for a PiSSA init (T = 1: nf4(W − s·B·A) of
     ///   the top-r factors of W), QLoRA (nf4(W), the usual LoRA start) for LoRA, LoftQ for `loftq`.
-    static func initializeFrozen(_ w: inout Matrix, settings: AdapterSettings, quant: QuantSettings?,
+    static func initializeFrozen(_ w: inout Matrix, settings: AdapterSettings, quant: QuantSettings?, calibration: ModuleCalibration? = nil,
                                  using rng: inout SeededGenerator) throws -> (frozen: any LinearWeight, factors: LoRAFactors) {
         guard let quant else {
             if settings.initMethod == .loftq {
                 throw TrainerError.invalidSettings("--init loftq needs an NF4 base (--quant nf4)")
             }
-            let factors = try AdapterInitializer.initialize(&w, settings: settings, using: &rng)
+            let factors = try AdapterInitializer.initialize(&w, settings: settings, calibration: calibration, using: &rng)
             return (w, factors)
         }
         let (factors, residual) = try QuantizedInitializer.initialize(w, settings: settings, quant: quant, using: &rng)
