@@ -125,3 +125,17 @@ public struct DoubleCholesky: Sendable {
         return out
     }
 }
+
+extension SVD {
+    /// The singular values of a matrix, descending (LAPACK `sgesdd` without vectors: a fraction of
+    /// the full decomposition's time).
+    public static func singularValues(of a: Matrix) throws -> [Float] {
+        let m = a.rows, n = a.cols, k = min(m, n)
+        guard a.storage.allSatisfy({ $0.isFinite }) else { throw LinearAlgebraError.nonFinite(operation: "sgesdd") }
+        var work = a.storage, s = [Float](repeating: 0, count: k)
+        var u: Float = 0, vt: Float = 0
+        let info = LAPACKE_sgesdd(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "N")), Int32(n), Int32(m), &work, Int32(n), &s, &u, 1, &vt, 1)
+        guard info == 0 else { throw LinearAlgebraError.lapackFailure(routine: "sgesdd", info: Int(info), rows: m, cols: n) }
+        return s
+    }
+}

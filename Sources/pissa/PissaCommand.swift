@@ -16,6 +16,7 @@ struct Pissa: ParsableCommand {
             MergeCommand.self,
             ExportCommand.self,
             QuantErrorCommand.self,
+            SpectrumCommand.self,
             DataCommand.self,
             CompareCommand.self,
             ReportCommand.self,

