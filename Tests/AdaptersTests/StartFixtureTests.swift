@@ -45,6 +45,40 @@ final class StartFixtureTests: XCTestCase {
         print("OLoRA vs PEFT: max |difference| / max |entry| = \(worst)")
     }
 
+    /// LoftQ with 1 and 5 iterations (lora_alpha = r, where PEFT's unscaled factors are the start):
+    /// PEFT's loop with the NF4 format restated (its own needs CUDA; see the script): the NF4
+    /// residual's values, and A, B up to the sign each SVD triplet may take (row i of A and
+    /// column i of B together).
+    func testLoftQEqualsPEFT() throws {
+        for iterations in [1, 5] {
+            let expected = try Self.reference("loftq_\(iterations)")
+            let settings = AdapterSettings(rank: 4, alpha: 4, targets: ["all-linear"], initMethod: .loftq)
+            var worst = (factors: 0.0, residual: 0.0, delta: 0.0)
+            for (path, w) in try Self.targetWeights() {
+                var rng = SeededGenerator(seed: 0)
+                let (f, q) = try QuantizedInitializer.initialize(w, settings: settings, quant: QuantSettings(iterations: iterations), using: &rng)
+                var a = f.A, b = f.B
+                let (ea, eb) = (try expected.matrix(path + ".lora_A"), try expected.matrix(path + ".lora_B"))
+                for i in 0..<a.rows where (0..<a.cols).reduce(Float(0), { $0 + a[i, $1] * ea[i, $1] }) < 0 {
+                    for j in 0..<a.cols { a[i, j] = -a[i, j] }
+                    for j in 0..<b.rows { b[j, i] = -b[j, i] }
+                }
+                let scale = { (m: Matrix) in Double(m.storage.map(abs).max()!) }
+                worst.factors = max(worst.factors, maxAbsoluteDifference(a, ea) / scale(ea), maxAbsoluteDifference(b, eb) / scale(eb))
+                let delta = LoRAFactors(A: ea, B: eb).delta(scale: 1)
+                worst.delta = max(worst.delta, maxAbsoluteDifference(f.delta(scale: 1), delta) / scale(delta))
+                let residual = try expected.matrix(path + ".residual")
+                worst.residual = max(worst.residual, maxAbsoluteDifference(q.dequantized(), residual) / scale(residual))
+            }
+            print("LoftQ T=\(iterations) vs PEFT: B·A \(worst.delta), factors \(worst.factors), NF4 residual \(worst.residual)")
+            // The SVD of W − deq(Q) has small gaps (quantisation noise): single vectors agree to
+            // a few 1e-5, their product to 1e-5.
+            XCTAssertLessThanOrEqual(worst.delta, 1e-5, "T = \(iterations)")
+            XCTAssertLessThanOrEqual(worst.factors, 1e-4, "T = \(iterations)")
+            XCTAssertLessThanOrEqual(worst.residual, 1e-5, "T = \(iterations)")
+        }
+    }
+
     /// MiLoRA has no PEFT version; its defining property: the adapter holds the bottom r singular
     /// triplets (‖A_i‖² = ‖B_i‖² = σ_{k−r+i}/scale) and the residual the top k − r (its singular
     /// values are W's first k − r, then zeros), and W_res + s·B·A = W.

@@ -36,6 +36,9 @@ lora_ga.safetensors   init_lora_weights="lora_ga", LoraGAConfig() (ArB2r, stable
                       with train_step = forward + backward of each of the same 3 batches; also
                       P.gradient, the averaged gradient PEFT estimated. svd_lowrank's q = min(4r,
                       min(out, in)) = min(out, in) here, so its SVD is exact up to each triplet's sign.
+loftq_1, loftq_5      LoftQ with 1 and 5 iterations, lora_alpha = r (4): PEFT's loop on the CPU with NF4
+                      restated (see loftq()): P.lora_A, P.lora_B and P.residual = deq(nf4(·)) of the
+                      last quantisation.
 """
 import json
 import os
@@ -233,7 +236,50 @@ def lora_ga():
     save("lora_ga", tensors, init="lora_ga", direction="ArB2r", scale="stable", stable_gamma="16")
 
 
-CASES = {"olora": olora, "corda_ipm": lambda: corda("ipm"), "corda_kpm": lambda: corda("kpm"), "eva": eva, "lora_ga": lora_ga}
+NF4_CODE = torch.tensor([-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
+                         -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020129203796,
+                         0.24611230082511902, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941,
+                         0.7229568362236023, 1.0])
+
+
+def nf4_roundtrip(w, block=64):
+    """deq(nf4(w)) as bitsandbytes defines NF4 (blocks of 64 over the flattened tensor, float32
+    absmax, each value the nearest of the 16 code points times its block's absmax)."""
+    flat = w.flatten().view(-1, block)
+    absmax = flat.abs().max(dim=1, keepdim=True).values
+    index = (flat / absmax).unsqueeze(-1).sub(NF4_CODE).abs().argmin(-1)
+    return (NF4_CODE[index] * absmax).view(w.shape)
+
+
+def loftq(iterations):
+    """PEFT's `loftq_init` (peft/utils/loftq_utils.py) with its quantiser on the CPU. PEFT hard-codes
+    a CUDA or XPU device for it, and bitsandbytes' CPU path here disagrees with bitsandbytes' own
+    NF4 from the second block of 64 on (measured: a different absmax), so the NF4 step is the
+    format restated (`nf4_roundtrip`, which Tests/AdaptersTests/NF4ReferenceTests holds the Swift
+    NF4 to bit for bit against bitsandbytes' fixture); the SVD step is PEFT's own
+    `_low_rank_decomposition` (full SVD, L = U√S, R = √S·Vh). lora_alpha = r here, so PEFT's
+    unscaled factors are the start for scale 1."""
+    from peft.utils.loftq_utils import _low_rank_decomposition
+    weights = {k: v for k, v in load_model().state_dict().items() if any(t in k for t in TARGETS)}
+    tensors = {}
+    for name, w in weights.items():
+        path = name[:-len(".weight")]
+        res = w.clone()
+        for i in range(iterations):
+            dequantized = nf4_roundtrip(res)
+            res = w - dequantized
+            out = _low_rank_decomposition(res, reduced_rank=RANK)
+            lora_b, lora_a = out["L"], out["R"]
+            if i + 1 == iterations:
+                break
+            res = w - lora_b @ lora_a
+        tensors[path + ".lora_A"] = lora_a.contiguous()
+        tensors[path + ".lora_B"] = lora_b.contiguous()
+        tensors[path + ".residual"] = dequantized.contiguous()
+    save(f"loftq_{iterations}", tensors, init="loftq", loftq_iter=str(iterations), lora_alpha_used=str(RANK))
+
+
+CASES = {"olora": olora, "loftq_1": lambda: loftq(1), "loftq_5": lambda: loftq(5), "corda_ipm": lambda: corda("ipm"), "corda_kpm": lambda: corda("kpm"), "eva": eva, "lora_ga": lora_ga}
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
