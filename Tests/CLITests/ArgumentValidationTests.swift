@@ -180,12 +180,12 @@ final class ArgumentValidationTests: XCTestCase {
     func testVerboseAddsTheDetailsOfAnError() throws {
         let config = scratch.appendingPathComponent("model")
         try FileManager.default.copyItem(at: fixture, to: config)
-        try Data(#"{"hidden_size": "wide"}"#.utf8).write(to: config.appendingPathComponent("config.json"))
+        try Data(#"{"model_type": "llama", "hidden_size": "wide"}"#.utf8).write(to: config.appendingPathComponent("config.json"))
         let plain = try PissaProcess.run(["eval", "--model", config.path, "--data", data])
         XCTAssertEqual(plain.status, 1)
         let lines = plain.stderr.split(separator: "\n").filter { !$0.isEmpty }
         XCTAssertEqual(lines.count, 1, plain.stderr)
-        XCTAssertTrue(plain.stderr.contains("config.json: is not a Llama config"), plain.stderr)
+        XCTAssertTrue(plain.stderr.contains("config.json: 'hidden_size' is not an integer"), plain.stderr)
         for raw in ["DecodingError", "NSCocoaErrorDomain", "Error Domain=", "CodingKeys"] { XCTAssertFalse(plain.stderr.contains(raw), plain.stderr) }
         let verbose = try PissaProcess.run(["eval", "--model", config.path, "--data", data, "--verbose"])
         XCTAssertEqual(verbose.status, 1)

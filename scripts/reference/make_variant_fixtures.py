@@ -26,11 +26,11 @@ import sys
 import torch
 from peft import LoraConfig, get_peft_model
 from peft.optimizers import create_loraplus_optimizer
-from safetensors.torch import save_file
-from transformers import LlamaForCausalLM, get_cosine_schedule_with_warmup
+from transformers import LlamaForCausalLM
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_training_fixtures import MODEL, OUT, TARGETS, batch  # noqa: E402
+from make_start_fixtures import save_file  # noqa: E402  (a byte-stable safetensors writer)
+from make_training_fixtures import MODEL, OUT, TARGETS, batch, ten_steps  # noqa: E402
 
 
 def peft_model(use_dora):
@@ -43,26 +43,6 @@ def peft_model(use_dora):
 def adapted_modules(peft):
     return {n.replace("base_model.model.", ""): m for n, m in peft.named_modules()
             if hasattr(m, "lora_A") and "default" in getattr(m, "lora_A", {})}
-
-
-def ten_steps(peft, optimizer, tensors):
-    tokens, labels, attention = batch()
-    params = [p for p in peft.parameters() if p.requires_grad]
-    sched = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=1, num_training_steps=10)
-    losses, norms, lrs = [], [], []
-    for _ in range(10):
-        loss = peft(input_ids=tokens, attention_mask=attention, labels=labels).loss
-        loss.backward()
-        norms.append(torch.nn.utils.clip_grad_norm_(params, 1.0).item())
-        lrs.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        sched.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
-    tensors["steps_loss"] = torch.tensor(losses, dtype=torch.float64)
-    tensors["steps_grad_norm"] = torch.tensor(norms, dtype=torch.float64)
-    tensors["steps_lr"] = torch.tensor(lrs, dtype=torch.float64)
-    return losses
 
 
 def loraplus():

