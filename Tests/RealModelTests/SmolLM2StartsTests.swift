@@ -3,6 +3,7 @@ import Foundation
 import LinearAlgebra
 import Model
 import TestSupport
+import Tokenizer
 import Training
 import XCTest
 
