@@ -12,7 +12,10 @@
 # step ≈ 9 s): 20 steps on math and 10 on text, the held-out loss at the start and the end.
 # STEPS_MATH / STEPS_TEXT / SEEDS / METHODS override them.
 #
-#   scripts/results_starts.sh [STAGE...]      (default: starts-prep starts-math starts-text)
+# Each task runs one seed per comparison (starts-math-s0, starts-text-s0, …, interleaved), merged
+# after each into starts-math / starts-text (scripts/merge_comparisons.py, then `pissa report`).
+#
+#   scripts/results_starts.sh [STAGE...]      (default: seeds 0, 1, 2 of math and text, then starts-prep)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product pissa
@@ -52,21 +55,36 @@ stage() {
   if [[ -f $work/$name/report.md || -f $work/$name/prep.tsv ]]; then echo "$name: done before, skipped"; return; fi
   local start=$SECONDS
   case $name in
-    starts-math) math_data
+    starts-math-s*) math_data
       $pissa compare --model "$model" --data "$work/math-data/train.jsonl" --test "$work/math-data/test.jsonl" \
-        --methods "$methods" --seeds "$seeds" --rank 16 --steps "${STEPS_MATH:-20}" --batch-size 4 --max-seq-len 256 \
+        --methods "$methods" --seeds "${name#starts-math-s}" --rank 16 --steps "${STEPS_MATH:-20}" --batch-size 4 --max-seq-len 256 \
         --accuracy-limit 0 --init-modes "" --out "$work/$name" ;;
-    starts-text) text_data
+    starts-text-s*) text_data
       $pissa compare --model "$model" --data "$work/text-data/train.txt" --test "$work/text-data/test.txt" \
-        --methods "$methods" --seeds "$seeds" --rank 16 --steps "${STEPS_TEXT:-10}" --batch-size 4 --max-seq-len 256 \
+        --methods "$methods" --seeds "${name#starts-text-s}" --rank 16 --steps "${STEPS_TEXT:-10}" --batch-size 4 --max-seq-len 256 \
         --init-modes "" --out "$work/$name" ;;
     starts-prep) math_data; prep ;;
     *) echo "unknown stage $name" >&2; exit 2 ;;
   esac
   echo "$name: $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s" | tee -a "$work/timings.txt"
-  [[ $name == starts-prep ]] && { mkdir -p docs/results/starts-prep; cp "$work/starts-prep/prep.tsv" docs/results/starts-prep/; } || publish "$name"
+  [[ $name == starts-prep ]] && { mkdir -p docs/results/starts-prep; cp "$work/starts-prep/prep.tsv" docs/results/starts-prep/; }
+  return 0
 }
 
-for s in "${@:-starts-prep starts-math starts-text}"; do
-  for name in $s; do stage "$name"; done
+# The seeds of one task, each its own comparison (a stopped run loses one seed, not all), merged
+# into $work/starts-TASK and reported there (`pissa report`), then published.
+merge() { # TASK
+  local parts=()
+  for d in "$work"/starts-"$1"-s*; do [[ -f $d/results.json ]] && parts+=("$d"); done
+  [[ ${#parts[@]} -gt 0 ]] || return 0
+  python3 scripts/merge_comparisons.py "$work/starts-$1" "${parts[@]}"
+  $pissa report "$work/starts-$1"
+  publish "starts-$1"
+}
+
+for s in "${@:-starts-math-s0 starts-text-s0 starts-math-s1 starts-text-s1 starts-math-s2 starts-text-s2 starts-prep}"; do
+  for name in $s; do
+    stage "$name"
+    case $name in starts-math-s*) merge math || echo "merging math failed" ;; starts-text-s*) merge text || echo "merging text failed" ;; esac
+  done
 done
