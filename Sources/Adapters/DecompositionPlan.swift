@@ -110,7 +110,13 @@ public struct InitReport: Codable, Sendable {
     public var modules: [ModuleReport]
     /// Sum over modules of the decomposition time (CPU-lane seconds).
     public var decompositionSeconds: Double
+    /// Wall time of the decomposition and writing (the calibration pass excluded).
     public var totalSeconds: Double
+    /// The calibration pass of a data-driven start (CorDA, EVA, LoRA-GA): wall seconds and batches run.
+    public var calibrationSeconds: Double?
+    public var calibrationBatches: Int?
+    /// EVA: the target modules given rank 0 (no adapter).
+    public var droppedModules: [String]?
 }
 
 extension InitReport {

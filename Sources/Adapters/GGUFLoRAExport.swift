@@ -31,6 +31,15 @@ public enum GGUFLoRAExport {
     }
 
     /// The llama.cpp tensor name of a PEFT module path in a model of `family`:
+    /// DoRA's magnitude rescales each row by m / ‖W + s·B·A‖, which a LoRA file cannot say:
+    /// such adapters are refused by name (merging them works: `pissa merge`).
+    static func refuseDoRA(_ adapters: [(path: String, factors: LoRAFactors, scale: Float)], format: String, path: String) throws {
+        guard let dora = adapters.first(where: { $0.factors.magnitude != nil }) else { return }
+        throw AdapterFileError.unsupported(
+            path: path, reason: "\(dora.path) is a DoRA adapter (lora_magnitude_vector): \(format) has no magnitude vector; "
+                + "fold it into the model with `pissa merge` and use the merged model instead")
+    }
+
     /// `model.layers.3.self_attn.q_proj` → `blk.3.attn_q.weight`.
     public static func baseTensorName(module path: String, family: any Architecture.Type) -> String? {
         family.tensorNames.ggufName(forHuggingFace: path + ".weight")
@@ -41,6 +50,7 @@ public enum GGUFLoRAExport {
     public static func encode(adapters: [(path: String, factors: LoRAFactors, scale: Float)], config: ModelConfig,
                               name: String = "pissa adapter") throws -> (metadata: [(key: String, value: GGUFValue)], tensors: [GGUFWriter.Tensor], folded: Int) {
         guard let first = adapters.first else { throw AdapterFileError.inconsistent(path: name, problems: ["no modules to export"]) }
+        try refuseDoRA(adapters, format: "GGUF-LoRA (llama.cpp applies W + s·B·A only)", path: name)
         let family = ArchitectureRegistry.architecture(of: config)
         guard let architecture = family.llamaCppArchitecture else {
             throw AdapterFileError.inconsistent(path: name, problems: ["llama.cpp has no architecture for \(family.name) models"])

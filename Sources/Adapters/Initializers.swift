@@ -5,10 +5,26 @@ import LinearAlgebra
 public struct LoRAFactors: Sendable, Equatable {
     public var A: Matrix
     public var B: Matrix
+    /// DoRA's magnitude vector (out), PEFT's `lora_magnitude_vector`; nil for plain LoRA. The
+    /// layer then computes `y = (m / ‖W + scale·B·A‖_row) ⊙ (x·Wᵀ + scale·x·Aᵀ·Bᵀ)`.
+    public var magnitude: [Float]?
 
-    public init(A: Matrix, B: Matrix) {
+    public init(A: Matrix, B: Matrix, magnitude: [Float]? = nil) {
         self.A = A
         self.B = B
+        self.magnitude = magnitude
+    }
+
+    /// DoRA's magnitude at a start: ‖W + scale·B·A‖ of every row of the frozen weight `w`
+    /// (PEFT's `DoraLinearLayer.update_layer`), so that the DoRA layer starts as the LoRA one.
+    public static func doraMagnitude(frozen w: Matrix, A: Matrix, B: Matrix, scale: Float) -> [Float] {
+        var adapted = w
+        BLAS.gemm(B, A, into: &adapted, alpha: scale, beta: 1)
+        return (0..<adapted.rows).map { i in
+            var sum = 0.0
+            for j in 0..<adapted.cols { let v = Double(adapted[i, j]); sum += v * v }
+            return Float(sum.squareRoot())
+        }
     }
 
     public var rank: Int { A.rows }
@@ -19,6 +35,16 @@ public struct LoRAFactors: Sendable, Equatable {
         BLAS.gemm(B, A, into: &d, alpha: scale)
         return d
     }
+}
+
+/// What a data-driven start knows about one layer from the calibration data.
+public enum ModuleCalibration: Sendable {
+    /// CorDA: the covariance C (in, in) of the layer's inputs.
+    case covariance(Matrix)
+    /// LoRA-GA: the gradient of the loss with respect to the weight (out, in), averaged over batches.
+    case gradient(Matrix)
+    /// EVA: the layer's A (rank, in), its rank from the redistribution (≥ 1).
+    case components(Matrix)
 }
 
 /// Adapter initialisers (PISSA.md §1), all in float32.
@@ -32,10 +58,16 @@ public enum AdapterInitializer {
     ///
     /// - Parameter rng: used by the randomized SVD and the LoRA starts; pass a generator for this
     ///   layer's own stream so that results do not depend on the order layers are processed in.
+    /// - Parameter calibration: what the data-driven starts need for this layer (CorDA: the
+    ///   covariance of its inputs; LoRA-GA: its weight's gradient; EVA: its components).
     public static func initialize(
-        _ w: inout Matrix, settings: AdapterSettings, using rng: inout SeededGenerator
+        _ w: inout Matrix, settings: AdapterSettings, calibration: ModuleCalibration? = nil, using rng: inout SeededGenerator
     ) throws -> LoRAFactors {
         let r = settings.rank, out = w.rows, inFeatures = w.cols
+        if settings.initMethod == .eva {   // EVA's rank is the layer's own, from the redistribution
+            guard case .components(let a)? = calibration else { throw AdapterError.needsCalibration(method: settings.initMethod.peftName) }
+            return LoRAFactors(A: a, B: Matrix(rows: out, cols: a.rows))
+        }
         guard r >= 1, r <= min(out, inFeatures) else {
             throw LinearAlgebraError.invalidRank(rank: r, rows: out, cols: inFeatures)
         }
@@ -54,17 +86,47 @@ public enum AdapterInitializer {
             return try pissa(&w, svd: svd, settings: settings)
         case .loftq:
             throw AdapterError.needsQuantization(method: settings.initMethod.peftName)
+        case .olora:
+            return try olora(&w, settings: settings)
+        case .milora:
+            let svd = try SVD(exact: w)
+            return try pissa(&w, svd: svd, components: (svd.S.count - r)..<svd.S.count, settings: settings)
+        case .corda:
+            guard case .covariance(let c)? = calibration else { throw AdapterError.needsCalibration(method: settings.initMethod.peftName) }
+            return try CorDA.initialize(&w, covariance: c, settings: settings)
+        case .loraGA:
+            guard case .gradient(let g)? = calibration else { throw AdapterError.needsCalibration(method: settings.initMethod.peftName) }
+            return try LoRAGA.initialize(&w, gradient: g, settings: settings, using: &rng)
+        case .eva:
+            preconditionFailure("handled above")
         }
     }
 
-    static func pissa(_ w: inout Matrix, svd: SVD, settings: AdapterSettings) throws -> LoRAFactors {
-        let r = settings.rank, scale = settings.scale
-        let roots = (0..<r).map { (svd.S[$0] / scale).squareRoot() }
-        var a = svd.Vh.topRows(r)
-        a.scaleRows(by: roots)
-        var b = svd.U.leftColumns(r)
-        b.scaleColumns(by: roots)
-        BLAS.gemm(b, a, into: &w, alpha: -scale, beta: 1)   // W_res = W − scale·B·A, in place
+    /// PiSSA's split of the singular triplets `components` (the top r by default):
+    /// `A = diag(√(S/scale))·Vh`, `B = U·diag(√(S/scale))`, and `w` becomes `W − scale·B·A`.
+    static func pissa(_ w: inout Matrix, svd: SVD, components: Range<Int>? = nil, settings: AdapterSettings) throws -> LoRAFactors {
+        let scale = settings.scale, picked = components ?? 0..<settings.rank
+        let roots = picked.map { (max(0, svd.S[$0]) / scale).squareRoot() }
+        var a = Matrix(rows: picked.count, cols: svd.Vh.cols), b = Matrix(rows: svd.U.rows, cols: picked.count)
+        for (i, c) in picked.enumerated() {
+            for j in 0..<a.cols { a[i, j] = svd.Vh[c, j] * roots[i] }
+            for j in 0..<b.rows { b[j, i] = svd.U[j, c] * roots[i] }
+        }
+        subtract(b, a, scale: scale, from: &w)
         return LoRAFactors(A: a, B: b)
+    }
+
+    /// OLoRA (PEFT's `olora_init`): W = Q·R (thin Householder QR, float32), B = Q[:, :r],
+    /// A = R[:r, :], and `w` becomes `W − scale·B·A`. The factors are not divided by the scale.
+    static func olora(_ w: inout Matrix, settings: AdapterSettings) throws -> LoRAFactors {
+        let (q, rFactor) = try QR.thin(w)
+        let factors = LoRAFactors(A: rFactor.topRows(settings.rank), B: q.leftColumns(settings.rank))
+        subtract(factors.B, factors.A, scale: settings.scale, from: &w)
+        return factors
+    }
+
+    /// W ← W − scale·B·A, in place (float32, as PEFT computes every residual).
+    static func subtract(_ b: Matrix, _ a: Matrix, scale: Float, from w: inout Matrix) {
+        BLAS.gemm(b, a, into: &w, alpha: -scale, beta: 1)
     }
 }

@@ -39,6 +39,7 @@ public enum MLXAdapterExport {
     @discardableResult
     public static func write(adapters: [(path: String, factors: LoRAFactors, scale: Float)], config: ModelConfig, to directory: URL) throws -> Config {
         let layerCount = config.numHiddenLayers
+        try GGUFLoRAExport.refuseDoRA(adapters, format: "this mlx-lm LoRA export", path: directory.path)
         var parsed: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)] = [], problems: [String] = []
         var experts: [String] = []
         for (path, f, s) in adapters {

@@ -26,7 +26,10 @@ extension ModelDecomposer {
         ) { job, rng, writer in
             let w = try loadTarget(job, from: model)
             let t0 = Date()
-            let (factors, q) = try QuantizedInitializer.initialize(w, settings: settings, quant: quant, using: &rng)
+            var (factors, q) = try QuantizedInitializer.initialize(w, settings: settings, quant: quant, using: &rng)
+            if settings.useDoRA {   // PEFT dequantises the 4-bit base for DoRA's norm
+                factors.magnitude = LoRAFactors.doraMagnitude(frozen: q.dequantized(), A: factors.A, B: factors.B, scale: settings.scale)
+            }
             var report = ModuleReport(job: job, seconds: Date().timeIntervalSince(t0))
             if dequantized {
                 try writer.write(job.info.name, floats: q.dequantized().storage)

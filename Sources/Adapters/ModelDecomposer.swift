@@ -24,9 +24,12 @@ public enum ModelDecomposer {
         public var quant: QuantSettings?
         /// With `quant`: write deq(Q) in the weight's original dtype instead of the NF4 tensors.
         public var dequantized: Bool
+        /// The statistics of a data-driven start (CorDA, EVA, LoRA-GA), by module path.
+        public var calibration: CalibrationResult?
 
         public init(model: URL, output: URL, settings: AdapterSettings, check: Bool = false, lanes: Int = 2,
-                    quant: QuantSettings? = nil, dequantized: Bool = false) {
+                    quant: QuantSettings? = nil, dequantized: Bool = false, calibration: CalibrationResult? = nil) {
+            self.calibration = calibration
             self.model = model
             self.output = output
             self.settings = settings
@@ -43,8 +46,17 @@ public enum ModelDecomposer {
         case writingAdapter
     }
 
+    /// `pissa_init` for PiSSA (the reference code's name), `lora_init` for LoRA's starts, else
+    /// `<peft name>_init` (`loftq_init`, `olora_init`, `milora_init`, `corda_init`, `eva_init`, `lora_ga_init`).
     public static func adapterDirectoryName(for method: InitMethod) -> String {
-        method.isPiSSA ? "pissa_init" : method == .loftq ? "loftq_init" : "lora_init"
+        method.isPiSSA ? "pissa_init" : method == .lora || method == .gaussian ? "lora_init" : "\(method.peftName)_init"
+    }
+
+    /// Every name `adapterDirectoryName(for:)` gives, PiSSA's first.
+    public static var adapterDirectoryNames: [String] {
+        var names: [String] = []
+        for m in InitMethod.named where !names.contains(adapterDirectoryName(for: m)) { names.append(adapterDirectoryName(for: m)) }
+        return names
     }
 
     public static func run(_ options: Options, progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws -> InitReport {
@@ -53,6 +65,9 @@ public enum ModelDecomposer {
         let model = try ShardedSafeTensors(directory: options.model)
         if settings.initMethod == .loftq && options.quant == nil {
             throw AdapterError.needsQuantization(method: settings.initMethod.peftName)
+        }
+        if settings.initMethod.needsCalibration && options.calibration == nil {
+            throw AdapterError.needsCalibration(method: settings.initMethod.peftName)
         }
         let plan = try DecompositionPlan(model: model, settings: settings)
         progress(.planned(modules: plan.jobs.count))
@@ -77,7 +92,7 @@ public enum ModelDecomposer {
         if let quant = options.quant {
             try writeQuantizedResidualModel(model: model, plan: plan, options: options, quant: quant, results: results,
                                             started: started, progress: progress)
-        } else if settings.initMethod.isPiSSA {
+        } else if settings.initMethod.rewritesBase {
             try writeResidualModel(model: model, plan: plan, options: options, results: results, started: started, progress: progress)
         } else {
             for file in model.files {   // the residual is the weight itself: copy the files unchanged
@@ -87,7 +102,17 @@ public enum ModelDecomposer {
                 var rng = SeededGenerator(seed: settings.seed, stream: UInt64(i))
                 var shapeOnly = Matrix(rows: job.info.shape[0], cols: job.info.shape[1])
                 let t0 = Date()
-                let factors = try AdapterInitializer.initialize(&shapeOnly, settings: settings, using: &rng)
+                if options.calibration?.dropped.contains(job.module) == true {   // EVA gave it rank 0: no adapter
+                    results.factors[i] = LoRAFactors(A: Matrix(rows: 0, cols: shapeOnly.cols), B: Matrix(rows: shapeOnly.rows, cols: 0))
+                    results.reports[i] = ModuleReport(job: job, seconds: 0)
+                    continue
+                }
+                var factors = try AdapterInitializer.initialize(&shapeOnly, settings: settings,
+                                                                calibration: options.calibration?.modules[job.module], using: &rng)
+                if settings.useDoRA {
+                    factors.magnitude = LoRAFactors.doraMagnitude(frozen: try loadTarget(job, from: model), A: factors.A, B: factors.B,
+                                                                  scale: settings.scale)
+                }
                 results.factors[i] = factors
                 results.reports[i] = ModuleReport(job: job, seconds: Date().timeIntervalSince(t0))
                 progress(.moduleDone(index: i + 1, of: plan.jobs.count, module: job.module, elapsed: Date().timeIntervalSince(started)))
@@ -100,21 +125,24 @@ public enum ModelDecomposer {
 
         progress(.writingAdapter)
         let adapterDir = options.output.appendingPathComponent(adapterDirectoryName(for: settings.initMethod))
-        let factors = results.factors.values
-        try PEFTAdapter.write(
-            to: adapterDir,
-            modules: zip(plan.jobs, factors).map { ($0.module, $1) },
-            config: PEFTAdapterConfig(
-                r: settings.rank, loraAlpha: settings.alpha, targetModules: TargetModules.peftTargets(settings.targets, matched: plan.jobs.map(\.module)),
-                useRslora: settings.useRSLoRA, taskType: plan.taskType(modelDirectory: options.model),
-                baseModelNameOrPath: options.model.path),
-            role: .initial)
+        let dropped = options.calibration?.dropped ?? []
+        let adapted = zip(plan.jobs, results.factors.values).filter { !dropped.contains($0.0.module) }.map { ($0.0.module, $0.1) }
+        var config = PEFTAdapterConfig(
+            r: settings.rank, loraAlpha: settings.alpha, targetModules: TargetModules.peftTargets(settings.targets, matched: adapted.map(\.0)),
+            useRslora: settings.useRSLoRA, taskType: plan.taskType(modelDirectory: options.model),
+            baseModelNameOrPath: options.model.path)
+        if let calibration = options.calibration {   // EVA's redistributed ranks and alphas
+            let patterns = calibration.patterns(ranks: Dictionary(uniqueKeysWithValues: adapted.map { ($0.0, $0.1.rank) }), settings: settings)
+            (config.rankPattern, config.alphaPattern) = (patterns.ranks, patterns.alphas)
+        }
+        try PEFTAdapter.write(to: adapterDir, modules: adapted, config: config, role: .initial)
         let modules = results.reports.values
         return InitReport(
             model: options.model.path, output: options.output.path, adapter: adapterDir.path, settings: settings,
-            quant: options.quant, lanes: options.lanes, modules: modules,
+            quant: options.quant, lanes: options.lanes, modules: modules.filter { !dropped.contains($0.module) },
             decompositionSeconds: modules.reduce(0) { $0 + $1.seconds },
-            totalSeconds: Date().timeIntervalSince(started))
+            totalSeconds: Date().timeIntervalSince(started), calibrationSeconds: options.calibration?.seconds,
+            calibrationBatches: options.calibration?.batchesRun, droppedModules: dropped.sorted())
     }
 
     // MARK: - Residual model
@@ -131,9 +159,14 @@ public enum ModelDecomposer {
             var w = try loadTarget(job, from: model)
             let original = check ? w : nil
             let t0 = Date()
-            let factors = try AdapterInitializer.initialize(&w, settings: settings, using: &rng)
+            var factors = try AdapterInitializer.initialize(&w, settings: settings, calibration: options.calibration?.modules[job.module],
+                                                            using: &rng)
             var report = ModuleReport(job: job, seconds: Date().timeIntervalSince(t0))
             try writer.write(job.info.name, floats: w.storage)
+            if settings.useDoRA {   // the norm of the residual as stored, in its dtype (as PEFT's, after its cast)
+                factors.magnitude = LoRAFactors.doraMagnitude(frozen: storedAs(job.info.dtype, w), A: factors.A, B: factors.B,
+                                                              scale: settings.scale)
+            }
             if let original {
                 try report.measure(original: original, residual: w, factors: factors, settings: settings)
             }
@@ -212,6 +245,17 @@ extension ModelDecomposer {
             throw AdapterError.nonFiniteWeight(path: file.url.path, tensor: job.info.name, index: bad, value: w.storage[bad])
         }
         return w
+    }
+}
+
+extension ModelDecomposer {
+    /// `w` rounded to `dtype` (bf16, f16) and back, as a reader of the written tensor sees it.
+    static func storedAs(_ dtype: DType, _ w: Matrix) -> Matrix {
+        switch dtype {
+        case .bf16: Matrix(rows: w.rows, cols: w.cols, storage: w.storage.map { HalfPrecision.float(bfloat16Bits: HalfPrecision.bfloat16Bits($0)) })
+        case .f16: Matrix(rows: w.rows, cols: w.cols, storage: w.storage.map { HalfPrecision.float(float16Bits: HalfPrecision.float16Bits($0)) })
+        default: w
+        }
     }
 }
 

@@ -19,7 +19,8 @@ public enum AdapterRole: String, Sendable, Codable {
 /// (`adapter_config.json` + `adapter_model.safetensors`, factors in float32).
 public enum PEFTAdapter {
     /// Writes `directory/adapter_model.safetensors` (tensors `base_model.model.<module>.lora_A.weight`
-    /// [r, in] and `…lora_B.weight` [out, r], `role` in its metadata) and `directory/adapter_config.json`,
+    /// [r, in] and `…lora_B.weight` [out, r], DoRA's `…lora_magnitude_vector` [out] when the factors
+    /// have one, `role` in its metadata) and `directory/adapter_config.json`,
     /// each atomically; a directory this call created is removed again if writing fails.
     public static func write(to directory: URL, modules: [(path: String, factors: LoRAFactors)],
                              config: PEFTAdapterConfig, role: AdapterRole) throws {
@@ -31,7 +32,12 @@ public enum PEFTAdapter {
                                        shape: [f.A.rows, f.A.cols]), f.A.storage))
             tensors.append((TensorSpec(name: PEFTAdapterConfig.tensorName(module: path, factor: .loraB), dtype: .f32,
                                        shape: [f.B.rows, f.B.cols]), f.B.storage))
+            if let m = f.magnitude {
+                tensors.append((TensorSpec(name: PEFTAdapterConfig.magnitudeName(module: path), dtype: .f32, shape: [m.count]), m))
+            }
         }
+        var config = config
+        config.useDora = modules.contains { $0.factors.magnitude != nil }
         do {
             try SafeTensorsWriter.write(url: directory.appendingPathComponent(PEFTAdapterConfig.weightsFileName),
                                         tensors: tensors, metadata: ["format": "pt", AdapterRole.metadataKey: role.rawValue])
@@ -107,11 +113,13 @@ extension PEFTAdapter {
     }
 
     static let loraASuffix = ".lora_A.weight", loraBSuffix = ".lora_B.weight", modelPrefix = "base_model.model."
+    static let magnitudeSuffix = ".lora_magnitude_vector"
 
     /// Reads `adapter_config.json` + `adapter_model.safetensors` as PEFT (or this package) writes
     /// them: tensors `base_model.model.<module>.lora_A.weight` [r, in] / `lora_B.weight` [out, r]
-    /// in F32, F16 or BF16. Refused with an `AdapterFileError` naming the file: a `.bin`-only
-    /// adapter, non-LoRA or DoRA adapters, `fan_in_fan_out`, tensors other than LoRA factors
+    /// in F32, F16 or BF16, with DoRA's `…lora_magnitude_vector` [out] when `use_dora` is set.
+    /// Refused with an `AdapterFileError` naming the file: a `.bin`-only
+    /// adapter, non-LoRA adapters, `fan_in_fan_out`, tensors other than LoRA factors
     /// (`modules_to_save`, embeddings, biases), a factor without its partner, factors that do not
     /// fit together, and ranks that disagree with `r` / `rank_pattern`. Every problem is listed.
     public static func read(directory: URL) throws -> Loaded {
@@ -131,7 +139,6 @@ extension PEFTAdapter {
         guard config.peftType == "LORA" else {
             throw AdapterFileError.unsupported(path: configURL.path, reason: "peft_type \(config.peftType); only LORA adapters are supported")
         }
-        guard !config.useDora else { throw AdapterFileError.unsupported(path: configURL.path, reason: "DoRA adapters are not supported") }
         guard !config.fanInFanOut else {
             throw AdapterFileError.unsupported(path: configURL.path, reason: "fan_in_fan_out adapters (GPT-2 Conv1D layout) are not supported")
         }
@@ -150,8 +157,11 @@ extension PEFTAdapter {
         }
         var problems: [String] = [], modules: [(String, LoRAFactors)] = []
         let loraBNames = Set(file.tensors.map(\.name).filter { $0.hasSuffix(loraBSuffix) })
-        for info in file.tensors where !info.name.hasSuffix(loraASuffix) && !info.name.hasSuffix(loraBSuffix) {
-            problems.append("\(info.name): not a LoRA factor (modules_to_save, embedding, bias or DoRA tensors are not supported)")
+        for info in file.tensors where !info.name.hasSuffix(loraASuffix) && !info.name.hasSuffix(loraBSuffix)
+            && !(config.useDora && info.name.hasSuffix(magnitudeSuffix)) {
+            let what = info.name.hasSuffix(magnitudeSuffix) ? "a DoRA magnitude, but adapter_config.json has no use_dora: true"
+                : "not a LoRA factor (modules_to_save, embedding and bias tensors are not supported)"
+            problems.append("\(info.name): \(what)")
         }
         for info in file.tensors where info.name.hasSuffix(loraASuffix) {
             let stem = String(info.name.dropLast(loraASuffix.count))
@@ -165,8 +175,22 @@ extension PEFTAdapter {
                 if let bad = a.first(where: { !$0.isFinite }) ?? bFloats.first(where: { !$0.isFinite }) {
                     problems.append("\(stem): the factors hold a non-finite value (\(bad))"); continue
                 }
+                var magnitude: [Float]?
+                if config.useDora {
+                    guard let m = file.info(stem + magnitudeSuffix) else {
+                        problems.append("\(stem): use_dora is set but lora_magnitude_vector is missing"); continue
+                    }
+                    guard m.shape == [b.shape[0]] else {
+                        problems.append("\(stem): lora_magnitude_vector \(m.shape) does not fit lora_B \(b.shape)"); continue
+                    }
+                    let values = try file.floats(m)
+                    if let bad = values.first(where: { !$0.isFinite }) {
+                        problems.append("\(stem): the magnitude holds a non-finite value (\(bad))"); continue
+                    }
+                    magnitude = values
+                }
                 modules.append((path, LoRAFactors(A: Matrix(rows: info.shape[0], cols: info.shape[1], storage: a),
-                                                  B: Matrix(rows: b.shape[0], cols: b.shape[1], storage: bFloats))))
+                                                  B: Matrix(rows: b.shape[0], cols: b.shape[1], storage: bFloats), magnitude: magnitude)))
             } catch {
                 problems.append("\(stem): \(ErrorText.plain(error))")
             }

@@ -19,7 +19,8 @@ import Model
 /// `init_lora_weights: true` (loading must not run the SVD again). PEFT refuses rsLoRA together
 /// with rank/alpha patterns (its pattern doubling is only right without rsLoRA); so does this.
 /// A start with B₀ = 0 everywhere (plain LoRA) has ΔW = s·B′A′: the trained adapter is returned
-/// unchanged.
+/// unchanged. A DoRA adapter keeps its trained magnitude: its norm ‖W + s·B_new·A_new‖ is
+/// ‖W_res + s·B′A′‖, so the converted DoRA layer on W computes what the trained one did.
 public enum PiSSAConversion {
     /// The converted adapter.
     public struct Result: Sendable {
@@ -42,6 +43,9 @@ public enum PiSSAConversion {
         var problems: [String] = []
         for path in start.keys.sorted() where !end.contains(path) { problems.append("\(path): in the initial adapter only") }
         for (path, _) in trained.modules where start[path] == nil { problems.append("\(path): in the trained adapter only") }
+        if initial.config.useDora != c.useDora {
+            problems.append("use_dora is \(initial.config.useDora) in the initial adapter and \(c.useDora) in the trained one")
+        }
         if initial.config.useRslora != c.useRslora {
             problems.append("use_rslora is \(initial.config.useRslora) in the initial adapter and \(c.useRslora) in the trained one")
         }
@@ -78,7 +82,8 @@ public enum PiSSAConversion {
                 b.storage[i * 2 * r + r + j] = -f0.B.storage[i * r + j]
             }
         }
-        return LoRAFactors(A: a, B: b)
+        // DoRA: m / ‖W + s·B_new·A_new‖ = m / ‖W_res + s·B′A′‖, so the trained magnitude carries over exactly.
+        return LoRAFactors(A: a, B: b, magnitude: f.magnitude)
     }
 
     /// r ×2, lora_alpha ×2 (×√2 with rsLoRA), pattern entries ×2, `init_lora_weights: true`.

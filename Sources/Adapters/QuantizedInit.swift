@@ -9,6 +9,7 @@ import LinearAlgebra
 ///   Each PiSSA step takes the top-r SVD of its input (exact or randomized, as the init method
 ///   says), A = diag(√(S_r/s))·Vh_r, B = U_r·diag(√(S_r/s)).
 /// - QLoRA (`--init lora|gaussian`): Q = nf4(W), the usual zero-B LoRA start.
+/// - OLoRA / MiLoRA with NF4: their start from W, then Q = nf4(W − sBA) once (T must be 1).
 /// - LoftQ (`--init loftq`, PEFT's `loftq_init`): Q = nf4(W); then T times: (A, B) = the rank-r
 ///   SVD of W − deq(Q) (split as PiSSA splits it, exact SVD), and, except after the last,
 ///   Q = nf4(W − sBA). PEFT's version ignores the scale (it stores L = U√S, R = √S·Vh); dividing by
@@ -41,6 +42,19 @@ public enum QuantizedInitializer {
                 q = quant.quantize(residualOf(w, factors, scale: scale))  // nf4(W − sBA)
             }
             return (factors, q)
+
+        case .corda, .eva, .loraGA:
+            throw AdapterError.invalidQuantSettings("--init \(settings.initMethod) is made from float32 calibration statistics; it does not start on an NF4 base (as PEFT's LoRA-GA refuses quantised layers)")
+
+        case .olora, .milora:
+            // Like QPiSSA with T = 1: the start from W, then its residual quantised once (PEFT's
+            // OLoRA on a 4-bit layer does the same). Algorithm 1's alternation is PiSSA's own.
+            guard quant.iterations == 1 else {
+                throw AdapterError.invalidQuantSettings("--iters \(quant.iterations): only PiSSA and LoftQ alternate; --init \(settings.initMethod) quantises its residual once (--iters 1)")
+            }
+            var residual = w
+            let factors = try AdapterInitializer.initialize(&residual, settings: settings, using: &rng)
+            return (factors, quant.quantize(residual))
 
         case .loftq:
             var exact = settings

@@ -112,6 +112,11 @@ public struct PEFTAdapterConfig: Codable, Sendable, Equatable {
 
     public enum Factor: String, Sendable { case loraA = "lora_A", loraB = "lora_B" }
 
+    /// The key PEFT gives module `path`'s DoRA magnitude: `base_model.model.<path>.lora_magnitude_vector`.
+    public static func magnitudeName(module path: String) -> String {
+        "base_model.model.\(path).lora_magnitude_vector"
+    }
+
     public static let configFileName = "adapter_config.json"
     public static let weightsFileName = "adapter_model.safetensors"
 

@@ -61,6 +61,17 @@ public enum BLAS {
         return c
     }
 
+    /// `C ← A · B` in double precision, row-major, A m×k, B k×n (`cblas_dgemm`): for the few
+    /// decompositions that need more than float32 (CorDA's products with a covariance).
+    public static func dgemm(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int, transposeA: Bool = false) -> [Double] {
+        precondition(a.count == m * k && b.count == k * n, "dgemm: \(a.count) and \(b.count) values for \(m)×\(k) · \(k)×\(n)")
+        var c = [Double](repeating: 0, count: m * n)
+        guard m > 0, n > 0, k > 0 else { return c }
+        cblas_dgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
+                    a, Int32(transposeA ? m : k), b, Int32(n), 0, &c, Int32(n))
+        return c
+    }
+
     /// OpenBLAS's own worker-thread count (1 when the caller runs its own parallel lanes).
     public static var threadCount: Int {
         get { Int(openblas_get_num_threads()) }

@@ -28,6 +28,11 @@ extension DecoderModel {
     /// instead, every projection of the group in one parallel region (a decoding step meets its
     /// lanes once per group, 4 times a layer, instead of once per projection).
     func project(_ x: UnsafePointer<Float>, _ group: [ProjectionOutput], rows: Int) {
+        if rows < 32, group.contains(where: { $0.adapter?.dora != nil }) {
+            // DoRA's gains need whole output rows: each projection on all lanes in turn.
+            for p in group { Self.project(p, x: x, rows: 0..<rows, lanes: lanes) }
+            return
+        }
         guard rows >= 32 else {
             let xp = ConstPointer(x), lanes = self.lanes
             Parallel.chunks(lanes, lanes: lanes) { parts in
@@ -47,26 +52,47 @@ extension DecoderModel {
         }
     }
 
-    /// Rows `r` of one projection: frozen product on `lanes`, then the adapter term.
+    /// Rows `r` of one projection: frozen product on `lanes`, then the adapter term; with DoRA
+    /// both into z, then y (+)= g ⊙ z (`DoRA.swift`).
     private static func project(_ p: ProjectionOutput, x: UnsafePointer<Float>, rows r: Range<Int>, lanes: Int) {
         let (outF, inF) = (p.weight.rows, p.weight.cols)
         let x0 = x + r.lowerBound * inF, y0 = p.y + r.lowerBound * outF
-        p.weight.forward(x0, rows: r.count, into: y0, beta: p.accumulate ? 1 : 0, lanes: lanes)
-        if let bias = p.bias {
-            bias.withValues { b in
-                for i in 0..<r.count { addInPlace(y0 + i * outF, b, count: outF) }
-            }
+        if let ad = p.adapter, let dora = ad.dora {
+            let z = p.accumulate ? UnsafeMutablePointer<Float>.allocate(capacity: r.count * outF) : y0
+            defer { if p.accumulate { z.deallocate() } }
+            p.weight.forward(x0, rows: r.count, into: z, beta: 0, lanes: lanes)
+            addAdapter(ad, x: x0, y: z, rows: r.count, inF: inF, outF: outF, xa: p.xa.map { $0 + r.lowerBound * ad.rank })
+            applyGains(doraGains(dora, count: outF), z: z, y: y0, rows: r.count, accumulate: p.accumulate)
+            addBias(p, y: y0, rows: r.count)   // PEFT's DoRA leaves the bias unscaled
+            return
         }
+        p.weight.forward(x0, rows: r.count, into: y0, beta: p.accumulate ? 1 : 0, lanes: lanes)
+        addBias(p, y: y0, rows: r.count)
         if let ad = p.adapter {
             addAdapter(ad, x: x0, y: y0, rows: r.count, inF: inF, outF: outF, xa: p.xa.map { $0 + r.lowerBound * ad.rank })
         }
     }
 
-    /// Output columns `o` of one projection over all `rows` rows of x: frozen product, then
-    /// y[:, o] += s·(x·Aᵀ)·B[o]ᵀ (each lane forms the rank-r x·Aᵀ itself; the one with `savesXA`
+    /// y (rows, out) += b, when the projection has a bias.
+    private static func addBias(_ p: ProjectionOutput, y: UnsafeMutablePointer<Float>, rows: Int) {
+        guard let bias = p.bias else { return }
+        let outF = p.weight.rows
+        bias.withValues { b in
+            for i in 0..<rows { addInPlace(y + i * outF, b, count: outF) }
+        }
+    }
+
+    /// Output columns `o` of one projection over all `rows` rows of x: frozen product and bias,
+    /// then y[:, o] += s·(x·Aᵀ)·B[o]ᵀ (each lane forms the rank-r x·Aᵀ itself; the one with `savesXA`
     /// keeps it in `xa`).
     private static func project(_ p: ProjectionOutput, x: UnsafePointer<Float>, rows: Int, outputs o: Range<Int>, savesXA: Bool) {
         p.weight.forward(x, rows: rows, into: p.y, beta: p.accumulate ? 1 : 0, outputs: o)
+        if let bias = p.bias {
+            let outF = p.weight.rows
+            bias.withValues { b in
+                for n in 0..<rows { addInPlace(p.y + n * outF + o.lowerBound, b + o.lowerBound, count: o.count) }
+            }
+        }
         guard let ad = p.adapter else { return }
         let (outF, inF, r) = (p.weight.rows, p.weight.cols, ad.rank)
         let t = (savesXA ? p.xa : nil) ?? .allocate(capacity: rows * r)
@@ -102,8 +128,19 @@ extension DecoderModel {
     /// in the group's order, split by rows; then for each projection dB += s·dyᵀ·(x·Aᵀ) (split
     /// over out) and dA += (s·dy·B)ᵀ·x (split over in), all in one parallel pass. A weight with
     /// a `gradient` (full fine-tuning) also gets dW += dyᵀ·x, and a trained bias db += Σ_rows dy.
-    func projectBackward(_ group: [ProjectionGradient], x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+    func projectBackward(_ projections: [ProjectionGradient], x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                          rows: Int, accumulate: Bool) {
+        // DoRA: dm from dy, then everything below runs on dz = g ⊙ dy.
+        var doraGroup = projections, doraGradients: [UnsafeMutablePointer<Float>] = []
+        defer { for d in doraGradients { d.deallocate() } }
+        for i in doraGroup.indices {
+            guard let dora = doraGroup[i].adapter?.dora else { continue }
+            let dz = UnsafeMutablePointer<Float>.allocate(capacity: max(1, rows * doraGroup[i].weight.rows))
+            doraGradients.append(dz)
+            doraBackward(doraGroup[i], dora: dora, x: x, rows: rows, dz: dz)
+            doraGroup[i].dy = UnsafePointer(dz)
+        }
+        let group = doraGroup
         let maxRank = group.map { $0.adapter?.rank ?? 0 }.max() ?? 0
         let dxa = UnsafeMutablePointer<Float>.allocate(capacity: max(1, group.count * rows * maxRank))   // s·dy·B per projection
         defer { dxa.deallocate() }

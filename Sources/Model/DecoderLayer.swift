@@ -154,6 +154,14 @@ struct CachedRows {
     var placement: Placement
 }
 
+/// Sees the input of every projection group during a forward pass (`DecoderModel.hiddenStates`):
+/// the calibration statistics of the data-driven adapter starts (CorDA's covariances, EVA's
+/// principal components) are made from these. `input` (rows, width) is valid during the call only.
+public protocol ProjectionInputObserver: AnyObject {
+    /// `projections` read `input`: q, k, v together, then o, then gate and up together, then down.
+    func observe(layer: Int, projections: [Projection], input: UnsafePointer<Float>, rows: Int, width: Int)
+}
+
 extension DecoderModel {
     /// One decoder layer, in place on the residual stream x (N, C):
     /// `x += [n₃](o(attention(rope([n_q]q(n₁(x))), rope([n_k]k(n₁(x))), v(n₁(x)))))`, then
@@ -163,7 +171,7 @@ extension DecoderModel {
     /// what backward needs is kept there.
     func forwardLayer(_ index: Int, x: UnsafeMutablePointer<Float>, work: Workspace, lengths: [Int],
                       positions: UnsafePointer<Int32>, rows N: Int, cache: CachedRows?,
-                      adapters: [LoRAAdapter?]?, tape: LayerTape?) {
+                      adapters: [LoRAAdapter?]?, tape: LayerTape?, observer: ProjectionInputObserver? = nil) {
         let c = config, spec = c.block, layout = spec.layout, layer = layerWeights(index), rotary = rotary(layer: index)
         let C = c.hiddenSize, F = c.intermediateSize
         let (H, KV, D) = (c.numAttentionHeads, c.numKeyValueHeads, c.headDim)
@@ -179,9 +187,11 @@ extension DecoderModel {
         let q = tape?.q ?? work.q, k = tape?.k ?? work.k, v = tape?.v ?? work.v, attn = tape?.attn ?? work.attn
         let qRaw = spec.queryKeyNorm ? tape?.qRaw ?? q : q, kRaw = spec.queryKeyNorm ? tape?.kRaw ?? k : k
         if layout.fusedAttention {
+            observer?.observe(layer: index, projections: [.qkv], input: work.h, rows: N, width: C)
             project(work.h, [output(.qkv, work.qkv)], rows: N)
             Columns.split(work.qkv, rows: N, into: [(qRaw, H * D), (kRaw, KV * D), (v, KV * D)])
         } else {
+            observer?.observe(layer: index, projections: [.q, .k, .v], input: work.h, rows: N, width: C)
             project(work.h, [output(.q, qRaw), output(.k, kRaw), output(.v, v)], rows: N)
         }
         if spec.queryKeyNorm {
@@ -207,6 +217,7 @@ extension DecoderModel {
                               shape: .packed(lengths: lengths, heads: H, kvHeads: KV, headDim: D, scale: scale, window: window),
                               lanes: lanes)
         }
+        observer?.observe(layer: index, projections: [.o], input: attn, rows: N, width: c.queryWidth)
         if spec.sandwichNorms {
             let a = tape?.attnOut ?? work.sub
             project(attn, [output(.o, a)], rows: N)
@@ -222,14 +233,18 @@ extension DecoderModel {
         let gate = tape?.gate ?? work.gate, up = tape?.up ?? work.up
         switch layout.mlp {
         case .gated:
+            observer?.observe(layer: index, projections: [.gate, .up], input: work.h, rows: N, width: C)
             project(work.h, [output(.gate, gate), output(.up, up)], rows: N)
         case .fusedGated:
+            observer?.observe(layer: index, projections: [.gateUp], input: work.h, rows: N, width: C)
             project(work.h, [output(.gateUp, work.gateUp)], rows: N)
             Columns.split(work.gateUp, rows: N, into: [(gate, F), (up, F)])
         case .experts:
+            // Experts see routed rows only: no observation (the data-driven starts refuse them).
             return forwardExperts(index, h: work.h, x: x, work: work, rows: N, adapters: adapters, tape: tape)
         }
         GatedMLP.forward(spec.activation, gate: gate, up: up, out: work.act, rows: N, width: F, lanes: lanes)
+        observer?.observe(layer: index, projections: [.down], input: work.act, rows: N, width: F)
         if spec.sandwichNorms {
             let m = tape?.mlpOut ?? work.sub
             project(work.act, [output(.down, m)], rows: N)

@@ -131,11 +131,11 @@ extension DecoderModel {
 }
 
 /// Where each trained adapter's gradients sit in a lane's flat gradient buffer: adapter after
-/// adapter in layer and projection order, dA (r, in) then dB (out, r).
+/// adapter in layer and projection order, dA (r, in), dB (out, r), then DoRA's dm (out).
 struct AdapterGradientLayout {
     struct Entry {
         var layer: Int, projection: Int
-        var a: Int, countA: Int, b: Int, countB: Int
+        var a: Int, countA: Int, b: Int, countB: Int, m: Int, countM: Int
     }
 
     let entries: [Entry]
@@ -149,8 +149,10 @@ struct AdapterGradientLayout {
                 guard let ad = adapter else { continue }
                 let w = weights.layers[l].projections[p]
                 let countA = ad.gradA == nil ? 0 : ad.rank * w.cols, countB = ad.gradB == nil ? 0 : w.rows * ad.rank
-                entries.append(Entry(layer: l, projection: p, a: offset, countA: countA, b: offset + countA, countB: countB))
-                offset += countA + countB
+                let countM = ad.dora?.gradMagnitude == nil ? 0 : w.rows
+                entries.append(Entry(layer: l, projection: p, a: offset, countA: countA, b: offset + countA, countB: countB,
+                                     m: offset + countA + countB, countM: countM))
+                offset += countA + countB + countM
             }
         }
         self.entries = entries
@@ -163,6 +165,7 @@ struct AdapterGradientLayout {
         for e in entries {
             out.layers[e.layer][e.projection]!.gradA = e.countA > 0 ? buffer + e.a : nil
             out.layers[e.layer][e.projection]!.gradB = e.countB > 0 ? buffer + e.b : nil
+            if e.countM > 0 { out.layers[e.layer][e.projection]!.dora!.gradMagnitude = buffer + e.m }
         }
         return out
     }
@@ -173,6 +176,7 @@ struct AdapterGradientLayout {
             let ad = adapters.layers[e.layer][e.projection]!
             if let g = ad.gradA { for i in 0..<e.countA { g[i] += buffer[e.a + i] } }
             if let g = ad.gradB { for i in 0..<e.countB { g[i] += buffer[e.b + i] } }
+            if let g = ad.dora?.gradMagnitude { for i in 0..<e.countM { g[i] += buffer[e.m + i] } }
         }
     }
 }

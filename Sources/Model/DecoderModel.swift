@@ -61,16 +61,19 @@ public final class DecoderModel: @unchecked Sendable {
     /// tokens are sequences of `lengths` packed back to back (each attends to itself only; a B × T
     /// batch is B lengths of T); nil is one sequence. With a `cache` (one sequence, its first slot)
     /// the tokens continue the cached sequence and their keys/values are appended. `adapters` add
-    /// LoRA terms to the projections.
-    public func hiddenStates(tokens: [Int32], lengths: [Int]? = nil, cache: KVCache? = nil, adapters: ModelAdapters? = nil) -> [Float] {
+    /// LoRA terms to the projections; `observer` sees every projection group's input.
+    public func hiddenStates(tokens: [Int32], lengths: [Int]? = nil, cache: KVCache? = nil, adapters: ModelAdapters? = nil,
+                             observer: ProjectionInputObserver? = nil) -> [Float] {
         let lengths = lengths ?? [tokens.count]
         if let cache {
             precondition(lengths.count == 1, "a cache without slots serves one sequence")
+            precondition(observer == nil, "observing a cached pass")
             return hiddenStates(tokens: tokens, lengths: lengths, cache: cache, slots: [0], adapters: adapters)
         }
         precondition(lengths.reduce(0, +) == tokens.count && lengths.allSatisfy { $0 >= 0 }, "lengths must sum to the tokens")
         precondition((lengths.max() ?? 0) <= maxPositions, "sequence of \(lengths.max() ?? 0) positions exceeds \(maxPositions)")
-        return decode(tokens, lengths: lengths, positions: Self.positions(lengths: lengths), cache: nil, adapters: adapters)
+        return decode(tokens, lengths: lengths, positions: Self.positions(lengths: lengths), cache: nil, adapters: adapters,
+                      observer: observer)
     }
 
     /// Continues several cached sequences in one pass: `tokens` holds `lengths[i]` new tokens of
@@ -96,7 +99,7 @@ public final class DecoderModel: @unchecked Sendable {
     /// The decoder over packed sequences whose rows sit at `positions`, each continuing its place
     /// in `cache` when there is one.
     private func decode(_ tokens: [Int32], lengths: [Int], positions: [Int32], cache: (KVCache, CachedRows.Placement)?,
-                        adapters: ModelAdapters?) -> [Float] {
+                        adapters: ModelAdapters?, observer: ProjectionInputObserver? = nil) -> [Float] {
         let c = config, N = tokens.count
         BLAS.threadCount = 1
         var x = embed(tokens)
@@ -106,7 +109,7 @@ public final class DecoderModel: @unchecked Sendable {
                 for i in 0..<c.numHiddenLayers {
                     forwardLayer(i, x: xp.baseAddress!, work: work, lengths: lengths, positions: pos.baseAddress!, rows: N,
                                  cache: cache.map { CachedRows(layer: $0.0.layers[i], placement: $0.1) },
-                                 adapters: adapters?.layers[i], tape: nil)
+                                 adapters: adapters?.layers[i], tape: nil, observer: observer)
                 }
             }
         }

@@ -107,7 +107,9 @@ public enum AdapterLoading {
     /// The adapters of a PEFT directory, ready to pass to the model.
     public static func inference(path: String, model: DecoderModel) throws -> TrainableAdapters {
         let (modules, _) = try peft(path: path, weights: model.weights)
-        return try TrainableAdapters(initial: modules, config: model.config)
+        let adapters = try TrainableAdapters(initial: modules, config: model.config)
+        adapters.refreshDoRANorms(model: model)
+        return adapters
     }
 
     /// The adapter at `path` for inference on the model at `modelPath`. A run's trained adapter
@@ -129,6 +131,7 @@ public enum AdapterLoading {
         let (modules, _) = try placed(PEFTAdapter.Loaded(config: converted.config, modules: converted.modules),
                                       path: path, weights: model.weights)
         let adapters = try TrainableAdapters(initial: modules, config: model.config)
+        adapters.refreshDoRANorms(model: model)
         guard !converted.unchanged else { return (adapters, nil) }
         var note = "\(path) was trained on the PiSSA residual of \(modelPath), which the run computed in memory: "
             + "applied as adapter − \(run.initial.lastPathComponent) (a rank-\(converted.config.r) LoRA on \(modelPath), as `pissa convert` writes)"

@@ -1,9 +1,14 @@
 import Adapters
 import ArgumentParser
+import Training
 
 extension InitMethod: ExpressibleByArgument {
     public init?(argument: String) { self.init(peftName: argument) }
 }
+
+extension CordaSettings.Method: ExpressibleByArgument {}
+extension LoraGASettings.Direction: ExpressibleByArgument {}
+extension LoraGASettings.Scale: ExpressibleByArgument {}
 
 /// The options that decide an adapter's start, shared by the commands that create one.
 struct AdapterOptions: ParsableArguments {
@@ -14,8 +19,35 @@ struct AdapterOptions: ParsableArguments {
     var alpha: Float?
 
     @Option(name: .customLong("init"),
-            help: "Initialisation: pissa (exact SVD), pissa_niter_K (randomized SVD, K subspace iterations), lora (Kaiming-uniform A, B = 0), gaussian, or loftq (with --quant nf4).")
+            help: "Initialisation: pissa (exact SVD), pissa_niter_K (randomized SVD, K subspace iterations), lora (Kaiming-uniform A, B = 0), gaussian, loftq (with --quant nf4), olora (QR of W), milora (the bottom r singular triplets), and from --calib-data: corda (SVD of W·C, C the inputs' covariance), eva (A = the inputs' principal components, B = 0), lora_ga (SVD of the gradient).")
     var initMethod: InitMethod = AdapterSettings().initMethod
+
+    @Option(help: "CorDA's mode (PEFT's corda_method): ipm takes the top r triplets of W·C, kpm the bottom r.")
+    var cordaMethod: CordaSettings.Method = CordaSettings().method
+
+    @Option(parsing: .unconditional, help: "EVA's rho (≥ 1): a layer's rank may grow to round(rho·r); 1 keeps every rank r.")
+    var evaRho: Double = EvaSettings().rho
+
+    @Option(parsing: .unconditional, help: "EVA's tau: components have converged at this cosine similarity between batches.")
+    var evaTau: Double = EvaSettings().tau
+
+    @Flag(help: "EVA's whiten: divide each component by √(its singular value).")
+    var evaWhiten = false
+
+    @Flag(help: "EVA: use every token's row, not only the supervised ones (PEFT's use_label_mask=False).")
+    var evaNoLabelMask = false
+
+    @Flag(help: "EVA: keep lora_alpha when a rank changes (PEFT's adjust_scaling_factors=False).")
+    var evaNoAdjustScalingFactors = false
+
+    @Option(help: "LoRA-GA's direction: ArB2r (A from the top r, B from the next r gradient triplets), A2rBr, ArBr or random.")
+    var loragaDirection: LoraGASettings.Direction = LoraGASettings().direction
+
+    @Option(help: "LoRA-GA's scale: stable (B × out^¼/√gamma), weight_svd, gd_scale or unit.")
+    var loragaScale: LoraGASettings.Scale = LoraGASettings().scale
+
+    @Option(parsing: .unconditional, help: "LoRA-GA's gamma for --loraga-scale stable.")
+    var loragaStableGamma: Double = LoraGASettings().stableGamma
 
     @Option(help: "Comma-separated module-name suffixes to adapt (PEFT's matching), or all-linear.")
     var targets: String = "all-linear"
@@ -26,6 +58,9 @@ struct AdapterOptions: ParsableArguments {
     @Flag(help: "Scale by alpha / √r (rsLoRA) instead of alpha / r.")
     var useRslora = false
 
+    @Flag(help: "DoRA (PEFT's use_dora): also train a magnitude per output feature, y = m / ‖W + sBA‖ ⊙ (W + sBA)x.")
+    var useDora = false
+
     @Option(parsing: .unconditional, help: "Seed for the randomized SVD and LoRA starts.")
     var seed: UInt64 = AdapterSettings().seed
 
@@ -34,6 +69,9 @@ struct AdapterOptions: ParsableArguments {
         if let alpha { try ArgumentCheck.number(alpha, "--alpha", above: 0) }
         try ArgumentCheck.integer(oversample, "--oversample", in: 0...Int(UInt16.max))
         guard !targetList.isEmpty else { throw ValidationError("--targets names no module; try --targets all-linear.") }
+        try ArgumentCheck.number(evaRho, "--eva-rho", above: 1, inclusive: true, atMost: 1000)
+        try ArgumentCheck.number(evaTau, "--eva-tau", above: 0, inclusive: true, atMost: 1)
+        try ArgumentCheck.number(loragaStableGamma, "--loraga-stable-gamma", above: 0)
     }
 
     var targetList: [String] {
@@ -41,8 +79,14 @@ struct AdapterOptions: ParsableArguments {
     }
 
     var settings: AdapterSettings {
-        AdapterSettings(rank: rank, alpha: alpha ?? Float(rank), useRSLoRA: useRslora, targets: targetList,
-                        initMethod: initMethod, oversample: oversample, seed: seed)
+        var s = AdapterSettings(rank: rank, alpha: alpha ?? Float(rank), useRSLoRA: useRslora, targets: targetList,
+                                initMethod: initMethod, oversample: oversample, seed: seed)
+        s.useDoRA = useDora
+        s.corda = CordaSettings(method: cordaMethod)
+        s.eva = EvaSettings(rho: evaRho, tau: evaTau, useLabelMask: !evaNoLabelMask, whiten: evaWhiten,
+                            adjustScalingFactors: !evaNoAdjustScalingFactors)
+        s.loraGA = LoraGASettings(direction: loragaDirection, scale: loragaScale, stableGamma: loragaStableGamma)
+        return s
     }
 }
 
@@ -80,4 +124,20 @@ struct QuantOptions: ParsableArguments {
         guard quant != nil else { return nil }
         return QuantSettings(iterations: iters ?? 1, doubleQuant: doubleQuant)
     }
+}
+
+/// `--calib-data FILE --calib-batches N`: the data the data-driven starts (corda, eva, lora_ga) learn from.
+struct CalibrationOptions: ParsableArguments {
+    @Option(help: "Calibration data for --init corda|eva|lora_ga (.jsonl or .txt, as for training; train defaults to --data).")
+    var calibData: String?
+
+    @Option(parsing: .unconditional, help: "Calibration batches (EVA cycles through them until it converges).")
+    var calibBatches: Int = CalibrationSettings.defaultBatches
+
+    func validate() throws {
+        try ArgumentCheck.integer(calibBatches, "--calib-batches", in: 1...1_000_000)
+        if let calibData { try PathCheck.existing(calibData, "--calib-data", kind: .file, hint: "a .jsonl or .txt file") }
+    }
+
+    var settings: CalibrationSettings { CalibrationSettings(data: calibData, batches: calibBatches) }
 }

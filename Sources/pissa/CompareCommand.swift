@@ -50,6 +50,12 @@ struct CompareCommand: ParsableCommand, Diagnosable {
     @Option(parsing: .unconditional, help: "Peak learning rate, the same for every method. Of 5e-5, 2e-4 and 1e-3, both LoRA and PiSSA did best at the default on SmolLM2's math runs (docs/RESULTS.md §3).")
     var lr: Double = CompareConfig.defaults.learningRate
 
+    @Option(parsing: .unconditional, help: "LoRA+ for every adapter method: lora_B learns at this many times --lr (PEFT's loraplus_lr_ratio).")
+    var loraplusLrRatio: Double?
+
+    @Option(parsing: .unconditional, help: "Training batches the data-driven starts (corda, eva, loraga) learn from.")
+    var calibBatches: Int = CalibrationSettings.defaultBatches
+
     @Option(parsing: .unconditional, help: "Sequences per micro-batch.")
     var batchSize: Int = CompareConfig.defaults.batchSize
 
@@ -108,6 +114,8 @@ struct CompareCommand: ParsableCommand, Diagnosable {
         try ArgumentCheck.integer(rank, "--rank", in: 1...Int.max)
         if let alpha { try ArgumentCheck.number(alpha, "--alpha", above: 0) }
         try ArgumentCheck.number(lr, "--lr", above: 0)
+        if let loraplusLrRatio { try ArgumentCheck.number(loraplusLrRatio, "--loraplus-lr-ratio", above: 0) }
+        try ArgumentCheck.integer(calibBatches, "--calib-batches", in: 1...1_000_000)
         try ArgumentCheck.lanes(lanes)
         if let evalEvery { try ArgumentCheck.integer(evalEvery, "--eval-every", in: 1...Int.max) }
         try ArgumentCheck.integer(accuracyLimit, "--accuracy-limit", in: 0...Int.max)
@@ -146,6 +154,8 @@ struct CompareCommand: ParsableCommand, Diagnosable {
         config.maxNewTokens = maxNewTokens
         config.initModes = initModeList
         config.lanes = lanes
+        config.loraplusLRRatio = loraplusLrRatio
+        config.calibrationBatches = calibBatches
         config.commandLine = CommandLine.arguments.map(shellQuoted).joined(separator: " ")
 
         let line = ProgressLine()

@@ -2,6 +2,8 @@ import Adapters
 import ArgumentParser
 import Formats
 import Foundation
+import Model
+import Training
 
 struct InitCommand: ParsableCommand, Diagnosable {
     static let configuration = CommandConfiguration(
@@ -40,6 +42,14 @@ struct InitCommand: ParsableCommand, Diagnosable {
 
     @OptionGroup var quant: QuantOptions
 
+    @OptionGroup var calibration: CalibrationOptions
+
+    @Option(parsing: .unconditional, help: "Sequences per calibration batch (--init corda|eva|lora_ga).")
+    var batchSize: Int = 4
+
+    @Option(parsing: .unconditional, help: "Longest calibration sequence in tokens (longer ones are truncated, .txt is chunked).")
+    var maxSeqLen: Int = 512
+
     @Flag(help: "With --quant: write the dequantised residual in the weight's original dtype instead of NF4 tensors.")
     var dequantized = false
 
@@ -62,11 +72,34 @@ struct InitCommand: ParsableCommand, Diagnosable {
             throw ValidationError("--model \(model) is a file but not a .gguf; pass a GGUF file or a Hugging Face model directory.")
         }
         try ArgumentCheck.lanes(lanes)
-        try PathCheck.outputDirectory(out, kind: .residualModel, inputs: [.init("--model", model)], overwrite: overwrite)
+        try PathCheck.outputDirectory(out, kind: .residualModel, inputs: inputs, overwrite: overwrite)
         if dequantized && quant.quant == nil { throw ValidationError("--dequantized needs --quant nf4.") }
         if adapter.initMethod == .loftq && quant.quant == nil {
             throw ValidationError("--init loftq quantises the residual: add --quant nf4 (and --iters T).")
         }
+        if adapter.initMethod.needsCalibration {
+            guard calibration.calibData != nil else {
+                throw ValidationError("--init \(adapter.initMethod) is made from data: pass --calib-data FILE (.jsonl or .txt, as for training).")
+            }
+            if quant.quant != nil { throw ValidationError("--init \(adapter.initMethod) starts on a float32 base; drop --quant.") }
+        } else if calibration.calibData != nil {
+            throw ValidationError("--calib-data is the data of --init corda, eva or lora_ga; drop it or choose one of them.")
+        }
+        try ArgumentCheck.integer(batchSize, "--batch-size", in: 1...65536)
+        try ArgumentCheck.integer(maxSeqLen, "--max-seq-len", in: 2...1 << 20)
+    }
+
+    /// The statistics of a data-driven start, measured on the model as it is given (then released).
+    private func measureCalibration(_ settings: AdapterSettings, line: ProgressLine) throws -> CalibrationResult? {
+        guard settings.initMethod.needsCalibration, let path = calibration.calibData else { return nil }
+        line.update("\(settings.initMethod): running the model over \(calibration.calibBatches) calibration batches of \(path)", force: true)
+        let (weights, tokenizer) = try LanguageModel.loadParts(path: model)
+        return try CalibrationLoader.measure(weights: weights, tokenizer: tokenizer, settings: settings, path: path, batchSize: batchSize,
+                                             maxSeqLen: maxSeqLen, count: calibration.calibBatches, lanes: lanes)
+    }
+
+    private var inputs: [OutputDirectory.Input] {
+        [.init("--model", model)] + (calibration.calibData.map { [.init("--calib-data", $0)] } ?? [])
     }
 
     func run() throws {
@@ -77,10 +110,11 @@ struct InitCommand: ParsableCommand, Diagnosable {
             let isGGUF = model.lowercased().hasSuffix(".gguf")
             let run = isGGUF ? ModelDecomposer.runOnGGUF : ModelDecomposer.run
             if isGGUF { line.update("converting \(model) to float32 before decomposing", force: true) }
-            report = try OutputWriting.write(out, kind: .residualModel, inputs: [.init("--model", model)], overwrite: overwrite) { staging in
+            let calibrated = try measureCalibration(settings, line: line)
+            report = try OutputWriting.write(out, kind: .residualModel, inputs: inputs, overwrite: overwrite) { staging in
                 let options = ModelDecomposer.Options(
                     model: URL(fileURLWithPath: model), output: staging,
-                    settings: settings, check: check, lanes: lanes, quant: quant.settings, dequantized: dequantized)
+                    settings: settings, check: check, lanes: lanes, quant: quant.settings, dequantized: dequantized, calibration: calibrated)
                 return try run(options) { event in
                     switch event {
                     case .planned(let n):
@@ -114,6 +148,12 @@ struct InitCommand: ParsableCommand, Diagnosable {
         print("adapter:        \(report.adapter)")
         print(String(format: "%d modules, decomposition %.2f s (lane-seconds), total %.2f s",
                      report.modules.count, report.decompositionSeconds, report.totalSeconds))
+        if let seconds = report.calibrationSeconds, let batches = report.calibrationBatches {
+            print(String(format: "calibration:    %d batches, %.2f s", batches, seconds))
+        }
+        if let dropped = report.droppedModules, !dropped.isEmpty {
+            print("rank 0 (EVA):   \(dropped.count) modules without an adapter")
+        }
         print("adapted:        " + report.adaptedModulePatterns.map { "\($0.pattern) ×\($0.count)" }.joined(separator: ", "))
         let quantErrors = report.modules.compactMap(\.quantizationError)
         if !quantErrors.isEmpty {

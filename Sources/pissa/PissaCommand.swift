@@ -18,6 +18,7 @@ struct Pissa: ParsableCommand {
             MergeCommand.self,
             ExportCommand.self,
             QuantErrorCommand.self,
+            SpectrumCommand.self,
             DataCommand.self,
             CompareCommand.self,
             ReportCommand.self,

@@ -60,6 +60,9 @@ struct TrainCommand: ParsableCommand, Diagnosable, RankAware {
     @Option(parsing: .unconditional, help: "Peak learning rate.")
     var lr: Double = TrainConfig.defaults.learningRate
 
+    @Option(parsing: .unconditional, help: "LoRA+ (PEFT's loraplus_lr_ratio): lora_B (and DoRA's magnitude) learn at this many times --lr, lora_A at --lr. The LoRA+ paper suggests 16.")
+    var loraplusLrRatio: Double?
+
     @Option(help: "Learning-rate schedule: constant, linear or cosine.")
     var schedule: LRSchedule.Kind = TrainConfig.defaults.schedule
 
@@ -110,6 +113,8 @@ struct TrainCommand: ParsableCommand, Diagnosable, RankAware {
 
     @OptionGroup var quantization: QuantOptions
 
+    @OptionGroup var calibration: CalibrationOptions
+
     @OptionGroup var diagnostics: DiagnosticOptions
 
     func validate() throws {
@@ -119,6 +124,16 @@ struct TrainCommand: ParsableCommand, Diagnosable, RankAware {
         if resume != nil, method != .adapter {
             throw ValidationError("--method comes from the run's config.json when resuming; drop it.")
         }
+        if adapter.useDora, method == .full || adapterPath != nil {
+            throw ValidationError("--use-dora starts a DoRA adapter; " + (method == .full ? "--method full trains no adapter." : "an --adapter-path adapter says itself whether it is DoRA (use_dora in its adapter_config.json)."))
+        }
+        if calibration.calibData != nil, !adapter.initMethod.needsCalibration || adapterPath != nil || method == .full {
+            throw ValidationError("--calib-data is the data of --init corda, eva or lora_ga; drop it or choose one of them.")
+        }
+        if method == .full, loraplusLrRatio != nil {
+            throw ValidationError("--loraplus-lr-ratio sets lora_B's learning rate; --method full trains no adapter.")
+        }
+        if let loraplusLrRatio { try ArgumentCheck.number(loraplusLrRatio, "--loraplus-lr-ratio", above: 0) }
         if method == .full, quantization.quant != nil {
             throw ValidationError("--quant applies to the frozen base of an adapter run; --method full trains every weight in float32.")
         }
@@ -139,7 +154,8 @@ struct TrainCommand: ParsableCommand, Diagnosable, RankAware {
             if let valid { try PathCheck.existing(valid, "--valid", kind: .file, hint: "a .jsonl or .txt file") }
             if let adapterPath { try PathCheck.existing(adapterPath, "--adapter-path", kind: .directory, hint: "a PEFT adapter directory") }
             if Launch.rank == 0 { do {
-                try RunDirectory.checkNew(out, inputs: RunDirectory.inputs(model: model, data: data, valid: valid, adapterPath: adapterPath),
+                try RunDirectory.checkNew(out, inputs: RunDirectory.inputs(model: model, data: data, valid: valid, adapterPath: adapterPath)
+                                          + (calibration.calibData.map { [.init("--calib-data", $0)] } ?? []),
                                           overwrite: overwrite)
             } catch { throw ValidationError(error.description + ".") } }
         }
@@ -199,6 +215,8 @@ struct TrainCommand: ParsableCommand, Diagnosable, RankAware {
         c.method = method
         c.gradientCheckpointing = gradCheckpoint ? true : nil
         c.quant = quantization.settings
+        c.loraplusLRRatio = loraplusLrRatio
+        if adapter.initMethod.needsCalibration && adapterPath == nil { c.calibration = calibration.settings }
         return c
     }
 

@@ -83,8 +83,11 @@ final class InitializerTests: XCTestCase {
         XCTAssertEqual(InitMethod(peftName: "pissa"), .pissa)
         XCTAssertEqual(InitMethod(peftName: "true"), .lora)
         XCTAssertNil(InitMethod(peftName: "pissa_niter_x"))
-        XCTAssertNil(InitMethod(peftName: "olora"))
+        XCTAssertNil(InitMethod(peftName: "orthogonal"))
+        XCTAssertEqual(InitMethod(peftName: "olora"), .olora)
+        XCTAssertEqual(InitMethod(peftName: "milora"), .milora)
         XCTAssertEqual(InitMethod.pissaNiter(4).peftName, "pissa_niter_4")
+        for m in InitMethod.named { XCTAssertEqual(InitMethod(peftName: m.peftName), m, "\(m) round-trips its name") }
     }
 
     func testTargetMatchingFollowsPEFT() {

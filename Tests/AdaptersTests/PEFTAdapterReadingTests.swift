@@ -44,8 +44,28 @@ final class PEFTAdapterReadingTests: XCTestCase {
     func testUnsupportedKinds() throws {
         try writeConfig(#"{"peft_type": "IA3", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj"]}"#)
         assertError("peft_type IA3")
+    }
+
+    /// DoRA adapters (use_dora, PEFT's `lora_magnitude_vector` [out]) round-trip; a magnitude
+    /// without use_dora, use_dora without magnitudes and a magnitude of the wrong length are refused.
+    func testDoRAMagnitudesRoundTripAndAreChecked() throws {
+        let p = "base_model.model.model.layers.0.self_attn.q_proj"
+        let factors = LoRAFactors(A: Matrix(rows: 2, cols: 8, repeating: 0.25), B: Matrix(rows: 4, cols: 2, repeating: 0.5),
+                                  magnitude: [1, 2, 3, 4])
+        let cfg = PEFTAdapterConfig(r: 2, loraAlpha: 4, targetModules: ["q_proj"], useRslora: false, taskType: nil, baseModelNameOrPath: nil)
+        try PEFTAdapter.write(to: dir, modules: [("model.layers.0.self_attn.q_proj", factors)], config: cfg, role: .initial)
+        let loaded = try PEFTAdapter.read(directory: dir)
+        XCTAssertTrue(loaded.config.useDora, "write sets use_dora when the factors have magnitudes")
+        XCTAssertEqual(loaded.modules[0].factors, factors)
+
+        try writeConfig(config)
+        try writeTensors([(p + ".lora_A.weight", [2, 8]), (p + ".lora_B.weight", [4, 2]), (p + ".lora_magnitude_vector", [4])])
+        assertError("lora_magnitude_vector: a DoRA magnitude, but adapter_config.json has no use_dora: true")
         try writeConfig(#"{"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj"], "use_dora": true}"#)
-        assertError("DoRA")
+        try writeTensors([(p + ".lora_A.weight", [2, 8]), (p + ".lora_B.weight", [4, 2])])
+        assertError("use_dora is set but lora_magnitude_vector is missing")
+        try writeTensors([(p + ".lora_A.weight", [2, 8]), (p + ".lora_B.weight", [4, 2]), (p + ".lora_magnitude_vector", [3])])
+        assertError("lora_magnitude_vector [3] does not fit lora_B [4, 2]")
     }
 
     func testEveryTensorProblemIsListed() throws {

@@ -143,3 +143,44 @@ final class PiSSAConversionTests: XCTestCase {
         XCTAssertNil(PiSSAConversion.quantizationEvidence(initialDirectory: initialDir, adapterDirectory: adapterDir))
     }
 }
+
+/// DoRA through merge and conversion: merging gives every row the norm of its magnitude, and a
+/// trained DoRA adapter converted to the original model merges to the same weight as the trained
+/// adapter on its residual (the norm ‖W + s·B_new·A_new‖ is ‖W_res + s·B′A′‖).
+final class DoRAConversionTests: XCTestCase {
+    func testMergedRowsHaveTheMagnitudesAndConversionIsExact() throws {
+        var rng = SeededGenerator(seed: 11)
+        let (w, _) = try matrixWithSpectrum(rows: 12, cols: 9, decay: 0.8, seed: 12)
+        let settings = AdapterSettings(rank: 3, alpha: 6, targets: ["x"], initMethod: .pissa)
+        var residual = w
+        var start = try AdapterInitializer.initialize(&residual, settings: settings, using: &rng)
+        start.magnitude = LoRAFactors.doraMagnitude(frozen: residual, A: start.A, B: start.B, scale: settings.scale)
+        // The start's magnitude is ‖W‖ per row: DoRA starts as the model it adapts.
+        assertRelativeClose(AdapterMerge.merged(residual, start, scale: settings.scale), w, tolerance: 1e-6, "merged start = W")
+        var trained = LoRAFactors(A: PiSSAConversionTests.random(3, 9, &rng), B: PiSSAConversionTests.random(12, 3, &rng),
+                                  magnitude: (0..<12).map { _ in Float.random(in: 0.5...2, using: &rng) })
+        trained.A.storage = zip(trained.A.storage, start.A.storage).map { 0.1 * $0 + $1 }
+        let merged = AdapterMerge.merged(residual, trained, scale: settings.scale)
+        for i in 0..<12 {
+            let norm = (0..<9).reduce(0.0) { $0 + Double(merged[i, $1] * merged[i, $1]) }.squareRoot()
+            XCTAssertEqual(norm, Double(trained.magnitude![i]), accuracy: 1e-5, "row \(i) has the norm of its magnitude")
+        }
+        var config = PEFTAdapterConfig(r: 3, loraAlpha: 6, targetModules: ["x"], useRslora: false, taskType: nil, baseModelNameOrPath: nil)
+        config.useDora = true
+        let result = try PiSSAConversion.convert(initial: .init(config: config, modules: [("m", start)]),
+                                                 trained: .init(config: config, modules: [("m", trained)]))
+        let converted = result.modules[0].factors
+        XCTAssertEqual(converted.magnitude, trained.magnitude)
+        assertRelativeClose(AdapterMerge.merged(w, converted, scale: settings.scale), merged, tolerance: 1e-5, "converted on W = trained on W_res")
+        // Exports have no magnitude vector: refused by name.
+        XCTAssertThrowsError(try MLXAdapterExport.write(adapters: [("model.layers.0.self_attn.q_proj", converted, 2)], layerCount: 1,
+                                                        to: FileManager.default.temporaryDirectory.appendingPathComponent("dora-mlx-\(getpid())"))) {
+            XCTAssertTrue("\($0)".contains("DoRA adapter (lora_magnitude_vector)"), "\($0)")
+        }
+        // A DoRA start with a LoRA-trained adapter (or the reverse) is refused.
+        var plain = config
+        plain.useDora = false
+        XCTAssertThrowsError(try PiSSAConversion.convert(initial: .init(config: config, modules: [("m", start)]),
+                                                         trained: .init(config: plain, modules: [("m", LoRAFactors(A: trained.A, B: trained.B))])))
+    }
+}

@@ -106,9 +106,9 @@ final class CompareCommandTests: XCTestCase {
 
     func testUnknownAndUnavailableMethodsAreRejected() throws {
         let data = fixture.appendingPathComponent("train.jsonl").path
-        let unknown = try PissaProcess.run(["compare", "--model", fixture.path, "--data", data, "--methods", "lora,dora", "--out", "/tmp/x"])
+        let unknown = try PissaProcess.run(["compare", "--model", fixture.path, "--data", data, "--methods", "lora,vera", "--out", "/tmp/x"])
         XCTAssertNotEqual(unknown.status, 0)
-        XCTAssertTrue(unknown.stderr.contains("--methods: unknown dora"), unknown.stderr)
+        XCTAssertTrue(unknown.stderr.contains("--methods: unknown vera"), unknown.stderr)
         let seeds = try PissaProcess.run(["compare", "--model", fixture.path, "--data", data, "--seeds", "0,0", "--out", "/tmp/x"])
         XCTAssertTrue(seeds.stderr.contains("--seeds names a seed twice"), seeds.stderr)
     }

@@ -32,7 +32,11 @@ final class RunDirectoryTests: XCTestCase {
         XCTAssertEqual(RunDirectory.initialAdapterName(for: config(run, initMethod: .loftq)), "loftq_init")
         XCTAssertEqual(RunDirectory.initialAdapterName(for: config(run, initMethod: .gaussian)), "lora_init")
         XCTAssertEqual(RunDirectory.initialAdapterName(for: config(run, adapterPath: "/a")), "initial_adapter")
-        XCTAssertEqual(Set(RunDirectory.initialAdapterNames), ["pissa_init", "loftq_init", "lora_init", "initial_adapter"])
+        XCTAssertEqual(RunDirectory.initialAdapterName(for: config(run, initMethod: .olora)), "olora_init")
+        XCTAssertEqual(RunDirectory.initialAdapterName(for: config(run, initMethod: .milora)), "milora_init")
+        XCTAssertEqual(RunDirectory.initialAdapterName(for: config(run, initMethod: .eva)), "eva_init")
+        XCTAssertEqual(Set(RunDirectory.initialAdapterNames), ["pissa_init", "loftq_init", "lora_init", "olora_init", "milora_init", "corda_init",
+                                                               "eva_init", "lora_ga_init", "initial_adapter"])
     }
 
     func testAnAdapterKnowsItsRun() throws {

@@ -303,7 +303,7 @@ def adapter_cases():
     adapter("nan_factor", ["non-finite"], cfg, lora(fill=np.nan))
     adapter("weights_missing", ["adapter_model.safetensors", "missing"], cfg, None)
     adapter("config_not_json", ["not a PEFT LoRA config"], raw_config=b"{r: 4}", tensors=lora())
-    adapter("dora", ["DoRA"], {**cfg, "use_dora": True}, lora())
+    adapter("dora_without_magnitude", ["use_dora is set but lora_magnitude_vector is missing"], {**cfg, "use_dora": True}, lora())
     adapter("not_lora", ["PREFIX_TUNING"], {**cfg, "peft_type": "PREFIX_TUNING"}, lora())
 
 

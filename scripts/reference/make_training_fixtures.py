@@ -46,6 +46,28 @@ def batch():
     return tokens, labels, attention
 
 
+def ten_steps(peft, opt, tensors):
+    """Ten steps on the batch under transformers' cosine schedule (1 warmup step of 10), clipping to
+    norm 1: steps_loss, steps_grad_norm, steps_lr (the first param group's) into `tensors`."""
+    tokens, labels, attention = batch()
+    params = [p for p in peft.parameters() if p.requires_grad]
+    sched = get_cosine_schedule_with_warmup(opt, num_warmup_steps=1, num_training_steps=10)
+    losses, norms, lrs = [], [], []
+    for _ in range(10):
+        loss = peft(input_ids=tokens, attention_mask=attention, labels=labels).loss
+        loss.backward()
+        norms.append(torch.nn.utils.clip_grad_norm_(params, 1.0).item())
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+    tensors["steps_loss"] = torch.tensor(losses, dtype=torch.float64)
+    tensors["steps_grad_norm"] = torch.tensor(norms, dtype=torch.float64)
+    tensors["steps_lr"] = torch.tensor(lrs, dtype=torch.float64)
+    return losses
+
+
 def run(case, init):
     torch.manual_seed(0)
     model = LlamaForCausalLM.from_pretrained(MODEL, dtype=torch.float32).eval()
@@ -75,20 +97,7 @@ def run(case, init):
     for p in params:
         p.grad = None
     opt = torch.optim.AdamW(params, lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
-    sched = get_cosine_schedule_with_warmup(opt, num_warmup_steps=1, num_training_steps=10)
-    losses, norms, lrs = [], [], []
-    for _ in range(10):
-        loss = peft(input_ids=tokens, attention_mask=attention, labels=labels).loss
-        loss.backward()
-        norms.append(torch.nn.utils.clip_grad_norm_(params, 1.0).item())
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-        opt.zero_grad()
-        losses.append(loss.item())
-    tensors["steps_loss"] = torch.tensor(losses, dtype=torch.float64)
-    tensors["steps_grad_norm"] = torch.tensor(norms, dtype=torch.float64)
-    tensors["steps_lr"] = torch.tensor(lrs, dtype=torch.float64)
+    losses = ten_steps(peft, opt, tensors)
     os.makedirs(OUT, exist_ok=True)
     save_file(tensors, os.path.join(OUT, f"{case}.safetensors"),
               metadata={"r": "4", "lora_alpha": "8", "scale": "2.0", "init": str(init)})

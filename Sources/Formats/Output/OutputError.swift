@@ -22,6 +22,8 @@ public enum OutputKind: String, Codable, Sendable, CaseIterable {
     case comparison = "compare"
     /// `pissa data math`: generated training data.
     case mathData = "math-data"
+    /// `pissa spectrum`: singular values of a model's target weights (JSON and figures).
+    case spectrum = "spectrum"
 
     /// What it is, for messages: "the output of `pissa init` (a residual model and its initial adapter)".
     public var phrase: String {
@@ -33,6 +35,7 @@ public enum OutputKind: String, Codable, Sendable, CaseIterable {
         case .mlxAdapter: "an mlx adapter written by `pissa export`"
         case .comparison: "a report of `pissa compare`"
         case .mathData: "data written by `pissa data math`"
+        case .spectrum: "the spectra written by `pissa spectrum`"
         }
     }
 }

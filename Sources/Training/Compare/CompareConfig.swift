@@ -14,6 +14,18 @@ public enum CompareMethod: String, Codable, Sendable, CaseIterable {
     case qlora
     /// QPiSSA: PiSSA with the residual in NF4.
     case qpissa
+    /// MiLoRA: the bottom r singular triplets in the adapter, the rest frozen.
+    case milora
+    /// OLoRA: B = Q[:, :r], A = R[:r] of W = QR, the rest frozen.
+    case olora
+    /// DoRA: the LoRA start with a trainable magnitude per output feature (PEFT's use_dora).
+    case dora
+    /// CorDA (IPM): the top r triplets of W·C, C the covariance of the layer's inputs on the training data.
+    case corda
+    /// EVA: A = the top principal directions of the layer's inputs on the training data, B = 0, ranks redistributed.
+    case eva
+    /// LoRA-GA: A, B from the SVD of the full-weight gradient on training batches.
+    case loraga
 
     /// Whether the frozen base is NF4.
     public var isQuantized: Bool { self == .qlora || self == .qpissa }
@@ -25,6 +37,12 @@ public enum CompareMethod: String, Codable, Sendable, CaseIterable {
         case .full: "Full FT"
         case .qlora: "QLoRA"
         case .qpissa: "QPiSSA"
+        case .milora: "MiLoRA"
+        case .olora: "OLoRA"
+        case .dora: "DoRA"
+        case .corda: "CorDA"
+        case .eva: "EVA"
+        case .loraga: "LoRA-GA"
         }
     }
 }
@@ -70,6 +88,11 @@ public struct CompareConfig: Codable, Sendable, Equatable {
     /// The initialisations timed for the Table-6-style table (empty: no table).
     public var initModes: [InitMethod] = [.pissa, .pissaNiter(1), .pissaNiter(4), .pissaNiter(16)]
     public var lanes: Int = 2
+    /// LoRA+ for every adapter method (`TrainConfig.loraplusLRRatio`); nil: off.
+    public var loraplusLRRatio: Double?
+    /// Batches of the training data the data-driven starts (CorDA, EVA, LoRA-GA) learn from
+    /// (nil, also in reports made before they existed: `CalibrationSettings.defaultBatches`).
+    public var calibrationBatches: Int?
     /// The command line that started the comparison, for the report.
     public var commandLine: String = ""
 
@@ -92,9 +115,15 @@ public struct CompareConfig: Codable, Sendable, Equatable {
     public func trainConfig(method: CompareMethod, seed: UInt64) -> TrainConfig {
         let initMethod: InitMethod = switch method {
         case .pissa, .qpissa: pissaInit
-        case .lora, .qlora, .full: .lora
+        case .lora, .qlora, .full, .dora: .lora
+        case .milora: .milora
+        case .olora: .olora
+        case .corda: .corda
+        case .eva: .eva
+        case .loraga: .loraGA
         }
-        let settings = AdapterSettings(rank: rank, alpha: effectiveAlpha, targets: targets, initMethod: initMethod, seed: seed)
+        var settings = AdapterSettings(rank: rank, alpha: effectiveAlpha, targets: targets, initMethod: initMethod, seed: seed)
+        settings.useDoRA = method == .dora
         var c = TrainConfig(model: model, data: data, output: runDirectory(method: method, seed: seed).path, adapter: settings)
         c.valid = test
         c.method = method == .full ? .full : .adapter
@@ -112,6 +141,8 @@ public struct CompareConfig: Codable, Sendable, Equatable {
         c.saveEvery = nil
         c.keepCheckpoints = 1
         c.lanes = lanes
+        if method != .full { c.loraplusLRRatio = loraplusLRRatio }
+        if initMethod.needsCalibration { c.calibration = CalibrationSettings(data: nil, batches: calibrationBatches ?? CalibrationSettings.defaultBatches) }
         return c
     }
 

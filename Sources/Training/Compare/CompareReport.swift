@@ -32,13 +32,15 @@ public enum CompareReport {
                 let runs = results.runs.filter { $0.method == method }
                 let stats = SeedStatistics.perStep(runs.map(\.metrics), value: value).filter { maxStep == nil || $0.step <= maxStep! }
                 guard !stats.isEmpty else { return nil }
-                // One colour per method in every report, whichever methods it compares.
-                let color = SVGPlot.palette[CompareMethod.allCases.firstIndex(of: method)! % SVGPlot.palette.count]
+                // One colour per method in every report, whichever methods it compares; past the
+                // palette's seven colours the methods draw dashed lines.
+                let index = CompareMethod.allCases.firstIndex(of: method)!
+                let color = SVGPlot.palette[index % SVGPlot.palette.count]
                 return SVGPlot.Series(
                     name: method.label + (runs.count > 1 ? " (mean ± std of \(runs.count) seeds)" : ""),
                     points: stats.map { .init(x: Double($0.step), y: $0.mean) },
                     band: runs.count > 1 ? stats.map { .init(x: Double($0.step), lower: $0.mean - $0.std, upper: $0.mean + $0.std) } : [],
-                    color: color, lineWidth: 2, markers: maxStep != nil)
+                    color: color, lineWidth: 2, dashed: index >= SVGPlot.palette.count, markers: maxStep != nil)
             }
         }
         var out: [(String, SVGPlot)] = [
@@ -102,8 +104,8 @@ public enum CompareReport {
     }
 
     static func resultsTable(_ results: ComparisonResults) -> String {
-        var rows = ["| method | final train loss | held-out loss: start → end | held-out perplexity | exact match [95 % CI] | train time (s) | tokens/s |",
-                    "|---|---|---|---|---|---|---|"]
+        var rows = ["| method | final train loss | held-out loss: start → end | held-out perplexity | exact match [95 % CI] | start (s) | train time (s) | tokens/s |",
+                    "|---|---|---|---|---|---|---|---|"]
         for method in results.config.methods {
             let runs = results.runs.filter { $0.method == method }
             guard !runs.isEmpty else { continue }
@@ -111,13 +113,14 @@ public enum CompareReport {
                 + "\(meanStd(runs.compactMap(\.initialHeldOutLoss), digits: 4)) → \(meanStd(runs.compactMap(\.heldOutLoss), digits: 4)) | "
                 + "\(meanStd(runs.compactMap { $0.heldOutLoss.map(exp) }, digits: 3)) | "
                 + pooledAccuracyCell(runs) + " | "
-                + "\(meanStd(runs.map(\.trainSeconds), digits: 1)) | \(meanStd(runs.map(\.tokensPerSecond), digits: 0)) |")
+                + "\(meanStd(runs.map(\.setupSeconds), digits: 1)) | \(meanStd(runs.map(\.trainSeconds), digits: 1)) | \(meanStd(runs.map(\.tokensPerSecond), digits: 0)) |")
         }
         let answered = results.runs.compactMap(\.answered).first
         return rows.joined(separator: "\n") + "\n\nFinal train loss: mean of the last tenth of the steps. "
             + "Held-out perplexity: exp of each run's final held-out loss (per supervised token), then mean ± std over seeds. "
             + (answered.map { "Exact match: greedy answers to the first \($0) held-out problems"
                 + (results.config.seeds.count > 1 ? ", every seed's answers pooled" : "") + ", with the 95 % Wilson interval. " } ?? "")
+            + "Start: loading the model and data and making the start (calibration passes included). "
             + "Train time includes the periodic held-out evaluations; tokens/s is the median step's.\n"
     }
 

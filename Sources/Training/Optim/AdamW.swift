@@ -30,6 +30,11 @@ import Foundation
 /// `TrainingArguments` to 0.0). The learning rate comes from the caller (`LRSchedule`).
 /// Weight decay applies to every registered parameter (HF's Trainer exempts biases and norm
 /// weights, which adapters do not train).
+///
+/// Parameter groups: when the store gives tensors learning-rate factors
+/// (`ParameterStore.setLearningRateScale`, LoRA+'s `loraplus_lr_ratio` on every lora_B and
+/// magnitude vector), each tensor is updated with γ times its factor, as a PyTorch param group
+/// with that learning rate; the bias corrections are shared.
 public struct AdamW: Codable, Sendable, Equatable {
     public var beta1: Double
     public var beta2: Double
@@ -61,6 +66,19 @@ public struct AdamW: Codable, Sendable, Equatable {
     /// advances the moments and the step, as PyTorch does.
     public func step(_ store: ParameterStore, learningRate lr: Double) {
         store.step += 1
+        if store.hasLearningRateScales {
+            // Parameter groups (LoRA+): each tensor with the learning rate times its own factor.
+            for view in store.views {
+                update(store, elements: view.range, learningRate: lr * store.learningRateScale(of: view))
+            }
+        } else {
+            update(store, elements: 0..<store.count, learningRate: lr)
+        }
+    }
+
+    /// The update of `elements` of the flat buffers with learning rate `lr` (`store.step` already
+    /// counts this update).
+    private func update(_ store: ParameterStore, elements: Range<Int>, learningRate lr: Double) {
         let t = Double(store.step)
         let biasCorrection1 = 1 - pow(beta1, t)
         let biasCorrection2 = 1 - pow(beta2, t)
@@ -80,8 +98,8 @@ public struct AdamW: Codable, Sendable, Equatable {
         let decays = weightDecay != 0
 
         let p = store.parameters, g = store.gradients, m = store.expAvg, v = store.expAvgSq
-        let n = store.count
-        var i = 0
+        let n = elements.upperBound
+        var i = elements.lowerBound
         let cV = SIMD8<Float>(repeating: lerpCoefficient), decayV = SIMD8<Float>(repeating: decay)
         let b2V = SIMD8<Float>(repeating: b2), oneMinusB2V = SIMD8<Float>(repeating: oneMinusB2)
         let scaleV = SIMD8<Float>(repeating: denomScale), epsV = SIMD8<Float>(repeating: epsilon)

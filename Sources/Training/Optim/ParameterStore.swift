@@ -115,6 +115,7 @@ public final class ParameterStore: @unchecked Sendable {
         let view = ParameterView(name: name, shape: shape, offset: offset, count: elements)
         indexByName[name] = views.count
         views.append(view)
+        learningRateScales?.append(1)
         count = offset + padded
         return view
     }
@@ -169,6 +170,29 @@ public final class ParameterStore: @unchecked Sendable {
         values.withUnsafeBufferPointer { source in
             if let base = source.baseAddress { (gradients + view.offset).update(from: base, count: view.count) }
         }
+    }
+
+    // MARK: Learning-rate groups
+
+    /// Per-view learning-rate factors (nil: every factor is 1, one group).
+    private var learningRateScales: [Double]?
+
+    /// Whether any tensor has a learning-rate factor other than 1.
+    public var hasLearningRateScales: Bool { learningRateScales != nil }
+
+    /// The factor AdamW multiplies the learning rate by for `view` (1 unless set).
+    public func learningRateScale(of view: ParameterView) -> Double {
+        learningRateScales.flatMap { scales in indexByName[view.name].map { scales[$0] } } ?? 1
+    }
+
+    /// Gives `view` its own learning rate, `factor` times the schedule's (a PyTorch param group;
+    /// LoRA+ gives every lora_B and magnitude vector `loraplus_lr_ratio`).
+    public func setLearningRateScale(_ factor: Double, for view: ParameterView) {
+        guard let index = indexByName[view.name] else { preconditionFailure("\(view.name) is not registered") }
+        var scales = learningRateScales ?? [Double](repeating: 1, count: views.count)
+        if scales.count < views.count { scales += [Double](repeating: 1, count: views.count - scales.count) }
+        scales[index] = factor
+        learningRateScales = scales
     }
 
     // MARK: Gradients

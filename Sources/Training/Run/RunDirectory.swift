@@ -6,7 +6,7 @@ import Formats
 /// or writes a run goes through this type.
 ///
 ///     RUN/config.json            the run's settings (`TrainConfig`), compared on --resume
-///     RUN/pissa_init/            the initial adapter: pissa_init, loftq_init or lora_init as
+///     RUN/pissa_init/            the initial adapter: pissa_init, lora_init, loftq_init, olora_init, … as
 ///                                `pissa init` names it, initial_adapter for an --adapter-path start
 ///     RUN/adapter/               the trained adapter (PEFT), valid on the residual model
 ///     RUN/model/                 full fine-tuning's model instead (Hugging Face directory)
@@ -31,7 +31,7 @@ public struct RunDirectory: Sendable {
     /// The initial adapter of a start read from `--adapter-path`.
     public static let loadedStartName = "initial_adapter"
     /// Every initial adapter name, PiSSA's first.
-    public static let initialAdapterNames = [InitMethod.pissa, .loftq, .lora].map(ModelDecomposer.adapterDirectoryName(for:)) + [loadedStartName]
+    public static let initialAdapterNames = ModelDecomposer.adapterDirectoryNames + [loadedStartName]
 
     /// The initial adapter's name for a run of `config`.
     public static func initialAdapterName(for config: TrainConfig) -> String {

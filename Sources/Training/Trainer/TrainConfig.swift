@@ -46,6 +46,13 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// NF4 frozen base (QPiSSA with a PiSSA init, QLoRA with LoRA, LoftQ); nil (also every config
     /// written before this setting existed) is the float32 base.
     public var quant: QuantSettings?
+    /// LoRA+ (arXiv 2402.12354, PEFT's `loraplus_lr_ratio`): every lora_B (and DoRA magnitude
+    /// vector, as PEFT groups 1-D parameters with B) learns at this many times the learning rate
+    /// of lora_A. nil (also configs written before it existed): one learning rate.
+    public var loraplusLRRatio: Double?
+    /// The calibration batches of a data-driven start (CorDA, EVA, LoRA-GA); nil: the training
+    /// data, `CalibrationSettings.defaultBatches` batches.
+    public var calibration: CalibrationSettings?
 
     public init(model: String, data: String, output: String, adapter: AdapterSettings) {
         self.model = model

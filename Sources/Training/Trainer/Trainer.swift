@@ -91,6 +91,8 @@ public final class Trainer {
                 tokenizer = start.tokenizer
                 model = DecoderModel(weights: start.weights, lanes: config.lanes)
                 let trainable = try TrainableAdapters(initial: start.modules, config: start.weights.config)
+                if let ratio = config.loraplusLRRatio { trainable.setLoraPlusRatio(ratio) }
+                trainable.refreshDoRANorms(model: model)
                 self.trainable = trainable
                 fullWeights = nil
                 store = trainable.store
@@ -130,7 +132,10 @@ public final class Trainer {
         do {
             try group.together("loading the model and data") {}
             let resumed = try group.together("opening the run") { try group.isRoot ? startRun(resume: resume) : nil }
-            if let step = try synchronizeStart(resumedStep: resumed) { progress(.resumed(step: step)) }
+            if let step = try synchronizeStart(resumedStep: resumed) {
+                trainable?.refreshDoRANorms(model: model)   // DoRA's norms of the restored factors
+                progress(.resumed(step: step))
+            }
         } catch {
             opened?.discard()
             throw error
@@ -201,6 +206,7 @@ public final class Trainer {
                 throw TrainerError.nonFiniteLoss(step: store.step + 1, lastCheckpoint: run.latestCheckpointPath())
             }
             let lr = optimizer.step(store, schedule: schedule)
+            trainable?.refreshDoRANorms(model: model)
             let dt = Date().timeIntervalSince(t0)
             var metrics = StepMetrics(step: store.step, loss: loss, learningRate: lr, gradNorm: gradNorm,
                                       tokensPerSecond: Double(tokens) / dt,

@@ -1,0 +1,77 @@
+import Foundation
+import LinearAlgebra
+import Model
+
+/// CorDA's statistics (PEFT's `calib_cov_distribution`): for every target layer, the mean over
+/// calibration sequences of XᵀX, X (T, in) the layer's inputs over one sequence divided by
+/// |max(X)| (PEFT's hook runs one sequence per forward pass and scales it so). Projections that
+/// read the same input (q, k, v; gate, up) share one matrix.
+final class CorDACovariance: ProjectionInputObserver {
+    private struct Accumulator {
+        var sum: Matrix
+        var count = 0
+    }
+
+    /// Key "layer/first projection of its group" for every group with a target.
+    private var accumulators: [String: Accumulator] = [:]
+    private let targets: CalibrationTargets
+    /// The sequence lengths of the batch being run.
+    var lengths: [Int] = []
+
+    init(targets: CalibrationTargets) { self.targets = targets }
+
+    static func key(layer: Int, group: [Projection]) -> String { "\(layer)/\(group[0].rawValue)" }
+
+    func observe(layer: Int, projections: [Projection], input: UnsafePointer<Float>, rows: Int, width: Int) {
+        guard targets.modules.contains(where: { $0.layer == layer && projections.contains($0.projection) }) else { return }
+        let key = Self.key(layer: layer, group: projections)
+        var acc = accumulators[key] ?? Accumulator(sum: Matrix(rows: width, cols: width))
+        var start = 0
+        for n in lengths {
+            defer { start += n }
+            guard n > 0 else { continue }
+            let x = input + start * width
+            var largest = -Float.infinity
+            for i in 0..<(n * width) { largest = max(largest, x[i]) }   // torch.max: the largest value, then its magnitude
+            let m = abs(largest)
+            guard m > 0, m.isFinite else { continue }
+            var scaled = [Float](UnsafeBufferPointer(start: x, count: n * width))
+            for i in scaled.indices { scaled[i] /= m }
+            scaled.withUnsafeBufferPointer { sp in
+                acc.sum.storage.withUnsafeMutableBufferPointer { cp in
+                    BLAS.gemm(transA: true, transB: false, m: width, n: width, k: n, alpha: 1, a: sp.baseAddress!, lda: width,
+                              b: sp.baseAddress!, ldb: width, beta: 1, c: cp.baseAddress!, ldc: width)
+                }
+            }
+            acc.count += 1
+        }
+        accumulators[key] = acc
+    }
+
+    /// Each target module's covariance (the sum divided by the number of sequences).
+    func covariances() throws -> [String: Matrix] {
+        var out: [String: Matrix] = [:]
+        for m in targets.modules {
+            let group = DecoderModel.projectionGroup(of: m.projection)
+            guard let acc = accumulators[Self.key(layer: m.layer, group: group)], acc.count > 0 else {
+                throw AdapterError.calibration("\(m.path) saw no calibration input")
+            }
+            var c = acc.sum
+            for i in c.storage.indices { c.storage[i] /= Float(acc.count) }
+            out[m.path] = c
+        }
+        return out
+    }
+}
+
+extension DecoderModel {
+    /// The projections that read the same input as `p`, in the order forward runs them.
+    public static func projectionGroup(of p: Projection) -> [Projection] {
+        switch p {
+        case .q, .k, .v: [.q, .k, .v]
+        case .o: [.o]
+        case .gate, .up: [.gate, .up]
+        case .down: [.down]
+        }
+    }
+}

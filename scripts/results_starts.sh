@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# "Which start?" (docs/RESULTS.md §4), on SmolLM2-135M-Instruct: the adapter starts side by side
+# with one command, the same data, seeds and hyperparameters.
+#   starts-math  ten methods × seeds 0,1,2 on the generated math problems (loss on answers only)
+#   starts-text  the same on Shakespeare (Hamlet for training, Macbeth's Act I held out)
+#   starts-prep  each start's preprocessing alone: `pissa init` under /usr/bin/time -v (wall
+#                time, peak RSS), with the calibration data of the math stage
+# Every method trains with the tool's default learning rate 1e-3 (the rate at which LoRA and
+# PiSSA both did best, RESULTS.md §3), rank 16 on all seven projections, alpha = r; CorDA (IPM),
+# EVA and LoRA-GA calibrate on 8 batches of their training data. A stage whose report exists is
+# skipped. The step counts are short because this machine was shared (load ≈ 10 on 2 cores, a
+# step ≈ 9 s): 20 steps on math and 10 on text, the held-out loss at the start and the end.
+# STEPS_MATH / STEPS_TEXT / SEEDS / METHODS override them.
+#
+# Each task runs one seed per comparison (starts-math-s0, starts-text-s0, …, interleaved), merged
+# after each into starts-math / starts-text (scripts/merge_comparisons.py, then `pissa report`).
+#
+#   scripts/results_starts.sh [STAGE...]      (default: seeds 0, 1, 2 of math and text, then starts-prep)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release --product pissa
+pissa=.build/release/pissa
+work=runs/results
+assets="${PISSA_CACHE:-.cache/assets}"
+model="$assets/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+methods=${METHODS:-lora,pissa,milora,olora,corda,eva,loraga,dora,qlora,qpissa}
+seeds=${SEEDS:-0,1,2}
+mkdir -p "$work"
+
+source scripts/results_data.sh
+
+# Each start's own cost: wall seconds and peak resident memory of `pissa init` on the GGUF.
+prep() {
+  local out=$work/starts-prep
+  mkdir -p "$out"
+  local table=$out/prep.tsv
+  printf "start\tseconds\tmax_rss_kb\n" > "$table"
+  local calib=(--calib-data "$work/math-data/train.jsonl" --calib-batches 8 --batch-size 4 --max-seq-len 256)
+  for start in "lora" "pissa_niter_4" "pissa" "milora" "olora" "corda" "eva" "lora_ga" "lora --use-dora" "lora --quant nf4" "pissa_niter_4 --quant nf4 --iters 5"; do
+    read -r -a args <<< "$start"
+    local extra=()
+    [[ ${args[0]} == corda || ${args[0]} == eva || ${args[0]} == lora_ga ]] && extra=("${calib[@]}")
+    rm -rf "$out/init"
+    /usr/bin/time -v -o "$out/time.txt" $pissa init --model "$model" --out "$out/init" --rank 16 --init "${args[@]}" "${extra[@]}" > /dev/null
+    local wall rss
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s }' "$out/time.txt")
+    rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$out/time.txt")
+    printf "%s\t%s\t%s\n" "$start" "$wall" "$rss" | tee -a "$table"
+  done
+  rm -rf "$out/init"
+}
+
+stage() {
+  local name=$1
+  if [[ -f $work/$name/report.md || -f $work/$name/prep.tsv ]]; then echo "$name: done before, skipped"; return; fi
+  local start=$SECONDS
+  case $name in
+    starts-math-s*) math_data
+      $pissa compare --model "$model" --data "$work/math-data/train.jsonl" --test "$work/math-data/loss.jsonl" \
+        --methods "$methods" --seeds "${name#starts-math-s}" --rank 16 --steps "${STEPS_MATH:-20}" --batch-size 4 --max-seq-len 256 \
+        --accuracy-limit 0 --init-modes "" --out "$work/$name" ;;
+    starts-text-s*) text_data
+      $pissa compare --model "$model" --data "$work/text-data/train.txt" --test "$work/text-data/test.txt" \
+        --methods "$methods" --seeds "${name#starts-text-s}" --rank 16 --steps "${STEPS_TEXT:-10}" --batch-size 4 --max-seq-len 256 \
+        --init-modes "" --out "$work/$name" ;;
+    starts-prep) math_data; prep ;;
+    *) echo "unknown stage $name" >&2; exit 2 ;;
+  esac
+  echo "$name: $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s" | tee -a "$work/timings.txt"
+  [[ $name == starts-prep ]] && { mkdir -p docs/results/starts-prep; cp "$work/starts-prep/prep.tsv" docs/results/starts-prep/; }
+  return 0
+}
+
+# The seeds of one task, each its own comparison (a stopped run loses one seed, not all), merged
+# into $work/starts-TASK and reported there (`pissa report`), then published.
+merge() { # TASK
+  local parts=()
+  for d in "$work"/starts-"$1"-s*; do [[ -f $d/results.json ]] && parts+=("$d"); done
+  [[ ${#parts[@]} -gt 0 ]] || return 0
+  python3 scripts/merge_comparisons.py "$work/starts-$1" "${parts[@]}"
+  $pissa report "$work/starts-$1"
+  publish "starts-$1"
+}
+
+for s in "${@:-starts-math-s0 starts-text-s0 starts-math-s1 starts-text-s1 starts-math-s2 starts-text-s2 starts-prep}"; do
+  for name in $s; do
+    stage "$name"
+    case $name in starts-math-s*) merge math || echo "merging math failed" ;; starts-text-s*) merge text || echo "merging text failed" ;; esac
+  done
+done
