@@ -43,6 +43,50 @@ static inline lapack_int LAPACKE_sorglq(int layout, lapack_int m, lapack_int n, 
     return scipy_LAPACKE_sorglq(layout, m, n, k, a, lda, tau);
 }
 
+static inline void cblas_dgemm(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb,
+                               blasint m, blasint n, blasint k, double alpha, const double *a, blasint lda,
+                               const double *b, blasint ldb, double beta, double *c, blasint ldc) {
+    scipy_cblas_dgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+static inline lapack_int LAPACKE_sgeqrf(int layout, lapack_int m, lapack_int n, float *a, lapack_int lda, float *tau) {
+    return scipy_LAPACKE_sgeqrf(layout, m, n, a, lda, tau);
+}
+
+static inline lapack_int LAPACKE_sorgqr(int layout, lapack_int m, lapack_int n, lapack_int k, float *a, lapack_int lda,
+                                        const float *tau) {
+    return scipy_LAPACKE_sorgqr(layout, m, n, k, a, lda, tau);
+}
+
+static inline lapack_int LAPACKE_sgetrf(int layout, lapack_int m, lapack_int n, float *a, lapack_int lda, lapack_int *ipiv) {
+    return scipy_LAPACKE_sgetrf(layout, m, n, a, lda, ipiv);
+}
+
+static inline lapack_int LAPACKE_sgetri(int layout, lapack_int n, float *a, lapack_int lda, const lapack_int *ipiv) {
+    return scipy_LAPACKE_sgetri(layout, n, a, lda, ipiv);
+}
+
+static inline lapack_int LAPACKE_dgesdd(int layout, char jobz, lapack_int m, lapack_int n, double *a, lapack_int lda,
+                                        double *s, double *u, lapack_int ldu, double *vt, lapack_int ldvt) {
+    return scipy_LAPACKE_dgesdd(layout, jobz, m, n, a, lda, s, u, ldu, vt, ldvt);
+}
+
+static inline lapack_int LAPACKE_dgesvdx(int layout, char jobu, char jobvt, char range, lapack_int m, lapack_int n,
+                                         double *a, lapack_int lda, double vl, double vu, lapack_int il, lapack_int iu,
+                                         lapack_int *ns, double *s, double *u, lapack_int ldu, double *vt, lapack_int ldvt,
+                                         lapack_int *superb) {
+    return scipy_LAPACKE_dgesvdx(layout, jobu, jobvt, range, m, n, a, lda, vl, vu, il, iu, ns, s, u, ldu, vt, ldvt, superb);
+}
+
+static inline lapack_int LAPACKE_dpotrf(int layout, char uplo, lapack_int n, double *a, lapack_int lda) {
+    return scipy_LAPACKE_dpotrf(layout, uplo, n, a, lda);
+}
+
+static inline lapack_int LAPACKE_dpotrs(int layout, char uplo, lapack_int n, lapack_int nrhs, const double *a, lapack_int lda,
+                                        double *b, lapack_int ldb) {
+    return scipy_LAPACKE_dpotrs(layout, uplo, n, nrhs, a, lda, b, ldb);
+}
+
 static inline int openblas_get_num_threads(void) { return scipy_openblas_get_num_threads(); }
 static inline void openblas_set_num_threads(int n) { scipy_openblas_set_num_threads(n); }
 /// The kernel family in use, e.g. "SkylakeX", "Haswell", "Prescott".

@@ -83,8 +83,8 @@ extension DecoderModel {
     /// computed on the first call (`baseSquaredNorm` starts as NaN). Call it after every change
     /// of the factors (each optimiser step, loading).
     public func refreshDoRANorms(_ adapters: ModelAdapters) {
-        let jobs: [(Int, Projection, LoRAAdapter)] = adapters.layers.enumerated().flatMap { l, layer in
-            Projection.allCases.compactMap { p in layer[p.rawValue].flatMap { $0.dora == nil ? nil : (l, p, $0) } }
+        let jobs: [(Int, Int, LoRAAdapter)] = adapters.layers.enumerated().flatMap { l, layer in
+            layer.enumerated().compactMap { slot, ad in ad.flatMap { $0.dora == nil ? nil : (l, slot, $0) } }
         }
         guard !jobs.isEmpty else { return }
         let saved = BLAS.threadCount
@@ -92,8 +92,8 @@ extension DecoderModel {
         defer { BLAS.threadCount = saved }
         let model = self
         try! Parallel.forEach(jobs.count, lanes: lanes) { i in   // the body throws nothing
-            let (l, p, ad) = jobs[i]
-            model.refreshDoRANorm(ad, weight: model.layerWeights(l)[p])
+            let (l, slot, ad) = jobs[i]
+            model.refreshDoRANorm(ad, weight: model.layerWeights(l).projections[slot])
         }
     }
 

@@ -2,6 +2,7 @@
 import Formats
 import Foundation
 import LinearAlgebra
+import Model
 import TestSupport
 import XCTest
 
@@ -173,7 +174,7 @@ final class DoRAConversionTests: XCTestCase {
         XCTAssertEqual(converted.magnitude, trained.magnitude)
         assertRelativeClose(AdapterMerge.merged(w, converted, scale: settings.scale), merged, tolerance: 1e-5, "converted on W = trained on W_res")
         // Exports have no magnitude vector: refused by name.
-        XCTAssertThrowsError(try MLXAdapterExport.write(adapters: [("model.layers.0.self_attn.q_proj", converted, 2)], layerCount: 1,
+        XCTAssertThrowsError(try MLXAdapterExport.write(adapters: [("model.layers.0.self_attn.q_proj", converted, 2)], config: Self.oneLayerLlama,
                                                         to: FileManager.default.temporaryDirectory.appendingPathComponent("dora-mlx-\(getpid())"))) {
             XCTAssertTrue("\($0)".contains("DoRA adapter (lora_magnitude_vector)"), "\($0)")
         }
@@ -183,4 +184,10 @@ final class DoRAConversionTests: XCTestCase {
         XCTAssertThrowsError(try PiSSAConversion.convert(initial: .init(config: config, modules: [("m", start)]),
                                                          trained: .init(config: plain, modules: [("m", LoRAFactors(A: trained.A, B: trained.B))])))
     }
+
+    /// A one-layer Llama shape, for exports that need a config.
+    static let oneLayerLlama = ModelConfig(
+        architecture: "llama", modelType: "llama", hiddenSize: 8, intermediateSize: 8, numHiddenLayers: 1,
+        numAttentionHeads: 2, numKeyValueHeads: 2, headDim: 4, vocabSize: 8, maxPositionEmbeddings: 8, rmsNormEps: 1e-5,
+        tieWordEmbeddings: true, block: .llama(headDim: 4), layers: [LayerAttention(rope: RopeSpec(theta: 1e4))])
 }

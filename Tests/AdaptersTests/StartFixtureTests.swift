@@ -134,8 +134,9 @@ final class CalibratedStartTests: XCTestCase {
         }
     }
 
-    private func targets() -> CalibrationTargets {
-        CalibrationTargets((0..<2).flatMap { l in Projection.allCases.map { (layer: l, projection: $0) } })
+    private func targets() throws -> CalibrationTargets {
+        let c = try weights().config
+        return CalibrationTargets((0..<c.numHiddenLayers).flatMap { l in c.projections.map { (layer: l, projection: $0) } }, config: c)
     }
 
     /// Max |observed − expected| over max |expected|, allowing each row (A) or column (B) the sign
@@ -167,9 +168,9 @@ final class CalibratedStartTests: XCTestCase {
     private func checkCorDA(_ name: String, settings s: AdapterSettings) throws {
         let expected = try StartFixtureTests.reference(name)
         let w = try weights()
-        let result = try CalibrationResult.measure(weights: w, targets: targets(), batches: Self.batches(size: 3), settings: s, lanes: 2)
+        let result = try CalibrationResult.measure(weights: w, targets: try targets(), batches: Self.batches(size: 3), settings: s, lanes: 2)
         var worst = (covariance: 0.0, exact: 0.0, peft: 0.0, peftFromExact: 0.0)
-        for m in targets().modules {
+        for m in try targets().modules {
             guard case .covariance(let c)? = result.modules[m.path] else { return XCTFail("\(m.path): no covariance") }
             worst.covariance = max(worst.covariance, relative(c, try expected.matrix(m.path + ".covariance")))
             var residual = w.layers[m.layer][m.projection].dequantized(), onPEFTs = residual
@@ -195,9 +196,9 @@ final class CalibratedStartTests: XCTestCase {
                        tolerance: Double = 1e-5) throws {
         let expected = try StartFixtureTests.reference(name)
         let w = try weights()
-        let result = try CalibrationResult.measure(weights: w, targets: targets(), batches: Self.batches(size: batchSize), settings: s, lanes: 2)
+        let result = try CalibrationResult.measure(weights: w, targets: try targets(), batches: Self.batches(size: batchSize), settings: s, lanes: 2)
         var worst = (statistic: 0.0, factors: 0.0, residual: 0.0, delta: 0.0)
-        for m in targets().modules {
+        for m in try targets().modules {
             var residual = w.layers[m.layer][m.projection].dequantized()
             let original = residual
             let calibration = try XCTUnwrap(result.modules[m.path])
@@ -255,8 +256,8 @@ final class CalibratedStartTests: XCTestCase {
         var s = settings
         s.initMethod = .loraGA
         let w = try weights()
-        let result = try CalibrationResult.measure(weights: w, targets: targets(), batches: Self.batches(size: 2), settings: s, lanes: 1)
-        for m in targets().modules {
+        let result = try CalibrationResult.measure(weights: w, targets: try targets(), batches: Self.batches(size: 2), settings: s, lanes: 1)
+        for m in try targets().modules {
             guard case .gradient(let g)? = result.modules[m.path] else { return XCTFail("no gradient for \(m.path)") }
             var residual = w.layers[m.layer][m.projection].dequantized()
             var rng = SeededGenerator(seed: 0)
@@ -282,7 +283,7 @@ final class CalibratedStartTests: XCTestCase {
         var s = settings
         s.initMethod = .eva
         let expected = try StartFixtureTests.reference("eva")
-        let result = try CalibrationResult.measure(weights: try weights(), targets: targets(), batches: Self.batches(size: 2), settings: s, lanes: 2)
+        let result = try CalibrationResult.measure(weights: try weights(), targets: try targets(), batches: Self.batches(size: 2), settings: s, lanes: 2)
         func json<T: Decodable>(_ key: String, _ type: T.Type) throws -> T {
             try JSONDecoder().decode(T.self, from: Data(try XCTUnwrap(expected.metadata[key]).utf8))
         }
@@ -291,18 +292,18 @@ final class CalibratedStartTests: XCTestCase {
         let alphaPattern = try json("alpha_pattern", [String: Float].self)
         func peftRank(_ path: String) -> Int { kept.contains(path) ? pattern[path] ?? s.rank : 0 }
         var ranks: [String: Int] = [:], worst = 0.0
-        for m in targets().modules {
+        for m in try targets().modules {
             if case .components(let a)? = result.modules[m.path] { ranks[m.path] = a.rows } else { ranks[m.path] = 0 }
         }
         // k and v read q's input, and up gate's: their explained variances are the same numbers,
         // and when the budget runs out inside such a tie PEFT's torch.argsort (not stable) picks
         // either member. So: each group's owner has PEFT's rank, and the group the same ranks.
-        for m in targets().modules where m.projection == .q || m.projection == .gate || m.projection == .o || m.projection == .down {
-            let group = targets().modules.filter { $0.layer == m.layer && DecoderModel.projectionGroup(of: m.projection).contains($0.projection) }
+        for m in try targets().modules where m.projection == .q || m.projection == .gate || m.projection == .o || m.projection == .down {
+            let group = try targets().modules.filter { $0.layer == m.layer && DecoderModel.projectionGroup(of: m.projection).contains($0.projection) }
             XCTAssertEqual(ranks[m.path], peftRank(m.path), "\(m.path): the owner's rank")
             XCTAssertEqual(group.map { ranks[$0.path]! }.sorted(), group.map { peftRank($0.path) }.sorted(), "\(m.path)'s group")
         }
-        for m in targets().modules where (ranks[m.path] ?? 0) > 0 && ranks[m.path] == peftRank(m.path) {
+        for m in try targets().modules where (ranks[m.path] ?? 0) > 0 && ranks[m.path] == peftRank(m.path) {
             guard case .components(let a)? = result.modules[m.path] else { continue }
             worst = max(worst, relative(a, try expected.matrix(m.path + ".lora_A")))
             XCTAssertTrue(try expected.matrix(m.path + ".lora_B").storage.allSatisfy { $0 == 0 })

@@ -73,7 +73,7 @@ final class DoRATests: XCTestCase {
             var weights = try G.tinyWeights()
             weights.layers[0][.q] = w
             let model = DecoderModel(weights: weights, lanes: 2)
-            var adapters = ModelAdapters(layerCount: weights.layers.count)
+            var adapters = ModelAdapters(config: weights.config)
             adapters[0, .q] = buffers.adapter
             for round in 0..<2 {
                 model.refreshDoRANorms(adapters)
@@ -101,7 +101,7 @@ final class DoRATests: XCTestCase {
         let buffers = Buffers(rank: rank, inF: inF, outF: outF, scale: scale, using: &rng)
         var weights = try G.tinyWeights()
         weights.layers[0][.q] = w
-        var adapters = ModelAdapters(layerCount: weights.layers.count)
+        var adapters = ModelAdapters(config: weights.config)
         adapters[0, .q] = buffers.adapter
         let x = G.randomFloats(rows * inF, using: &rng), r = G.randomFloats(rows * outF, using: &rng)
         let (wd, ad, bd, md, xd, rd) = (w.dequantized().storage.map(Double.init), buffers.a.doubles, buffers.b.doubles, buffers.m.doubles,

@@ -53,7 +53,7 @@ final class SmolLM2StartsTests: XCTestCase {
         for method in [InitMethod.corda, .loraGA] {
             let (settings, result) = try measure(method, s)
             for (layer, p) in [(0, Projection.q), (12, .down), (29, .o)] {
-                let path = p.modulePath(layer: layer)
+                let path = s.weights.config.modulePath(p, layer: layer)
                 let w = s.weights.layers[layer][p].dequantized()
                 var residual = w
                 var rng = SeededGenerator(seed: 0)

@@ -15,14 +15,14 @@ final class DoRAReferenceTests: XCTestCase {
     private func trainable(_ c: PEFTGradientTests.Case, magnitudes: Bool = true) throws -> TrainableAdapters {
         var initial: [(layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)] = []
         for layer in 0..<c.model.config.numHiddenLayers {
-            for p in Projection.allCases {
-                let path = p.modulePath(layer: layer)
+            for p in c.model.config.projections {
+                let path = c.model.config.modulePath(p, layer: layer)
                 let m = magnitudes ? try c.file.floats(try XCTUnwrap(c.file.info(path + ".magnitude"))) : nil
                 initial.append((layer, p, LoRAFactors(A: try c.file.matrix(path + ".lora_A"), B: try c.file.matrix(path + ".lora_B"),
                                                       magnitude: m), 2))
             }
         }
-        let t = try TrainableAdapters(initial: initial, layerCount: c.model.config.numHiddenLayers)
+        let t = try TrainableAdapters(initial: initial, config: c.model.config)
         t.refreshDoRANorms(model: c.model)
         return t
     }
@@ -32,8 +32,8 @@ final class DoRAReferenceTests: XCTestCase {
         let c = try PEFTGradientTests.Case("dora")
         var worst = 0.0
         for layer in 0..<c.model.config.numHiddenLayers {
-            for p in Projection.allCases {
-                let path = p.modulePath(layer: layer)
+            for p in c.model.config.projections {
+                let path = c.model.config.modulePath(p, layer: layer)
                 let w = try c.file.matrix("base." + path + ".weight")
                 let ours = LoRAFactors.doraMagnitude(frozen: w, A: try c.file.matrix(path + ".lora_A"), B: try c.file.matrix(path + ".lora_B"),
                                                      scale: 2)

@@ -19,7 +19,7 @@ final class SpectrumTests: XCTestCase {
         XCTAssertEqual(report.modules.count, 14)
         let weights = try ModelWeights(source: SafeTensorsWeightSource(directory: model), sourceName: "starts")
         for m in report.modules {
-            let (layer, p) = try XCTUnwrap(Projection.parse(modulePath: m.module))
+            let (layer, p) = try XCTUnwrap(weights.config.projection(modulePath: m.module))
             let w = weights.layers[layer][p].dequantized()
             let exact = try SVD(exact: w).S
             XCTAssertEqual(m.shape, [w.rows, w.cols])

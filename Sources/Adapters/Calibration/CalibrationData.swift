@@ -32,19 +32,10 @@ public struct CalibrationBatch: Sendable, Equatable {
 public struct CalibrationTargets: Sendable {
     public var modules: [(path: String, layer: Int, projection: Projection)]
 
-    /// In model order (layer by layer, q, k, v, o, gate, up, down), as PEFT visits modules.
-    public init(paths: [String]) throws {
-        modules = try paths.map { path in
-            guard let (layer, p) = Projection.parse(modulePath: path) else {
-                throw AdapterError.calibration("\(path) is not a projection of a decoder layer; calibration-based starts adapt q, k, v, o, gate, up and down projections")
-            }
-            return (path, layer, p)
-        }.sorted { ($0.1, $0.2.rawValue) < ($1.1, $1.2.rawValue) }
-    }
-
-    public init(_ projections: [(layer: Int, projection: Projection)]) {
-        modules = projections.map { ($0.projection.modulePath(layer: $0.layer), $0.layer, $0.projection) }
-            .sorted { ($0.1, $0.2.rawValue) < ($1.1, $1.2.rawValue) }
+    /// The projections of a model of `config`, in the order given (`TargetModules.projections`:
+    /// layer by layer in the layout's order, as PEFT visits modules).
+    public init(_ projections: [(layer: Int, projection: Projection)], config: ModelConfig) {
+        modules = projections.map { (config.modulePath($0.projection, layer: $0.layer), $0.layer, $0.projection) }
     }
 }
 
@@ -76,6 +67,10 @@ public struct CalibrationResult: Sendable {
                                settings: AdapterSettings, lanes: Int) throws -> CalibrationResult {
         let started = Date()
         guard !batches.isEmpty else { throw AdapterError.calibration("no calibration batches (is the calibration data empty?)") }
+        if let expert = targets.modules.first(where: { !$0.projection.isDense }) {
+            throw AdapterError.calibration("\(expert.path): a mixture's experts see only their routed tokens, so --init \(settings.initMethod.peftName) "
+                + "cannot measure their inputs; target the attention projections (--targets q_proj,k_proj,v_proj,o_proj)")
+        }
         switch settings.initMethod {
         case .corda:
             let model = DecoderModel(weights: weights, lanes: lanes)

@@ -20,7 +20,7 @@ final class CorDACovariance: ProjectionInputObserver {
 
     init(targets: CalibrationTargets) { self.targets = targets }
 
-    static func key(layer: Int, group: [Projection]) -> String { "\(layer)/\(group[0].rawValue)" }
+    static func key(layer: Int, group: [Projection]) -> String { "\(layer)/\(group[0])" }
 
     func observe(layer: Int, projections: [Projection], input: UnsafePointer<Float>, rows: Int, width: Int) {
         guard targets.modules.contains(where: { $0.layer == layer && projections.contains($0.projection) }) else { return }
@@ -72,6 +72,7 @@ extension DecoderModel {
         case .o: [.o]
         case .gate, .up: [.gate, .up]
         case .down: [.down]
+        case .qkv, .gateUp, .router, .expert: [p]   // fused ones read their input alone; experts are not observed
         }
     }
 }

@@ -24,7 +24,7 @@ enum LoRAGAGradient {
         }
         let model = DecoderModel(weights: weights, lanes: lanes)
         let scratch = TrainingScratch(model: model, capacityRows: batches.map(\.tokens.count).max()!, maxRank: 0)
-        let none = ModelAdapters(layerCount: weights.layers.count)
+        let none = ModelAdapters(config: weights.config)
         var used = 0
         for batch in batches where batch.supervisedTargets > 0 {
             // Split by products: lanes of a data-parallel step would add into the same dW.

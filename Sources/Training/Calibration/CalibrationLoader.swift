@@ -46,7 +46,7 @@ public enum CalibrationLoader {
     /// over `count` batches of `path`.
     public static func measure(weights: ModelWeights, tokenizer: BPETokenizer, settings: AdapterSettings, path: String,
                                batchSize: Int, maxSeqLen: Int, count: Int, lanes: Int) throws -> CalibrationResult {
-        let targets = CalibrationTargets(TargetModules.projections(settings.targets, layers: weights.layers.count))
+        let targets = CalibrationTargets(try TargetModules.projections(settings.targets, config: weights.config), config: weights.config)
         let batches = try batches(path: path, tokenizer: tokenizer, batchSize: batchSize,
                                   maxSeqLen: min(maxSeqLen, weights.config.maxPositionEmbeddings), count: count, seed: settings.seed)
         return try CalibrationResult.measure(weights: weights, targets: targets, batches: batches, settings: settings, lanes: lanes)

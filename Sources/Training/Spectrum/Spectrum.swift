@@ -40,9 +40,10 @@ public enum Spectrum {
                                progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws -> Report {
         let (source, name) = try openWeightSource(path)   // no tokenizer needed
         let weights = try ModelWeights(source: source, sourceName: name)
-        let jobs = TargetModules.projections(targets, layers: weights.layers.count)
+        let c = weights.config
+        let jobs = try TargetModules.projections(targets, config: c)
         guard !jobs.isEmpty else {
-            throw AdapterError.noTargetModules(targets: targets, model: path, sampleModules: Projection.allCases.map { $0.modulePath(layer: 0) })
+            throw AdapterError.noTargetModules(targets: targets, model: path, sampleModules: c.projections.map { c.modulePath($0, layer: 0) })
         }
         progress(.loaded(modules: jobs.count))
         let started = Date()
@@ -57,7 +58,7 @@ public enum Spectrum {
             let s = try SVD.singularValues(of: w)
             let total = s.reduce(0.0) { $0 + Double($1) * Double($1) }
             let top = s.prefix(rank).reduce(0.0) { $0 + Double($1) * Double($1) }
-            results[i] = Module(module: p.modulePath(layer: layer), layer: layer, kind: String(p.moduleName.split(separator: ".").last!),
+            results[i] = Module(module: c.modulePath(p, layer: layer), layer: layer, kind: String(c.moduleName(p).split(separator: ".").last!),
                                 shape: [w.rows, w.cols], singularValues: s, energyTopR: total > 0 ? top / total : 0)
             done[i] = true
             progress(.moduleDone(index: i + 1, of: jobs.count))

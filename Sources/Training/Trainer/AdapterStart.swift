@@ -75,10 +75,6 @@ struct AdapterStart {
             throw AdapterError.noTargetModules(targets: s.targets, model: config.model,
                                                sampleModules: c.projections.map { c.modulePath($0, layer: 0) })
         }
-        if let expert = targets.first(where: { !$0.projection.isDense }) {
-            throw TrainerError.invalidSettings("--init \(s.initMethod.peftName) measures each target's input, which a mixture's experts "
-                + "see only for their routed tokens (\(c.modulePath(expert.projection, layer: expert.layer))); target the attention projections")
-        }
         let calibration = try CalibrationLoader.measure(
             weights: weights, tokenizer: tokenizer, settings: s, path: config.calibration?.data ?? config.data, batchSize: config.batchSize,
             maxSeqLen: config.maxSeqLen, count: config.calibration?.batches ?? CalibrationSettings.defaultBatches, lanes: config.lanes)
