@@ -62,11 +62,17 @@ extension DecoderModel {
         }
     }
 
-    /// Output columns `o` of one projection over all `rows` rows of x: frozen product, then
-    /// y[:, o] += s·(x·Aᵀ)·B[o]ᵀ (each lane forms the rank-r x·Aᵀ itself; the one with `savesXA`
+    /// Output columns `o` of one projection over all `rows` rows of x: frozen product and bias,
+    /// then y[:, o] += s·(x·Aᵀ)·B[o]ᵀ (each lane forms the rank-r x·Aᵀ itself; the one with `savesXA`
     /// keeps it in `xa`).
     private static func project(_ p: ProjectionOutput, x: UnsafePointer<Float>, rows: Int, outputs o: Range<Int>, savesXA: Bool) {
         p.weight.forward(x, rows: rows, into: p.y, beta: p.accumulate ? 1 : 0, outputs: o)
+        if let bias = p.bias {
+            let outF = p.weight.rows
+            bias.withValues { b in
+                for n in 0..<rows { addInPlace(p.y + n * outF + o.lowerBound, b + o.lowerBound, count: o.count) }
+            }
+        }
         guard let ad = p.adapter else { return }
         let (outF, inF, r) = (p.weight.rows, p.weight.cols, ad.rank)
         let t = (savesXA ? p.xa : nil) ?? .allocate(capacity: rows * r)
