@@ -185,7 +185,7 @@ final class ArgumentValidationTests: XCTestCase {
         XCTAssertEqual(plain.status, 1)
         let lines = plain.stderr.split(separator: "\n").filter { !$0.isEmpty }
         XCTAssertEqual(lines.count, 1, plain.stderr)
-        XCTAssertTrue(plain.stderr.contains("config.json: has no model_type; supported: llama"), plain.stderr)
+        XCTAssertTrue(plain.stderr.contains("config.json: 'hidden_size' is not an integer"), plain.stderr)
         for raw in ["DecodingError", "NSCocoaErrorDomain", "Error Domain=", "CodingKeys"] { XCTAssertFalse(plain.stderr.contains(raw), plain.stderr) }
         let verbose = try PissaProcess.run(["eval", "--model", config.path, "--data", data, "--verbose"])
         XCTAssertEqual(verbose.status, 1)
