@@ -246,7 +246,9 @@ final class CalibratedStartTests: XCTestCase {
     func testLoRAGAEqualsPEFT() throws {
         var s = settings
         s.initMethod = .loraGA
-        try check("lora_ga", settings: s, batchSize: 2, jointSigns: false, statistic: "gradient")
+        // The factors are singular vectors of the gradient, whose 2.6e-6 difference (float32
+        // accumulation order: scipy-openblas32's kernels against PyTorch's) they amplify to ≈ 1.1e-5.
+        try check("lora_ga", settings: s, batchSize: 2, jointSigns: false, statistic: "gradient", tolerance: 3e-5)
     }
 
     /// LoRA-GA's defining property, beyond PEFT: A spans the gradient's top r right singular
