@@ -122,11 +122,15 @@ struct BenchForward: ParsableCommand, Diagnosable {
     @Option(help: "Frozen weights: float32 (dequantised when loaded) or blocks (a GGUF's quantised blocks, as generate uses).")
     var weights: BenchWeights = .float32
 
+    @Option(help: "Parallel lanes (threads) to use.")
+    var lanes: Int = 2
+
     @Flag(help: "Print JSON.")
     var json = false
 
     struct Output: Codable {
         var weights: String
+        var lanes: Int
         var loadSeconds: Double
         var prefillTokens: Int
         var prefillSeconds: Double
@@ -148,7 +152,8 @@ struct BenchForward: ParsableCommand, Diagnosable {
 
     func run() throws {
         kernelOptions.apply()
-        let lm = try modelOptions.load(keepBlocks: weights == .blocks)
+        guard lanes >= 1 else { throw ValidationError("--lanes must be at least 1.") }
+        let lm = try modelOptions.load(lanes: lanes, keepBlocks: weights == .blocks)
         guard tokens <= lm.model.maxPositions else {
             throw CommandFailure(description: "--tokens \(tokens) is more than the \(lm.model.maxPositions) positions the model handles; use at most that")
         }
@@ -166,7 +171,7 @@ struct BenchForward: ParsableCommand, Diagnosable {
                                             sampling: .greedy, stopTokens: [])
             decode.append(stats.decodeSeconds / Double(max(1, stats.generatedTokens - 1)) * Double(new))
         }
-        let out = Output(weights: weights.rawValue, loadSeconds: lm.loadSeconds, prefillTokens: tokens, prefillSeconds: prefill.upperMedian,
+        let out = Output(weights: weights.rawValue, lanes: lanes, loadSeconds: lm.loadSeconds, prefillTokens: tokens, prefillSeconds: prefill.upperMedian,
                          prefillTokensPerSecond: Double(tokens) / prefill.upperMedian, decodeTokens: new,
                          decodeSeconds: decode.upperMedian, decodeTokensPerSecond: Double(new) / decode.upperMedian)
         if json { try printBenchJSON(out) } else {

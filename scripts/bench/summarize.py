@@ -101,6 +101,16 @@ def init_table(model, peft, ours):
 init_table("SmolLM2-135M (float32 HF directory from `pissa convert-model`)", load("peft_init_smollm2"), load("pissa_init_smollm2"))
 init_table("all-MiniLM-L6-v2 (float32)", load("peft_init_minilm"), load("pissa_init_minilm"))
 
+cmd, peft = load("pissa_init_command_smollm2"), load("peft_init_smollm2")
+if cmd and peft:
+    print("\n#### `pissa init` end to end minus the same command with `--init lora`, SmolLM2-135M, r = 16 (medians of 3)\n")
+    print(f"CPU: {cpu_line([cmd, peft])}\n")
+    print("| mode | PEFT get_peft_model s | pissa init − init lora s | speed-up |")
+    print("|---|---|---|---|")
+    for m, ours in cmd["minusLora"].items():
+        p = peft["modes"][m]["decompose_median_s"]
+        print(f"| {m} | {p:.3f} | {ours:.3f} | {p / ours:.2f}× |")
+
 forward_rounds()
 
 rows = []

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 scripts/setup.sh smollm2 >/dev/null
 swift build -c release --product pissa >/dev/null
 pissa=.build/release/pissa
-gguf=.cache/assets/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf
+gguf="${PISSA_CACHE:-.cache/assets}/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
 mkdir -p .cache/bench
 [ -f .cache/bench/math/train.jsonl ] || $pissa data math --train 200 --test 20 --seed 0 --out .cache/bench/math >/dev/null
 for init in lora pissa_niter_4; do
