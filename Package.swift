@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Release numerics need AVX2/FMA code generation (see ../shared/PLATFORM.md):
+/// Release numerics need AVX2/FMA code generation (see docs/PLATFORM.md):
 /// Swift targets baseline SSE2 on x86_64 otherwise.
 let numericSettings: [SwiftSetting] = [
     .unsafeFlags(["-Xcc", "-march=x86-64-v3", "-enforce-exclusivity=unchecked"]),

@@ -258,7 +258,7 @@ public struct LoraGASettings: Sendable, Equatable, Codable {
     }
 }
 
-/// NF4 quantisation of the frozen residual (QPiSSA, QLoRA, LoftQ; PISSA.md §3).
+/// NF4 quantisation of the frozen residual (QPiSSA, QLoRA, LoftQ; docs/METHOD.md §3).
 public struct QuantSettings: Sendable, Equatable, Codable {
     /// T: QPiSSA's / LoftQ's alternating iterations (1 = quantise the PiSSA residual once).
     public var iterations: Int

@@ -47,7 +47,7 @@ public enum ModuleCalibration: Sendable {
     case components(Matrix)
 }
 
-/// Adapter initialisers (PISSA.md §1), all in float32.
+/// Adapter initialisers (docs/METHOD.md §1), all in float32.
 public enum AdapterInitializer {
     /// Initialises one layer's adapter from its weight `w` (out×in, float32).
     ///

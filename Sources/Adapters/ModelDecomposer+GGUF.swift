@@ -8,7 +8,7 @@ extension ModelDecomposer {
     /// inside the output (`OUT/.gguf-source.tmp-…`, removed afterwards; a killed run's copy is
     /// removed with the other temporaries by the next writer of OUT), then decomposed as usual. The
     /// residual is stored in float32: a quantised block format cannot hold W − scale·B·A, and
-    /// decomposing at full precision is the point (PISSA.md §6).
+    /// decomposing at full precision is the point (docs/METHOD.md §6).
     public static func runOnGGUF(_ options: Options, progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws -> InitReport {
         let gguf = try GGUFModel(url: options.model)
         let tokenizer = try gguf.tokenizer()

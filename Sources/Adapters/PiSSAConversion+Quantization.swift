@@ -3,7 +3,7 @@ import Formats
 import LinearAlgebra
 import Model
 
-/// Converting a QPiSSA run is only approximate (PISSA.md §2): training saw `nf4(W_res) + s·B′A′`,
+/// Converting a QPiSSA run is only approximate (docs/METHOD.md §2): training saw `nf4(W_res) + s·B′A′`,
 /// while the converted LoRA on the original gives `W + s·(B′A′ − B₀A₀) = W_res + s·B′A′`; the two
 /// differ by the residual's quantisation error `W_res − nf4(W_res)` in every module.
 extension PiSSAConversion {

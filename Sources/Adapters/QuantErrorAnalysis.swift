@@ -2,7 +2,7 @@ import Foundation
 import Formats
 import LinearAlgebra
 
-/// `pissa quant-error`: how much of the NF4 quantisation error a start removes (PISSA.md §3, the
+/// `pissa quant-error`: how much of the NF4 quantisation error a start removes (docs/METHOD.md §3, the
 /// paper's Tables 4/8). For each target weight W:
 /// - QLoRA: E = W − deq(nf4(W));
 /// - QPiSSA (rank r, T iterations, scale 1 as alpha = r): E = W − (deq(Q) + BA), `QuantizedInitializer`

@@ -1,7 +1,7 @@
 import COpenBLAS
 import LinearAlgebra
 
-/// The error a quantised start leaves in a weight, E = W − (deq(Q) + s·B·A) (PISSA.md §3):
+/// The error a quantised start leaves in a weight, E = W − (deq(Q) + s·B·A) (docs/METHOD.md §3):
 /// its nuclear norm ‖E‖_* = Σ σ_i(E) (the paper's measure, Tables 4/8) and Frobenius norm.
 public struct QuantizationError: Codable, Sendable, Equatable {
     public var nuclear: Double

@@ -1,6 +1,6 @@
 import LinearAlgebra
 
-/// Adapter starts on an NF4-quantised frozen weight (PISSA.md §3), all in float32. With s the
+/// Adapter starts on an NF4-quantised frozen weight (docs/METHOD.md §3), all in float32. With s the
 /// adapter scale, nf4 the block-wise quantiser of `QuantSettings` and deq its dequantisation:
 ///
 /// - QPiSSA (`--init pissa|pissa_niter_K`), the T-iteration Algorithm 1 of the paper, as the

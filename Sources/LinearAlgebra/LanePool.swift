@@ -15,7 +15,7 @@ import Synchronization
 /// yielding between polls brought it level (medians 30.6 against 29.6 tok/s).
 ///
 /// Handing out a region costs about a microsecond here, against ≈ 20–40 µs for
-/// `DispatchQueue.concurrentPerform` to wake a sleeping thread (PLATFORM.md); decoding runs
+/// `DispatchQueue.concurrentPerform` to wake a sleeping thread (docs/PLATFORM.md); decoding runs
 /// ≈ 240 regions of 10–100 µs per token. One region at a time: a caller that finds the pool
 /// busy (another thread's region, or a region started inside a region) is told so and runs its
 /// region another way.

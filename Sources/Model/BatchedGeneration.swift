@@ -3,7 +3,7 @@ import Foundation
 /// Greedy generation of many prompts at once, for evaluation: up to `batchSize` sequences share
 /// one pass of the model per step, each in its own slot of one `KVCache`.
 ///
-/// Decoding one sequence reads every weight for one row per step (memory-bound, PLATFORM.md:
+/// Decoding one sequence reads every weight for one row per step (memory-bound, docs/PLATFORM.md:
 /// an M = 1 product runs at ≈ 13 GFLOP/s); B sequences read them once for B rows. The batch is
 /// kept full (continuous batching): when a sequence stops, its slot takes the next prompt, whose
 /// prefill rides in the next step's pass beside the other sequences' single tokens. Each sequence

@@ -10,7 +10,7 @@ import LinearAlgebra
 ///
 /// Threading: OpenBLAS runs single-threaded and the model splits work across `lanes` itself
 /// (products by rows, attention by heads), so that both cores never fight OpenBLAS's spinning
-/// worker threads (PLATFORM.md). An adapter training step on several sequences gives each lane
+/// worker threads (docs/PLATFORM.md). An adapter training step on several sequences gives each lane
 /// whole sequences instead (DecoderModel+DataParallel.swift).
 public final class DecoderModel: @unchecked Sendable {
     public let weights: ModelWeights

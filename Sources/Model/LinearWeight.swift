@@ -42,7 +42,7 @@ public protocol LinearWeight: Sendable {
 /// `WeightBuffer` alike.
 enum DenseLinear {
     /// Below this many output columns a few-row product (decoding) stays on one lane: handing a
-    /// sub-millisecond product to two threads costs more than it saves (PLATFORM.md).
+    /// sub-millisecond product to two threads costs more than it saves (docs/PLATFORM.md).
     static let decodeSplitColumns = 64
 
     /// Training and prefill (n ≥ 32) split x's rows across lanes; decoding splits W's rows.

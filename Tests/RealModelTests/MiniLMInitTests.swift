@@ -6,7 +6,7 @@ import TestSupport
 import XCTest
 
 /// `pissa init` on real float32 weights: all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384), the
-/// full-precision model that ships as safetensors (ASSETS.md). Run in release.
+/// full-precision model that ships as safetensors (docs/ASSETS.md). Run in release.
 final class MiniLMInitTests: XCTestCase {
     private var scratch: URL!
 
@@ -57,7 +57,7 @@ final class MiniLMInitTests: XCTestCase {
         for m in report.modules {
             XCTAssertLessThanOrEqual(try XCTUnwrap(m.reconstructionError), 1e-6, m.module)
             // ‖W − sBA‖ is within 2 % of the optimal ‖W − P_r‖, though individual vectors may rotate
-            // inside near-degenerate singular subspaces (PLATFORM.md).
+            // inside near-degenerate singular subspaces (docs/PLATFORM.md).
             let info = try XCTUnwrap(original.info("\(m.module).weight"))
             let w = Matrix(rows: info.shape[0], cols: info.shape[1], storage: try original.floats(info))
             let a = try XCTUnwrap(adapter.info("base_model.model.\(m.module).lora_A.weight"))

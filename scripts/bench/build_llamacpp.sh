@@ -2,7 +2,7 @@
 # Builds llama.cpp's llama-bench, llama-completion and llama-quantize from the sources vendored in
 # the llama-cpp-python 0.3.36 sdist (docs/INTEROP.md), for x86-64 with AVX2 and AVX-512 but not
 # -march=native (GGML_NATIVE=ON builds binaries that die with SIGILL on some of these machines:
-# PLATFORM.md). Cached in .cache/llama; prints the bin directory. About 5–35 minutes on 2 cores.
+# docs/PLATFORM.md). Cached in .cache/llama; prints the bin directory. About 5–35 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir=.cache/llama

@@ -106,7 +106,7 @@ struct AdapterStart {
     /// meets the base's representation.
     ///
     /// - float32: the initialiser's residual (PiSSA: W − s·B·A; LoRA: W itself).
-    /// - NF4 (PISSA.md §3): QPiSSA with T iterations for a PiSSA init (T = 1: nf4(W − s·B·A) of
+    /// - NF4 (docs/METHOD.md §3): QPiSSA with T iterations for a PiSSA init (T = 1: nf4(W − s·B·A) of
     ///   the top-r factors of W), QLoRA (nf4(W), the usual LoRA start) for LoRA, LoftQ for `loftq`.
     static func initializeFrozen(_ w: inout Matrix, settings: AdapterSettings, quant: QuantSettings?, calibration: ModuleCalibration? = nil,
                                  using rng: inout SeededGenerator) throws -> (frozen: any LinearWeight, factors: LoRAFactors) {
