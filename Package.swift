@@ -16,7 +16,7 @@ func kernelSettings(_ march: String) -> [CSetting] {
 let package = Package(
     name: "PiSSA",
     products: [
-        .library(name: "PiSSAKit", targets: ["LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters", "Distributed", "Training"]),
+        .library(name: "PiSSAKit", targets: ["LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters", "Distributed", "Training", "Experiments"]),
         .executable(name: "pissa", targets: ["pissa"]),
     ],
     dependencies: [
@@ -65,11 +65,20 @@ let package = Package(
             swiftSettings: numericSettings
         ),
 
+        /// Experiments built on training: `pissa compare` and its reports, the synthetic math data,
+        /// the singular-value spectra.
+        .target(name: "Experiments", dependencies: ["LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters", "Training"],
+                swiftSettings: numericSettings),
+        /// The measurements `pissa bench` runs (BENCHMARKS.md): kernels, products, attention,
+        /// decompositions, training steps, the ranks' sum.
+        .target(name: "Bench", dependencies: ["COpenBLAS", "LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters", "Distributed", "Training"],
+                swiftSettings: numericSettings),
+
         // MARK: - Command-line tool
         .executableTarget(
             name: "pissa",
             dependencies: [
-                "LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters", "Training", "Distributed",
+                "LinearAlgebra", "Formats", "Tokenizer", "Model", "Adapters", "Training", "Distributed", "Experiments", "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: numericSettings
@@ -82,7 +91,8 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "TrainingTests",
-            dependencies: ["Training", "Model", "Adapters", "Tokenizer", "Formats", "LinearAlgebra", "TestSupport"], resources: [.copy("Fixtures")]),
+            dependencies: ["Training", "Experiments", "Model", "Adapters", "Tokenizer", "Formats", "LinearAlgebra", "TestSupport"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tokenizer", "Formats", "LinearAlgebra", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "AdaptersTests",
@@ -94,7 +104,7 @@ let package = Package(
         /// Model-level checks on real weights (needs `scripts/assets/fetch.sh`); run in release.
         .testTarget(
             name: "RealModelTests",
-            dependencies: ["Training", "Adapters", "Formats", "Model", "Tokenizer", "LinearAlgebra", "TestSupport"],
+            dependencies: ["Training", "Experiments", "Adapters", "Formats", "Model", "Tokenizer", "LinearAlgebra", "TestSupport"],
             resources: [.copy("Fixtures")]
         ),
     ]

@@ -4,19 +4,19 @@ import LinearAlgebra
 import Model
 
 /// One target weight: where it is and which module it belongs to.
-struct DecompositionJob: Sendable {
-    var module: String
-    var fileIndex: Int
-    var info: TensorInfo
+package struct DecompositionJob: Sendable {
+    package var module: String
+    package var fileIndex: Int
+    package var info: TensorInfo
 }
 
 /// The validated list of target weights of a model, in file order. Every problem is collected
 /// (all unsupported dtypes, all ranks too large) and reported at once, before anything is written.
-struct DecompositionPlan: Sendable {
-    var jobs: [DecompositionJob]
+package struct DecompositionPlan: Sendable {
+    package var jobs: [DecompositionJob]
     private var targetNames: Set<String>   // "fileIndex/name"
 
-    init(model: ShardedSafeTensors, settings: AdapterSettings) throws {
+    package init(model: ShardedSafeTensors, settings: AdapterSettings) throws {
         var jobs: [DecompositionJob] = [], problems: [String] = [], twoD: [String] = []
         // A family this package knows may have modules that are never targets (a mixture's routers).
         let config = try? SafeTensorsWeightSource.readConfig(directory: model.directory)

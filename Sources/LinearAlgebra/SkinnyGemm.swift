@@ -12,7 +12,7 @@ import CKernels
 /// `pissa bench narrow` (BENCHMARKS.md) on SmolLM2's shapes, one core, AVX2: ≈ 104 GFLOP/s for
 /// op(A) = A and 90–97 for Aᵀ, against OpenBLAS's 57–70. `BLAS.gemm` sends suitable
 /// single-threaded calls here; nothing else calls it.
-enum SkinnyGemm {
+package enum SkinnyGemm {
     /// Whether `BLAS.gemm` should use these kernels for this call. From n = 64 on (attention's
     /// P·V with 64-wide heads) OpenBLAS's packing pays for itself and it is faster again.
     @inline(__always)
@@ -20,7 +20,7 @@ enum SkinnyGemm {
         n % 16 == 0 && n <= 32 && m >= 6 && k >= 16
     }
 
-    static func gemm(
+    package static func gemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         alpha: Float, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,

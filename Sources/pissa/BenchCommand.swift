@@ -1,9 +1,10 @@
-import LinearAlgebra
 import Adapters
+import ArgumentParser
+import Bench
+import Foundation
+import LinearAlgebra
 import Model
 import Training
-import ArgumentParser
-import Foundation
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import Adapters
 import ArgumentParser
+import Experiments
 import Formats
 import Foundation
 import Training

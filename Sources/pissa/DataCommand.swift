@@ -1,7 +1,8 @@
 import ArgumentParser
+import Experiments
 import Formats
-import Model
 import Foundation
+import Model
 import Tokenizer
 import Training
 

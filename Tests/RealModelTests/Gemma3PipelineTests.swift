@@ -1,3 +1,4 @@
+import Experiments
 import Adapters
 import Formats
 import Foundation

@@ -1,3 +1,4 @@
+@testable import Experiments
 import Foundation
 @testable import Training
 import XCTest

@@ -21,7 +21,7 @@ public enum Attention {
     }
 
     /// The sequences of one call, the head layout, the score scale and the causal window.
-    struct Shape {
+    package struct Shape {
         /// One sequence: queries are rows `queryRow ..< queryRow + queries` of q and out, keys rows
         /// `keyRow ..< keyRow + keys` of k and v; query i sits at position `keys − queries + i`
         /// (the first `keys − queries` keys were cached earlier).
@@ -40,7 +40,7 @@ public enum Attention {
 
         /// Sequences of `lengths` rows packed back to back in q, k and v alike, each attending
         /// to itself (training, evaluation, prefill without a cache).
-        static func packed(lengths: [Int], heads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil, window: Int? = nil) -> Shape {
+        package static func packed(lengths: [Int], heads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil, window: Int? = nil) -> Shape {
             var row = 0
             let sequences = lengths.map { n in
                 defer { row += n }
@@ -74,7 +74,7 @@ public enum Attention {
     /// head), spread over `lanes`: the group's query heads share their keys and values, so each
     /// block of query rows is gathered for the whole group (`GroupBlock`) and multiplied in one
     /// product rather than one per head.
-    static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    package static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                         out: UnsafeMutablePointer<Float>, shape s: Shape, lanes: Int) {
         let D = s.headDim, G = s.group
         let qStride = s.heads * D, kvStride = s.kvHeads * D
@@ -190,7 +190,7 @@ extension Attention {
     /// dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ = scale·dS·K, dK += scale·dSᵀ·Q. Tasks are (sequence, KV
     /// head), each owning its group's dK, dV, so lanes never collide. dq, dk and dv are
     /// overwritten on every sequence's rows.
-    static func backward(dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    package static func backward(dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                          dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
                          shape s: Shape, lanes: Int) {
         let D = s.headDim, G = s.group

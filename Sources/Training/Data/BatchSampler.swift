@@ -87,7 +87,7 @@ public struct BatchSampler: Sendable {
 
     /// Uniform in 0..<n without modulo bias (Lemire's multiply-and-reject), the same on every
     /// platform and Swift version (unlike `Int.random(in:using:)`, whose algorithm is unspecified).
-    static func uniform(below n: Int, using rng: inout SeededGenerator) -> Int {
+    package static func uniform(below n: Int, using rng: inout SeededGenerator) -> Int {
         let bound = UInt64(n)
         var m = rng.next().multipliedFullWidth(by: bound)
         if m.low < bound {

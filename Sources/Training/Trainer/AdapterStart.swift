@@ -14,19 +14,19 @@ import Tokenizer
 /// its temporaries. Every projection of every layer ends quantised with NF4 (targets or not, as
 /// bitsandbytes' 4-bit loading does). The order and the random streams are those of initialising
 /// the whole model after loading it, so the bits are the same (`AdapterStartTests`).
-struct AdapterStart {
-    typealias Module = (layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)
+package struct AdapterStart {
+    package typealias Module = (layer: Int, projection: Projection, factors: LoRAFactors, scale: Float)
 
-    var weights: ModelWeights
-    var tokenizer: BPETokenizer
-    var modules: [Module]
-    var peftConfig: PEFTAdapterConfig
+    package var weights: ModelWeights
+    package var tokenizer: BPETokenizer
+    package var modules: [Module]
+    package var peftConfig: PEFTAdapterConfig
 
     /// Loads `config.model` and starts its adapters: from `config.adapterPath` (a PEFT adapter on
     /// the residual model at `config.model`), else by `config.adapter`'s initialiser. The
     /// data-driven starts (CorDA, EVA, LoRA-GA) measure the model as loaded before any weight is
     /// rewritten, so they load it whole first (`calibrated`).
-    static func load(_ config: TrainConfig) throws -> AdapterStart {
+    package static func load(_ config: TrainConfig) throws -> AdapterStart {
         let quantization = try Trainer.frozenQuantization(config.quant)
         if let path = config.adapterPath {
             let (weights, tokenizer) = try LanguageModel.loadParts(path: config.model) { _, _, _, w in quantization.apply(w) }

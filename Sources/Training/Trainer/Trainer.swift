@@ -44,7 +44,7 @@ public final class Trainer {
     /// The store the optimiser updates: the adapters' or the full weights'.
     public let store: ParameterStore
     /// What the model adds to its projections: the trained adapters, or none.
-    let adapters: ModelAdapters
+    package let adapters: ModelAdapters
     let train: [Example]
     let valid: [Example]
     public let totalSteps: Int
@@ -252,7 +252,7 @@ public final class Trainer {
     }
 
     /// Refuses activations beyond the physical memory, before anything large is allocated.
-    static func checkFits(_ config: TrainConfig, model: DecoderModel, maxRank: Int) throws {
+    package static func checkFits(_ config: TrainConfig, model: DecoderModel, maxRank: Int) throws {
         let (rows, overflow) = config.batchSize.multipliedReportingOverflow(by: sequenceLimit(config, model: model))
         let needed = overflow ? .infinity : TrainingScratch.estimatedBytes(config: model.config, capacityRows: rows, maxRank: maxRank,
                                                                            checkpointing: config.gradientCheckpointing ?? false, lanes: config.lanes)

@@ -1,3 +1,10 @@
+import Adapters
+import Formats
+import Foundation
+import LinearAlgebra
+import Model
+import Tokenizer
+import Training
 /// The problem templates: each draws its numbers so that every step is exact integer arithmetic
 /// with a non-negative result, writes 2–4 steps of `a op b = c`, and ends on the answer.
 enum MathTemplates {

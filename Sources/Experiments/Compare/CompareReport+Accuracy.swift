@@ -1,4 +1,10 @@
+import Adapters
+import Formats
 import Foundation
+import LinearAlgebra
+import Model
+import Tokenizer
+import Training
 
 /// The report's exact-match section: each run's accuracy with its 95 % Wilson interval, the
 /// paired counts and McNemar's test of the paper's pairs, what the number of problems can

@@ -1,4 +1,10 @@
+import Adapters
+import Formats
 import Foundation
+import LinearAlgebra
+import Model
+import Tokenizer
+import Training
 
 /// "What the runs show": each of the paper's claims that a comparison can check (a method
 /// against its baseline on one measure), with the test that says whether the difference is

@@ -1,7 +1,10 @@
 import Adapters
+import Formats
 import Foundation
 import LinearAlgebra
 import Model
+import Tokenizer
+import Training
 
 /// The paper's Table 6 analogue: how long each SVD takes to initialise every target module, and
 /// how good a start it gives.

@@ -1,7 +1,10 @@
 import Adapters
 import Formats
 import Foundation
+import LinearAlgebra
 import Model
+import Tokenizer
+import Training
 
 /// What one method and seed gave.
 public struct CompareRun: Codable, Sendable, Equatable {

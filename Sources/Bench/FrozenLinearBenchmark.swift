@@ -1,5 +1,11 @@
+import Adapters
+import Distributed
+import Formats
 import Foundation
 import LinearAlgebra
+import Model
+import Tokenizer
+import Training
 
 /// Times the frozen products (`LinearWeight.forward` / `backward`) of a dense float32 weight and
 /// of its NF4 copy, alternating the two so that a busy machine slows both alike.

@@ -1,5 +1,12 @@
+import Adapters
 import COpenBLAS
+import Distributed
+import Formats
 import Foundation
+import LinearAlgebra
+import Model
+import Tokenizer
+import Training
 
 /// `SkinnyGemm` against OpenBLAS's `cblas_sgemm` on the same single-threaded narrow products
 /// (`pissa bench narrow`, BENCHMARKS.md): W·X and Wᵀ·X with X 16 columns wide, as the randomized

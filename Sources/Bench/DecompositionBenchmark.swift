@@ -1,6 +1,11 @@
-import Foundation
+import Adapters
+import Distributed
 import Formats
+import Foundation
 import LinearAlgebra
+import Model
+import Tokenizer
+import Training
 
 /// Times the decomposition work alone (what PEFT's `get_peft_model` does to weights already in
 /// memory), for `pissa bench init` and BENCHMARKS.md: loading is timed separately.

@@ -1,4 +1,10 @@
+import Adapters
+import Formats
+import Foundation
 import LinearAlgebra
+import Model
+import Tokenizer
+import Training
 
 /// Seeded GSM8K-style word problems (`MathTemplates`: shopping, rates, ages, fractions,
 /// percentages, time, sharing, …) with disjoint train and test sets.

@@ -1,4 +1,11 @@
+import Adapters
+import Distributed
+import Formats
 import Foundation
+import LinearAlgebra
+import Model
+import Tokenizer
+import Training
 
 /// Time and check `ProcessGroup.sumInRankOrder` over a range of vector sizes, as OSU's
 /// `osu_allreduce` times `MPI_Allreduce`: latency at small sizes, bandwidth at large ones.

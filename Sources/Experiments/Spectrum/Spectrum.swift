@@ -3,6 +3,8 @@ import Formats
 import Foundation
 import LinearAlgebra
 import Model
+import Tokenizer
+import Training
 
 /// `pissa spectrum`: the singular values of every target weight of a model, and how much of each
 /// weight's energy (Σσ²) its top r triplets hold: what PiSSA puts in the adapter at rank r

@@ -1,5 +1,10 @@
 import Adapters
+import Formats
 import Foundation
+import LinearAlgebra
+import Model
+import Tokenizer
+import Training
 
 /// A fine-tuning method as `pissa compare` names it. Every method trains with the same
 /// hyperparameters; only the start (and what is frozen, and how) differs.

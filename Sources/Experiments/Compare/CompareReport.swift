@@ -1,6 +1,10 @@
 import Adapters
 import Formats
 import Foundation
+import LinearAlgebra
+import Model
+import Tokenizer
+import Training
 
 /// `report.md` and its figures, made from a comparison's results alone (so that a report can be
 /// remade from `results.json` without training again).

@@ -1,4 +1,10 @@
+import Adapters
+import Formats
+import Foundation
 import LinearAlgebra
+import Model
+import Tokenizer
+import Training
 
 /// A generated GSM8K-style word problem: question, worked steps with the arithmetic written out
 /// as `a op b = c` (integers only), and the final answer.

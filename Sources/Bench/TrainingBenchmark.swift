@@ -1,8 +1,11 @@
 import Adapters
+import Distributed
+import Formats
 import Foundation
 import LinearAlgebra
 import Model
 import Tokenizer
+import Training
 
 /// Training-step speed on a real model, measured the way scripts/bench/peft_train_bench.py
 /// measures PyTorch + PEFT: each step is forward + backward + AdamW on one batch.

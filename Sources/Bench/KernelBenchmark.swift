@@ -1,4 +1,11 @@
+import Adapters
+import Distributed
+import Formats
 import Foundation
+import LinearAlgebra
+import Model
+import Tokenizer
+import Training
 
 /// Each C kernel (`CPUKernels`) in its copy for each kernel level this CPU runs, on one thread, on
 /// SmolLM2-135M's shapes (`pissa bench kernels`): the figures that decide whether the AVX-512

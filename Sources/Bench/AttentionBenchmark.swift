@@ -1,5 +1,11 @@
+import Adapters
+import Distributed
+import Formats
 import Foundation
 import LinearAlgebra
+import Model
+import Tokenizer
+import Training
 
 /// Times causal attention alone (`Attention.forward` and `.backward`) on packed sequences, the
 /// part of a training step whose products are only head-dim deep (K = 64 for SmolLM2), and
