@@ -2,6 +2,10 @@
 """Model of data-parallel step time and scaling efficiency for docs/SCALING.md.
 
     python3 scripts/bench/scaling_model.py --gflops 60 --latency-us 30 [--tokens 1024]
+        [--gflops-7b 40 --tokens-7b 256]
+
+--gflops-7b and --tokens-7b give the 7B shape its own rate and batch (QPiSSA's NF4 steps at
+batch 1 x 256, what fits in 8 GB, measured by scale_train.sh); by default it shares the others'.
 
 Weak scaling: every machine trains `--tokens` tokens per step (its share of a global batch that
 grows with the machines), so one step is
@@ -77,18 +81,24 @@ def main():
     ap.add_argument("--latency-us", type=float, required=True, help="time of one message between machines, µs")
     ap.add_argument("--tokens", type=int, default=1024, help="tokens per machine per step (batch 4 x 256)")
     ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--gflops-7b", type=float, help="the 7B shape's GFLOP/s per machine (default: --gflops)")
+    ap.add_argument("--tokens-7b", type=int, help="the 7B shape's tokens per machine per step (default: --tokens)")
     args = ap.parse_args()
-    rate, alpha = args.gflops * 1e9, args.latency_us * 1e-6
-    print(f"R = {args.gflops:g} GFLOP/s per machine, alpha = {args.latency_us:g} us, {args.tokens} tokens per machine per step\n")
+    alpha = args.latency_us * 1e-6
+    big_rate, big_tokens = (args.gflops_7b or args.gflops), (args.tokens_7b or args.tokens)
+    print(f"R = {args.gflops:g} GFLOP/s per machine ({big_rate:g} for the 7B shape), alpha = {args.latency_us:g} us, "
+          f"{args.tokens} tokens per machine per step ({big_tokens} for the 7B shape)\n")
     print("| model | trained | gradient MB | compute s | link | 2 machines | 8 | 32 | 32, fixed global batch |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, m in MODELS.items():
         linear, embed, norms = params(m)
         big = name.startswith("LLaMA")
+        rate, tokens = ((big_rate, big_tokens) if big else (args.gflops, args.tokens))
+        rate *= 1e9
         for full in (False, True):
             trained = linear + embed + norms if full else adapter_params(m)
             g = 4 * trained
-            tc = step_flops(m, args.tokens, args.seq, full, checkpoint=big) / rate
+            tc = step_flops(m, tokens, args.seq, full, checkpoint=big) / rate
             for link, bw in LINKS.items():
                 cells = []
                 for n in (2, 8, 32):
