@@ -71,7 +71,7 @@ if rows:
         first.setdefault(n, (t, cpu))
     marks = sorted(first.items())
     for (n0, (t0, c0)), (n1, (t1, c1)) in zip(marks, marks[1:]):
-        what = "start-up" if n0 == 0 else "step %d" % n1
+        what = "start-up and step 1" if n0 == 0 else "step %d" % n1
         print("%s: ~%d s wall, ~%d CPU s (10 s samples)" % (what, t1 - t0, c1 - c0))
     print("peak sampled RSS %.2f GB" % (max(r[2] for r in rows) / 1e6))
 ' "$1.cpu" || true

@@ -17,8 +17,10 @@ grows with the machines), so one step is
 G is the bytes of trained gradients each rank contributes (4 bytes a parameter), B the link's
 bandwidth in bytes/s, alpha the time of one message (software + wire), S the 16 MiB segment of
 the fixed-order sum (an all-to-all then an all-gather per segment, N - 1 messages each way for
-each): the sum neither overlaps the backward pass nor compresses anything. Strong scaling (a
-fixed global batch) divides t_compute by N instead and is printed for 32 machines.
+each): the sum neither overlaps the backward pass nor compresses anything. Strong scaling is
+printed for 32 machines sharing a global batch of 32 sequences (one each; sequences are not
+split over machines), against one machine running all 32: t_compute(1 sequence) + t_sum(32)
+per step instead of 32 t_compute(1 sequence).
 
 FLOPs of a step on T tokens of length L (forward 2 P_f per token for the frozen matrices, backward
 2 P_f for dx, + 2 P_t for the trained weights' dW, attention 4 L d per layer and token each way,
@@ -88,7 +90,7 @@ def main():
     big_rate, big_tokens = (args.gflops_7b or args.gflops), (args.tokens_7b or args.tokens)
     print(f"R = {args.gflops:g} GFLOP/s per machine ({big_rate:g} for the 7B shape), alpha = {args.latency_us:g} us, "
           f"{args.tokens} tokens per machine per step ({big_tokens} for the 7B shape)\n")
-    print("| model | trained | gradient MB | compute s | link | 2 machines | 8 | 32 | 32, fixed global batch |")
+    print("| model | trained | gradient MB | compute s | link | 2 machines | 8 | 32 | 32, global batch 32 sequences |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, m in MODELS.items():
         linear, embed, norms = params(m)
@@ -105,7 +107,8 @@ def main():
                     ts = sum_seconds(g, n, bw, alpha)
                     cells.append(f"{tc + ts:.2f} s ({100 * tc / (tc + ts):.0f} %)")
                 ts32 = sum_seconds(g, 32, bw, alpha)
-                strong = tc / 32 / (tc / 32 + ts32)
+                one = step_flops(m, args.seq, args.seq, full, checkpoint=big) / rate   # one sequence
+                strong = one / (one + ts32)
                 what = "full" if full else "r=16 adapters"
                 print(f"| {name} | {what} | {g / 1e6:.1f} | {tc:.2f} | {link} | " + " | ".join(cells) + f" | {100 * strong:.0f} % |")
 
