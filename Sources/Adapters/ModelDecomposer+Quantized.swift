@@ -14,15 +14,15 @@ extension ModelDecomposer {
         started: Date, progress: @escaping @Sendable (Progress) -> Void
     ) throws {
         let settings = options.settings, dequantized = options.dequantized
-        try writeResidualShards(
-            model: model, plan: plan, options: options, results: results, started: started, progress: progress,
-            specs: { f, info in
-                guard plan.isTarget(fileIndex: f, name: info.name), !dequantized else {
-                    return [TensorSpec(name: info.name, dtype: info.dtype, shape: info.shape)]
-                }
-                return NF4Tensors.specs(name: info.name, rows: info.shape[0], cols: info.shape[1], blockSize: quant.blockSize,
-                                        doubleQuant: quant.doubleQuant, originalDType: info.dtype)
+        let specs = { (f: Int, info: TensorInfo) -> [TensorSpec] in
+            guard plan.isTarget(fileIndex: f, name: info.name), !dequantized else {
+                return [TensorSpec(name: info.name, dtype: info.dtype, shape: info.shape)]
             }
+            return NF4Tensors.specs(name: info.name, rows: info.shape[0], cols: info.shape[1], blockSize: quant.blockSize,
+                                    doubleQuant: quant.doubleQuant, originalDType: info.dtype)
+        }
+        try writeResidualShards(
+            model: model, plan: plan, options: options, results: results, started: started, progress: progress, specs: specs
         ) { job, rng, writer in
             let w = try loadTarget(job, from: model)
             let t0 = Date()
@@ -39,6 +39,10 @@ extension ModelDecomposer {
             let error = try QuantizationError.measure(w, residual: q, factors: factors, scale: settings.scale, nuclear: false)
             report.quantizationError = error.frobenius / Double(w.frobeniusNorm)
             return (factors, report)
+        }
+        if model.indexFileName != nil && !dequantized {   // the source's index lacks the NF4 tensors
+            let shards = model.files.enumerated().map { f, file in (fileName: file.url.lastPathComponent, tensors: file.tensors.flatMap { specs(f, $0) }) }
+            try ShardedSafeTensors.writeIndex(shards: shards, in: options.output)
         }
     }
 }

@@ -118,7 +118,10 @@ public enum ModelDecomposer {
                 progress(.moduleDone(index: i + 1, of: plan.jobs.count, module: job.module, elapsed: Date().timeIntervalSince(started)))
             }
         }
-        try copyOtherFiles(from: options.model, to: options.output)
+        // An NF4 residual's shards hold more tensors than the source's: its index is written anew.
+        let quantizedIndex = options.quant != nil && !options.dequantized && model.indexFileName != nil
+        try copyOtherFiles(from: options.model, to: options.output,
+                           except: quantizedIndex ? [ShardedSafeTensors.standardIndexFileName] : [])
         if let quant = options.quant, !options.dequantized {
             try QuantizationConfig.addToModelConfig(in: options.output, quant: quant, plan: plan)
         }
@@ -219,11 +222,12 @@ public enum ModelDecomposer {
         }
     }
 
-    /// Copies config, tokenizer and every other top-level file that is not a weight file.
-    static func copyOtherFiles(from source: URL, to destination: URL) throws {
+    /// Copies config, tokenizer and every other top-level file that is not a weight file, but
+    /// none named in `except`.
+    static func copyOtherFiles(from source: URL, to destination: URL, except: Set<String> = []) throws {
         let weightExtensions: Set<String> = ["safetensors", "bin", "pt", "pth", "ckpt", "h5", "msgpack", "onnx", "gguf"]
         let fm = FileManager.default
-        for name in try fm.contentsOfDirectory(atPath: source.path).sorted() where !name.hasPrefix(".") {
+        for name in try fm.contentsOfDirectory(atPath: source.path).sorted() where !name.hasPrefix(".") && !except.contains(name) {
             let url = source.appendingPathComponent(name)
             var isDirectory: ObjCBool = false
             guard fm.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue,

@@ -7,10 +7,10 @@ extension BPETokenizer {
     ///
     /// - `added_tokens`: every added token by id, `special` as here (GGUF token type 3 control →
     ///   true, 4 user-defined → false), `normalized`/`lstrip`/`rstrip`/`single_word` false;
-    /// - byte-level: no normalizer; the pre-tokenizer of `preTokenizer` (`.smolLM`:
-    ///   `Sequence[Digits(individual_digits), ByteLevel]`, `.gpt2`: `ByteLevel`, `.llama3` and
-    ///   `.qwen2`: `Sequence[Split(regex, Isolated), ByteLevel(use_regex: false)]`); a ByteLevel
-    ///   decoder;
+    /// - byte-level: no normalizer, or `{"type": "NFC"}` when `normalizer` is `.nfc`; the
+    ///   pre-tokenizer of `preTokenizer` (`.smolLM`: `Sequence[Digits(individual_digits),
+    ///   ByteLevel]`, `.gpt2`: `ByteLevel`, `.llama3` and `.qwen2`: `Sequence[Split(regex,
+    ///   Isolated), ByteLevel(use_regex: false)]`); a ByteLevel decoder;
     /// - SentencePiece: normalizer `Replace(" " → "▁")`, pre-tokenizer `Split(" ",
     ///   MergedWithPrevious)`, decoder `Sequence[Replace("▁" → " "), ByteFallback, Fuse]`, model
     ///   `byte_fallback: true`;
@@ -37,8 +37,9 @@ extension BPETokenizer {
         }
         out += "  \"added_tokens\": [" + (added.isEmpty ? "" : "\n    " + added.map(\.text).joined(separator: ",\n    ") + "\n  ") + "],\n"
         let space = ExportJSON.string(" "), metaspace = ExportJSON.string("\u{2581}")
-        let normalizer: ExportJSON? = isSentencePiece ? .replace(space, by: metaspace) : nil
-        out += "  \"normalizer\": \(normalizer?.text ?? "null"),\n"
+        let normalizerJSON: ExportJSON? = isSentencePiece ? .replace(space, by: metaspace)
+            : normalizer.map { .object([("type", .string($0.rawValue))]) }
+        out += "  \"normalizer\": \(normalizerJSON?.text ?? "null"),\n"
         let preTokenizerJSON: ExportJSON = switch kind {
         case .byteLevel(let p): p.huggingFaceJSON
         case .sentencePiece: .object([

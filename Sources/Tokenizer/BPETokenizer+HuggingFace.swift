@@ -12,8 +12,9 @@ extension BPETokenizer {
     /// `chatTemplate()` gives when neither has one (the model family's, e.g. `.gemma`).
     ///
     /// Two kinds of `tokenizer.json` are read (anything else is `TokenizerError.unsupported`):
-    /// - byte-level BPE: no normalizer, a ByteLevel-family pre-tokenizer that `PreTokenizer`
-    ///   implements, ByteLevel decoder (SmolLM2, Llama 3, Qwen from tiktoken ranks);
+    /// - byte-level BPE: no normalizer or NFC (Qwen2 / Qwen2.5's, `TextNormalizer`), a
+    ///   ByteLevel-family pre-tokenizer that `PreTokenizer` implements, ByteLevel decoder
+    ///   (SmolLM2, Llama 3, Qwen2.5, Qwen from tiktoken ranks);
     /// - SentencePiece BPE with byte fallback, as transformers writes Gemma's: normalizer
     ///   `Replace(" " → "▁")`, pre-tokenizer none or `Split(" ", MergedWithPrevious)` (a no-op
     ///   once spaces are "▁"), model `byte_fallback: true`, decoder
@@ -32,7 +33,9 @@ extension BPETokenizer {
             if let value, !value.isEmpty { throw .unsupported(source: path, key: "model.\(key)", value: value) }
         }
         let kind: Kind
-        if let n = file.normalizer {
+        // A byte-level normalizer (NFC), or nil: then a normalizer means SentencePiece's Replace.
+        let normalizer = file.normalizer.flatMap { TextNormalizer(rawValue: $0.type ?? "") }
+        if let n = file.normalizer, normalizer == nil {
             guard n.isReplace(" ", "\u{2581}") else { throw .unsupported(source: path, key: "normalizer", value: n.summary) }
             guard model.byte_fallback == true else {
                 throw .unsupported(source: path, key: "model.byte_fallback", value: "false (with a SentencePiece normalizer)")
@@ -48,7 +51,9 @@ extension BPETokenizer {
             }
             kind = .sentencePiece
         } else {
-            if model.byte_fallback == true { throw .unsupported(source: path, key: "model.byte_fallback", value: "true (without a normalizer)") }
+            if model.byte_fallback == true {
+                throw .unsupported(source: path, key: "model.byte_fallback", value: "true (without a SentencePiece normalizer)")
+            }
             guard let decoder = file.decoder else { throw .missingKey(source: path, key: "decoder") }
             guard decoder.type == "ByteLevel" else { throw .unsupported(source: path, key: "decoder.type", value: decoder.summary) }
             kind = .byteLevel(try PreTokenizer(huggingFace: file.pre_tokenizer, source: path))
@@ -122,7 +127,7 @@ extension BPETokenizer {
             source: path, kind: kind, vocabulary: vocabulary, added: added, merges: .pairs(model.merges),
             special: special, ignoreMerges: model.ignore_merges,
             unknownID: try model.unk_token.map { t throws(TokenizerError) in Int32(try lookup(t, "model.unk_token")) },
-            fuseUnknown: model.fuse_unk, chatTemplate: chatTemplate, defaultChatTemplate: defaultChatTemplate)
+            fuseUnknown: model.fuse_unk, normalizer: normalizer, chatTemplate: chatTemplate, defaultChatTemplate: defaultChatTemplate)
     }
 }
 

@@ -19,6 +19,9 @@ public final class BPETokenizer: Sendable {
     }
 
     public let kind: Kind
+    /// Applied to the text between added tokens before byte-level pre-tokenisation (Qwen2's
+    /// NFC); nil for none.
+    public let normalizer: TextNormalizer?
     public let special: SpecialTokens
     /// The Jinja chat template shipped with the model, as text (`chatTemplate()` interprets it).
     public let chatTemplateSource: String?
@@ -100,7 +103,7 @@ public final class BPETokenizer: Sendable {
     init(
         source: String, kind: Kind, vocabulary: [String], added: [AddedToken], merges mergeSource: MergeSource,
         special: SpecialTokens, ignoreMerges: Bool, unknownID: Int32?, fuseUnknown: Bool = false,
-        chatTemplate: String?, defaultChatTemplate: ChatTemplate?
+        normalizer: TextNormalizer? = nil, chatTemplate: String?, defaultChatTemplate: ChatTemplate?
     ) throws(TokenizerError) {
         var duplicates: [(token: String, first: Int, second: Int)] = []
         let lookup = TokenLookup(vocabulary, duplicates: &duplicates)
@@ -158,6 +161,7 @@ public final class BPETokenizer: Sendable {
         }
 
         self.kind = kind
+        self.normalizer = normalizer
         self.tokens = tokens
         self.tokenBytes = bytes
         self.tokenOffsets = offsets
@@ -234,8 +238,30 @@ public final class BPETokenizer: Sendable {
         encodeSegment(bytes, segmentStart..<bytes.count, into: &out, pieces: pieces)
     }
 
-    /// Encodes text free of added tokens.
+    /// Encodes text free of added tokens, normalised first when the tokenizer has a normalizer
+    /// (`pieces` then name the raw bytes each token's normalised pre-token came from).
     private func encodeSegment(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into out: inout [Int],
+        pieces: UnsafeMutablePointer<[Range<Int>]>?
+    ) {
+        guard !range.isEmpty else { return }
+        guard let normalizer, let normalized = normalizer.normalize(UnsafeBufferPointer(rebasing: bytes[range])) else {
+            return encodeNormalizedSegment(bytes, range, into: &out, pieces: pieces)
+        }
+        normalized.bytes.withUnsafeBufferPointer { text in
+            guard let pieces else { return encodeNormalizedSegment(text, 0..<text.count, into: &out, pieces: nil) }
+            var ids: [Int] = [], local: [Range<Int>] = []
+            encodeNormalizedSegment(text, 0..<text.count, into: &ids, pieces: &local)
+            out.append(contentsOf: ids)
+            for p in local {
+                let raw = normalized.rawRange(p)
+                pieces.pointee.append((range.lowerBound + raw.lowerBound)..<(range.lowerBound + raw.upperBound))
+            }
+        }
+    }
+
+    /// Encodes normalised text free of added tokens.
+    private func encodeNormalizedSegment(
         _ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into out: inout [Int],
         pieces: UnsafeMutablePointer<[Range<Int>]>?
     ) {

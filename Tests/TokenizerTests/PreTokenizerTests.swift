@@ -118,8 +118,10 @@ final class PreTokenizerTests: XCTestCase {
         XCTAssertTrue(e2?.description.contains("add_prefix_space: true") ?? false, e2?.description ?? "")
 
         let byteLevel = #"{"type": "ByteLevel"}"#
+        XCTAssertEqual(try BPETokenizer(tokenizerJSON: tinyTokenizer(byteLevel, normalizer: #"{"type": "NFC"}"#), tokenizerConfig: nil).normalizer,
+                       .nfc, "Qwen2.5's NFC is read (NFCTokenizerTests)")
         let e3 = expectTokenizerError {
-            try BPETokenizer(tokenizerJSON: tinyTokenizer(byteLevel, normalizer: #"{"type": "NFC"}"#), tokenizerConfig: nil)
+            try BPETokenizer(tokenizerJSON: tinyTokenizer(byteLevel, normalizer: #"{"type": "NFKC"}"#), tokenizerConfig: nil)
         }
         XCTAssertTrue(e3?.description.contains("normalizer") ?? false, e3?.description ?? "")
 

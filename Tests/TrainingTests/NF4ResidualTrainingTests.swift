@@ -1,4 +1,5 @@
 import Adapters
+import Formats
 import Foundation
 import LinearAlgebra
 import Model
@@ -49,5 +50,47 @@ final class NF4ResidualTrainingTests: XCTestCase {
         let metrics = try trainer.fit()
         XCTAssertEqual(metrics.count, 2)
         XCTAssertTrue(metrics.allSatisfy { ($0.loss ?? .nan).isFinite })
+    }
+
+    /// A sharded source (two shards and an index) gives an NF4 residual whose index lists every
+    /// tensor of its shards, the NF4 state beside each weight included, so that it loads and
+    /// trains (the 7B-shaped scale run found the source's index copied as it was, and refused).
+    func testShardedQPiSSAResidualHasItsOwnIndex() throws {
+        let tiny = AdapterInteropTests.tinyModel
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("pissa-nf4-sharded-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let sharded = scratch.appendingPathComponent("sharded")
+        try FileManager.default.createDirectory(at: sharded, withIntermediateDirectories: true)
+        for name in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(at: tiny.appendingPathComponent(name), to: sharded.appendingPathComponent(name))
+        }
+        let source = try SafeTensorsFile(url: tiny.appendingPathComponent("model.safetensors"))
+        let half = source.tensors.count / 2
+        var weightMap: [String: String] = [:]
+        for (k, part) in [Array(source.tensors[..<half]), Array(source.tensors[half...])].enumerated() {
+            let name = "model-0000\(k + 1)-of-00002.safetensors"
+            let writer = try SafeTensorsWriter(url: sharded.appendingPathComponent(name),
+                                               tensors: part.map { TensorSpec(name: $0.name, dtype: $0.dtype, shape: $0.shape) })
+            for info in part {
+                try writer.write(info.name, bytes: source.rawBytes(info))
+                weightMap[info.name] = name
+            }
+            try writer.commit()
+        }
+        let index = try JSONSerialization.data(withJSONObject: ["metadata": ["total_size": 0], "weight_map": weightMap])
+        try index.write(to: sharded.appendingPathComponent(ShardedSafeTensors.standardIndexFileName))
+
+        let out = scratch.appendingPathComponent("qpissa")
+        let settings = AdapterSettings(rank: 4, alpha: 4, targets: ["all-linear"], initMethod: .pissa)
+        _ = try ModelDecomposer.run(.init(model: sharded, output: out, settings: settings, lanes: 1, quant: QuantSettings(iterations: 1)))
+        let residual = try ShardedSafeTensors(directory: out)   // refuses a shard's tensor missing from the index
+        XCTAssertEqual(residual.indexFileName, ShardedSafeTensors.standardIndexFileName)
+        XCTAssertEqual(residual.files.count, 2)
+        XCTAssertTrue(residual.tensorNames.contains { $0.hasSuffix(".absmax") })
+        let text = try String(contentsOf: out.appendingPathComponent(ShardedSafeTensors.standardIndexFileName), encoding: .utf8)
+        let bytes = residual.files.reduce(0) { total, file in total + file.tensors.reduce(0) { $0 + $1.byteCount } }
+        XCTAssertTrue(text.contains("\"total_size\": \(bytes)"), "total_size is the shards' tensor bytes (\(bytes))")
+        let weights = try ModelWeights(source: SafeTensorsWeightSource(directory: out), sourceName: out.path)
+        XCTAssertTrue(weights.layers.allSatisfy { l in l.projections.allSatisfy { $0 is NF4Matrix } })
     }
 }

@@ -2,6 +2,10 @@
 """Model of data-parallel step time and scaling efficiency for docs/SCALING.md.
 
     python3 scripts/bench/scaling_model.py --gflops 60 --latency-us 30 [--tokens 1024]
+        [--gflops-7b 40 --tokens-7b 256]
+
+--gflops-7b and --tokens-7b give the 7B shape its own rate and batch (QPiSSA's NF4 steps at
+batch 1 x 256, what fits in 8 GB, measured by scale_train.sh); by default it shares the others'.
 
 Weak scaling: every machine trains `--tokens` tokens per step (its share of a global batch that
 grows with the machines), so one step is
@@ -13,8 +17,10 @@ grows with the machines), so one step is
 G is the bytes of trained gradients each rank contributes (4 bytes a parameter), B the link's
 bandwidth in bytes/s, alpha the time of one message (software + wire), S the 16 MiB segment of
 the fixed-order sum (an all-to-all then an all-gather per segment, N - 1 messages each way for
-each): the sum neither overlaps the backward pass nor compresses anything. Strong scaling (a
-fixed global batch) divides t_compute by N instead and is printed for 32 machines.
+each): the sum neither overlaps the backward pass nor compresses anything. Strong scaling is
+printed for 32 machines sharing a global batch of 32 sequences (one each; sequences are not
+split over machines), against one machine running all 32: t_compute(1 sequence) + t_sum(32)
+per step instead of 32 t_compute(1 sequence).
 
 FLOPs of a step on T tokens of length L (forward 2 P_f per token for the frozen matrices, backward
 2 P_f for dx, + 2 P_t for the trained weights' dW, attention 4 L d per layer and token each way,
@@ -77,25 +83,32 @@ def main():
     ap.add_argument("--latency-us", type=float, required=True, help="time of one message between machines, µs")
     ap.add_argument("--tokens", type=int, default=1024, help="tokens per machine per step (batch 4 x 256)")
     ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--gflops-7b", type=float, help="the 7B shape's GFLOP/s per machine (default: --gflops)")
+    ap.add_argument("--tokens-7b", type=int, help="the 7B shape's tokens per machine per step (default: --tokens)")
     args = ap.parse_args()
-    rate, alpha = args.gflops * 1e9, args.latency_us * 1e-6
-    print(f"R = {args.gflops:g} GFLOP/s per machine, alpha = {args.latency_us:g} us, {args.tokens} tokens per machine per step\n")
-    print("| model | trained | gradient MB | compute s | link | 2 machines | 8 | 32 | 32, fixed global batch |")
+    alpha = args.latency_us * 1e-6
+    big_rate, big_tokens = (args.gflops_7b or args.gflops), (args.tokens_7b or args.tokens)
+    print(f"R = {args.gflops:g} GFLOP/s per machine ({big_rate:g} for the 7B shape), alpha = {args.latency_us:g} us, "
+          f"{args.tokens} tokens per machine per step ({big_tokens} for the 7B shape)\n")
+    print("| model | trained | gradient MB | compute s | link | 2 machines | 8 | 32 | 32, global batch 32 sequences |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, m in MODELS.items():
         linear, embed, norms = params(m)
         big = name.startswith("LLaMA")
+        rate, tokens = ((big_rate, big_tokens) if big else (args.gflops, args.tokens))
+        rate *= 1e9
         for full in (False, True):
             trained = linear + embed + norms if full else adapter_params(m)
             g = 4 * trained
-            tc = step_flops(m, args.tokens, args.seq, full, checkpoint=big) / rate
+            tc = step_flops(m, tokens, args.seq, full, checkpoint=big) / rate
             for link, bw in LINKS.items():
                 cells = []
                 for n in (2, 8, 32):
                     ts = sum_seconds(g, n, bw, alpha)
                     cells.append(f"{tc + ts:.2f} s ({100 * tc / (tc + ts):.0f} %)")
                 ts32 = sum_seconds(g, 32, bw, alpha)
-                strong = tc / 32 / (tc / 32 + ts32)
+                one = step_flops(m, args.seq, args.seq, full, checkpoint=big) / rate   # one sequence
+                strong = one / (one + ts32)
                 what = "full" if full else "r=16 adapters"
                 print(f"| {name} | {what} | {g / 1e6:.1f} | {tc:.2f} | {link} | " + " | ".join(cells) + f" | {100 * strong:.0f} % |")
 
