@@ -87,7 +87,7 @@ def paired(path):
         for base in ["lora", "pissa"]:
             both = [s for s in seeds if (method, s) in by and (base, s) in by
                     and by[(method, s)].get("heldOutExampleLosses") and by[(base, s)].get("heldOutExampleLosses")]
-            if method == base or not both:
+            if method == base or (method, base) == ("lora", "pissa") or not both:
                 continue
             n = len(by[(method, both[0])]["heldOutExampleLosses"])
             # Supervised tokens of the held-out set: Σ NLL over the examples / the per-token loss.
