@@ -4,6 +4,12 @@ preprocessing table:
 
     python3 scripts/results_starts_table.py docs/results/starts-math/results.json [STEPS]
     python3 scripts/results_starts_table.py --prep docs/results/starts-prep/prep.tsv
+    python3 scripts/results_starts_table.py --factors runs/results/starts-math-s0
+
+--factors reads each run's saved start (RUN_DIR/runs/METHOD-seedS/*_init/adapter_model.safetensors)
+and prints the sizes of its factors: one Adam step moves every entry of A and B by about the
+learning rate, so the same rate changes W = W_res + s·B·A further for a start whose factors are
+large or unbalanced.
 
 For a comparison, two tables:
 1. per method, mean ± sample std over seeds of the training loss at STEPS (default 1,5,10,20) and
@@ -16,10 +22,15 @@ For a comparison, two tables:
    spread, not the seeds': with 3 seeds, "3 of 3 seeds" (table 1) is the other half of the story,
    and a difference is called significant only when the Holm-adjusted p is below 0.05.
 """
+import glob
 import json
 import math
+import os
 import statistics
+import struct
 import sys
+
+import numpy as np
 
 from scipy import stats
 
@@ -108,6 +119,35 @@ def paired(path):
     print(f"\n{len(tests)} tests, each a paired t-test over {n} held-out examples (each averaged over {k} seeds), Holm-corrected together.")
 
 
+def safetensors(path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        assert info["dtype"] == "F32", (path, name, info["dtype"])
+        begin, end = info["data_offsets"]
+        out[name] = np.frombuffer(raw[8 + n + begin:8 + n + end], dtype=np.float32).reshape(info["shape"])
+    return out
+
+
+def factors(run_dir):
+    print("| start | ‖A‖_F, median over modules | ‖B‖_F, median | largest row of A | largest column of B |")
+    print("|---|---|---|---|---|")
+    for d in sorted(glob.glob(os.path.join(run_dir, "runs", "*-seed*", "*_init"))):
+        t = safetensors(os.path.join(d, "adapter_model.safetensors"))
+        names = sorted(k for k in t if ".lora_A." in k)
+        a = [t[k] for k in names]
+        b = [t[k.replace(".lora_A.", ".lora_B.")] for k in names]
+        worst_row = max(range(len(a)), key=lambda i: np.linalg.norm(a[i], axis=1).max())
+        module = names[worst_row].split(".lora_A.")[0].removeprefix("base_model.model.")
+        print(f"| {os.path.basename(os.path.dirname(d))} | {np.median([np.linalg.norm(x) for x in a]):.3g} | "
+              f"{np.median([np.linalg.norm(x) for x in b]):.3g} | {np.linalg.norm(a[worst_row], axis=1).max():.3g} (`{module}`) | "
+              f"{max(np.linalg.norm(x, axis=0).max() for x in b):.3g} |")
+
+
 def prep(path):
     rows = [line.rstrip("\n").split("\t") for line in open(path)][1:]
     print("| start | pissa init wall time (s) | peak RSS (MB) |")
@@ -119,6 +159,8 @@ def prep(path):
 if __name__ == "__main__":
     if sys.argv[1] == "--prep":
         prep(sys.argv[2])
+    elif sys.argv[1] == "--factors":
+        factors(sys.argv[2])
     else:
         comparison(sys.argv[1], [int(s) for s in (sys.argv[2] if len(sys.argv) > 2 else "1,5,10,20").split(",")])
         print()
