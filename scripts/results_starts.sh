@@ -8,9 +8,12 @@
 # Every method trains with the tool's default learning rate 1e-3 (the rate at which LoRA and
 # PiSSA both did best, RESULTS.md §3), rank 16 on all seven projections, alpha = r; CorDA (IPM),
 # EVA and LoRA-GA calibrate on 8 batches of their training data. A stage whose report exists is
-# skipped. The step counts are short because this machine was shared (load ≈ 10 on 2 cores, a
-# step ≈ 9 s): 20 steps on math and 10 on text, the held-out loss at the start and the end.
+# skipped. The step counts are short because this machine was shared (load 10–13 on 2 cores
+# while these ran: a math step ≈ 5 s, and each pass over the held-out set ≈ 40 s, three passes a
+# run): 12 steps on math and 8 on text, the held-out loss at the start and the end.
 # STEPS_MATH / STEPS_TEXT / SEEDS / METHODS override them.
+#   gemma-math-s0..2  Gemma 3 270M (Q4_K_M GGUF): lora, pissa, qlora, qpissa on the math
+#                     problems, STEPS_GEMMA steps (default STEPS_MATH's), merged into gemma-math.
 #
 # Each task runs one seed per comparison (starts-math-s0, starts-text-s0, …, interleaved), merged
 # after each into starts-math / starts-text (scripts/merge_comparisons.py, then `pissa report`).
@@ -18,11 +21,14 @@
 #   scripts/results_starts.sh [STAGE...]      (default: seeds 0, 1, 2 of math and text, then starts-prep)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product pissa
-pissa=.build/release/pissa
+# PISSA_BIN=path runs that binary instead of building .build/release/pissa (a long run then
+# survives rebuilds of the worktree).
+if [[ -z ${PISSA_BIN:-} ]]; then swift build -c release --product pissa; fi
+pissa=${PISSA_BIN:-.build/release/pissa}
 work=runs/results
 assets="${PISSA_CACHE:-.cache/assets}"
 model="$assets/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+gemma="$assets/gemma3-270m/gemma-3-270m-q4_k_m.gguf"
 methods=${METHODS:-lora,pissa,milora,olora,corda,eva,loraga,dora,qlora,qpissa}
 seeds=${SEEDS:-0,1,2}
 mkdir -p "$work"
@@ -54,15 +60,20 @@ stage() {
   local name=$1
   if [[ -f $work/$name/report.md || -f $work/$name/prep.tsv ]]; then echo "$name: done before, skipped"; return; fi
   local start=$SECONDS
+  [[ $name == starts-prep ]] || rm -rf "${work:?}/$name"   # what a stopped run of this stage left
   case $name in
     starts-math-s*) math_data
       $pissa compare --model "$model" --data "$work/math-data/train.jsonl" --test "$work/math-data/loss.jsonl" \
-        --methods "$methods" --seeds "${name#starts-math-s}" --rank 16 --steps "${STEPS_MATH:-20}" --batch-size 4 --max-seq-len 256 \
+        --methods "$methods" --seeds "${name#starts-math-s}" --rank 16 --steps "${STEPS_MATH:-12}" --batch-size 4 --max-seq-len 256 \
         --accuracy-limit 0 --init-modes "" --out "$work/$name" ;;
     starts-text-s*) text_data
       $pissa compare --model "$model" --data "$work/text-data/train.txt" --test "$work/text-data/test.txt" \
-        --methods "$methods" --seeds "${name#starts-text-s}" --rank 16 --steps "${STEPS_TEXT:-10}" --batch-size 4 --max-seq-len 256 \
+        --methods "$methods" --seeds "${name#starts-text-s}" --rank 16 --steps "${STEPS_TEXT:-8}" --batch-size 4 --max-seq-len 256 \
         --init-modes "" --out "$work/$name" ;;
+    gemma-math-s*) math_data
+      $pissa compare --model "$gemma" --data "$work/math-data/train.jsonl" --test "$work/math-data/loss.jsonl" \
+        --methods lora,pissa,qlora,qpissa --seeds "${name#gemma-math-s}" --rank 16 --steps "${STEPS_GEMMA:-${STEPS_MATH:-12}}" \
+        --batch-size 4 --max-seq-len 256 --accuracy-limit 0 --init-modes "" --out "$work/$name" ;;
     starts-prep) math_data; prep ;;
     *) echo "unknown stage $name" >&2; exit 2 ;;
   esac
@@ -72,19 +83,19 @@ stage() {
 }
 
 # The seeds of one task, each its own comparison (a stopped run loses one seed, not all), merged
-# into $work/starts-TASK and reported there (`pissa report`), then published.
-merge() { # TASK
+# into $work/TASK (starts-math, starts-text, gemma-math) and reported there (`pissa report`), then published.
+merge() { # TASK: starts-math, starts-text or gemma-math
   local parts=()
-  for d in "$work"/starts-"$1"-s*; do [[ -f $d/results.json ]] && parts+=("$d"); done
+  for d in "$work/$1"-s*; do [[ -f $d/results.json ]] && parts+=("$d"); done
   [[ ${#parts[@]} -gt 0 ]] || return 0
-  python3 scripts/merge_comparisons.py "$work/starts-$1" "${parts[@]}"
-  $pissa report "$work/starts-$1"
-  publish "starts-$1"
+  python3 scripts/merge_comparisons.py "$work/$1" "${parts[@]}"
+  $pissa report "$work/$1"
+  publish "$1"
 }
 
 for s in "${@:-starts-math-s0 starts-text-s0 starts-math-s1 starts-text-s1 starts-math-s2 starts-text-s2 starts-prep}"; do
   for name in $s; do
     stage "$name"
-    case $name in starts-math-s*) merge math || echo "merging math failed" ;; starts-text-s*) merge text || echo "merging text failed" ;; esac
+    case $name in *-s[0-9]*) merge "${name%-s*}" || echo "merging ${name%-s*} failed" ;; esac
   done
 done
