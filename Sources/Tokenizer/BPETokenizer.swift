@@ -253,8 +253,7 @@ public final class BPETokenizer: Sendable {
             var ids: [Int] = [], local: [Range<Int>] = []
             encodeNormalizedSegment(text, 0..<text.count, into: &ids, pieces: &local)
             out.append(contentsOf: ids)
-            for p in local {
-                let raw = normalized.rawRange(p)
+            for raw in normalized.rawRanges(local) {
                 pieces.pointee.append((range.lowerBound + raw.lowerBound)..<(range.lowerBound + raw.upperBound))
             }
         }

@@ -12,7 +12,9 @@ import Foundation
 public enum TextNormalizer: String, Sendable, Equatable, CaseIterable {
     /// Unicode Normalization Form C (canonical decomposition, then canonical composition), by
     /// Foundation's `precomposedStringWithCanonicalMapping` and `composingHangulLVT` (Foundation
-    /// on Linux leaves an LV syllable before a trailing jamo, 가 + ᆨ, uncomposed).
+    /// on Linux leaves an LV syllable before a trailing jamo, 가 + ᆨ, uncomposed). Checked against
+    /// `tokenizers`' NFC on every assigned code point (NFCTokenizerTests, opt-in): the one
+    /// difference left is U+11935 U+11930, which Foundation composes (Unicode 13) and it does not.
     case nfc = "NFC"
 
     /// The UTF-8 of `text` in this form.
@@ -58,25 +60,30 @@ public enum TextNormalizer: String, Sendable, Equatable, CaseIterable {
     }
 }
 
-/// Normalised text and, for each of its bytes, the raw bytes it came from, so that a token's
-/// place in the normalised text maps back to the caller's (`encodeChat`'s assistant spans).
+/// Normalised text; `rawRanges` maps places in it back to the raw text's bytes, so that a
+/// token's pre-token can be found in the caller's text (`encodeChat`'s assistant spans). The
+/// map is built only when asked for: plain encoding never needs it.
 struct NormalizedText {
     /// The normalised text's UTF-8.
     let bytes: [UInt8]
-    /// Normalised byte k came from raw bytes `rawStart[k] ..< rawEnd[k]` (one character, as
-    /// Swift segments them; the whole text where per-character NFC differs from NFC of the whole).
-    private let rawStart: [Int]
-    private let rawEnd: [Int]
+    private let raw: String
+    private let form: TextNormalizer
 
-    /// Maps each character's NFC to its raw bytes. NFC never composes across a grapheme
-    /// boundary in practice; where the characters' forms do not add up to the whole's, every
-    /// normalised byte maps to the whole raw text.
     init(raw: String, normalized: [UInt8], form: TextNormalizer) {
-        bytes = normalized
+        self.raw = raw
+        self.bytes = normalized
+        self.form = form
+    }
+
+    /// The raw bytes each non-empty range of normalised bytes came from: the characters (as Swift
+    /// segments them) whose normal forms the range touches. NFC never composes across a grapheme
+    /// boundary in practice; where the characters' forms do not add up to the whole text's, every
+    /// range maps to the whole raw text.
+    func rawRanges(_ ranges: [Range<Int>]) -> [Range<Int>] {
         var start: [Int] = [], end: [Int] = [], joined: [UInt8] = []
-        start.reserveCapacity(normalized.count)
-        end.reserveCapacity(normalized.count)
-        joined.reserveCapacity(normalized.count)
+        start.reserveCapacity(bytes.count)
+        end.reserveCapacity(bytes.count)
+        joined.reserveCapacity(bytes.count)
         var offset = 0
         for character in raw {
             let length = character.utf8.count
@@ -86,15 +93,7 @@ struct NormalizedText {
             end.append(contentsOf: repeatElement(offset + length, count: normal.count))
             offset += length
         }
-        if joined == normalized {
-            (rawStart, rawEnd) = (start, end)
-        } else {
-            (rawStart, rawEnd) = (Array(repeating: 0, count: normalized.count), Array(repeating: offset, count: normalized.count))
-        }
-    }
-
-    /// The raw bytes a non-empty range of normalised bytes came from.
-    func rawRange(_ range: Range<Int>) -> Range<Int> {
-        rawStart[range.lowerBound]..<rawEnd[range.upperBound - 1]
+        guard joined == bytes else { return ranges.map { _ in 0..<offset } }
+        return ranges.map { start[$0.lowerBound]..<end[$0.upperBound - 1] }
     }
 }

@@ -12,7 +12,9 @@
 # 32000-row embedding) is copied in; only the token count matters here. Runs under nice -n 10.
 #
 #   scripts/bench/scale_train.sh [WORKDIR] [STEPS] [a|b|both]
-#       (default /tmp/pissa-scale, 3 steps, both; needs ~20 GB disk)
+#       (default /tmp/pissa-scale, 3 steps, both; needs ~20 GB disk; PISSA=path skips the build)
+# WORKDIR/llama7b-bf16 may be a symlink to an existing model. The results of BENCHMARKS.md
+# ("7B-shaped QPiSSA training"): a and b at the same time, in two invocations.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 work="${1:-/tmp/pissa-scale}"
