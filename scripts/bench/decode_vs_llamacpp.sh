@@ -1,35 +1,31 @@
 #!/usr/bin/env bash
-# Greedy decoding (128 tokens after a short prompt) from SmolLM2-135M's Q4_1 GGUF blocks:
-# `pissa bench forward --weights blocks` against llama.cpp's llama-bench (-p 0 -n 128) on the same
-# file, on 1 and on 2 threads, ROUNDS rounds (default 5) alternating the sides. One thread is
-# the figure a busy shared machine cannot distort much (no thread waits on another); llama.cpp's
-# spinning barriers collapse when the cores are oversubscribed, so 2-thread figures mean little
-# unless the load average is below 2. JSON per run in .cache/bench/decode/; medians on stdout.
+# Greedy decoding (128 tokens) from a GGUF's quantised blocks: `pissa bench forward --weights
+# blocks` (after a 5-token prompt) against llama.cpp's llama-bench -p 0 -n 128 on the same file,
+# on 1 and on 2 threads, ROUNDS rounds (default 5), the order of the sides reversed every other
+# round and the load recorded around every run (rounds.py). One thread is the figure a busy shared
+# machine distorts least (no thread waits on another); llama.cpp's spinning barriers collapse when
+# the cores are oversubscribed, so 2-thread figures mean little unless the load average is below 2.
+# MODEL: smollm2 (default: its Q4_1 file), gemma3 or a GGUF file. JSON per run in
+# .cache/bench/decode/TAG/; the table: python3 scripts/bench/summarize.py decode .cache/bench/decode/TAG
+#
+#   scripts/bench/decode_vs_llamacpp.sh [MODEL] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-rounds="${1:-5}"
-scripts/setup.sh smollm2 >/dev/null
+. scripts/bench/models.sh
+model_name="${1:-smollm2}" rounds="${2:-5}"
+asset="$(bench_model_asset "$model_name")"; [ -z "$asset" ] || scripts/setup.sh "$asset" >/dev/null
 swift build -c release --product pissa >/dev/null
-gguf="${PISSA_CACHE:-.cache/assets}/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+gguf="$(bench_model "$model_name")"
 llama="$(scripts/bench/build_llamacpp.sh)"
-out=.cache/bench/decode && mkdir -p "$out" && rm -f "$out"/*.json
+out=".cache/bench/decode/$(bench_model_tag "$model_name")"
+mkdir -p "$out" && rm -f "$out"/*.json "$out"/*.log
+bench_doctor "$out"
 for r in $(seq 1 "$rounds"); do
+  sides=()
   for t in 1 2; do
-    .build/release/pissa bench forward --model "$gguf" --tokens 16 --new 128 --repeats 3 --weights blocks --lanes "$t" --json \
-      > "$out/pissa_t${t}_$r.json"
-    "$llama/llama-bench" -m "$gguf" -t "$t" -p 0 -n 128 -r 3 -o json > "$out/llamacpp_t${t}_$r.json" 2>/dev/null
+    sides+=("pissa-blocks-t$t=.build/release/pissa bench forward --model '$gguf' --tokens 16 --new 128 --repeats 3 --weights blocks --lanes $t --json"
+            "llamacpp-t$t='$llama/llama-bench' -m '$gguf' -t $t -p 0 -n 128 -r 3 -o json")
   done
+  python3 scripts/bench/rounds.py --out "$out" --round "$r" "${sides[@]}"
 done
-python3 - "$out" <<'PY'
-import glob, json, os, statistics, sys
-out = sys.argv[1]
-load = lambda f: json.load(open(f))
-for t in (1, 2):
-    ours = [load(f)["decodeTokensPerSecond"] for f in sorted(glob.glob(f"{out}/pissa_t{t}_*.json"))]
-    theirs = [load(f)[0]["avg_ts"] for f in sorted(glob.glob(f"{out}/llamacpp_t{t}_*.json"))]
-    m = load(glob.glob(f"{out}/pissa_t{t}_*.json")[0])["machine"]
-    print(f"{t} thread(s): pissa {statistics.median(ours):.1f} tok/s {[round(x, 1) for x in ours]}, llama.cpp "
-          f"{statistics.median(theirs):.1f} tok/s {[round(x, 1) for x in theirs]}, ratio {statistics.median(ours) / statistics.median(theirs):.2f} "
-          f"({m['cpuModel']}, {m['cpuID']}, kernels {m['kernelLevel']})")
-print(f"load average now {os.getloadavg()[0]:.1f}")
-PY
+python3 scripts/bench/summarize.py decode "$out"

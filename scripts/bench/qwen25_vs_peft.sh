@@ -1,28 +1,34 @@
 #!/usr/bin/env bash
-# Adapter training steps on a Qwen2.5-0.5B-shaped model (random weights, make_qwen25_shape.py)
-# against SmolLM2-135M, each beside PyTorch + PEFT, alternated in one run: for each round,
-# PEFT then pissa on SmolLM2, then PEFT then pissa on the Qwen shape (LoRA, r = 16 on all seven
-# projections, text batch 4 × 256, loss on every token, 2 threads, 3 timed steps after one warm-up).
-# The machine's load (uptime) is printed before each measurement. Prints one JSON line each.
+# Adapter training steps on a Qwen2.5-0.5B-shaped model (random weights, make_qwen25_shape.py: 24
+# layers, hidden 896, 14/2 heads, vocabulary 151,936) and on SmolLM2-135M, each beside PyTorch +
+# PEFT, in one run: every round runs the four sides (PEFT and pissa on SmolLM2, PEFT and pissa on
+# the Qwen shape), in reverse order every other round, the load recorded around every run
+# (rounds.py). LoRA, r = 16 on all seven projections, text batch 4 × 256 with the loss on every
+# token, 2 threads, STEPS timed steps (default 3) after one warm-up.
+# JSON per run in .cache/bench/qwen25/; the table (one row per model):
+#   python3 scripts/bench/summarize.py train .cache/bench/qwen25
 #
-#     scripts/bench/qwen25_vs_peft.sh [ROUNDS]
+#   scripts/bench/qwen25_vs_peft.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-rounds="${1:-2}"
+. scripts/bench/models.sh
+rounds="${1:-3}" steps="${STEPS:-3}"
+scripts/setup.sh smollm2 >/dev/null
 swift build -c release --product pissa >/dev/null
 pissa=.build/release/pissa
-smol=.cache/assets/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf
-[ -f "$smol" ] || smol="${PISSA_CACHE:?}/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+smol="$(bench_model smollm2)"
 qwen=.cache/bench/qwen25-0.5b-shape
 [ -f "$qwen/config.json" ] || python3 scripts/bench/make_qwen25_shape.py "$qwen" >/dev/null
-for round in $(seq "$rounds"); do
-  for model in "$smol" "$qwen"; do
-    name=$(basename "$model")
-    echo "round $round $name load: $(uptime | sed 's/.*load average: //')"
-    python3 scripts/bench/peft_train_bench.py "$model" --init lora --data text --steps 3 2>/dev/null \
-      | python3 -c "import json,sys; d=json.load(sys.stdin); print(json.dumps({'who': 'peft', 'model': '$name', 'tok_s': round(d['tokens_per_s'], 1), 'median_step_s': round(d['median_step_s'], 2), 'peak_rss_mb': round(d['peak_rss_mb'])}))"
-    echo "round $round $name load: $(uptime | sed 's/.*load average: //')"
-    $pissa bench train --model "$model" --init lora --data text --steps 3 --json \
-      | python3 -c "import json,sys; d=json.load(sys.stdin); print(json.dumps({'who': 'pissa', 'model': '$name', 'tok_s': round(d['tokensPerSecond'], 1), 'median_step_s': round(d['medianStepSeconds'], 2), 'peak_rss_mb': round(d['peakRSSMegabytes']), 'gflops': round(d['gflopPerSecond'], 1), 'sgemm': round(d['sgemmGFLOPPerSecond'], 1)}))"
+out=.cache/bench/qwen25
+mkdir -p "$out" && rm -f "$out"/*.json "$out"/*.log
+bench_doctor "$out"
+for r in $(seq 1 "$rounds"); do
+  sides=()
+  for m in "smollm2=$smol" "qwen25-shape=$qwen"; do
+    tag="${m%%=*}" path="${m#*=}"
+    sides+=("peft-$tag-lora-text=python3 scripts/bench/peft_train_bench.py '$path' --init lora --data text --steps $steps"
+            "pissa-$tag-lora-text=$pissa bench train --model '$path' --init lora --data text --steps $steps --json")
   done
+  python3 scripts/bench/rounds.py --out "$out" --round "$r" "${sides[@]}"
 done
+python3 scripts/bench/summarize.py train "$out"

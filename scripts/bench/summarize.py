@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Prints the BENCHMARKS.md tables from the JSON that the bench scripts leave in .cache/bench/.
+"""Prints a BENCHMARKS.md table from the JSON that rounds.py leaves in a results folder.
 
-    python3 scripts/bench/summarize.py [.cache/bench] [forward]
+    python3 scripts/bench/summarize.py train|forward|decode|init|calib DIR
 
-Each table names the CPU it was measured on (the JSON's machine record): BENCHMARKS.md keeps a
-table per CPU.
+Every table starts with the CPU (the runs' machine records and DIR/doctor.json: BLAS build and
+kernels, pissa's kernel level), the dates and the load averages around the runs, and gives each
+side's per-round figures beside their medians. Ratios are of the medians (pissa / peer for rates,
+peer / pissa for times), and the per-round ratios of the runs made side by side are listed too.
 """
 import glob
 import json
@@ -12,120 +14,160 @@ import os
 import statistics
 import sys
 
-d = sys.argv[1] if len(sys.argv) > 1 else ".cache/bench"
-only = sys.argv[2] if len(sys.argv) > 2 else None
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else float("nan")
 
 
-def cpu_line(records):
-    """'AMD EPYC (AuthenticAMD family 25 model 17), BLAS SkylakeX, kernels avx512; load 0.3–1.2' from machine records."""
-    ms = [r.get("machine") for r in records if r.get("machine")]
-    if not ms:
-        return "CPU not recorded"
-    m = ms[0]
-    text = f"{m.get('cpuModel')} ({m.get('cpuID')})"
-    ours = next((x for x in ms if "blasKernel" in x), None)
-    if ours:
-        text += f", BLAS {ours['blasKernel']}, pissa kernels {ours['kernelLevel']}"
-    loads = [x["loadAverage"] for x in ms if "loadAverage" in x]
-    if loads:
-        text += f"; load average {min(loads):.1f}–{max(loads):.1f} during the peer's runs"
-    return text
+def runs(d):
+    """{side: [record, …] by round}."""
+    out = {}
+    for f in glob.glob(os.path.join(d, "*_*.json")):
+        r = json.load(open(f))
+        if isinstance(r, dict) and "side" in r:
+            out.setdefault(r["side"], []).append(r)
+    for v in out.values():
+        v.sort(key=lambda r: r["round"])
+    return out
 
 
-def forward_rounds():
-    files = glob.glob(os.path.join(d, "forward", "*.json"))
-    if not files:
-        return
-    runs = {}
-    for f in files:
-        side = os.path.basename(f).rsplit("_", 1)[0]
-        runs.setdefault(side, []).append(json.load(open(f)))
-    med = lambda xs: statistics.median(xs) if xs else float("nan")
-    t = runs.get("transformers", [])
-    sides = {"transformers": (med([x["prefill_tok_s"] for x in t]), med([x["decode_tok_s"] for x in t]))}
-    for w in ("float32", "blocks"):
-        o = runs.get(f"pissa_{w}", [])
-        sides[f"pissa {w}"] = (med([x["prefillTokensPerSecond"] for x in o]), med([x["decodeTokensPerSecond"] for x in o]))
-    ll = runs.get("llamacpp", [])
-    sides["llama.cpp"] = (med([r["avg_ts"] for x in ll for r in x["runs"] if r["n_gen"] == 0]),
-                          med([r["avg_ts"] for x in ll for r in x["runs"] if r["n_prompt"] == 0]))
-    rounds = max(len(v) for v in runs.values())
-    print(f"\n#### Forward and generation, SmolLM2-135M, 2 threads: medians of {rounds} alternating rounds\n")
-    print(f"CPU: {cpu_line([x for v in runs.values() for x in v])}\n")
-    print("| tokens/s | " + " | ".join(sides) + " | pissa blocks / transformers | pissa blocks / llama.cpp |")
-    print("|---|" + "---|" * (len(sides) + 2))
+def header(d, sides):
+    recs = [r for v in sides.values() for r in v]
+    if not recs:
+        sys.exit(f"no runs in {d}")
+    m = recs[0]["machine"]
+    text = f"CPU: {m['cpuModel']} ({m['cpuID']}, {m['logicalCores']} logical cores; {' '.join(m['cpuFeatures'])})"
+    doc = os.path.join(d, "doctor.json")
+    if os.path.exists(doc):
+        doc = json.load(open(doc))
+        text += (f". BLAS: {doc['blasBuild']}, kernels {doc['blasKernel']}"
+                 + (f" (OPENBLAS_CORETYPE={doc['blasCoreTypeOverride']})" if doc.get("blasCoreTypeOverride") else "")
+                 + f"; pissa kernels {doc['kernelLevel']}")
+    if "torch" in m:
+        text += f". torch {m['torch']} ({m.get('torchCPUCapability')}, {m.get('torchThreads')} threads by default)"
+    starts = sorted(r["startUTC"] for r in recs)
+    loads = [x for r in recs for x in (r["loadBefore"], r["loadAfter"])]
+    rounds = max(r["round"] for r in recs)
+    text += (f".\n{rounds} rounds, {starts[0].replace('T', ' ')[:16]}–{starts[-1][11:16]} UTC; "
+             f"1-minute load average around the runs {min(loads):.1f}–{max(loads):.1f} (median {med(loads):.1f}).")
+    print(text + "\n")
+
+
+def fmt(xs, digits=0):
+    return "/".join(f"{x:.{digits}f}" for x in xs)
+
+
+def ratios(a, b):
+    """Per-round a/b for the rounds both sides ran."""
+    bb = {r: x for r, x in b}
+    return [x / bb[r] for r, x in a if r in bb and bb[r]]
+
+
+def train(d):
+    sides = runs(d)
+    header(d, sides)
+    cases = sorted({s.split("-", 1)[1] for s in sides if s.startswith("peft-")})
+    print("| case | PyTorch + PEFT tok/s (rounds) | pissa tok/s (rounds) | PEFT median | pissa median | speed-up (per round) "
+          "| pissa GFLOP/s (sgemm in the same run) | PEFT peak RSS | pissa peak RSS | RSS ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for c in cases:
+        p, s = sides.get("peft-" + c, []), sides.get("pissa-" + c, [])
+        pt = [(r["round"], r["result"]["tokens_per_s"]) for r in p if r["result"]]
+        st = [(r["round"], r["result"]["tokensPerSecond"]) for r in s if r["result"]]
+        prss = med([r["result"]["peak_rss_mb"] for r in p if r["result"]])
+        srss = med([r["result"]["peakRSSMegabytes"] for r in s if r["result"]])
+        gf = med([r["result"].get("gflopPerSecond") for r in s if r["result"]])
+        sg = med([r["result"].get("sgemmGFLOPPerSecond") for r in s if r["result"]])
+        pm, sm = med([x for _, x in pt]), med([x for _, x in st])
+        print(f"| {c} | {fmt([x for _, x in pt])} | {fmt([x for _, x in st])} | {pm:.0f} | {sm:.0f} | "
+              f"**{sm / pm:.2f}×** ({fmt(ratios(st, pt), 2)}) | {gf:.0f} ({sg:.0f}) | {prss:.0f} MB | {srss:.0f} MB | {srss / prss:.2f} |")
+
+
+def forward(d):
+    sides = runs(d)
+    header(d, sides)
+    get = {
+        "transformers": lambda r: (r["prefill_tok_s"], r["decode_tok_s"]),
+        "pissa-float32": lambda r: (r["prefillTokensPerSecond"], r["decodeTokensPerSecond"]),
+        "pissa-blocks": lambda r: (r["prefillTokensPerSecond"], r["decodeTokensPerSecond"]),
+        "llamacpp": lambda r: (next(x["avg_ts"] for x in r if x["n_gen"] == 0), next(x["avg_ts"] for x in r if x["n_prompt"] == 0)),
+    }
+    vals = {s: [(r["round"], get[s](r["result"])) for r in sides.get(s, []) if r["result"]] for s in get}
+    present = [s for s in get if vals[s]]
+    print("| tokens/s | " + " | ".join(f"{s} (rounds)" for s in present) + " | pissa float32 / transformers | "
+          "pissa blocks / transformers | pissa blocks / llama.cpp |")
+    print("|---|" + "---|" * (len(present) + 3))
     for i, what in enumerate(["prefill 1 × 512 (all logits)", "greedy decode 128"]):
-        tr, ll_ = sides["transformers"][i], sides["llama.cpp"][i]
-        ours = sides["pissa blocks"][i]
-        print(f"| {what} | " + " | ".join(f"{v[i]:.1f}" for v in sides.values()) + f" | {ours / tr:.2f}× | {ours / ll_:.2f}× |")
-    print(f"\npissa float32 / transformers: prefill {sides['pissa float32'][0] / sides['transformers'][0]:.2f}×, "
-          f"decode {sides['pissa float32'][1] / sides['transformers'][1]:.2f}×")
+        m = {s: med([v[i] for _, v in vals[s]]) for s in present}
+        cells = [f"**{m[s]:.1f}** ({fmt([v[i] for _, v in vals[s]], 1)})" for s in present]
+
+        def ratio(a, b):
+            if a not in m or b not in m:
+                return "—"
+            per = ratios([(r, v[i]) for r, v in vals[a]], [(r, v[i]) for r, v in vals[b]])
+            return f"**{m[a] / m[b]:.2f}×** ({fmt(per, 2)})"
+        print(f"| {what} | " + " | ".join(cells) + f" | {ratio('pissa-float32', 'transformers')} | "
+              f"{ratio('pissa-blocks', 'transformers')} | {ratio('pissa-blocks', 'llamacpp')} |")
 
 
-if only == "forward":
-    forward_rounds()
-    sys.exit(0)
-
-
-def load(name):
-    p = os.path.join(d, name + ".json")
-    return json.load(open(p)) if os.path.exists(p) else None
-
-
-def init_table(model, peft, ours):
-    if not (peft and ours):
-        return
-    print(f"\n#### {model}: {ours['modules']} modules, r = {ours['rank']}\n")
-    print(f"CPU: {cpu_line([peft, ours])}\n")
-    print("| mode | PEFT s | pissa s | speed-up | rank-r product vs exact (median) | residual excess (median / max) |")
+def decode(d):
+    sides = runs(d)
+    header(d, sides)
+    print("| threads | pissa blocks tok/s (rounds) | llama.cpp tok/s (rounds) | pissa median | llama.cpp median | pissa / llama.cpp (per round) |")
     print("|---|---|---|---|---|---|")
-    for r in ours["results"]:
-        p = peft["modes"].get(r["mode"])
-        ps = p["decompose_median_s"] if p else None
-        mode = r["mode"] + (f" (oversample {r['oversample']})" if r["mode"] != "pissa" else "")
-        exc = r.get("medianResidualExcess")
-        exc_s = "—" if exc is None else f"{100 * exc:.2f} % / {100 * r['maxResidualExcess']:.2f} %"
-        prod = r.get("medianRankProductError")
-        print(f"| {mode} | {ps:.3f} | {r['medianSeconds']:.3f} | {ps / r['medianSeconds']:.2f}× | "
-              f"{prod:.2e} | {exc_s} |" if ps else f"| {mode} | — | {r['medianSeconds']:.3f} | — | {prod:.2e} | {exc_s} |")
-    for m, p in peft["modes"].items():
-        rel = p.get("rel_fro_vs_exact", {})
-        if rel:
-            excess = sorted(r.get("excess_median", float("nan")) for r in rel.get("per_repeat", [{}]))
-            print(f"\nPEFT {m}: rank-r product vs exact median {rel['median']:.2e}, residual excess median "
-                  f"{100 * excess[len(excess) // 2]:.2f} %")
-    load_p = min(v["load_median_s"] for v in peft["modes"].values())
-    print(f"\nLoading (not included above): PEFT {load_p:.3f} s, pissa {ours['loadSeconds']:.3f} s.")
+    for t in sorted({s.rsplit("-t", 1)[1] for s in sides}, key=int):
+        o = [(r["round"], r["result"]["decodeTokensPerSecond"]) for r in sides.get(f"pissa-blocks-t{t}", []) if r["result"]]
+        ll = [(r["round"], r["result"][0]["avg_ts"]) for r in sides.get(f"llamacpp-t{t}", []) if r["result"]]
+        om, lm = med([x for _, x in o]), med([x for _, x in ll])
+        print(f"| {t} | {fmt([x for _, x in o], 1)} | {fmt([x for _, x in ll], 1)} | {om:.1f} | {lm:.1f} | "
+              f"**{om / lm:.2f}×** ({fmt(ratios(o, ll), 2)}) |")
 
 
-init_table("SmolLM2-135M (float32 HF directory from `pissa convert-model`)", load("peft_init_smollm2"), load("pissa_init_smollm2"))
-init_table("all-MiniLM-L6-v2 (float32)", load("peft_init_minilm"), load("pissa_init_minilm"))
+def init(d):
+    sides = runs(d)
+    header(d, sides)
+    peft = sides.get("peft", [])
+    lora = {r["round"]: r["wallSeconds"] for r in sides.get("pissa-lora", [])}
+    print("| mode | PEFT get_peft_model s (rounds) | PEFT − PEFT lora s | `pissa init` s (rounds) | `pissa init` − `--init lora` s "
+          "(rounds) | speed-up vs get_peft_model | speed-up vs PEFT − lora |")
+    print("|---|---|---|---|---|---|---|")
+    if lora:
+        print(f"| lora | {fmt([r['result']['modes']['lora']['decompose_median_s'] for r in peft], 2)} | — | "
+              f"{fmt(list(lora.values()), 2)} | — | — | — |")
+    for mode in ("pissa", "pissa_niter_4"):
+        ours = [(r["round"], r["wallSeconds"] - lora[r["round"]]) for r in sides.get(f"pissa-{mode}", []) if r["round"] in lora]
+        whole = [r["wallSeconds"] for r in sides.get(f"pissa-{mode}", [])]
+        pt = [(r["round"], r["result"]["modes"][mode]["decompose_median_s"]) for r in peft]
+        pl = [(r["round"], r["result"]["modes"][mode]["decompose_median_s"] - r["result"]["modes"]["lora"]["decompose_median_s"])
+              for r in peft if "lora" in r["result"]["modes"]]
+        om, pm, plm = med([x for _, x in ours]), med([x for _, x in pt]), med([x for _, x in pl])
+        print(f"| {mode} | {fmt([x for _, x in pt], 2)} | {plm:.2f} | {fmt(whole, 2)} | **{om:.2f}** ({fmt([x for _, x in ours], 2)}) | "
+              f"**{pm / om:.2f}×** ({fmt(ratios(pt, ours), 2)}) | {plm / om:.2f}× |")
+    for r in peft[:1]:
+        for mode, v in r["result"]["modes"].items():
+            rel = v.get("rel_fro_vs_exact")
+            if rel:
+                print(f"\nPEFT {mode}: rank-r product vs exact, median {rel['median']:.2e}")
 
-cmd, peft = load("pissa_init_command_smollm2"), load("peft_init_smollm2")
-if cmd and peft:
-    print("\n#### `pissa init` end to end minus the same command with `--init lora`, SmolLM2-135M, r = 16 (medians of 3)\n")
-    print(f"CPU: {cpu_line([cmd, peft])}\n")
-    print("| mode | PEFT get_peft_model s | pissa init − init lora s | speed-up |")
-    print("|---|---|---|---|")
-    for m, ours in cmd["minusLora"].items():
-        p = peft["modes"][m]["decompose_median_s"]
-        print(f"| {m} | {p:.3f} | {ours:.3f} | {p / ours:.2f}× |")
 
-forward_rounds()
+def calib(d):
+    sides = runs(d)
+    header(d, sides)
+    print("| method | PEFT s (rounds) | pissa s (rounds) | pissa calibration + decomposition/writing s (medians) | PEFT median | pissa median | speed-up (per round) |")
+    print("|---|---|---|---|---|---|---|")
+    for m in sorted({s.split("-", 1)[1] for s in sides}):
+        p = [(r["round"], r["result"]["median"]) for r in sides.get(f"peft-{m}", []) if r["result"]]
+        s = [(r["round"], r["result"]["calibrationSeconds"] + r["result"]["totalSeconds"]) for r in sides.get(f"pissa-{m}", []) if r["result"]]
+        cal = med([r["result"]["calibrationSeconds"] for r in sides.get(f"pissa-{m}", []) if r["result"]])
+        tot = med([r["result"]["totalSeconds"] for r in sides.get(f"pissa-{m}", []) if r["result"]])
+        pm, sm = med([x for _, x in p]), med([x for _, x in s])
+        print(f"| {m} | {fmt([x for _, x in p], 1)} | {fmt([x for _, x in s], 1)} | {cal:.1f} + {tot:.1f} | {pm:.1f} | {sm:.1f} | "
+              f"**{pm / sm:.2f}×** ({fmt(ratios(p, s), 2)}) |")
 
-rows = []
-for init in ["lora", "pissa_niter_4"]:
-    for data, label in [("text", "text 4 × 256, loss on every token"), ("train", "math, batch 4, prompt masked")]:
-        p, s = load(f"peft_train_{init}-{data}"), load(f"pissa_train_{init}-{data}")
-        if p and s:
-            rows.append((init, label, p, s))
-if rows:
-    print("\n#### Training step (forward + backward + AdamW), SmolLM2-135M float32, r = 16 on all 7 projections, 2 threads\n")
-    print(f"CPU: {cpu_line([x for r in rows for x in r[2:]])}\n")
-    print("| adapter | data | PyTorch + PEFT tok/s | pissa tok/s | speed-up | pissa GFLOP/s (sgemm in the same run) | PEFT peak RSS | pissa peak RSS | RSS ratio |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for init, label, p, s in rows:
-        rate = (f"{s['gflopPerSecond']:.0f} ({s['sgemmGFLOPPerSecond']:.0f}, {100 * s['gflopPerSecond'] / s['sgemmGFLOPPerSecond']:.0f} %)"
-                if "gflopPerSecond" in s else "—")
-        print(f"| {init} | {label} | {p['tokens_per_s']:.0f} | {s['tokensPerSecond']:.0f} | {s['tokensPerSecond'] / p['tokens_per_s']:.2f}× | "
-              f"{rate} | {p['peak_rss_mb']:.0f} MB | {s['peakRSSMegabytes']:.0f} MB | {s['peakRSSMegabytes'] / p['peak_rss_mb']:.2f} |")
+
+if __name__ == "__main__":
+    kinds = {"train": train, "forward": forward, "decode": decode, "init": init, "calib": calib}
+    if len(sys.argv) != 3 or sys.argv[1] not in kinds:
+        sys.exit(__doc__)
+    kinds[sys.argv[1]](sys.argv[2])

@@ -3,12 +3,13 @@
 
     python3 scripts/bench/transformers_forward_bench.py GGUF [--tokens 512] [--new 128] [--repeats 3] [--threads 2] [--json OUT]
 
-Loads SmolLM2 from the GGUF with transformers (dequantised to float32; load time reported), then:
+Loads the model from the GGUF (SmolLM2, Gemma 3, …) with transformers (dequantised to float32; load time reported), then:
 - prefill: model(input_ids) on 1 × --tokens tokens (all logits, as transformers computes them),
   median of --repeats, tokens/s;
 - decode: model.generate(greedy, --new new tokens, min_new_tokens=--new) after a 5-token prompt;
   decode tokens/s = new tokens / (generate time − one 5-token prefill).
-The token ids are (i·7919 + 13) mod 49149 + 3, as in `pissa bench forward`, so both sides see the same input.
+The token ids are (i·7919 + 13) mod (V − 3) + 3 with V the vocabulary (49149 for SmolLM2), as in
+`pissa bench forward`, so both sides see the same input.
 """
 import argparse
 import json
@@ -38,7 +39,8 @@ def main():
     t0 = time.perf_counter()
     model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32).eval()
     load = time.perf_counter() - t0
-    ids = torch.tensor([[(i * 7919 + 13) % 49149 + 3 for i in range(args.tokens)]])
+    vocab = model.config.get_text_config().vocab_size - 3
+    ids = torch.tensor([[(i * 7919 + 13) % vocab + 3 for i in range(args.tokens)]])
     prompt = ids[:, :5]
     with torch.inference_mode():
         model(ids[:, :16])  # warm up
