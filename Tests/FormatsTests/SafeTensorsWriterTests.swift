@@ -200,4 +200,25 @@ final class SafeTensorsWriterTests: XCTestCase {
         XCTAssertNotNil(error)
         XCTAssertEqual(try directoryListing(directory), ["empty", "index.json"])
     }
+
+    func testAtomicFileCopyStreamsWholeFilesInChunks() throws {
+        let directory = try makeScratchDirectory("FormatsTests")
+        let source = directory.appendingPathComponent("source.bin"), copy = directory.appendingPathComponent("copy.bin")
+        let bytes = Data(pseudoRandomBytes(count: 1001, seed: 7))
+        try bytes.write(to: source)
+        try AtomicFile.write(Data("old contents".utf8), to: copy)
+        for chunk in [1, 64, 1000, 1001, 4096, 16 << 20] {   // several chunks with a short last one, exactly one, more than the file
+            try AtomicFile.copy(source, to: copy, chunkBytes: chunk)
+            XCTAssertEqual(try Data(contentsOf: copy), bytes, "chunk \(chunk)")
+        }
+        try Data().write(to: directory.appendingPathComponent("empty"))
+        try AtomicFile.copy(directory.appendingPathComponent("empty"), to: directory.appendingPathComponent("empty copy"))
+        XCTAssertEqual(try Data(contentsOf: directory.appendingPathComponent("empty copy")), Data())
+        let error = expectSafeTensorsError { try AtomicFile.copy(directory.appendingPathComponent("missing"), to: copy) }
+        guard case let .io(path, _, code)? = error else { return XCTFail("\(String(describing: error))") }
+        XCTAssertEqual(path, directory.appendingPathComponent("missing").path)
+        XCTAssertEqual(code, ENOENT)
+        XCTAssertEqual(try Data(contentsOf: copy), bytes, "a failed copy leaves the destination as it was")
+        XCTAssertEqual(try directoryListing(directory), ["copy.bin", "empty", "empty copy", "source.bin"], "no temporary file left behind")
+    }
 }

@@ -6,7 +6,9 @@
 #     "pissa_niter_4", model loading not timed (peft_init_bench.py, one repeat per round);
 #   pissa: the whole `pissa init` command (load, decompose, write the residual model and the
 #     adapter) with --init lora, pissa and pissa_niter_4; its initialisation time is the command's
-#     wall time minus the --init lora command's in the same round.
+#     wall time minus the --init lora command's in the same round. Its --json also reports the
+#     command's own clock (totalSeconds: from reading the model's header to the written adapter;
+#     process start-up and exit not included), shown beside the wall times.
 # JSON per run in .cache/bench/init/smollm2/; the table:
 #   python3 scripts/bench/summarize.py init .cache/bench/init/smollm2
 #
@@ -27,7 +29,7 @@ bench_doctor "$out"
 for r in $(seq 1 "$rounds"); do
   sides=("peft=python3 scripts/bench/peft_init_bench.py $smol --rank 16 --targets $targets --modes lora,pissa,pissa_niter_4 --repeats 1 --json $out/peft.tmp >&2 && cat $out/peft.tmp")
   for mode in lora pissa pissa_niter_4; do
-    sides+=("pissa-$mode=$pissa init --model $smol --out $out/o-$mode --init $mode --rank 16 --alpha 16 --targets $targets")
+    sides+=("pissa-$mode=$pissa init --model $smol --out $out/o-$mode --init $mode --rank 16 --alpha 16 --targets $targets --json")
   done
   python3 scripts/bench/rounds.py --out "$out" --round "$r" "${sides[@]}"
   rm -rf "$out"/o-* "$out/peft.tmp"

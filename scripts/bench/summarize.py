@@ -129,21 +129,23 @@ def init(d):
     header(d, sides)
     peft = sides.get("peft", [])
     lora = {r["round"]: r["wallSeconds"] for r in sides.get("pissa-lora", [])}
-    print("| mode | PEFT get_peft_model s (rounds) | PEFT − PEFT lora s | `pissa init` s (rounds) | `pissa init` − `--init lora` s "
-          "(rounds) | speed-up vs get_peft_model | speed-up vs PEFT − lora |")
-    print("|---|---|---|---|---|---|---|")
+    own = lambda r: (r.get("result") or {}).get("totalSeconds")
+    print("| mode | PEFT get_peft_model s (rounds) | PEFT − PEFT lora s | `pissa init` wall s (rounds) | its own clock s "
+          "(totalSeconds) | `pissa init` − `--init lora` s (rounds) | speed-up vs get_peft_model (per round) | speed-up vs PEFT − lora |")
+    print("|---|---|---|---|---|---|---|---|")
     if lora:
         print(f"| lora | {fmt([r['result']['modes']['lora']['decompose_median_s'] for r in peft], 2)} | — | "
-              f"{fmt(list(lora.values()), 2)} | — | — | — |")
+              f"{fmt(list(lora.values()), 2)} | {fmt([own(r) for r in sides['pissa-lora'] if own(r) is not None], 2)} | — | — | — |")
     for mode in ("pissa", "pissa_niter_4"):
         ours = [(r["round"], r["wallSeconds"] - lora[r["round"]]) for r in sides.get(f"pissa-{mode}", []) if r["round"] in lora]
         whole = [r["wallSeconds"] for r in sides.get(f"pissa-{mode}", [])]
+        clock = [own(r) for r in sides.get(f"pissa-{mode}", []) if own(r) is not None]
         pt = [(r["round"], r["result"]["modes"][mode]["decompose_median_s"]) for r in peft]
         pl = [(r["round"], r["result"]["modes"][mode]["decompose_median_s"] - r["result"]["modes"]["lora"]["decompose_median_s"])
               for r in peft if "lora" in r["result"]["modes"]]
         om, pm, plm = med([x for _, x in ours]), med([x for _, x in pt]), med([x for _, x in pl])
-        print(f"| {mode} | {fmt([x for _, x in pt], 2)} | {plm:.2f} | {fmt(whole, 2)} | **{om:.2f}** ({fmt([x for _, x in ours], 2)}) | "
-              f"**{pm / om:.2f}×** ({fmt(ratios(pt, ours), 2)}) | {plm / om:.2f}× |")
+        print(f"| {mode} | {fmt([x for _, x in pt], 2)} | {plm:.2f} | {fmt(whole, 2)} | {fmt(clock, 2)} | **{om:.2f}** "
+              f"({fmt([x for _, x in ours], 2)}) | **{pm / om:.2f}×** ({fmt(ratios(pt, ours), 2)}) | {plm / om:.2f}× |")
     for r in peft[:1]:
         for mode, v in r["result"]["modes"].items():
             rel = v.get("rel_fro_vs_exact")
