@@ -5,26 +5,55 @@ report with mean ± std bands over every seed:
 
     python3 scripts/merge_comparisons.py OUT_DIR RUN_DIR...
 
-Refuses inputs whose configurations differ in anything but the seeds, the output and the command line.
+A RUN_DIR may hold a stopped comparison's results.partial.json (the runs it finished) instead of a
+results.json, and may cover only some of the methods: a seed stopped partway is completed by a
+comparison of the same seed with only the missing methods. Runs are ordered by seed, then by the
+methods' order in the first input with all of them. Refuses inputs whose configurations differ in
+anything but the seeds, the methods, the output and the command line, and a (method, seed) given
+twice.
 """
 import json
 import os
 import sys
 
 
+def load(d):
+    for name in ("results.json", "results.partial.json"):
+        path = os.path.join(d, name)
+        if os.path.exists(path):
+            return json.load(open(path))
+    sys.exit(f"{d}: no results.json or results.partial.json")
+
+
 def main():
     out, inputs = sys.argv[1], sys.argv[2:]
-    results = [json.load(open(os.path.join(d, "results.json"))) for d in inputs]
+    results = [load(d) for d in inputs]
     def comparable(c):
-        return {k: v for k, v in c.items() if k not in ("seeds", "output", "commandLine")}
+        return {k: v for k, v in c.items() if k not in ("seeds", "methods", "output", "commandLine")}
     base = comparable(results[0]["config"])
     for d, r in zip(inputs, results):
         if comparable(r["config"]) != base:
-            sys.exit(f"{d}: its configuration differs from {inputs[0]}'s in more than the seeds")
-    merged = dict(results[0])
-    merged["runs"] = [run for r in sorted(results, key=lambda r: r["config"]["seeds"][0]) for run in r["runs"]]
+            sys.exit(f"{d}: its configuration differs from {inputs[0]}'s in more than the seeds and methods")
+    methods = []
+    for r in sorted(results, key=lambda r: -len(r["config"]["methods"])):
+        methods += [m for m in r["config"]["methods"] if m not in methods]
+    runs, seen = [], set()
+    for d, r in zip(inputs, results):
+        for run in r["runs"]:
+            key = (run["method"], run["seed"])
+            if key in seen:
+                sys.exit(f"{d}: {key[0]} with seed {key[1]} is in more than one input")
+            seen.add(key)
+            runs.append(run)
+    runs.sort(key=lambda run: (run["seed"], methods.index(run["method"])))
+    # The quantisation-error table and init timings do not depend on the seed: take them from an
+    # input that finished (a partial result has neither).
+    finished = [r for r in results if r.get("quantError") is not None] or results
+    merged = dict(finished[0])
+    merged["runs"] = runs
     merged["config"] = dict(results[0]["config"])
-    merged["config"]["seeds"] = sorted({s for r in results for s in r["config"]["seeds"]})
+    merged["config"]["methods"] = methods
+    merged["config"]["seeds"] = sorted({run["seed"] for run in runs})
     merged["config"]["output"] = out
     merged["config"]["commandLine"] = " ; ".join(r["config"]["commandLine"] for r in results)
     os.makedirs(out, exist_ok=True)
