@@ -13,7 +13,9 @@
 # run): 12 steps on math and 8 on text, the held-out loss at the start and the end.
 # STEPS_MATH / STEPS_TEXT / SEEDS / METHODS override them.
 #   gemma-math-s0..2  Gemma 3 270M (Q4_K_M GGUF): lora, pissa, qlora, qpissa on the math
-#                     problems, STEPS_GEMMA steps (default STEPS_MATH's), merged into gemma-math.
+#                     problems, STEPS_GEMMA steps (default 40, as in RESULTS.md §1) at 1e-3 (the
+#                     rate at which LoRA did best in §3, so the comparison does not favour PiSSA),
+#                     held-out loss every 20 steps, merged into gemma-math (RESULTS.md §5).
 #
 # Each task runs one seed per comparison (starts-math-s0, starts-text-s0, …, interleaved), merged
 # after each into starts-math / starts-text (scripts/merge_comparisons.py, then `pissa report`).
@@ -72,8 +74,8 @@ stage() {
         --init-modes "" --out "$work/$name" ;;
     gemma-math-s*) math_data
       $pissa compare --model "$gemma" --data "$work/math-data/train.jsonl" --test "$work/math-data/loss.jsonl" \
-        --methods lora,pissa,qlora,qpissa --seeds "${name#gemma-math-s}" --rank 16 --steps "${STEPS_GEMMA:-${STEPS_MATH:-12}}" \
-        --batch-size 4 --max-seq-len 256 --accuracy-limit 0 --init-modes "" --out "$work/$name" ;;
+        --methods lora,pissa,qlora,qpissa --seeds "${name#gemma-math-s}" --rank 16 --steps "${STEPS_GEMMA:-40}" --lr 1e-3 \
+        --batch-size 4 --max-seq-len 256 --eval-every 20 --accuracy-limit 0 --init-modes "" --out "$work/$name" ;;
     starts-prep) math_data; prep ;;
     *) echo "unknown stage $name" >&2; exit 2 ;;
   esac
