@@ -13,8 +13,10 @@ cd "$(dirname "$0")/.."
 start=$SECONDS; last=$SECONDS
 phase() { echo "$1: $(( SECONDS - last )) s (total $(( SECONDS - start )) s)" >> "$timings"; last=$SECONDS; }
 report="${1:-runs/smollm2-compare}"
-mkdir -p "$report"
-timings="$report/timings.txt"
+# `pissa compare` writes only into a new or empty folder (or one it wrote itself), so the phase
+# times gather in a temporary file and join the report at the end.
+timings="$(mktemp)"
+trap 'rm -f "$timings"' EXIT
 echo "started $(date -u +%FT%TZ) on $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" > "$timings"
 scripts/setup.sh
 phase "setup"
@@ -37,6 +39,7 @@ gguf="${PISSA_CACHE:-.cache/assets}/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.
 $pissa export --adapter "$run/lora_converted" --model "$gguf" --format gguf-lora --out "$run/lora_converted.gguf"
 phase "convert and export"
 echo "finished, load $(cut -d' ' -f1-3 /proc/loadavg)" >> "$timings"
+cp "$timings" "$report/timings.txt"
 echo
 cat "$timings"
 echo "report: $report/report.md (figures: loss.svg, loss_first20.svg, grad_norm.svg, heldout_loss.svg)"
