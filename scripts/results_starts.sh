@@ -16,6 +16,8 @@
 #                     problems, STEPS_GEMMA steps (default 40, as in RESULTS.md §1) at 1e-3 (the
 #                     rate at which LoRA did best in §3, so the comparison does not favour PiSSA),
 #                     held-out loss every 20 steps, merged into gemma-math (RESULTS.md §5).
+#   gemma-lr-RATE     Gemma 3: lora and pissa, seed 0, the same 40 steps at learning rate RATE
+#                     (RESULTS.md §5: is 1e-3 fair to PiSSA on Gemma?).
 #
 # Each task runs one seed per comparison (starts-math-s0, starts-text-s0, …, interleaved), merged
 # after each into starts-math / starts-text (scripts/merge_comparisons.py, then `pissa report`).
@@ -76,11 +78,16 @@ stage() {
       $pissa compare --model "$gemma" --data "$work/math-data/train.jsonl" --test "$work/math-data/loss.jsonl" \
         --methods lora,pissa,qlora,qpissa --seeds "${name#gemma-math-s}" --rank 16 --steps "${STEPS_GEMMA:-40}" --lr 1e-3 \
         --batch-size 4 --max-seq-len 256 --eval-every 20 --accuracy-limit 0 --init-modes "" --out "$work/$name" ;;
+    gemma-lr-*) math_data
+      $pissa compare --model "$gemma" --data "$work/math-data/train.jsonl" --test "$work/math-data/loss.jsonl" \
+        --methods lora,pissa --seeds 0 --rank 16 --steps "${STEPS_GEMMA:-40}" --lr "${name#gemma-lr-}" \
+        --batch-size 4 --max-seq-len 256 --eval-every 20 --accuracy-limit 0 --init-modes "" --out "$work/$name" ;;
     starts-prep) math_data; prep ;;
     *) echo "unknown stage $name" >&2; exit 2 ;;
   esac
   echo "$name: $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s" | tee -a "$work/timings.txt"
   [[ $name == starts-prep ]] && { mkdir -p docs/results/starts-prep; cp "$work/starts-prep/prep.tsv" docs/results/starts-prep/; }
+  [[ $name == gemma-lr-* ]] && publish "$name"
   return 0
 }
 
