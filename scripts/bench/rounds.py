@@ -1,10 +1,7 @@
 #!/usr/bin/env python3
 """One round of a side-by-side benchmark: runs each side's command once, in the order given on
 odd rounds and in reverse on even ones (so neither side always runs first, right after the other
-or after a build), and records the machine's load around each run. Before each run it flushes
-the page cache's dirty pages (`sync`, not timed), so no side pays for the writeback of what the
-previous one wrote (a 540 MB model written by one `pissa init` made the next one's 540 MB copy
-take 4 s instead of 0.4 s).
+or after a build), and records the machine's load around each run.
 
     python3 scripts/bench/rounds.py --out DIR --round R SIDE='COMMAND' [SIDE='COMMAND' ...]
 
@@ -55,7 +52,6 @@ def main():
         sides.reverse()
     os.makedirs(args.out, exist_ok=True)
     for name, command in sides:
-        os.sync()
         start = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         before = os.getloadavg()[0]
         t = time.perf_counter()
