@@ -77,6 +77,14 @@ public enum KernelBenchmark {
             }),
             ("softmax rows", "\(N) rows × 256", { for r in 0..<N { CPUKernels.softmaxRow(out + r * 256, count: 256) } }),
             ("softmax row (loss head)", "2 rows × \(V)", { for r in 0..<2 { CPUKernels.softmaxRow(head + r * V, count: V) } }),
+            ("online softmax tiles (loss head)", "2 rows × \(V), tiles of 2048", {
+                for r in 0..<2 {
+                    var (m, s): (Float, Float) = (-.infinity, 0)
+                    for t in stride(from: 0, to: V, by: 2048) {
+                        CPUKernels.onlineSoftmaxTile(head + r * V + t, count: min(2048, V - t), max: &m, sum: &s)
+                    }
+                }
+            }),
             ("softmax backward rows", "\(N) rows × 256", {
                 for r in 0..<N { CPUKernels.softmaxBackwardRow(p: x + r * 256, dp: out + r * 256, count: 256, scale: 0.125) }
             }),

@@ -59,6 +59,15 @@ extension CPUKernels {
         return (m, s)
     }
 
+    /// One tile of an online log-sum-exp over a longer row: x ← e^(x − m′) with m′ = max(max,
+    /// max x), sum ← sum·e^(max − m′) + Σ e^(x − m′), max ← m′. Returns e^(old max − m′), the
+    /// factor by which anything summed against the earlier tiles must be rescaled. Start a row
+    /// with max −∞ and sum 0.
+    @discardableResult
+    public static func onlineSoftmaxTile(_ x: UnsafeMutablePointer<Float>, count: Int, max: inout Float, sum: inout Float) -> Float {
+        table.online_softmax_tile(x, Int32(count), &max, &sum)
+    }
+
     /// dp ← scale·p⊙(dp − Σ p⊙dp) over `count` values.
     public static func softmaxBackwardRow(p: UnsafePointer<Float>, dp: UnsafeMutablePointer<Float>, count: Int, scale: Float) {
         table.softmax_backward_row(p, dp, Int32(count), scale)

@@ -77,16 +77,18 @@ public final class TrainingScratch: @unchecked Sendable {
     }
 
     /// Bytes `init(model:capacityRows:maxRank:checkpointing:)` allocates for a model of `c` on
-    /// `lanes` lanes (the workspaces, the tapes, the head's per-lane chunks), computed in Double
-    /// so that absurd settings cannot overflow: callers check it before allocating.
+    /// `lanes` lanes (the workspaces, the tapes, the head's per-lane chunks; full logits rows when
+    /// the head is trained), computed in Double so that absurd settings cannot overflow: callers
+    /// check it before allocating.
     public static func estimatedBytes(config c: ModelConfig, capacityRows rows: Int, maxRank: Int,
-                                      checkpointing: Bool, lanes: Int) -> Double {
+                                      checkpointing: Bool, lanes: Int, trainedHead: Bool = false) -> Double {
         let (C, L) = (Double(c.hiddenSize), Double(c.numHiddenLayers))
         func total(_ widths: [Int]) -> Double { widths.reduce(0.0) { $0 + Double($1) } }
         let workspace = total(Workspace.widths(c)), tape = total(LayerTape.widths(c, maxRank: maxRank))
         let backward = total(BackwardWorkspace.widths(c))
         let perRow = workspace + tape * (checkpointing ? 1 : L) + backward + (checkpointing ? (L + 1) * C : 0)
-        let head = Double(max(1, lanes) * DecoderModel.headChunkRows) * (Double(c.vocabSize) + 2 * C)
+        let head = Double(max(1, lanes)) * Double(DecoderModel.headScratchFloats(rows: DecoderModel.headChunkRows, config: c,
+                                                                                 trainedHead: trainedHead))
         return 4 * (Double(max(1, rows)) * perRow + head)
     }
 }

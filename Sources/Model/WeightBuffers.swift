@@ -125,6 +125,8 @@ extension DecoderModel {
         if let head = weights.blockHead ?? (weights.lmHead == nil ? weights.blockEmbedding : nil) { return head }
         return weights.outputHead
     }
+    /// Whether a step trains the output head (full fine-tuning with its gradient buffer).
+    package var trainsHead: Bool { outputHeadWeight.gradient != nil }
     /// The final norm's weight (C).
     var finalNormWeight: any DenseWeight { buffers?.finalNorm ?? weights.finalNorm }
 }

@@ -257,7 +257,9 @@ final class GradientTests: XCTestCase {
     // MARK: Head and cross-entropy
 
     /// dz of Σ NLL / normalizer over the tied head, with ignored (−1) targets; 35 supervised rows
-    /// make two chunks of the head (18 + 17), which two lanes run in parallel.
+    /// make two chunks of the head (18 + 17), which two lanes run in parallel. The frozen head's
+    /// online pass runs in one vocabulary tile and in tiles of 7 and 1 rows of E (the running
+    /// max grows, and the last tile is partial).
     func testHeadLossAndBackward() throws {
         var rng = SeededGenerator(seed: 6)
         let weights = try G.tinyWeights()
@@ -273,10 +275,15 @@ final class GradientTests: XCTestCase {
         }
         for lanes in [1, 2] {
             let model = DecoderModel(weights: weights, lanes: lanes)
-            var dz = [Float](repeating: 7, count: N * C)
-            let loss = model.headLossAndBackward(z: z, targets: targets, normalizer: normalizer, dz: &dz)
-            G.check("head Σ NLL, \(lanes) lanes", [loss], [expectedLoss], tolerance: forwardTolerance)
-            G.check("head dz (normalizer 12.5, 5 targets −1), \(lanes) lanes", dz, fd, tolerance: gradientTolerance)
+            forEachKernelLevel { level in
+                for tile in [DecoderModel.headVocabTile, 7, 1] {
+                    let label = "\(lanes) lanes, tile \(tile), \(level)"
+                    var dz = [Float](repeating: 7, count: N * C)
+                    let loss = model.headLossAndBackward(z: z, targets: targets, normalizer: normalizer, dz: &dz, vocabTile: tile)
+                    G.check("head Σ NLL, \(label)", [loss], [expectedLoss], tolerance: forwardTolerance)
+                    G.check("head dz (normalizer 12.5, 5 targets −1), \(label)", dz, fd, tolerance: gradientTolerance)
+                }
+            }
 
             var none = [Float](repeating: 7, count: 3 * C)
             XCTAssertEqual(model.headLossAndBackward(z: z, targets: [-1, -1, -1], normalizer: 1, dz: &none), 0)

@@ -222,6 +222,33 @@ static void PK_FN(softmax_row)(float *x, int n, float scale, float *max_out, flo
     *sum_out = sum;
 }
 
+/// One tile of an online log-sum-exp over a longer row: with *m the max and *s = Σ e^(v − *m) of
+/// the row's values before this tile, x ← e^(x − m′) over the tile's n values, m′ = max(*m, max x),
+/// *s ← *s·e^(*m − m′) + Σ e^(x − m′), *m ← m′. Returns e^(m − m′), the factor that anything
+/// summed against the earlier tiles' e^(v − m) must be rescaled by (1 when the max did not grow).
+static float PK_FN(online_softmax_tile)(float *x, int n, float *m, float *s) {
+    const int tail = n % PK_W, full = n - tail;
+    vf mv = splat(-__builtin_inff());
+    int i = 0;
+    for (; i < full; i += PK_W) mv = vmax(mv, ld(x + i));
+    float mx = hmax(mv);
+    for (int j = full; j < n; j++) mx = mx > x[j] ? mx : x[j];
+    const float old = *m, next = old > mx ? old : mx;
+    const vf nv = splat(next);
+    vf acc = {0};
+    for (i = 0; i < full; i += PK_W) { const vf e = exp_v(ld(x + i) - nv); st(x + i, e); acc += e; }
+    float sum = hsum(acc);
+    if (tail) {
+        const vf e = exp_v(ld_part(x + full, tail) - nv);
+        for (int j = 0; j < tail; j++) sum += e[j];
+        st_part(x + full, e, tail);
+    }
+    const float rescale = old == next ? 1.0f : __builtin_expf(old - next);
+    *s = *s * rescale + sum;
+    *m = next;
+    return rescale;
+}
+
 /// Attention's softmax backward on one row of n probabilities p: dp ← scale·p⊙(dp − Σ p⊙dp).
 static void PK_FN(softmax_backward_row)(const float *p, float *dp, int n, float scale) {
     const int tail = n % PK_W, full = n - tail;

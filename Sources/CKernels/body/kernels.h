@@ -20,6 +20,7 @@ const pk_kernels PK_FN(pk_kernels) = {
     .rotary = PK_FN(rotary),
     .softmax_row = PK_FN(softmax_row),
     .softmax_backward_row = PK_FN(softmax_backward_row),
+    .online_softmax_tile = PK_FN(online_softmax_tile),
     .skinny_panel_nn = PK_FN(skinny_panel_nn),
     .skinny_panel_tn = PK_FN(skinny_panel_tn),
     .nf4_dequantize = PK_FN(nf4_dequantize),

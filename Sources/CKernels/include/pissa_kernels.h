@@ -57,6 +57,10 @@ typedef struct pk_kernels {
     void (*softmax_row)(float *x, int n, float scale, float *max_out, float *sum_out);
     /// dp ← scale·p⊙(dp − Σ p⊙dp) over n values (attention's softmax backward).
     void (*softmax_backward_row)(const float *p, float *dp, int n, float scale);
+    /// One tile of an online log-sum-exp: with *m the max and *s = Σ e^(v − *m) of the earlier
+    /// tiles, x ← e^(x − m′), m′ = max(*m, max x), *s ← *s·e^(*m − m′) + Σ e^(x − m′), *m ← m′;
+    /// returns e^(old *m − m′) (1 when the max did not grow).
+    float (*online_softmax_tile)(float *x, int n, float *m, float *s);
 
     /// One 16-column panel: C (m×16, ldc) ← alpha·A·B + beta·C, A m×k (lda), B k×16 (ldb).
     void (*skinny_panel_nn)(int m, int k, float alpha, const float *a, size_t lda, const float *b, size_t ldb,

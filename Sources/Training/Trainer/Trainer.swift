@@ -255,7 +255,8 @@ public final class Trainer {
     package static func checkFits(_ config: TrainConfig, model: DecoderModel, maxRank: Int) throws {
         let (rows, overflow) = config.batchSize.multipliedReportingOverflow(by: sequenceLimit(config, model: model))
         let needed = overflow ? .infinity : TrainingScratch.estimatedBytes(config: model.config, capacityRows: rows, maxRank: maxRank,
-                                                                           checkpointing: config.gradientCheckpointing ?? false, lanes: config.lanes)
+                                                                           checkpointing: config.gradientCheckpointing ?? false, lanes: config.lanes,
+                                                                           trainedHead: model.trainsHead)
         let available = Double(ProcessInfo.processInfo.physicalMemory)
         guard needed <= available else {
             throw TrainerError.tooLarge(neededBytes: needed, availableBytes: available, batchSize: config.batchSize,
