@@ -166,12 +166,11 @@ public final class DecoderModel: @unchecked Sendable {
 
     /// Logits (rows, V) of `rows` hidden rows (each C wide).
     public func logits(hidden: UnsafePointer<Float>, rows: Int) -> [Float] {
-        let V = config.vocabSize
-        var out = [Float](repeating: 0, count: rows * V)
-        let head = outputHeadWeight
-        out.withUnsafeMutableBufferPointer { o in
+        let V = config.vocabSize, head = outputHeadWeight
+        // β = 0 overwrites every value: no zero-filling pass over the rows × V floats first.
+        return [Float](unsafeUninitializedCapacity: rows * V) { o, count in
             head.forward(hidden, rows: rows, into: o.baseAddress!, beta: 0, lanes: lanes)
+            count = rows * V
         }
-        return out
     }
 }

@@ -45,11 +45,27 @@ enum DenseLinear {
     /// sub-millisecond product to two threads costs more than it saves (docs/PLATFORM.md).
     static let decodeSplitColumns = 64
 
-    /// Training and prefill (n ≥ 32) split x's rows across lanes; decoding splits W's rows.
+    /// Output columns per product of a wide many-row product (the output head's prefill, outF ≥
+    /// 4 × wideColumnTile). The lanes take whole tiles of W's rows with all of x, so each packs
+    /// only its share of W (a row split made every lane pack all 671 MB of Gemma 3's head), and
+    /// a tile's C (n × 2048) stays in cache while OpenBLAS first scales it by β and then adds into
+    /// it once per block of the inner dimension (one C of 512 × 262 144 took three passes
+    /// through memory).
+    static let wideColumnTile = 2048
+
+    /// Training and prefill (n ≥ 32) split x's rows across lanes, or a wide W's rows in tiles;
+    /// decoding splits W's rows.
     static func forward(_ w: UnsafePointer<Float>, outF: Int, inF: Int, x: UnsafePointer<Float>, rows n: Int,
                         into y: UnsafeMutablePointer<Float>, beta: Float, lanes: Int) {
         let p = Pointers(x: x, y: y, xa: nil), wp = ConstPointer(w)
-        if n >= 32 {
+        if n >= 32, outF >= 4 * wideColumnTile {
+            let tiles = (outF + wideColumnTile - 1) / wideColumnTile
+            try? Parallel.forEach(tiles, lanes: lanes) { t, _ in
+                let c0 = t * wideColumnTile, cols = min(wideColumnTile, outF - c0)
+                BLAS.gemm(transA: false, transB: true, m: n, n: cols, k: inF, alpha: 1, a: p.x, lda: inF,
+                          b: wp.pointer + c0 * inF, ldb: inF, beta: beta, c: p.y + c0, ldc: outF)
+            }
+        } else if n >= 32 {
             Parallel.chunks(n, lanes: lanes, minimumChunk: 16) { r in
                 BLAS.gemm(transA: false, transB: true, m: r.count, n: outF, k: inF, alpha: 1, a: p.x + r.lowerBound * inF, lda: inF,
                           b: wp.pointer, ldb: inF, beta: beta, c: p.y + r.lowerBound * outF, ldc: outF)
