@@ -9,10 +9,10 @@ import LinearAlgebra
 /// vocabulary in tiles of `headVocabTile` rows of E with an online log-sum-exp, as flash
 /// attention walks keys. Per tile: logits = z·E_tileᵀ, then per row the running max m and sum s
 /// are updated, the tile's logits replaced by e^(logit − m), the accumulator softmax·E so far
-/// rescaled when m grew, and acc += e^(logits − m)·E_tile. Finally dz = (acc / s − E[target]) /
-/// normalizer. The same two products per row as a full row would take, with a tile of scratch.
-/// A trained head (full fine-tuning) needs every softmax row for dE += dlogitsᵀ·z, so it keeps
-/// full logits rows per chunk.
+/// rescaled when m grew, and acc += e^(logits − m)·E_tile (without the target's term). Finally
+/// dz = (acc / s + (p_target − 1)·E[target]) / normalizer. The same two products per row as a
+/// full row would take, with a tile of scratch. A trained head (full fine-tuning) needs every
+/// softmax row for dE += dlogitsᵀ·z, so it keeps full logits rows per chunk.
 extension DecoderModel {
     /// Most rows per chunk. Every product of a chunk with E (V × C, 113 MB for SmolLM2) makes
     /// OpenBLAS pack all of E again, and (trained head) dE += dlogitsᵀ·z reads and writes all of
@@ -141,8 +141,13 @@ extension DecoderModel {
                       b: et, ldb: C, beta: 0, c: logits, ldc: w)
             for (i, r) in mine.enumerated() {
                 let row = logits + i * w, target = Int(targets[r]) - t0
-                if target >= 0, target < w { targetLogits[i] = row[target] }
+                let hasTarget = target >= 0 && target < w
+                if hasTarget { targetLogits[i] = row[target] }
                 let rescale = CPUKernels.onlineSoftmaxTile(row, count: w, max: &maxes[i], sum: &sums[i])
+                // The target's term stays out of acc and is added exactly at the end: where its
+                // probability is near 1, acc would otherwise hold p·E[target] and lose the
+                // small (p − 1)·E[target] to rounding.
+                if hasTarget { row[target] = 0 }
                 if t0 > 0, rescale != 1 {
                     let a = acc + i * C
                     for j in 0..<C { a[j] *= rescale }
@@ -154,10 +159,13 @@ extension DecoderModel {
         }
         var loss = 0.0
         for (i, r) in mine.enumerated() {
-            let target = Int(targets[r])
-            loss += Double(maxes[i]) + Foundation.log(Double(sums[i])) - Double(targetLogits[i])
-            let a = acc + i * C, d = io.dz + r * C, et = e + target * C, k = inv / sums[i]
-            for j in 0..<C { d[j] = a[j] * k - inv * et[j] }
+            let target = Int(targets[r]), (m, s) = (Double(maxes[i]), Double(sums[i]))
+            let logP = Double(targetLogits[i]) - m - Foundation.log(s)
+            loss -= logP
+            // dz = (softmax·E − E[target]) / normalizer = (acc / s + (p − 1)·E[target]) · inv.
+            let a = acc + i * C, d = io.dz + r * C, et = e + target * C
+            let k = inv / sums[i], kt = Float(Foundation.expm1(logP)) * inv
+            for j in 0..<C { d[j] = a[j] * k + kt * et[j] }
         }
         return loss
     }
