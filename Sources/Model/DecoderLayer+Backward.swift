@@ -104,7 +104,15 @@ extension DecoderModel {
             dO = UnsafePointer(grad.dSub)
         }
         projectBackward([gradient(.o, dO)], x: tape.attn, dx: grad.dAttn, rows: N, accumulate: false)
-        Attention.backward(dOut: grad.dAttn, q: tape.q, k: tape.k, v: tape.v, dq: grad.dq, dk: grad.dk, dv: grad.dv,
+        var (q, k) = (tape.q, tape.k)
+        if spec.queryKeyNorm {   // not kept: normed and rotated again from the projections' outputs, as forward did
+            (q, k) = (work.q, work.k)
+            normForward(layer[.query], x: tape.qRaw, y: q, rstd: nil, rows: N * H, cols: D)
+            normForward(layer[.key], x: tape.kRaw, y: k, rstd: nil, rows: N * KV, cols: D)
+            rotary.apply(q, rows: N, heads: H, positions: positions, lanes: lanes)
+            rotary.apply(k, rows: N, heads: KV, positions: positions, lanes: lanes)
+        }
+        Attention.backward(dOut: grad.dAttn, q: q, k: k, v: tape.v, dq: grad.dq, dk: grad.dk, dv: grad.dv,
                            shape: .packed(lengths: lengths, heads: H, kvHeads: KV, headDim: D, scale: Float(spec.attentionScale),
                                           window: c.layers[index].slidingWindow),
                            lanes: lanes)

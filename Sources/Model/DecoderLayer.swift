@@ -80,8 +80,10 @@ final class LayerTape {
     var xMid: UnsafeMutablePointer<Float> { buffers[1] }   // (N, C) residual stream before the MLP
     var rstd1: UnsafeMutablePointer<Float> { buffers[2] }  // (N) of the attention-input norm
     var rstd2: UnsafeMutablePointer<Float> { buffers[3] }  // (N) of the MLP-input norm
-    var q: UnsafeMutablePointer<Float> { buffers[4] }      // (N, H·D) normed (if so) and rotated
-    var k: UnsafeMutablePointer<Float> { buffers[5] }      // (N, KV·D) normed (if so) and rotated
+    // Rotated q and k; not kept with per-head q/k norms, whose backward norms and rotates qRaw
+    // and kRaw again (cheap, element-wise; 5 KB a row and layer less for Gemma 3).
+    var q: UnsafeMutablePointer<Float> { buffers[4] }      // (N, H·D)
+    var k: UnsafeMutablePointer<Float> { buffers[5] }      // (N, KV·D)
     var v: UnsafeMutablePointer<Float> { buffers[6] }      // (N, KV·D)
     var attn: UnsafeMutablePointer<Float> { buffers[7] }   // (N, H·D)
     var gate: UnsafeMutablePointer<Float> { buffers[8] }   // (N, F) pre-activation; experts: (N·K, F) routed rows
@@ -111,7 +113,7 @@ final class LayerTape {
         let (C, F) = (c.hiddenSize, c.intermediateSize)
         let qk = c.block.queryKeyNorm, sandwich = c.block.sandwichNorms
         let K = c.block.layout.expertShape.topK, f = max(1, K) * F
-        return [C, C, 1, 1, c.queryWidth, c.keyValueWidth, c.keyValueWidth, c.queryWidth, f, f,
+        return [C, C, 1, 1, qk ? 0 : c.queryWidth, qk ? 0 : c.keyValueWidth, c.keyValueWidth, c.queryWidth, f, f,
                 qk ? c.queryWidth : 0, qk ? c.keyValueWidth : 0, qk ? c.numAttentionHeads : 0, qk ? c.numKeyValueHeads : 0,
                 sandwich ? C : 0, sandwich ? C : 0, sandwich ? 1 : 0, sandwich ? 1 : 0, K * C]
             + c.projections.map { p in p.isDense && p.isAdapterTarget ? maxRank : 0 }
@@ -160,6 +162,13 @@ struct CachedRows {
 public protocol ProjectionInputObserver: AnyObject {
     /// `projections` read `input`: q, k, v together, then o, then gate and up together, then down.
     func observe(layer: Int, projections: [Projection], input: UnsafePointer<Float>, rows: Int, width: Int)
+    /// How many of the first layers' inputs it still needs (`DecoderModel.observeInputs` runs no
+    /// more); nil: all of them.
+    var layersNeeded: Int? { get }
+}
+
+extension ProjectionInputObserver {
+    public var layersNeeded: Int? { nil }
 }
 
 extension DecoderModel {
@@ -184,7 +193,8 @@ extension DecoderModel {
         // Attention
         if let tape { tape.xIn.update(from: x, count: N * C) }
         normForward(layer[.attentionInput], x: x, y: work.h, rstd: tape?.rstd1, rows: N, cols: C)
-        let q = tape?.q ?? work.q, k = tape?.k ?? work.k, v = tape?.v ?? work.v, attn = tape?.attn ?? work.attn
+        let q = spec.queryKeyNorm ? work.q : tape?.q ?? work.q, k = spec.queryKeyNorm ? work.k : tape?.k ?? work.k
+        let v = tape?.v ?? work.v, attn = tape?.attn ?? work.attn
         let qRaw = spec.queryKeyNorm ? tape?.qRaw ?? q : q, kRaw = spec.queryKeyNorm ? tape?.kRaw ?? k : k
         if layout.fusedAttention {
             observer?.observe(layer: index, projections: [.qkv], input: work.h, rows: N, width: C)

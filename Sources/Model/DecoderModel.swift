@@ -96,24 +96,34 @@ public final class DecoderModel: @unchecked Sendable {
         return hidden
     }
 
+    /// Runs the first `layers` layers over packed sequences of `lengths` tokens, only to show each
+    /// projection group's inputs to `observer` (calibration): the layers after the last one whose
+    /// inputs it still needs are not run.
+    public func observeInputs(tokens: [Int32], lengths: [Int], layers: Int, observer: ProjectionInputObserver) {
+        precondition(lengths.reduce(0, +) == tokens.count && lengths.allSatisfy { $0 >= 0 }, "lengths must sum to the tokens")
+        precondition((lengths.max() ?? 0) <= maxPositions, "sequence of \(lengths.max() ?? 0) positions exceeds \(maxPositions)")
+        _ = decode(tokens, lengths: lengths, positions: Self.positions(lengths: lengths), cache: nil, adapters: nil,
+                   observer: observer, layers: max(0, min(layers, config.numHiddenLayers)))
+    }
+
     /// The decoder over packed sequences whose rows sit at `positions`, each continuing its place
-    /// in `cache` when there is one.
+    /// in `cache` when there is one; with `layers`, only the first ones and no final norm.
     private func decode(_ tokens: [Int32], lengths: [Int], positions: [Int32], cache: (KVCache, CachedRows.Placement)?,
-                        adapters: ModelAdapters?, observer: ProjectionInputObserver? = nil) -> [Float] {
+                        adapters: ModelAdapters?, observer: ProjectionInputObserver? = nil, layers: Int? = nil) -> [Float] {
         let c = config, N = tokens.count
         BLAS.threadCount = 1
         var x = embed(tokens)
         let work = Workspace(rows: N, config: c)
         x.withUnsafeMutableBufferPointer { xp in
             positions.withUnsafeBufferPointer { pos in
-                for i in 0..<c.numHiddenLayers {
+                for i in 0..<(layers ?? c.numHiddenLayers) {
                     forwardLayer(i, x: xp.baseAddress!, work: work, lengths: lengths, positions: pos.baseAddress!, rows: N,
                                  cache: cache.map { CachedRows(layer: $0.0.layers[i], placement: $0.1) },
                                  adapters: adapters?.layers[i], tape: nil, observer: observer)
                 }
             }
         }
-        return finalNorm(x, rows: N, rstd: nil)
+        return layers == nil ? finalNorm(x, rows: N, rstd: nil) : x
     }
 
     /// Each row's position: `starts[i] + t` for the t-th token of sequence i (starts 0 when nil).

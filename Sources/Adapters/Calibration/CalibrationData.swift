@@ -40,10 +40,12 @@ public struct CalibrationTargets: Sendable {
 }
 
 extension DecoderModel {
-    /// Runs the model over every batch (no gradients), showing each projection group's input to `observer`.
+    /// Runs the model over every batch (no gradients) through the last layer the observer needs,
+    /// showing each projection group's input to `observer`.
     func observe(_ batches: [CalibrationBatch], observer: ProjectionInputObserver) {
         for batch in batches {
-            _ = hiddenStates(tokens: batch.tokens, lengths: batch.lengths, observer: observer)
+            observeInputs(tokens: batch.tokens, lengths: batch.lengths, layers: observer.layersNeeded ?? config.numHiddenLayers,
+                          observer: observer)
         }
     }
 }
@@ -74,7 +76,7 @@ public struct CalibrationResult: Sendable {
         switch settings.initMethod {
         case .corda:
             let model = DecoderModel(weights: weights, lanes: lanes)
-            let collector = CorDACovariance(targets: targets)
+            let collector = CorDACovariance(targets: targets, lanes: lanes)
             for batch in batches {
                 collector.lengths = batch.lengths
                 model.observe([batch], observer: collector)

@@ -17,8 +17,17 @@ final class CorDACovariance: ProjectionInputObserver {
     private let targets: CalibrationTargets
     /// The sequence lengths of the batch being run.
     var lengths: [Int] = []
+    /// Threads for XᵀX: the observer runs between the forward pass's parallel regions, with
+    /// OpenBLAS on one thread.
+    private let lanes: Int
 
-    init(targets: CalibrationTargets) { self.targets = targets }
+    init(targets: CalibrationTargets, lanes: Int) {
+        self.targets = targets
+        self.lanes = max(1, lanes)
+    }
+
+    /// Through the last layer with a target.
+    var layersNeeded: Int? { (targets.modules.map(\.layer).max() ?? -1) + 1 }
 
     static func key(layer: Int, group: [Projection]) -> String { "\(layer)/\(group[0])" }
 
@@ -39,8 +48,12 @@ final class CorDACovariance: ProjectionInputObserver {
             for i in scaled.indices { scaled[i] /= m }
             scaled.withUnsafeBufferPointer { sp in
                 acc.sum.storage.withUnsafeMutableBufferPointer { cp in
-                    BLAS.gemm(transA: true, transB: false, m: width, n: width, k: n, alpha: 1, a: sp.baseAddress!, lda: width,
-                              b: sp.baseAddress!, ldb: width, beta: 1, c: cp.baseAddress!, ldc: width)
+                    // Rows `r` of XᵀX on each lane: X[:, r]ᵀ · X.
+                    let p = ProductPointers(x: sp.baseAddress!, c: cp.baseAddress!)
+                    Parallel.chunks(width, lanes: lanes, minimumChunk: 64) { r in
+                        BLAS.gemm(transA: true, transB: false, m: r.count, n: width, k: n, alpha: 1, a: p.x + r.lowerBound,
+                                  lda: width, b: p.x, ldb: width, beta: 1, c: p.c + r.lowerBound * width, ldc: width)
+                    }
                 }
             }
             acc.count += 1
@@ -62,6 +75,12 @@ final class CorDACovariance: ProjectionInputObserver {
         }
         return out
     }
+}
+
+/// X and C of one XᵀX product, handed to the lanes.
+private struct ProductPointers: @unchecked Sendable {
+    let x: UnsafePointer<Float>
+    let c: UnsafeMutablePointer<Float>
 }
 
 extension DecoderModel {

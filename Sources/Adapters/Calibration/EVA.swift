@@ -147,6 +147,8 @@ final class EVAInputs: ProjectionInputObserver {
     }
 
     func setActive(_ path: String, _ active: Bool) { groups[path]!.active = active }
+    /// Through the last layer with a group still updating: the layers above it are not run.
+    var layersNeeded: Int? { (owners.filter { groups[$0.path]!.active }.map(\.layer).max() ?? -1) + 1 }
     func hasComponents(_ path: String) -> Bool { groups[path]!.pca.vectors != nil }
     func hasConverged(_ path: String, prefix: Int) -> Bool { groups[path]!.converged.prefix(prefix).allSatisfy { $0 } }
     func ratios(_ path: String) -> [Double] { groups[path]!.pca.explainedVarianceRatio }
