@@ -54,10 +54,9 @@ public enum EVA {
         func ownerPath(_ m: (path: String, layer: Int, projection: Projection)) -> String {
             owners.first { $0.layer == m.layer && DecoderModel.projectionGroup(of: $0.projection).contains(m.projection) }!.path
         }
-        let collector = EVAInputs(owners: owners, model: model, components: maxComponents, settings: eva)
+        let collector = EVAInputs(owners: owners, model: model, components: maxComponents, settings: eva, seed: settings.seed)
         var converged: [String: Bool] = Dictionary(uniqueKeysWithValues: owners.map { ($0.path, false) })
         var ranks: [String: Int] = Dictionary(uniqueKeysWithValues: targets.modules.map { ($0.path, maxComponents) })
-        var rng = SeededGenerator(seed: settings.seed, stream: 42)
         var run = 0
         while true {
             for o in owners {
@@ -72,7 +71,7 @@ public enum EVA {
             }
             let batch = batches[run % batches.count]
             run += 1
-            try collector.run(batch, using: &rng)
+            try collector.run(batch, model: model)
             if owners.allSatisfy({ collector.hasComponents($0.path) }) {
                 ranks = distribute(ordered: ordered, owner: ownerPath, ratios: { collector.ratios(ownerPath($0)) },
                                    budget: r * targets.modules.count, maxComponents: maxComponents)
@@ -119,30 +118,66 @@ public enum EVA {
     }
 }
 
-/// EVA's per-group incremental PCAs, fed by the forward pass.
+/// EVA's per-group incremental PCAs, fed by the forward pass. A group's inputs (its supervised
+/// rows) are copied as the forward pass shows them, and the PCA updates run on the lanes, one
+/// group per task, once the batch has passed or ~64 MB of inputs wait (the forward pass runs
+/// on the lanes too, so the two never compete). Each group draws from its own generator, so
+/// the result does not depend on which lane ran it.
 final class EVAInputs: ProjectionInputObserver {
-    private struct Group {
+    private final class Group: @unchecked Sendable {
         var pca: IncrementalPCA
         var converged: [Bool]
         var active = true
+        var rng: SeededGenerator
+        /// Rows waiting for the next update, and their count.
+        var pending: [Float] = []
+        var pendingRows = 0
+        var failure: Error?
+
+        init(components: Int, features: Int, rng: SeededGenerator) {
+            pca = IncrementalPCA(components: components, features: features)
+            converged = [Bool](repeating: false, count: components)
+            self.rng = rng
+        }
+
+        /// Updates the PCA with the pending rows and marks the components that moved less than τ.
+        func update(tau: Double) {
+            guard pendingRows > 0, failure == nil else { return }
+            defer { pending = []; pendingRows = 0 }
+            let previous = pca.vectors
+            do { try pca.partialFit(pending, rows: pendingRows, using: &rng) } catch { failure = error; return }
+            guard let previous, let vectors = pca.vectors else { return }
+            let d = pca.features
+            for i in 0..<pca.components {
+                var dot = 0.0, a = 0.0, b = 0.0
+                for j in 0..<d {
+                    let u = vectors[i * d + j], v = previous[i * d + j]
+                    dot += u * v; a += u * u; b += v * v
+                }
+                converged[i] = dot / max((a * b).squareRoot(), 1e-8) >= tau
+            }
+        }
     }
+
+    /// Floats of inputs that may wait before the updates run.
+    static let pendingLimit = 16 << 20
 
     private var groups: [String: Group] = [:]
     private let owners: [(path: String, layer: Int, projection: Projection)]
-    private let model: DecoderModel
     private let settings: EvaSettings
+    private let lanes: Int
     private var mask: [Bool] = []
-    private var rng = SeededGenerator(seed: 0)
-    private var failure: Error?
+    private var pendingFloats = 0
 
-    init(owners: [(path: String, layer: Int, projection: Projection)], model: DecoderModel, components: Int, settings: EvaSettings) {
+    init(owners: [(path: String, layer: Int, projection: Projection)], model: DecoderModel, components: Int, settings: EvaSettings,
+         seed: UInt64) {
         self.owners = owners
-        self.model = model
         self.settings = settings
-        for o in owners {
+        lanes = model.lanes
+        for (i, o) in owners.enumerated() {
             let width = model.weights.layers[o.layer][o.projection].cols
-            groups[o.path] = Group(pca: IncrementalPCA(components: min(components, width), features: width),
-                                   converged: [Bool](repeating: false, count: min(components, width)))
+            groups[o.path] = Group(components: min(components, width), features: width,
+                                   rng: SeededGenerator(seed: seed, stream: 42 + UInt64(i)))
         }
     }
 
@@ -163,37 +198,30 @@ final class EVAInputs: ProjectionInputObserver {
         return a
     }
 
-    func run(_ batch: CalibrationBatch, using rng: inout SeededGenerator) throws {
+    func run(_ batch: CalibrationBatch, model: DecoderModel) throws {
         mask = settings.useLabelMask ? batch.supervised : [Bool](repeating: true, count: batch.tokens.count)
-        self.rng = rng
         model.observe([batch], observer: self)
-        rng = self.rng
-        if let failure { throw failure }
+        updatePending()
+        if let failure = owners.lazy.compactMap({ self.groups[$0.path]!.failure }).first { throw failure }
     }
 
     func observe(layer: Int, projections: [Projection], input: UnsafePointer<Float>, rows: Int, width: Int) {
-        guard failure == nil, let owner = owners.first(where: { $0.layer == layer && projections.contains($0.projection) }),
-              var group = groups[owner.path], group.active else { return }
-        var x: [Float] = [], n = 0
-        x.reserveCapacity(rows * width)
-        for i in 0..<rows where mask[i] {
-            x.append(contentsOf: UnsafeBufferPointer(start: input + i * width, count: width))
-            n += 1
-        }
+        guard let owner = owners.first(where: { $0.layer == layer && projections.contains($0.projection) }),
+              let group = groups[owner.path], group.active, group.failure == nil else { return }
+        let n = (0..<rows).reduce(0) { $0 + (mask[$1] ? 1 : 0) }
         guard n >= group.pca.components else { return }   // PEFT skips a batch with too few rows
-        let previous = group.pca.vectors
-        do { try group.pca.partialFit(x, rows: n, using: &rng) } catch { failure = error; return }
-        if let previous {
-            let d = group.pca.features
-            for i in 0..<group.pca.components {
-                var dot = 0.0, a = 0.0, b = 0.0
-                for j in 0..<d {
-                    let u = group.pca.vectors![i * d + j], v = previous[i * d + j]
-                    dot += u * v; a += u * u; b += v * v
-                }
-                group.converged[i] = dot / max((a * b).squareRoot(), 1e-8) >= settings.tau
-            }
-        }
-        groups[owner.path] = group
+        group.pending.reserveCapacity(n * width)
+        for i in 0..<rows where mask[i] { group.pending.append(contentsOf: UnsafeBufferPointer(start: input + i * width, count: width)) }
+        group.pendingRows = n
+        pendingFloats += n * width
+        if pendingFloats >= Self.pendingLimit { updatePending() }
+    }
+
+    /// Runs the waiting updates, one group per task on the lanes.
+    private func updatePending() {
+        let waiting = owners.compactMap { o in groups[o.path]!.pendingRows > 0 ? groups[o.path]! : nil }
+        pendingFloats = 0
+        let tau = settings.tau
+        try? Parallel.forEach(waiting.count, lanes: lanes) { i in waiting[i].update(tau: tau) }
     }
 }
