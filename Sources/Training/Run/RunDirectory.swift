@@ -122,16 +122,19 @@ extension RunDirectory {
 
     /// Before a new run writes anything: deletes what an earlier run wrote here (checkpoints
     /// first), keeping every other file.
-    func prepareNew() throws {
+    func prepareNew() {
         for name in Self.ownNames { AtomicDirectory.remove(url.appendingPathComponent(name)) }
-        try FileManager.default.createDirectory(at: checkpointsURL, withIntermediateDirectories: true)
     }
 
+    /// Starts a new run: config.json is its first entry, so that a run killed at any moment is
+    /// either empty (a new `train` may start there) or resumable (`--resume` finds its config).
+    /// With `checkpoints/` made first, a kill between the two left a run that neither could use.
     func create(config: TrainConfig) throws {
-        try prepareNew()
+        prepareNew()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try AtomicFile.write(encoder.encode(config), to: configURL)
+        try FileManager.default.createDirectory(at: checkpointsURL, withIntermediateDirectories: true)
     }
 
     func checkResumable(_ config: TrainConfig) throws {
