@@ -156,7 +156,7 @@ struct CachedRows {
     var placement: Placement
 }
 
-/// Sees the input of every projection group during a forward pass (`DecoderModel.hiddenStates`):
+/// Sees the input of every projection group during a forward pass (`DecoderModel.observeInputs`):
 /// the calibration statistics of the data-driven adapter starts (CorDA's covariances, EVA's
 /// principal components) are made from these. `input` (rows, width) is valid during the call only.
 public protocol ProjectionInputObserver: AnyObject {

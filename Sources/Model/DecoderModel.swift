@@ -61,19 +61,16 @@ public final class DecoderModel: @unchecked Sendable {
     /// tokens are sequences of `lengths` packed back to back (each attends to itself only; a B × T
     /// batch is B lengths of T); nil is one sequence. With a `cache` (one sequence, its first slot)
     /// the tokens continue the cached sequence and their keys/values are appended. `adapters` add
-    /// LoRA terms to the projections; `observer` sees every projection group's input.
-    public func hiddenStates(tokens: [Int32], lengths: [Int]? = nil, cache: KVCache? = nil, adapters: ModelAdapters? = nil,
-                             observer: ProjectionInputObserver? = nil) -> [Float] {
+    /// LoRA terms to the projections. (`observeInputs` shows the projections' inputs to an observer.)
+    public func hiddenStates(tokens: [Int32], lengths: [Int]? = nil, cache: KVCache? = nil, adapters: ModelAdapters? = nil) -> [Float] {
         let lengths = lengths ?? [tokens.count]
         if let cache {
             precondition(lengths.count == 1, "a cache without slots serves one sequence")
-            precondition(observer == nil, "observing a cached pass")
             return hiddenStates(tokens: tokens, lengths: lengths, cache: cache, slots: [0], adapters: adapters)
         }
         precondition(lengths.reduce(0, +) == tokens.count && lengths.allSatisfy { $0 >= 0 }, "lengths must sum to the tokens")
         precondition((lengths.max() ?? 0) <= maxPositions, "sequence of \(lengths.max() ?? 0) positions exceeds \(maxPositions)")
-        return decode(tokens, lengths: lengths, positions: Self.positions(lengths: lengths), cache: nil, adapters: adapters,
-                      observer: observer)
+        return decode(tokens, lengths: lengths, positions: Self.positions(lengths: lengths), cache: nil, adapters: adapters)
     }
 
     /// Continues several cached sequences in one pass: `tokens` holds `lengths[i]` new tokens of

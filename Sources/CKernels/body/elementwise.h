@@ -196,27 +196,39 @@ static void PK_FN(rotary)(float *x, int rows, int heads, int head_dim, const int
 
 // MARK: Softmax rows
 
+/// The largest of n values (−∞ for none).
+PK_INLINE float row_max(const float *x, int n) {
+    const int tail = n % PK_W, full = n - tail;
+    vf m = splat(-__builtin_inff());
+    for (int i = 0; i < full; i += PK_W) m = vmax(m, ld(x + i));
+    float mx = hmax(m);
+    for (int j = full; j < n; j++) mx = mx > x[j] ? mx : x[j];
+    return mx;
+}
+
+/// x ← e^(x − shift) over n values, in place; returns their sum.
+PK_INLINE float exp_shifted_sum(float *x, int n, float shift) {
+    const int tail = n % PK_W, full = n - tail;
+    const vf sv = splat(shift);
+    vf s = {0};
+    for (int i = 0; i < full; i += PK_W) { const vf e = exp_v(ld(x + i) - sv); st(x + i, e); s += e; }
+    float sum = hsum(s);
+    if (tail) {
+        const vf e = exp_v(ld_part(x + full, tail) - sv);
+        for (int j = 0; j < tail; j++) sum += e[j];
+        st_part(x + full, e, tail);
+    }
+    return sum;
+}
+
 /// x ← scale·softmax(x) over n values, in place; returns the row's max and Σ e^(x − max)
 /// (logsumexp = max + log Σ).
 static void PK_FN(softmax_row)(float *x, int n, float scale, float *max_out, float *sum_out) {
     if (n <= 0) { *max_out = -__builtin_inff(); *sum_out = 0; return; }
     const int tail = n % PK_W, full = n - tail;
-    vf m = splat(-__builtin_inff());
-    int i = 0;
-    for (; i < full; i += PK_W) m = vmax(m, ld(x + i));
-    float mx = hmax(m);
-    for (int j = full; j < n; j++) mx = mx > x[j] ? mx : x[j];
-    const vf mv = splat(mx);
-    vf s = {0};
-    for (i = 0; i < full; i += PK_W) { const vf e = exp_v(ld(x + i) - mv); st(x + i, e); s += e; }
-    float sum = hsum(s);
-    if (tail) {
-        const vf e = exp_v(ld_part(x + full, tail) - mv);
-        for (int j = 0; j < tail; j++) sum += e[j];
-        st_part(x + full, e, tail);
-    }
+    const float mx = row_max(x, n), sum = exp_shifted_sum(x, n, mx);
     const vf k = splat(scale / sum);
-    for (i = 0; i < full; i += PK_W) st(x + i, ld(x + i) * k);
+    for (int i = 0; i < full; i += PK_W) st(x + i, ld(x + i) * k);
     if (tail) st_part(x + full, ld_part(x + full, tail) * k, tail);
     *max_out = mx;
     *sum_out = sum;
@@ -227,22 +239,8 @@ static void PK_FN(softmax_row)(float *x, int n, float scale, float *max_out, flo
 /// *s ← *s·e^(*m − m′) + Σ e^(x − m′), *m ← m′. Returns e^(m − m′), the factor that anything
 /// summed against the earlier tiles' e^(v − m) must be rescaled by (1 when the max did not grow).
 static float PK_FN(online_softmax_tile)(float *x, int n, float *m, float *s) {
-    const int tail = n % PK_W, full = n - tail;
-    vf mv = splat(-__builtin_inff());
-    int i = 0;
-    for (; i < full; i += PK_W) mv = vmax(mv, ld(x + i));
-    float mx = hmax(mv);
-    for (int j = full; j < n; j++) mx = mx > x[j] ? mx : x[j];
-    const float old = *m, next = old > mx ? old : mx;
-    const vf nv = splat(next);
-    vf acc = {0};
-    for (i = 0; i < full; i += PK_W) { const vf e = exp_v(ld(x + i) - nv); st(x + i, e); acc += e; }
-    float sum = hsum(acc);
-    if (tail) {
-        const vf e = exp_v(ld_part(x + full, tail) - nv);
-        for (int j = 0; j < tail; j++) sum += e[j];
-        st_part(x + full, e, tail);
-    }
+    const float mx = row_max(x, n), old = *m, next = old > mx ? old : mx;
+    const float sum = exp_shifted_sum(x, n, next);
     const float rescale = old == next ? 1.0f : __builtin_expf(old - next);
     *s = *s * rescale + sum;
     *m = next;
