@@ -3,12 +3,14 @@
 (runs concatenated in seed order, config.seeds their union), so that `pissa report DIR` makes one
 report with mean ± std bands over every seed:
 
-    python3 scripts/merge_comparisons.py OUT_DIR RUN_DIR...
+    python3 scripts/merge_comparisons.py [--methods M1,M2,...] OUT_DIR RUN_DIR...
 
 A RUN_DIR may hold a stopped comparison's results.partial.json (the runs it finished) instead of a
 results.json, and may cover only some of the methods: a seed stopped partway is completed by a
 comparison of the same seed with only the missing methods. Runs are ordered by seed, then by the
-methods' order in the first input with all of them. Refuses inputs whose configurations differ in
+methods' order in the first input with all of them, or in --methods when the inputs split the
+methods between them (--methods must name every method the inputs hold; those none holds are left
+out). Refuses inputs whose configurations differ in
 anything but the seeds, the methods, the output and the command line, and a (method, seed) given
 twice.
 """
@@ -26,7 +28,11 @@ def load(d):
 
 
 def main():
-    out, inputs = sys.argv[1], sys.argv[2:]
+    args = sys.argv[1:]
+    order = None
+    if args[:1] == ["--methods"]:
+        order, args = args[1].split(","), args[2:]
+    out, inputs = args[0], args[1:]
     results = [load(d) for d in inputs]
     def comparable(c):
         return {k: v for k, v in c.items() if k not in ("seeds", "methods", "output", "commandLine")}
@@ -37,6 +43,11 @@ def main():
     methods = []
     for r in sorted(results, key=lambda r: -len(r["config"]["methods"])):
         methods += [m for m in r["config"]["methods"] if m not in methods]
+    if order is not None:
+        missing = [m for m in methods if m not in order]
+        if missing:
+            sys.exit(f"--methods {','.join(order)}: does not name {','.join(missing)}, which the inputs hold")
+        methods = [m for m in order if m in methods]
     runs, seen = [], set()
     for d, r in zip(inputs, results):
         for run in r["runs"]:

@@ -18,6 +18,9 @@
 #                     held-out loss every 20 steps, merged into gemma-math (RESULTS.md §5).
 #   gemma-lr-RATE     Gemma 3: lora and pissa, seed 0, the same 40 steps at learning rate RATE
 #                     (RESULTS.md §5: is 1e-3 fair to PiSSA on Gemma?).
+#   gemma-starts-s0..2  Gemma 3: the six starts gemma-math does not run (milora, olora, corda, eva,
+#                     loraga, dora; GEMMA_STARTS overrides) with gemma-math's settings, merged with
+#                     gemma-math's seeds into gemma-starts: the ten starts on Gemma (RESULTS.md §4).
 #
 # Each task runs one seed per comparison (starts-math-s0, starts-text-s0, …, interleaved), merged
 # after each into starts-math / starts-text (scripts/merge_comparisons.py, then `pissa report`).
@@ -80,6 +83,11 @@ stage() {
       $pissa compare --model "$gemma" --data "$work/math-data/train.jsonl" --test "$work/math-data/loss.jsonl" \
         --methods lora,pissa,qlora,qpissa --seeds "${name#gemma-math-s}" --rank 16 --steps "${STEPS_GEMMA:-40}" --lr 1e-3 \
         --batch-size 4 --max-seq-len 256 --eval-every 20 --accuracy-limit 0 --init-modes "" --out "$work/$name" ;;
+    gemma-starts-s*) math_data
+      $pissa compare --model "$gemma" --data "$work/math-data/train.jsonl" --test "$work/math-data/loss.jsonl" \
+        --methods "${GEMMA_STARTS:-milora,olora,corda,eva,loraga,dora}" --seeds "${name#gemma-starts-s}" --rank 16 \
+        --steps "${STEPS_GEMMA:-40}" --lr 1e-3 --batch-size 4 --max-seq-len 256 --eval-every 20 --accuracy-limit 0 \
+        --init-modes "" --out "$work/$name" ;;
     gemma-lr-*) math_data
       $pissa compare --model "$gemma" --data "$work/math-data/train.jsonl" --test "$work/math-data/loss.jsonl" \
         --methods lora,pissa --seeds 0 --rank 16 --steps "${STEPS_GEMMA:-40}" --lr "${name#gemma-lr-}" \
@@ -94,12 +102,17 @@ stage() {
 }
 
 # The seeds of one task, each its own comparison (a stopped run loses one seed, not all), merged
-# into $work/TASK (starts-math, starts-text, gemma-math) and reported there (`pissa report`), then published.
-merge() { # TASK: starts-math, starts-text or gemma-math
-  local parts=()
+# into $work/TASK (starts-math, starts-text, gemma-math, gemma-starts) and reported there (`pissa report`),
+# then published. gemma-starts also takes gemma-math's seeds: its other four starts.
+merge() { # TASK: starts-math, starts-text, gemma-math or gemma-starts
+  local parts=() order=() d
   for d in "$work/$1"-s*; do [[ -f $d/results.json ]] && parts+=("$d"); done
   [[ ${#parts[@]} -gt 0 ]] || return 0
-  python3 scripts/merge_comparisons.py "$work/$1" "${parts[@]}"
+  if [[ $1 == gemma-starts ]]; then
+    for d in "$work"/gemma-math-s*; do [[ -f $d/results.json ]] && parts+=("$d"); done
+    order=(--methods "lora,pissa,milora,olora,corda,eva,loraga,dora,qlora,qpissa")
+  fi
+  python3 scripts/merge_comparisons.py "${order[@]}" "$work/$1" "${parts[@]}"
   $pissa report "$work/$1"
   publish "$1"
 }
