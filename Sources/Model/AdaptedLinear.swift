@@ -202,7 +202,7 @@ struct ConstPointer: @unchecked Sendable {
     init(_ p: UnsafePointer<Float>) { pointer = p }
 }
 
-struct MutablePointer: @unchecked Sendable {
-    var pointer: UnsafeMutablePointer<Float>
-    init(_ p: UnsafeMutablePointer<Float>) { pointer = p }
+struct MutablePointer<Element>: @unchecked Sendable {
+    var pointer: UnsafeMutablePointer<Element>
+    init(_ p: UnsafeMutablePointer<Element>) { pointer = p }
 }

@@ -63,19 +63,28 @@ public enum Perplexity {
         let C = model.config.hiddenSize, V = model.config.vocabSize, chunk = DecoderModel.headChunkRows * model.lanes
         var total = 0.0
         var gathered = [Float](repeating: 0, count: chunk * C)
+        var logits = [Float](repeating: 0, count: min(chunk, rows.count) * V)   // one buffer for every block
         hidden.withUnsafeBufferPointer { h in
             for start in stride(from: 0, to: rows.count, by: chunk) {
                 let block = rows[start..<min(rows.count, start + chunk)]
                 gathered.withUnsafeMutableBufferPointer { g in
                     for (j, r) in block.enumerated() { (g.baseAddress! + j * C).update(from: h.baseAddress! + r * C, count: C) }
                 }
-                let logits = gathered.withUnsafeBufferPointer { model.logits(hidden: $0.baseAddress!, rows: block.count) }
-                logits.withUnsafeBufferPointer { l in
-                    for (j, r) in block.enumerated() {
-                        let row = UnsafeBufferPointer(rebasing: l[(j * V)..<((j + 1) * V)])
-                        total += logSumExp(row) - Double(row[target(r)])
-                    }
+                gathered.withUnsafeBufferPointer { g in
+                    logits.withUnsafeMutableBufferPointer { model.logits(hidden: g.baseAddress!, rows: block.count, into: $0.baseAddress!) }
                 }
+                // The rows' log-sum-exps on the lanes, summed in row order (the same total for any lane count).
+                let lse = [Double](unsafeUninitializedCapacity: block.count) { out, count in
+                    let o = MutablePointer(out.baseAddress!)
+                    logits.withUnsafeBufferPointer { l in
+                        let lp = ConstPointer(l.baseAddress!)
+                        Parallel.chunks(block.count, lanes: model.lanes) { rows in
+                            for j in rows { o.pointer[j] = logSumExp(UnsafeBufferPointer(start: lp.pointer + j * V, count: V)) }
+                        }
+                    }
+                    count = block.count
+                }
+                for (j, r) in block.enumerated() { total += lse[j] - Double(logits[j * V + target(r)]) }
             }
         }
         return Result(totalNLL: total, tokens: rows.count)

@@ -126,12 +126,17 @@ struct BenchForward: ParsableCommand, Diagnosable {
     @Option(help: "Parallel lanes (threads) to use.")
     var lanes: Int = 2
 
+    @Flag(help: ArgumentHelp("Return the prefill's logits as a fresh array each time.",
+                             discussion: "By default one logits buffer is kept across repeats, as evaluation keeps one across blocks; a fresh (tokens × vocabulary) array pays the kernel's page faults on every prefill."))
+    var freshLogits = false
+
     @Flag(help: "Print JSON.")
     var json = false
 
     struct Output: Codable {
         var weights: String
         var lanes: Int
+        var freshLogits: Bool
         var loadSeconds: Double
         var prefillTokens: Int
         var prefillSeconds: Double
@@ -162,17 +167,24 @@ struct BenchForward: ParsableCommand, Diagnosable {
         let vocab = max(1, lm.model.config.vocabSize - 3)
         let ids = (0..<tokens).map { Int32(($0 * 7919 + 13) % vocab + 3) }
         var prefill: [Double] = [], decode: [Double] = []
+        var logits = [Float](repeating: 0, count: freshLogits ? 0 : tokens * lm.model.config.vocabSize)
         _ = lm.model.hiddenStates(tokens: Array(ids.prefix(16)))
         for _ in 0..<repeats {
             let t0 = Date()
             let hidden = lm.model.hiddenStates(tokens: ids)
-            _ = hidden.withUnsafeBufferPointer { lm.model.logits(hidden: $0.baseAddress!, rows: ids.count) }
+            hidden.withUnsafeBufferPointer { h in
+                if freshLogits {
+                    _ = lm.model.logits(hidden: h.baseAddress!, rows: ids.count)
+                } else {
+                    logits.withUnsafeMutableBufferPointer { lm.model.logits(hidden: h.baseAddress!, rows: ids.count, into: $0.baseAddress!) }
+                }
+            }
             prefill.append(Date().timeIntervalSince(t0))
             let (_, stats) = try Generation.run(model: lm.model, prompt: ids.prefix(5).map(Int.init), maxTokens: new,
                                             sampling: .greedy, stopTokens: [])
             decode.append(stats.decodeSeconds / Double(max(1, stats.generatedTokens - 1)) * Double(new))
         }
-        let out = Output(weights: weights.rawValue, lanes: lanes, loadSeconds: lm.loadSeconds, prefillTokens: tokens, prefillSeconds: prefill.upperMedian,
+        let out = Output(weights: weights.rawValue, lanes: lanes, freshLogits: freshLogits, loadSeconds: lm.loadSeconds, prefillTokens: tokens, prefillSeconds: prefill.upperMedian,
                          prefillTokensPerSecond: Double(tokens) / prefill.upperMedian, decodeTokens: new,
                          decodeSeconds: decode.upperMedian, decodeTokensPerSecond: Double(new) / decode.upperMedian)
         if json { try printBenchJSON(out) } else {

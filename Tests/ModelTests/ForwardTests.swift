@@ -25,6 +25,12 @@ final class ForwardTests: XCTestCase {
                 let hidden = m.hiddenStates(tokens: tokens, lengths: Array(repeating: tokens.count / 2, count: 2))
                 let logits = hidden.withUnsafeBufferPointer { m.logits(hidden: $0.baseAddress!, rows: 14) }
                 assertRelativeClose(Matrix(rows: 14, cols: 96, storage: logits), expected, tolerance: 1e-5, "logits, \(lanes) lanes, \(level)")
+                // Into a caller's buffer: every value overwritten, the same as the fresh array.
+                var held = [Float](repeating: .nan, count: 14 * 96)
+                hidden.withUnsafeBufferPointer { h in
+                    held.withUnsafeMutableBufferPointer { m.logits(hidden: h.baseAddress!, rows: 14, into: $0.baseAddress!) }
+                }
+                XCTAssertEqual(held, logits, "logits into a buffer, \(lanes) lanes, \(level)")
             }
         }
     }
