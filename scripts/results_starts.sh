@@ -21,6 +21,9 @@
 #   gemma-starts-s0..2  Gemma 3: the six starts gemma-math does not run (milora, olora, corda, eva,
 #                     loraga, dora; GEMMA_STARTS overrides) with gemma-math's settings, merged with
 #                     gemma-math's seeds into gemma-starts: the ten starts on Gemma (RESULTS.md §4).
+#   gemma-others-lr-RATE  Gemma 3, seed 0, at learning rate RATE: the eight starts gemma-lr-RATE
+#                     does not run, merged with it into gemma-starts-lr-RATE (RESULTS.md §4: does
+#                     the ranking on Gemma depend on the rate?).
 #
 # Each task runs one seed per comparison (starts-math-s0, starts-text-s0, …, interleaved), merged
 # after each into starts-math / starts-text (scripts/merge_comparisons.py, then `pissa report`).
@@ -36,7 +39,8 @@ work=runs/results
 assets="${PISSA_CACHE:-.cache/assets}"
 model="$assets/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
 gemma="$assets/gemma3-270m/gemma-3-270m-q4_k_m.gguf"
-methods=${METHODS:-lora,pissa,milora,olora,corda,eva,loraga,dora,qlora,qpissa}
+ten=lora,pissa,milora,olora,corda,eva,loraga,dora,qlora,qpissa   # every start, in the reports' order
+methods=${METHODS:-$ten}
 seeds=${SEEDS:-0,1,2}
 mkdir -p "$work"
 
@@ -88,6 +92,11 @@ stage() {
         --methods "${GEMMA_STARTS:-milora,olora,corda,eva,loraga,dora}" --seeds "${name#gemma-starts-s}" --rank 16 \
         --steps "${STEPS_GEMMA:-40}" --lr 1e-3 --batch-size 4 --max-seq-len 256 --eval-every 20 --accuracy-limit 0 \
         --init-modes "" --out "$work/$name" ;;
+    gemma-others-lr-*) math_data
+      $pissa compare --model "$gemma" --data "$work/math-data/train.jsonl" --test "$work/math-data/loss.jsonl" \
+        --methods milora,olora,corda,eva,loraga,dora,qlora,qpissa --seeds 0 --rank 16 --steps "${STEPS_GEMMA:-40}" \
+        --lr "${name#gemma-others-lr-}" --batch-size 4 --max-seq-len 256 --eval-every 20 --accuracy-limit 0 --init-modes "" \
+        --out "$work/$name" ;;
     gemma-lr-*) math_data
       $pissa compare --model "$gemma" --data "$work/math-data/train.jsonl" --test "$work/math-data/loss.jsonl" \
         --methods lora,pissa --seeds 0 --rank 16 --steps "${STEPS_GEMMA:-40}" --lr "${name#gemma-lr-}" \
@@ -98,6 +107,12 @@ stage() {
   echo "$name: $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s" | tee -a "$work/timings.txt"
   [[ $name == starts-prep ]] && { mkdir -p docs/results/starts-prep; cp "$work/starts-prep/prep.tsv" docs/results/starts-prep/; }
   [[ $name == gemma-lr-* ]] && publish "$name"
+  if [[ $name == gemma-others-lr-* ]]; then
+    local all=gemma-starts-lr-${name#gemma-others-lr-}
+    python3 scripts/merge_comparisons.py --methods "$ten" "$work/$all" "$work/gemma-lr-${name#gemma-others-lr-}" "$work/$name"
+    $pissa report "$work/$all"
+    publish "$all"
+  fi
   return 0
 }
 
@@ -110,7 +125,7 @@ merge() { # TASK: starts-math, starts-text, gemma-math or gemma-starts
   [[ ${#parts[@]} -gt 0 ]] || return 0
   if [[ $1 == gemma-starts ]]; then
     for d in "$work"/gemma-math-s*; do [[ -f $d/results.json ]] && parts+=("$d"); done
-    order=(--methods "lora,pissa,milora,olora,corda,eva,loraga,dora,qlora,qpissa")
+    order=(--methods "$ten")
   fi
   python3 scripts/merge_comparisons.py "${order[@]}" "$work/$1" "${parts[@]}"
   $pissa report "$work/$1"
