@@ -116,7 +116,7 @@ def paired(path):
     for (method, base, diff, half, p, k, n), q in zip(tests, adjusted):
         verdict = ("**lower**" if diff < 0 else "**higher**") if q < 0.05 else "no significant difference"
         print(f"| {method} | {label[base]} | {diff:+.4f} [{diff - half:+.4f}, {diff + half:+.4f}] | {p:.2g} | {q:.2g} | {verdict} |")
-    print(f"\n{len(tests)} tests, each a paired t-test over {n} held-out examples (each averaged over {k} seeds), Holm-corrected together.")
+    print(f"\n{len(tests)} tests, each a paired t-test over {n} held-out examples ({'each averaged over ' + str(k) + ' seeds' if k > 1 else 'one seed'}), Holm-corrected together.")
 
 
 def safetensors(path):
