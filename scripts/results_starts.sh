@@ -21,6 +21,8 @@
 #   gemma-starts-s0..2  Gemma 3: the six starts gemma-math does not run (milora, olora, corda, eva,
 #                     loraga, dora; GEMMA_STARTS overrides) with gemma-math's settings, merged with
 #                     gemma-math's seeds into gemma-starts: the ten starts on Gemma (RESULTS.md §4).
+#   gemma-text-s0..2  Gemma 3: the ten starts on the text task with starts-text's settings, merged
+#                     into gemma-text (RESULTS.md §4).
 #   gemma-others-lr-RATE  Gemma 3, seed 0, at learning rate RATE: the eight starts gemma-lr-RATE
 #                     does not run, merged with it into gemma-starts-lr-RATE (RESULTS.md §4: does
 #                     the ranking on Gemma depend on the rate?).
@@ -92,6 +94,10 @@ stage() {
         --methods "${GEMMA_STARTS:-milora,olora,corda,eva,loraga,dora}" --seeds "${name#gemma-starts-s}" --rank 16 \
         --steps "${STEPS_GEMMA:-40}" --lr 1e-3 --batch-size 4 --max-seq-len 256 --eval-every 20 --accuracy-limit 0 \
         --init-modes "" --out "$work/$name" ;;
+    gemma-text-s*) text_data
+      $pissa compare --model "$gemma" --data "$work/text-data/train.txt" --test "$work/text-data/test.txt" \
+        --methods "$methods" --seeds "${name#gemma-text-s}" --rank 16 --steps "${STEPS_TEXT:-8}" --batch-size 4 --max-seq-len 256 \
+        --init-modes "" --out "$work/$name" ;;
     gemma-others-lr-*) math_data
       $pissa compare --model "$gemma" --data "$work/math-data/train.jsonl" --test "$work/math-data/loss.jsonl" \
         --methods milora,olora,corda,eva,loraga,dora,qlora,qpissa --seeds 0 --rank 16 --steps "${STEPS_GEMMA:-40}" \
@@ -117,9 +123,9 @@ stage() {
 }
 
 # The seeds of one task, each its own comparison (a stopped run loses one seed, not all), merged
-# into $work/TASK (starts-math, starts-text, gemma-math, gemma-starts) and reported there (`pissa report`),
+# into $work/TASK (starts-math, starts-text, gemma-math, gemma-starts, gemma-text) and reported there (`pissa report`),
 # then published. gemma-starts also takes gemma-math's seeds: its other four starts.
-merge() { # TASK: starts-math, starts-text, gemma-math or gemma-starts
+merge() { # TASK: starts-math, starts-text, gemma-math, gemma-starts or gemma-text
   local parts=() order=() d
   for d in "$work/$1"-s*; do [[ -f $d/results.json ]] && parts+=("$d"); done
   [[ ${#parts[@]} -gt 0 ]] || return 0
