@@ -71,6 +71,21 @@ prep() {
   rm -rf "$out/init"
 }
 
+# The comparisons of the stages, into $work/$name (the stage's name).
+text_compare() { # MODEL METHODS SEED: the text task, 8 steps at the default rate
+  text_data
+  $pissa compare --model "$1" --data "$work/text-data/train.txt" --test "$work/text-data/test.txt" \
+    --methods "$2" --seeds "$3" --rank 16 --steps "${STEPS_TEXT:-8}" --batch-size 4 --max-seq-len 256 \
+    --init-modes "" --out "$work/$name"
+}
+
+gemma_math() { # METHODS SEED RATE: Gemma 3 on the math problems with §5's settings
+  math_data
+  $pissa compare --model "$gemma" --data "$work/math-data/train.jsonl" --test "$work/math-data/loss.jsonl" \
+    --methods "$1" --seeds "$2" --rank 16 --steps "${STEPS_GEMMA:-40}" --lr "$3" \
+    --batch-size 4 --max-seq-len 256 --eval-every 20 --accuracy-limit 0 --init-modes "" --out "$work/$name"
+}
+
 stage() {
   local name=$1
   if [[ -f $work/$name/report.md || -f $work/$name/prep.tsv ]]; then echo "$name: done before, skipped"; return; fi
@@ -81,32 +96,12 @@ stage() {
       $pissa compare --model "$model" --data "$work/math-data/train.jsonl" --test "$work/math-data/loss.jsonl" \
         --methods "$methods" --seeds "${name#starts-math-s}" --rank 16 --steps "${STEPS_MATH:-12}" --batch-size 4 --max-seq-len 256 \
         --accuracy-limit 0 --init-modes "" --out "$work/$name" ;;
-    starts-text-s*) text_data
-      $pissa compare --model "$model" --data "$work/text-data/train.txt" --test "$work/text-data/test.txt" \
-        --methods "$methods" --seeds "${name#starts-text-s}" --rank 16 --steps "${STEPS_TEXT:-8}" --batch-size 4 --max-seq-len 256 \
-        --init-modes "" --out "$work/$name" ;;
-    gemma-math-s*) math_data
-      $pissa compare --model "$gemma" --data "$work/math-data/train.jsonl" --test "$work/math-data/loss.jsonl" \
-        --methods lora,pissa,qlora,qpissa --seeds "${name#gemma-math-s}" --rank 16 --steps "${STEPS_GEMMA:-40}" --lr 1e-3 \
-        --batch-size 4 --max-seq-len 256 --eval-every 20 --accuracy-limit 0 --init-modes "" --out "$work/$name" ;;
-    gemma-starts-s*) math_data
-      $pissa compare --model "$gemma" --data "$work/math-data/train.jsonl" --test "$work/math-data/loss.jsonl" \
-        --methods "${GEMMA_STARTS:-milora,olora,corda,eva,loraga,dora}" --seeds "${name#gemma-starts-s}" --rank 16 \
-        --steps "${STEPS_GEMMA:-40}" --lr 1e-3 --batch-size 4 --max-seq-len 256 --eval-every 20 --accuracy-limit 0 \
-        --init-modes "" --out "$work/$name" ;;
-    gemma-text-s*) text_data
-      $pissa compare --model "$gemma" --data "$work/text-data/train.txt" --test "$work/text-data/test.txt" \
-        --methods "$methods" --seeds "${name#gemma-text-s}" --rank 16 --steps "${STEPS_TEXT:-8}" --batch-size 4 --max-seq-len 256 \
-        --init-modes "" --out "$work/$name" ;;
-    gemma-others-lr-*) math_data
-      $pissa compare --model "$gemma" --data "$work/math-data/train.jsonl" --test "$work/math-data/loss.jsonl" \
-        --methods milora,olora,corda,eva,loraga,dora,qlora,qpissa --seeds 0 --rank 16 --steps "${STEPS_GEMMA:-40}" \
-        --lr "${name#gemma-others-lr-}" --batch-size 4 --max-seq-len 256 --eval-every 20 --accuracy-limit 0 --init-modes "" \
-        --out "$work/$name" ;;
-    gemma-lr-*) math_data
-      $pissa compare --model "$gemma" --data "$work/math-data/train.jsonl" --test "$work/math-data/loss.jsonl" \
-        --methods lora,pissa --seeds 0 --rank 16 --steps "${STEPS_GEMMA:-40}" --lr "${name#gemma-lr-}" \
-        --batch-size 4 --max-seq-len 256 --eval-every 20 --accuracy-limit 0 --init-modes "" --out "$work/$name" ;;
+    starts-text-s*) text_compare "$model" "$methods" "${name#starts-text-s}" ;;
+    gemma-math-s*) gemma_math lora,pissa,qlora,qpissa "${name#gemma-math-s}" 1e-3 ;;
+    gemma-starts-s*) gemma_math "${GEMMA_STARTS:-milora,olora,corda,eva,loraga,dora}" "${name#gemma-starts-s}" 1e-3 ;;
+    gemma-text-s*) text_compare "$gemma" "$methods" "${name#gemma-text-s}" ;;
+    gemma-others-lr-*) gemma_math milora,olora,corda,eva,loraga,dora,qlora,qpissa 0 "${name#gemma-others-lr-}" ;;
+    gemma-lr-*) gemma_math lora,pissa 0 "${name#gemma-lr-}" ;;
     starts-prep) math_data; prep ;;
     *) echo "unknown stage $name" >&2; exit 2 ;;
   esac
